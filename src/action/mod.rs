@@ -1,0 +1,190 @@
+//! The catalogue of fault actions, and the [`Fault`] trait each one implements.
+//!
+//! A fault handles **one target** (as chaos-mesh's `Apply`/`Recover` do): describe its
+//! state, plan the exact change, inject it, observe that it took effect, revert it. It
+//! never selects targets, loops over them, or touches the journal: the executor does
+//! that, so that every action gets snapshot-before-mutate, crash safety, bounded
+//! concurrency and rollback without writing them again.
+//!
+//! Adding an action: write its params and a `Fault` impl in the service's module, add a
+//! variant to [`Action`], an arm to [`with_fault!`], and an entry to [`CATALOGUE`].
+
+pub mod security_group;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::aws::Aws;
+use crate::diagnostic::Diagnostic;
+use crate::executor::RunCtx;
+use crate::target::{Target, TargetKind};
+
+/// What one action does to one target. `State` is the target's described state — the
+/// snapshot, written durably before any change, and what revert restores. `Change` is
+/// the exact change planned from that state, stored beside it, so `revert` works from
+/// the store alone.
+pub trait Fault: Sync {
+    type State: Serialize + DeserializeOwned + Debug + Send + Sync;
+    type Change: Serialize + DeserializeOwned + Debug + Send + Sync;
+
+    /// Describe the target as AWS reports it now.
+    fn describe(
+        &self,
+        aws: &Aws,
+        target: &Target,
+    ) -> impl Future<Output = Result<Self::State>> + Send;
+
+    /// The exact change for this target, or why there is nothing to break. Pure.
+    fn plan(&self, target: &Target, state: &Self::State) -> Result<Self::Change, String>;
+
+    /// One line per change, for `plan` and the journal.
+    fn summarize(&self, change: &Self::Change) -> Vec<String>;
+
+    /// Create what the fault shares across targets (a quarantine group), recording each
+    /// created id with [`RunCtx::record_created`] before relying on it.
+    fn setup(
+        &self,
+        _aws: &Aws,
+        _run: &RunCtx,
+        _planned: &[(&Target, &Self::State, &Self::Change)],
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Make the change. May be retried after a crash: must cope with a change already
+    /// partly made.
+    fn inject(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        target: &Target,
+        change: &Self::Change,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Whether the change is in effect, given the state described after injecting.
+    fn observe(&self, run: &RunCtx, change: &Self::Change, now: &Self::State)
+    -> Result<(), String>;
+
+    /// Put back what the change took away, given the snapshot and the state now.
+    /// Idempotent: a target already restored is left alone.
+    fn revert(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        target: &Target,
+        before: &Self::State,
+        change: &Self::Change,
+        now: &Self::State,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// How the state now differs from the snapshot, ignoring what AWS assigns (rule ids).
+    /// Empty means restored exactly.
+    fn differences(&self, before: &Self::State, now: &Self::State) -> Vec<String>;
+
+    /// Delete what `setup` created, once every target is reverted. Idempotent.
+    fn teardown(&self, _aws: &Aws, _run: &RunCtx) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// A fault action with its params, as written in a fault file and stored in the journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", content = "params")]
+pub enum Action {
+    #[serde(rename = "security-group.revoke-ingress")]
+    SgRevokeIngress(security_group::RuleFilter),
+    #[serde(rename = "security-group.revoke-egress")]
+    SgRevokeEgress(security_group::RuleFilter),
+    #[serde(rename = "security-group.open-ingress")]
+    SgOpenIngress(security_group::OpenIngress),
+    #[serde(rename = "security-group.isolate-instance")]
+    SgIsolateInstance(security_group::IsolateInstance),
+}
+
+impl Action {
+    pub fn info(&self) -> &'static ActionInfo {
+        let name = match self {
+            Action::SgRevokeIngress(_) => "security-group.revoke-ingress",
+            Action::SgRevokeEgress(_) => "security-group.revoke-egress",
+            Action::SgOpenIngress(_) => "security-group.open-ingress",
+            Action::SgIsolateInstance(_) => "security-group.isolate-instance",
+        };
+        find(name).expect("every action is in the catalogue")
+    }
+}
+
+/// Run `$body` with `$f` bound to the [`Fault`] for `$action`. A macro rather than a
+/// trait object because `Fault` has associated types and async methods.
+#[macro_export]
+macro_rules! with_fault {
+    ($action:expr, |$f:ident| $body:expr) => {{
+        use $crate::action::{Action, security_group as sg};
+        match $action {
+            Action::SgRevokeIngress(p) => {
+                let $f = &sg::RevokeRules::new(sg::Direction::Ingress, p.clone());
+                $body
+            }
+            Action::SgRevokeEgress(p) => {
+                let $f = &sg::RevokeRules::new(sg::Direction::Egress, p.clone());
+                $body
+            }
+            Action::SgOpenIngress(p) => {
+                let $f = p;
+                $body
+            }
+            Action::SgIsolateInstance(p) => {
+                let $f = p;
+                $body
+            }
+        }
+    }};
+}
+
+/// An action's params: parsed from the fault file's `params:` (absent means default),
+/// then checked as a whole.
+pub trait Params: DeserializeOwned + Default {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What `firedrill actions` shows, and how to parse the action's params.
+#[derive(Debug, Serialize)]
+pub struct ActionInfo {
+    pub name: &'static str,
+    pub target: TargetKind,
+    pub summary: &'static str,
+    /// What revert does; "not revertible" for one-shot actions.
+    pub revert: &'static str,
+    pub one_shot: bool,
+    pub params: &'static [ParamInfo],
+    /// Minimum IAM permissions for inject and revert.
+    pub permissions: &'static [&'static str],
+    #[serde(skip)]
+    pub parse: fn(&Path, &str) -> Result<Action, Diagnostic>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParamInfo {
+    pub name: &'static str,
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+pub static CATALOGUE: &[ActionInfo] = &[
+    security_group::REVOKE_INGRESS,
+    security_group::REVOKE_EGRESS,
+    security_group::OPEN_INGRESS,
+    security_group::ISOLATE_INSTANCE,
+];
+
+pub fn find(name: &str) -> Option<&'static ActionInfo> {
+    CATALOGUE.iter().find(|a| a.name == name)
+}

@@ -1,0 +1,1250 @@
+//! Security-group faults: revoke rules, open a rule to the world, isolate instances.
+//!
+//! Rules are handled flat: one [`Rule`] per (protocol, ports, peer), as
+//! `DescribeSecurityGroupRules` shows them, rather than AWS's grouped `IpPermission`s.
+//! That makes "exactly the rules we removed" a set, comparable and restorable with its
+//! descriptions. Rule ids are assigned by AWS and are not part of the state.
+//!
+//! Each action's revert behaviour, cancel behaviour and minimum permissions are in
+//! `runbooks/security-groups.md` and in `firedrill actions`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag,
+    TagSpecification, UserIdGroupPair,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{ActionInfo, Fault, ParamInfo, Params};
+use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
+use crate::executor::RunCtx;
+use crate::target::{Target, TargetKind};
+use crate::{Error, Result, failpoint};
+
+// ---------------------------------------------------------------------------------------
+// Rules and group state
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// Who a rule lets traffic from (ingress) or to (egress).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    Cidr(String),
+    CidrV6(String),
+    PrefixList(String),
+    Group {
+        group_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vpc_peering_connection_id: Option<String>,
+    },
+}
+
+/// One security-group rule.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rule {
+    /// `tcp`, `udp`, `icmp`, `-1` (all), or a protocol number.
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    #[serde(flatten)]
+    pub peer: Peer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl Rule {
+    /// Same traffic and peer; descriptions aside. AWS treats such rules as one.
+    fn same_rule(&self, other: &Rule) -> bool {
+        self.protocol == other.protocol
+            && self.from_port == other.from_port
+            && self.to_port == other.to_port
+            && self.peer == other.peer
+    }
+
+    fn is_all_traffic(&self) -> bool {
+        self.protocol == "-1"
+    }
+
+    fn to_permission(&self) -> IpPermission {
+        let b = IpPermission::builder()
+            .ip_protocol(&self.protocol)
+            .set_from_port(self.from_port)
+            .set_to_port(self.to_port);
+        let d = self.description.clone();
+        match &self.peer {
+            Peer::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).set_description(d).build()),
+            Peer::CidrV6(c) => {
+                b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build())
+            }
+            Peer::PrefixList(p) => b.prefix_list_ids(
+                PrefixListId::builder()
+                    .prefix_list_id(p)
+                    .set_description(d)
+                    .build(),
+            ),
+            Peer::Group {
+                group_id,
+                user_id,
+                vpc_peering_connection_id,
+            } => b.user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(group_id)
+                    .set_user_id(user_id.clone())
+                    .set_vpc_peering_connection_id(vpc_peering_connection_id.clone())
+                    .set_description(d)
+                    .build(),
+            ),
+        }
+        .build()
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ports = match (self.from_port, self.to_port) {
+            _ if self.is_all_traffic() => "all traffic".to_owned(),
+            (Some(a), Some(b)) if a == b => format!("{} {a}", self.protocol),
+            (Some(-1), Some(-1)) | (None, None) => format!("{} all", self.protocol),
+            (Some(a), Some(b)) => format!("{} {a}-{b}", self.protocol),
+            _ => self.protocol.clone(),
+        };
+        let peer = match &self.peer {
+            Peer::Cidr(c) | Peer::CidrV6(c) => c.clone(),
+            Peer::PrefixList(p) => format!("prefix list {p}"),
+            Peer::Group { group_id, .. } => format!("group {group_id}"),
+        };
+        write!(f, "{ports} {peer}")?;
+        if let Some(d) = &self.description {
+            write!(f, " \"{d}\"")?;
+        }
+        Ok(())
+    }
+}
+
+/// Flatten AWS's grouped permissions into rules.
+fn rules(permissions: &[IpPermission]) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for p in permissions {
+        let protocol = p.ip_protocol().unwrap_or("-1").to_owned();
+        let (from_port, to_port) = if protocol == "-1" {
+            (None, None)
+        } else {
+            (p.from_port(), p.to_port())
+        };
+        let rule = |peer, description: Option<&str>| Rule {
+            protocol: protocol.clone(),
+            from_port,
+            to_port,
+            peer,
+            description: description.filter(|d| !d.is_empty()).map(str::to_owned),
+        };
+        for r in p.ip_ranges() {
+            out.push(rule(
+                Peer::Cidr(r.cidr_ip().unwrap_or_default().into()),
+                r.description(),
+            ));
+        }
+        for r in p.ipv6_ranges() {
+            out.push(rule(
+                Peer::CidrV6(r.cidr_ipv6().unwrap_or_default().into()),
+                r.description(),
+            ));
+        }
+        for r in p.prefix_list_ids() {
+            out.push(rule(
+                Peer::PrefixList(r.prefix_list_id().unwrap_or_default().into()),
+                r.description(),
+            ));
+        }
+        for g in p.user_id_group_pairs() {
+            let peer = Peer::Group {
+                group_id: g.group_id().unwrap_or_default().into(),
+                user_id: g.user_id().map(str::to_owned),
+                vpc_peering_connection_id: g.vpc_peering_connection_id().map(str::to_owned),
+            };
+            out.push(rule(peer, g.description()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A security group as the snapshot records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub group_id: String,
+    pub group_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    pub description: String,
+    pub ingress: Vec<Rule>,
+    pub egress: Vec<Rule>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl GroupState {
+    fn from_sdk(g: &SecurityGroup) -> Self {
+        GroupState {
+            group_id: g.group_id().unwrap_or_default().into(),
+            group_name: g.group_name().unwrap_or_default().into(),
+            vpc_id: g.vpc_id().map(str::to_owned),
+            description: g.description().unwrap_or_default().into(),
+            ingress: rules(g.ip_permissions()),
+            egress: rules(g.ip_permissions_egress()),
+            tags: ec2::tags_map(g.tags()),
+        }
+    }
+
+    fn rules(&self, direction: Direction) -> &[Rule] {
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+
+    fn has(&self, direction: Direction, rule: &Rule) -> bool {
+        self.rules(direction).iter().any(|r| r.same_rule(rule))
+    }
+
+    /// Human-readable differences from `before`, rule by rule.
+    fn differences(before: &GroupState, now: &GroupState) -> Vec<String> {
+        let mut out = Vec::new();
+        for (dir, b, n) in [
+            ("ingress", &before.ingress, &now.ingress),
+            ("egress", &before.egress, &now.egress),
+        ] {
+            let b: BTreeSet<&Rule> = b.iter().collect();
+            let n: BTreeSet<&Rule> = n.iter().collect();
+            out.extend(
+                b.difference(&n)
+                    .map(|r| format!("{}: {dir} rule missing: {r}", before.group_id)),
+            );
+            out.extend(
+                n.difference(&b)
+                    .map(|r| format!("{}: {dir} rule not in snapshot: {r}", before.group_id)),
+            );
+        }
+        if before.tags != now.tags {
+            out.push(format!("{}: tags differ from snapshot", before.group_id));
+        }
+        out
+    }
+}
+
+async fn describe_group(aws: &Aws, id: &str) -> Result<GroupState> {
+    let g = ec2::describe_security_group(&aws.ec2, id)
+        .await?
+        .ok_or_else(|| Error::Failed(format!("security group {id} no longer exists")))?;
+    Ok(GroupState::from_sdk(&g))
+}
+
+async fn authorize(
+    aws: &Aws,
+    group_id: &str,
+    direction: Direction,
+    rules: &[Rule],
+    tags: Option<TagSpecification>,
+) -> Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let perms: Vec<IpPermission> = rules.iter().map(Rule::to_permission).collect();
+    match direction {
+        Direction::Ingress => aws
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(perms))
+            .set_tag_specifications(tags.map(|t| vec![t]))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!(
+                "add ingress rules to {group_id} (ec2:AuthorizeSecurityGroupIngress)"
+            ))),
+        Direction::Egress => aws
+            .ec2
+            .authorize_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(perms))
+            .set_tag_specifications(tags.map(|t| vec![t]))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!(
+                "add egress rules to {group_id} (ec2:AuthorizeSecurityGroupEgress)"
+            ))),
+    }
+}
+
+async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule]) -> Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let perms: Vec<IpPermission> = rules.iter().map(Rule::to_permission).collect();
+    match direction {
+        Direction::Ingress => aws
+            .ec2
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!(
+                "remove ingress rules from {group_id} (ec2:RevokeSecurityGroupIngress)"
+            ))),
+        Direction::Egress => aws
+            .ec2
+            .revoke_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!(
+                "remove egress rules from {group_id} (ec2:RevokeSecurityGroupEgress)"
+            ))),
+    }
+}
+
+fn run_tags(run: &RunCtx, resource: ResourceType, extra: &[(&str, String)]) -> TagSpecification {
+    let mut b = TagSpecification::builder()
+        .resource_type(resource)
+        .tags(Tag::builder().key(RUN_TAG).value(&run.run_id).build())
+        .tags(
+            Tag::builder()
+                .key(FAULT_TAG)
+                .value(run.fault.to_string())
+                .build(),
+        );
+    for (k, v) in extra {
+        b = b.tags(Tag::builder().key(*k).value(v).build());
+    }
+    b.build()
+}
+
+// ---------------------------------------------------------------------------------------
+// Params
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Icmp,
+    #[default]
+    All,
+}
+
+impl Protocol {
+    fn aws(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::All => "-1",
+        }
+    }
+
+    /// Whether a rule with AWS protocol `p` lets this protocol's traffic through.
+    fn covered_by(self, p: &str) -> bool {
+        let p = match p {
+            "6" => "tcp",
+            "17" => "udp",
+            "1" => "icmp",
+            other => other,
+        };
+        p == "-1" || self == Protocol::All || p == self.aws()
+    }
+}
+
+/// A port or an inclusive range: `80` or `"8000-8080"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PortRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Port(u16),
+            Text(String),
+            Range { from: u16, to: u16 },
+        }
+        let bad = |s: &str| {
+            serde::de::Error::custom(format!(
+                "invalid port `{s}`: use a number (80) or a range (\"8000-8080\")"
+            ))
+        };
+        match Raw::deserialize(d)? {
+            Raw::Port(p) => Ok(PortRange { from: p, to: p }),
+            Raw::Range { from, to } if from <= to => Ok(PortRange { from, to }),
+            Raw::Range { from, to } => Err(bad(&format!("{from}-{to}"))),
+            Raw::Text(s) => {
+                let (a, b) = s.split_once('-').unwrap_or((&s, &s));
+                match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                    (Ok(from), Ok(to)) if from <= to => Ok(PortRange { from, to }),
+                    _ => Err(bad(&s)),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else {
+            write!(f, "{}-{}", self.from, self.to)
+        }
+    }
+}
+
+/// Which rules `revoke-ingress` / `revoke-egress` remove. Empty: every rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFilter {
+    /// Rules that let this protocol through (an all-traffic rule does, for any).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Rules whose port range covers any of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortRange>,
+}
+
+impl Params for RuleFilter {
+    fn check(&self) -> Result<(), String> {
+        if self.protocol == Protocol::Icmp && !self.ports.is_empty() {
+            return Err(
+                "`ports` does not apply to icmp: leave it out to match every icmp rule".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl RuleFilter {
+    fn matches(&self, rule: &Rule) -> bool {
+        if !self.protocol.covered_by(&rule.protocol) {
+            return false;
+        }
+        if self.ports.is_empty() || rule.is_all_traffic() {
+            return true;
+        }
+        // Port filters select tcp/udp rules; an icmp rule's "ports" are type and code.
+        if !matches!(rule.protocol.as_str(), "tcp" | "udp" | "6" | "17") {
+            return false;
+        }
+        let (lo, hi) = (rule.from_port.unwrap_or(0), rule.to_port.unwrap_or(65535));
+        self.ports
+            .iter()
+            .any(|p| i32::from(p.from) <= hi && i32::from(p.to) >= lo)
+    }
+
+    fn describe(&self) -> String {
+        let proto = if self.protocol == Protocol::All {
+            "any protocol".to_owned()
+        } else {
+            self.aws_name()
+        };
+        if self.ports.is_empty() {
+            proto
+        } else {
+            let ports: Vec<String> = self.ports.iter().map(ToString::to_string).collect();
+            format!("{proto} port {}", ports.join(", "))
+        }
+    }
+
+    fn aws_name(&self) -> String {
+        self.protocol.aws().to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// security-group.revoke-ingress / revoke-egress
+
+pub struct RevokeRules {
+    pub direction: Direction,
+    pub filter: RuleFilter,
+}
+
+impl RevokeRules {
+    pub fn new(direction: Direction, filter: RuleFilter) -> Self {
+        RevokeRules { direction, filter }
+    }
+}
+
+/// The rules a revoke removed: exactly what revert puts back.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RulesChange {
+    pub group_id: String,
+    pub direction: Direction,
+    pub rules: Vec<Rule>,
+}
+
+impl Fault for RevokeRules {
+    type State = GroupState;
+    type Change = RulesChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
+        describe_group(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
+        let rules: Vec<Rule> = state
+            .rules(self.direction)
+            .iter()
+            .filter(|r| self.filter.matches(r))
+            .cloned()
+            .collect();
+        if rules.is_empty() {
+            let dir = if self.direction == Direction::Ingress {
+                "ingress"
+            } else {
+                "egress"
+            };
+            return Err(format!(
+                "{}: no {dir} rule matches {}: nothing to break",
+                target.label(),
+                self.filter.describe()
+            ));
+        }
+        Ok(RulesChange {
+            group_id: state.group_id.clone(),
+            direction: self.direction,
+            rules,
+        })
+    }
+
+    fn summarize(&self, change: &RulesChange) -> Vec<String> {
+        let dir = if change.direction == Direction::Ingress {
+            "ingress"
+        } else {
+            "egress"
+        };
+        change
+            .rules
+            .iter()
+            .map(|r| format!("remove {dir} rule: {r}"))
+            .collect()
+    }
+
+    async fn inject(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _target: &Target,
+        change: &RulesChange,
+    ) -> Result<()> {
+        // After a crash the rules may be partly gone already: remove only those present.
+        let now = describe_group(aws, &change.group_id).await?;
+        let present: Vec<Rule> = change
+            .rules
+            .iter()
+            .filter(|r| now.has(change.direction, r))
+            .cloned()
+            .collect();
+        revoke(aws, &change.group_id, change.direction, &present).await
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &RulesChange, now: &GroupState) -> Result<(), String> {
+        match change.rules.iter().find(|r| now.has(change.direction, r)) {
+            Some(r) => Err(format!("rule still present after revoking it: {r}")),
+            None => Ok(()),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _target: &Target,
+        _before: &GroupState,
+        change: &RulesChange,
+        now: &GroupState,
+    ) -> Result<()> {
+        let missing: Vec<Rule> = change
+            .rules
+            .iter()
+            .filter(|r| !now.has(change.direction, r))
+            .cloned()
+            .collect();
+        authorize(aws, &change.group_id, change.direction, &missing, None).await
+    }
+
+    fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
+        GroupState::differences(before, now)
+    }
+}
+
+pub const REVOKE_INGRESS: ActionInfo = ActionInfo {
+    name: "security-group.revoke-ingress",
+    target: TargetKind::SecurityGroup,
+    summary: "Remove the security group's inbound rules that match (all of them when no filter is given).",
+    revert: "Re-creates exactly the removed rules: CIDR v4/v6, prefix lists, referenced groups, descriptions.",
+    one_shot: false,
+    params: RULE_FILTER_PARAMS,
+    permissions: &[
+        "ec2:DescribeSecurityGroups",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupIngress",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgRevokeIngress),
+};
+
+pub const REVOKE_EGRESS: ActionInfo = ActionInfo {
+    name: "security-group.revoke-egress",
+    target: TargetKind::SecurityGroup,
+    summary: "Remove the security group's outbound rules that match (all of them when no filter is given).",
+    revert: "Re-creates exactly the removed rules: CIDR v4/v6, prefix lists, referenced groups, descriptions.",
+    one_shot: false,
+    params: RULE_FILTER_PARAMS,
+    permissions: &[
+        "ec2:DescribeSecurityGroups",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:AuthorizeSecurityGroupEgress",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgRevokeEgress),
+};
+
+const RULE_FILTER_PARAMS: &[ParamInfo] = &[
+    ParamInfo {
+        name: "protocol",
+        ty: "tcp | udp | icmp | all",
+        default: "all",
+        doc: "Remove rules that let this protocol through (all-traffic rules included).",
+    },
+    ParamInfo {
+        name: "ports",
+        ty: "list of port or \"from-to\"",
+        default: "every port",
+        doc: "Remove tcp/udp rules whose port range covers any of these.",
+    },
+];
+
+// ---------------------------------------------------------------------------------------
+// security-group.open-ingress
+
+/// Add a world-open inbound rule: a security-misconfiguration drill.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenIngress {
+    #[serde(default = "OpenIngress::default_protocol")]
+    pub protocol: Protocol,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortRange>,
+    #[serde(default = "OpenIngress::default_cidr")]
+    pub cidr: String,
+    #[serde(default = "OpenIngress::default_description")]
+    pub description: String,
+}
+
+impl OpenIngress {
+    fn default_protocol() -> Protocol {
+        Protocol::Tcp
+    }
+    fn default_cidr() -> String {
+        "0.0.0.0/0".into()
+    }
+    fn default_description() -> String {
+        "added by firedrill".into()
+    }
+
+    fn rules(&self) -> Vec<Rule> {
+        let peer = if self.cidr.contains(':') {
+            Peer::CidrV6(self.cidr.clone())
+        } else {
+            Peer::Cidr(self.cidr.clone())
+        };
+        let rule = |from_port, to_port| Rule {
+            protocol: self.protocol.aws().into(),
+            from_port,
+            to_port,
+            peer: peer.clone(),
+            description: Some(self.description.clone()),
+        };
+        match self.protocol {
+            Protocol::All => vec![rule(None, None)],
+            Protocol::Icmp => vec![rule(Some(-1), Some(-1))],
+            Protocol::Tcp | Protocol::Udp => self
+                .ports
+                .iter()
+                .map(|p| rule(Some(p.from.into()), Some(p.to.into())))
+                .collect(),
+        }
+    }
+}
+
+impl Default for OpenIngress {
+    fn default() -> Self {
+        OpenIngress {
+            protocol: Self::default_protocol(),
+            ports: Vec::new(),
+            cidr: Self::default_cidr(),
+            description: Self::default_description(),
+        }
+    }
+}
+
+impl Params for OpenIngress {
+    fn check(&self) -> Result<(), String> {
+        match self.protocol {
+            Protocol::Tcp | Protocol::Udp if self.ports.is_empty() => {
+                return Err("`ports` is required for tcp and udp, e.g. `ports: [22]`".into());
+            }
+            Protocol::All | Protocol::Icmp if !self.ports.is_empty() => {
+                return Err("`ports` applies only to tcp and udp".into());
+            }
+            _ => {}
+        }
+        check_cidr(&self.cidr)
+    }
+}
+
+fn check_cidr(cidr: &str) -> Result<(), String> {
+    let bad = || format!("invalid cidr `{cidr}`: use a network such as 0.0.0.0/0 or ::/0");
+    let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    if len > max {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+impl Fault for OpenIngress {
+    type State = GroupState;
+    type Change = RulesChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
+        describe_group(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
+        let rules: Vec<Rule> = self
+            .rules()
+            .into_iter()
+            .filter(|r| !state.has(Direction::Ingress, r))
+            .collect();
+        if rules.is_empty() {
+            return Err(format!(
+                "{}: already open to {} on these ports: nothing to break",
+                target.label(),
+                self.cidr
+            ));
+        }
+        Ok(RulesChange {
+            group_id: state.group_id.clone(),
+            direction: Direction::Ingress,
+            rules,
+        })
+    }
+
+    fn summarize(&self, change: &RulesChange) -> Vec<String> {
+        change
+            .rules
+            .iter()
+            .map(|r| format!("add ingress rule: {r}"))
+            .collect()
+    }
+
+    async fn inject(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        _target: &Target,
+        change: &RulesChange,
+    ) -> Result<()> {
+        let now = describe_group(aws, &change.group_id).await?;
+        let missing: Vec<Rule> = change
+            .rules
+            .iter()
+            .filter(|r| !now.has(Direction::Ingress, r))
+            .cloned()
+            .collect();
+        let tags = run_tags(run, ResourceType::SecurityGroupRule, &[]);
+        authorize(
+            aws,
+            &change.group_id,
+            Direction::Ingress,
+            &missing,
+            Some(tags),
+        )
+        .await
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &RulesChange, now: &GroupState) -> Result<(), String> {
+        match change
+            .rules
+            .iter()
+            .find(|r| !now.has(Direction::Ingress, r))
+        {
+            Some(r) => Err(format!("rule missing after adding it: {r}")),
+            None => Ok(()),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _target: &Target,
+        before: &GroupState,
+        change: &RulesChange,
+        now: &GroupState,
+    ) -> Result<()> {
+        // Remove exactly what we added: never a rule that was there before the fault.
+        let added: Vec<Rule> = change
+            .rules
+            .iter()
+            .filter(|r| now.has(Direction::Ingress, r) && !before.has(Direction::Ingress, r))
+            .cloned()
+            .collect();
+        revoke(aws, &change.group_id, Direction::Ingress, &added).await
+    }
+
+    fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
+        GroupState::differences(before, now)
+    }
+}
+
+pub const OPEN_INGRESS: ActionInfo = ActionInfo {
+    name: "security-group.open-ingress",
+    target: TargetKind::SecurityGroup,
+    summary: "Add a world-open inbound rule (a security-misconfiguration drill). Rules are tagged with the run id.",
+    revert: "Removes exactly the rules the fault added; a rule that existed before is never touched.",
+    one_shot: false,
+    params: &[
+        ParamInfo {
+            name: "protocol",
+            ty: "tcp | udp | icmp | all",
+            default: "tcp",
+            doc: "Protocol of the added rule.",
+        },
+        ParamInfo {
+            name: "ports",
+            ty: "list of port or \"from-to\"",
+            default: "(required for tcp/udp)",
+            doc: "One rule per entry.",
+        },
+        ParamInfo {
+            name: "cidr",
+            ty: "IPv4 or IPv6 CIDR",
+            default: "0.0.0.0/0",
+            doc: "Where the rule lets traffic from.",
+        },
+        ParamInfo {
+            name: "description",
+            ty: "string",
+            default: "added by firedrill",
+            doc: "The rule's description.",
+        },
+    ],
+    permissions: &[
+        "ec2:DescribeSecurityGroups",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:CreateTags",
+        "ec2:RevokeSecurityGroupIngress",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgOpenIngress),
+};
+
+// ---------------------------------------------------------------------------------------
+// security-group.isolate-instance
+
+/// Swap each instance's security groups for one empty quarantine group per VPC.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsolateInstance {}
+
+impl Params for IsolateInstance {}
+
+/// An instance's network interfaces and their groups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceGroups {
+    pub instance_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    pub interfaces: Vec<Interface>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    pub eni_id: String,
+    pub device_index: i32,
+    /// Group ids, sorted.
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IsolateChange {
+    pub instance_id: String,
+    pub vpc_id: String,
+    pub interfaces: Vec<Interface>,
+}
+
+const QUARANTINE_KIND: &str = "security-group";
+
+async fn set_groups(
+    aws: &Aws,
+    instance_id: &str,
+    interfaces: &[Interface],
+    groups_for: impl Fn(&Interface) -> Vec<String>,
+) -> Result<()> {
+    for eni in interfaces {
+        aws.ec2
+            .modify_network_interface_attribute()
+            .network_interface_id(&eni.eni_id)
+            .set_groups(Some(groups_for(eni)))
+            .send()
+            .await
+            .map_err(Error::aws(format!(
+                "set the security groups of {} (ec2:ModifyNetworkInterfaceAttribute)",
+                eni.eni_id
+            )))?;
+    }
+    // On AWS an instance's groups are its primary interface's, so for a single-interface
+    // instance this call repeats the one above and changes nothing more. The emulator
+    // (moto) keeps the two apart and reports an interface's groups as its own plus the
+    // instance's, so both must be set for its described state to be right.
+    if let [only] = interfaces {
+        aws.ec2
+            .modify_instance_attribute()
+            .instance_id(instance_id)
+            .set_groups(Some(groups_for(only)))
+            .send()
+            .await
+            .map_err(Error::aws(format!(
+                "set the security groups of {instance_id} (ec2:ModifyInstanceAttribute)"
+            )))?;
+    }
+    Ok(())
+}
+
+impl Fault for IsolateInstance {
+    type State = InstanceGroups;
+    type Change = IsolateChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<InstanceGroups> {
+        let i = ec2::describe_instance(&aws.ec2, &target.id)
+            .await?
+            .ok_or_else(|| Error::Failed(format!("instance {} no longer exists", target.id)))?;
+        let mut interfaces: Vec<Interface> = i
+            .network_interfaces()
+            .iter()
+            .map(|n| {
+                let mut groups: Vec<String> = n
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_owned))
+                    .collect();
+                groups.sort();
+                Interface {
+                    eni_id: n.network_interface_id().unwrap_or_default().into(),
+                    device_index: n.attachment().and_then(|a| a.device_index()).unwrap_or(0),
+                    groups,
+                }
+            })
+            .collect();
+        interfaces.sort_by_key(|n| n.device_index);
+        Ok(InstanceGroups {
+            instance_id: target.id.clone(),
+            vpc_id: i.vpc_id().map(str::to_owned),
+            interfaces,
+        })
+    }
+
+    fn plan(&self, target: &Target, state: &InstanceGroups) -> Result<IsolateChange, String> {
+        let vpc_id = state
+            .vpc_id
+            .clone()
+            .ok_or_else(|| format!("{}: not in a VPC", target.label()))?;
+        if state.interfaces.is_empty() {
+            return Err(format!("{}: has no network interfaces", target.label()));
+        }
+        Ok(IsolateChange {
+            instance_id: state.instance_id.clone(),
+            vpc_id,
+            interfaces: state.interfaces.clone(),
+        })
+    }
+
+    fn summarize(&self, change: &IsolateChange) -> Vec<String> {
+        change
+            .interfaces
+            .iter()
+            .map(|n| {
+                format!(
+                    "replace groups [{}] on {} with a new empty quarantine group in {}",
+                    n.groups.join(", "),
+                    n.eni_id,
+                    change.vpc_id
+                )
+            })
+            .collect()
+    }
+
+    async fn setup(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        planned: &[(&Target, &InstanceGroups, &IsolateChange)],
+    ) -> Result<()> {
+        let vpcs: BTreeSet<&str> = planned.iter().map(|(_, _, c)| c.vpc_id.as_str()).collect();
+        for vpc in vpcs {
+            if run.created_in(QUARANTINE_KIND, vpc).is_some() {
+                continue;
+            }
+            let name = format!("firedrill-quarantine-{}-{}", run.run_id, run.fault);
+            let out = aws
+                .ec2
+                .create_security_group()
+                .group_name(&name)
+                .description(format!(
+                    "firedrill quarantine group for run {}: no rules, by design",
+                    run.run_id
+                ))
+                .vpc_id(vpc)
+                .tag_specifications(run_tags(
+                    run,
+                    ResourceType::SecurityGroup,
+                    &[("Name", name.clone())],
+                ))
+                .send()
+                .await
+                .map_err(Error::aws(format!(
+                    "create a quarantine security group in {vpc} (ec2:CreateSecurityGroup)"
+                )))?;
+            let id = out.group_id().unwrap_or_default().to_owned();
+            failpoint::hit("after-create");
+            run.record_created(QUARANTINE_KIND, &id, vpc)?;
+            // A new group allows all outbound traffic: remove that, so the group is empty.
+            let q = describe_group(aws, &id).await?;
+            revoke(aws, &id, Direction::Egress, &q.egress).await?;
+        }
+        Ok(())
+    }
+
+    async fn inject(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        _target: &Target,
+        change: &IsolateChange,
+    ) -> Result<()> {
+        let q = run
+            .created_in(QUARANTINE_KIND, &change.vpc_id)
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "no quarantine group recorded for {}",
+                    change.vpc_id
+                ))
+            })?;
+        set_groups(aws, &change.instance_id, &change.interfaces, |_| {
+            vec![q.clone()]
+        })
+        .await
+    }
+
+    fn observe(
+        &self,
+        run: &RunCtx,
+        change: &IsolateChange,
+        now: &InstanceGroups,
+    ) -> Result<(), String> {
+        let q = run
+            .created_in(QUARANTINE_KIND, &change.vpc_id)
+            .unwrap_or_default();
+        match now.interfaces.iter().find(|n| n.groups != [q.clone()]) {
+            Some(n) => Err(format!(
+                "{} has groups [{}], not only the quarantine group {q}",
+                n.eni_id,
+                n.groups.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _target: &Target,
+        before: &InstanceGroups,
+        _change: &IsolateChange,
+        now: &InstanceGroups,
+    ) -> Result<()> {
+        if now.interfaces == before.interfaces {
+            return Ok(());
+        }
+        set_groups(aws, &before.instance_id, &before.interfaces, |n| {
+            n.groups.clone()
+        })
+        .await
+    }
+
+    fn differences(&self, before: &InstanceGroups, now: &InstanceGroups) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in &before.interfaces {
+            match now.interfaces.iter().find(|n| n.eni_id == b.eni_id) {
+                None => out.push(format!(
+                    "{}: interface {} is gone",
+                    before.instance_id, b.eni_id
+                )),
+                Some(n) if n.groups != b.groups => out.push(format!(
+                    "{}: {} has groups [{}], snapshot had [{}]",
+                    before.instance_id,
+                    b.eni_id,
+                    n.groups.join(", "),
+                    b.groups.join(", ")
+                )),
+                Some(_) => {}
+            }
+        }
+        out
+    }
+
+    async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
+        // What the journal recorded, plus anything tagged for this run and fault that a
+        // crash kept out of the journal.
+        let mut ids: BTreeSet<String> = run.created(QUARANTINE_KIND).into_iter().collect();
+        for g in ec2::security_groups_tagged(&aws.ec2, RUN_TAG, &run.run_id).await? {
+            if ec2::tags_map(g.tags()).get(FAULT_TAG) == Some(&run.fault.to_string()) {
+                ids.extend(g.group_id().map(str::to_owned));
+            }
+        }
+        for id in ids {
+            match aws.ec2.delete_security_group().group_id(&id).send().await {
+                Ok(_) => {}
+                Err(e) => {
+                    let err = Error::aws(format!(
+                        "delete quarantine group {id} (ec2:DeleteSecurityGroup)"
+                    ))(e);
+                    if err.aws_code() != Some("InvalidGroup.NotFound") {
+                        return Err(err);
+                    }
+                }
+            }
+            run.record_deleted(QUARANTINE_KIND, &id)?;
+        }
+        Ok(())
+    }
+}
+
+pub const ISOLATE_INSTANCE: ActionInfo = ActionInfo {
+    name: "security-group.isolate-instance",
+    target: TargetKind::Instance,
+    summary: "Swap each instance's security groups (every network interface) for one empty quarantine group per VPC, created and tagged by firedrill.",
+    revert: "Restores each interface's original groups, then deletes the quarantine group.",
+    one_shot: false,
+    params: &[],
+    permissions: &[
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateTags",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:ModifyNetworkInterfaceAttribute",
+        "ec2:ModifyInstanceAttribute",
+        "ec2:DeleteSecurityGroup",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgIsolateInstance),
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(protocol: &str, from: i32, to: i32, cidr: &str) -> Rule {
+        Rule {
+            protocol: protocol.into(),
+            from_port: Some(from),
+            to_port: Some(to),
+            peer: Peer::Cidr(cidr.into()),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn filter_matches_ports_protocols_and_all_traffic() {
+        let http = RuleFilter {
+            protocol: Protocol::Tcp,
+            ports: vec![PortRange { from: 80, to: 80 }],
+        };
+        assert!(http.matches(&rule("tcp", 80, 80, "0.0.0.0/0")));
+        assert!(http.matches(&rule("tcp", 0, 65535, "0.0.0.0/0")));
+        assert!(!http.matches(&rule("tcp", 443, 443, "0.0.0.0/0")));
+        assert!(!http.matches(&rule("udp", 80, 80, "0.0.0.0/0")));
+        let all = Rule {
+            protocol: "-1".into(),
+            from_port: None,
+            to_port: None,
+            ..rule("tcp", 0, 0, "10.0.0.0/8")
+        };
+        assert!(
+            http.matches(&all),
+            "an all-traffic rule lets HTTP through, so it must go"
+        );
+        let any = RuleFilter {
+            protocol: Protocol::All,
+            ports: vec![PortRange { from: 53, to: 53 }],
+        };
+        assert!(any.matches(&rule("udp", 53, 53, "0.0.0.0/0")));
+        assert!(!any.matches(&rule("icmp", -1, -1, "0.0.0.0/0")));
+        assert!(RuleFilter::default().matches(&rule("icmp", -1, -1, "0.0.0.0/0")));
+    }
+
+    #[test]
+    fn open_ingress_params_are_checked() {
+        assert!(OpenIngress::default().check().is_err(), "tcp needs ports");
+        let ok = OpenIngress {
+            ports: vec![PortRange { from: 22, to: 22 }],
+            ..Default::default()
+        };
+        assert!(ok.check().is_ok());
+        assert!(
+            OpenIngress {
+                cidr: "0.0.0.0/33".into(),
+                ..ok.clone()
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            OpenIngress {
+                cidr: "::/0".into(),
+                ..ok
+            }
+            .check()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn rules_round_trip_through_permissions() {
+        let r = Rule {
+            description: Some("web".into()),
+            ..rule("tcp", 80, 80, "10.0.0.0/16")
+        };
+        assert_eq!(rules(&[r.to_permission()]), vec![r]);
+    }
+}

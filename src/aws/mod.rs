@@ -1,0 +1,87 @@
+//! AWS access: CLI options turned into SDK clients in one place, plus one adapter
+//! module per service that lists and describes resources in the shapes firedrill uses.
+//!
+//! The HTTP client is rustls on `ring` (not the SDK default aws-lc): no C build in front
+//! of `aws-sdk-ec2`, about a minute off a clean build on two cores. Credentials come from
+//! the standard chain (env, profiles, SSO, process, IMDS). `AWS_ENDPOINT_URL` is honoured
+//! by the SDK itself; `--endpoint-url` overrides it.
+
+pub mod ec2;
+
+use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use crate::{Error, Result};
+
+/// Where to send AWS calls: the global options every command shares.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct AwsArgs {
+    /// Named profile from the AWS config files.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region (otherwise AWS_REGION or the profile's region).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Send every AWS call here instead of AWS (an emulator, e.g. http://127.0.0.1:5000).
+    /// AWS_ENDPOINT_URL does the same.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+}
+
+/// The SDK clients and where they point.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub ec2: aws_sdk_ec2::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
+    pub endpoint: Option<String>,
+}
+
+impl Aws {
+    /// Resolve configuration and build clients. Makes no network call.
+    pub async fn connect(args: &AwsArgs) -> Result<Aws> {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+        if let Some(profile) = &args.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &args.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(url) = &args.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        // A chaos tool must know which region it will break: never guess one.
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
+            Error::Usage("no AWS region configured: pass --region, set AWS_REGION, or set one in the profile".into())
+        })?;
+        Ok(Aws {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            endpoint: config.endpoint_url().map(str::to_owned),
+            region,
+        })
+    }
+
+    /// The account the credentials act in (STS GetCallerIdentity).
+    pub async fn account(&self) -> Result<String> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(Error::aws(
+                "find the account for these credentials (sts:GetCallerIdentity)",
+            ))?;
+        out.account
+            .ok_or_else(|| Error::Failed("sts:GetCallerIdentity returned no account".into()))
+    }
+}
+
+/// The tag every resource firedrill creates carries.
+pub const RUN_TAG: &str = "firedrill:run";
+/// Which fault of the run created it.
+pub const FAULT_TAG: &str = "firedrill:fault";

@@ -1,0 +1,74 @@
+//! `firedrill inject FILE... --yes`: snapshot, break, verify.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::Global;
+use crate::executor;
+use crate::output::{RunView, emit};
+use crate::{Error, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Fault files (or directories of them); together they form one run.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    run_id: String,
+    #[serde(flatten)]
+    run: RunView,
+}
+
+pub async fn exec(args: Args, g: &Global) -> Result<()> {
+    let plan = super::plan::make(&args.files, g).await?;
+    if !args.yes {
+        confirm(&plan)?;
+    }
+    let aws = g.aws().await?;
+    let report = executor::inject(&aws, &g.store(), &plan).await?;
+    let out = Report {
+        run_id: report.run_id.clone(),
+        run: RunView::new(&report.record),
+    };
+    emit(g.output, &out, |r| {
+        format!(
+            "{}\ninjected. revert with: firedrill revert {}\n",
+            r.run.text(),
+            r.run_id
+        )
+    });
+    Ok(())
+}
+
+fn confirm(plan: &executor::Plan) -> Result<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::Refused(
+            "inject changes AWS resources: pass --yes to confirm (stdin is not a terminal)".into(),
+        ));
+    }
+    eprintln!("{}", super::plan::text(plan));
+    let n: usize = plan.faults.iter().map(|f| f.targets.len()).sum();
+    eprint!(
+        "Break {n} target(s) in account {} ({})? Type `yes` to continue: ",
+        plan.account, plan.region
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Usage(format!("failed to read the answer: {e}")))?;
+    if answer.trim() != "yes" {
+        return Err(Error::Refused("not confirmed; nothing was changed".into()));
+    }
+    Ok(())
+}

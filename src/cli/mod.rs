@@ -1,0 +1,144 @@
+//! The command line: one module per command, each with its clap `Args` and an `exec`
+//! that calls the library and prints the result. Global options live here.
+
+mod actions;
+mod inject;
+mod plan;
+mod revert;
+mod runs;
+mod status;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::aws::{Aws, AwsArgs};
+use crate::fault::{self, FaultSpec};
+use crate::output::Format;
+use crate::store::Store;
+use crate::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "firedrill",
+    version,
+    about = "Chaos and incident drills (game days) on AWS: break, snapshot, revert exactly."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// State directory: runs, journals, snapshots.
+    #[arg(
+        long,
+        global = true,
+        env = "FIREDRILL_STATE",
+        default_value = ".firedrill"
+    )]
+    pub state: PathBuf,
+    /// Guardrails file (default: ./firedrill.yaml when it exists).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// More logging (-v, -vv); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check fault files; every problem is reported as path:line:col.
+    Validate(validate::Args),
+    /// List the fault actions, their params and how they revert.
+    Actions(actions::Args),
+    /// Resolve targets and show the exact changes; changes nothing.
+    Plan(plan::Args),
+    /// Snapshot the targets, break them, verify; prints the run id.
+    Inject(inject::Args),
+    /// Show a run per fault and target (default: the newest run with injected faults).
+    Status(status::Args),
+    /// List runs in the state directory, newest first.
+    Runs(runs::Args),
+    /// Restore every target of a run from its snapshot, and verify.
+    Revert(revert::Args),
+}
+
+impl Global {
+    pub fn store(&self) -> Store {
+        Store::new(&self.state)
+    }
+
+    pub async fn aws(&self) -> Result<Aws> {
+        Aws::connect(&self.aws).await
+    }
+}
+
+/// Load fault files, or fail with every problem found in them.
+pub fn load_faults(paths: &[PathBuf]) -> Result<Vec<FaultSpec>> {
+    let (faults, problems) = fault::load_paths(paths);
+    problems.into_result(faults)
+}
+
+/// Run the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => 0,
+        Err(e) => {
+            match &e {
+                // Diagnostics already read "path:line:col: error: ...".
+                Error::Input(d) => eprintln!("{d}"),
+                e => eprintln!("error: {e}"),
+            }
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(a) => validate::exec(a, g),
+        Command::Actions(a) => actions::exec(a, g),
+        Command::Plan(a) => plan::exec(a, g).await,
+        Command::Inject(a) => inject::exec(a, g).await,
+        Command::Status(a) => status::exec(a, g),
+        Command::Runs(a) => runs::exec(a, g),
+        Command::Revert(a) => revert::exec(a, g).await,
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "firedrill=debug,warn",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,56 @@
+//! `firedrill plan FILE...`: what inject would do; changes nothing.
+
+use std::path::PathBuf;
+
+use super::{Global, load_faults};
+use crate::Result;
+use crate::executor::{self, Plan};
+use crate::guardrails::Guardrails;
+use crate::output::emit;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Fault files (or directories of them); together they form one run.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+pub async fn exec(args: Args, g: &Global) -> Result<()> {
+    let plan = make(&args.files, g).await?;
+    emit(g.output, &plan, text);
+    Ok(())
+}
+
+/// Load, check guardrails and plan: shared by `plan` and `inject`.
+pub async fn make(files: &[PathBuf], g: &Global) -> Result<Plan> {
+    let faults = load_faults(files)?;
+    let guard = Guardrails::load(g.config.as_deref())?;
+    let aws = g.aws().await?;
+    executor::plan(&aws, &guard, faults).await
+}
+
+pub fn text(plan: &Plan) -> String {
+    let mut s = format!("account {}, region {}", plan.account, plan.region);
+    if let Some(e) = &plan.endpoint {
+        s += &format!(", endpoint {e}");
+    }
+    s += "\n";
+    for f in &plan.faults {
+        s += &format!(
+            "\nfault {}  ({}, {})\n  {} of {} matching target(s), seed {}\n",
+            f.name,
+            f.action,
+            f.source,
+            f.targets.len(),
+            f.matched,
+            f.seed
+        );
+        for t in &f.targets {
+            s += &format!("  {}\n", t.target.label());
+            for c in &t.changes {
+                s += &format!("      {c}\n");
+            }
+        }
+    }
+    s
+}

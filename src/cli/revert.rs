@@ -1,0 +1,27 @@
+//! `firedrill revert [RUN]`: restore every target from its snapshot, and verify.
+
+use super::Global;
+use crate::executor;
+use crate::output::{RunView, emit};
+use crate::{Error, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run id (default: the newest run with injected faults).
+    pub run: Option<String>,
+}
+
+pub async fn exec(args: Args, g: &Global) -> Result<()> {
+    let store = g.store();
+    let id = store.resolve(args.run.as_deref())?;
+    let aws = g.aws().await?;
+    let rec = executor::revert(&aws, &store, &id).await?;
+    let view = RunView::new(&rec);
+    emit(g.output, &view, RunView::text);
+    if rec.needs_revert() {
+        return Err(Error::RevertIncomplete(format!(
+            "run {id} is not fully restored; see the differences above, fix or accept them, and run `firedrill revert {id}` again"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Errors: a kind plus the context of what failed to happen, and the exit code it maps to.
+//!
+//! Exit codes are part of the interface (scripts depend on them):
+//! 0 success, 1 runtime failure, 2 bad input or refused by a guardrail,
+//! 3 a revert left something not restored.
+
+use std::path::PathBuf;
+
+use crate::diagnostic::Diagnostics;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more problems in input files, each with its location.
+    #[error("{0}")]
+    Input(Diagnostics),
+
+    /// Bad command-line usage that clap cannot catch (e.g. no run to act on).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A guardrail or safety check refused the operation before anything changed.
+    #[error("refused: {0}")]
+    Refused(String),
+
+    /// Another process holds the run's lock.
+    #[error("run {run} is locked by another firedrill process{holder}; wait for it to finish")]
+    Locked { run: String, holder: String },
+
+    /// An AWS call failed.
+    #[error("failed to {doing}: {source}")]
+    Aws {
+        doing: String,
+        #[source]
+        source: AwsError,
+    },
+
+    /// The state store could not be read or written.
+    #[error("failed to {doing} {}: {source}", path.display())]
+    Store {
+        doing: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A stored record could not be decoded.
+    #[error("corrupt state in {}: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
+
+    /// A fault's change did not take effect, or failed part-way (after rollback).
+    #[error("{0}")]
+    Failed(String),
+
+    /// A revert finished but some targets do not match their snapshot.
+    #[error("{0}")]
+    RevertIncomplete(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) | Error::Usage(_) | Error::Refused(_) | Error::Locked { .. } => 2,
+            Error::RevertIncomplete(_) => 3,
+            Error::Aws { .. } | Error::Store { .. } | Error::Corrupt { .. } | Error::Failed(_) => 1,
+        }
+    }
+
+    pub fn store(
+        doing: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Store {
+            doing,
+            path,
+            source,
+        }
+    }
+
+    /// Wrap an SDK error with what we were doing, keeping the AWS error code.
+    pub fn aws<E>(doing: impl Into<String>) -> impl FnOnce(E) -> Error
+    where
+        E: Into<AwsError>,
+    {
+        let doing = doing.into();
+        move |e| Error::Aws {
+            doing,
+            source: e.into(),
+        }
+    }
+
+    /// The AWS error code, when this is an AWS error that carried one.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { source, .. } => source.code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// An AWS error reduced to what matters: the service's error code and message.
+#[derive(Debug)]
+pub struct AwsError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+impl<E, R> From<aws_sdk_ec2::error::SdkError<E, R>> for AwsError
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    fn from(err: aws_sdk_ec2::error::SdkError<E, R>) -> Self {
+        use aws_sdk_ec2::error::ProvideErrorMetadata;
+        let code = err.code().map(str::to_owned);
+        let message = match err.message() {
+            Some(m) => m.to_owned(),
+            None => aws_sdk_ec2::error::DisplayErrorContext(&err).to_string(),
+        };
+        AwsError { code, message }
+    }
+}

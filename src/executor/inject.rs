@@ -1,0 +1,156 @@
+//! Injecting: snapshot every target durably, then change them, observing each change.
+//!
+//! Order of writes, each fsync'd before the next step (see the store):
+//! `run-started` → every snapshot + `planned` → per target `injecting` → the AWS calls →
+//! `injected` or `inject-failed`. A crash anywhere leaves a run `revert` can finish.
+//! If any target fails, everything this run changed is rolled back before returning.
+
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{CONCURRENCY, Plan, PlannedFault, RunCtx, SnapshotFile};
+use crate::action::Fault;
+use crate::aws::Aws;
+use crate::store::journal::{Event, now};
+use crate::store::{RunRecord, Store};
+use crate::target::Target;
+use crate::{Error, Result, failpoint, with_fault};
+
+#[derive(Debug, Serialize)]
+pub struct InjectReport {
+    pub run_id: String,
+    pub record: RunRecord,
+}
+
+pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectReport> {
+    let run_id = Store::new_run_id();
+    let run = store.create_run(&run_id)?;
+    let journal = run.journal.clone();
+    journal.append(&Event::RunStarted {
+        at: now(),
+        run_id: run_id.clone(),
+        firedrill_version: env!("CARGO_PKG_VERSION").into(),
+        account: plan.account.clone(),
+        region: plan.region.clone(),
+        endpoint: plan.endpoint.clone(),
+        faults: plan.faults.iter().map(|f| f.spec.clone()).collect(),
+        seeds: plan.faults.iter().map(|f| f.seed).collect(),
+    })?;
+
+    // Every snapshot is durable before the first mutating call of the run.
+    for (fi, f) in plan.faults.iter().enumerate() {
+        for t in &f.targets {
+            let snap = SnapshotFile {
+                run_id: run_id.clone(),
+                fault: fi,
+                fault_name: f.name.clone(),
+                action: f.action.into(),
+                target: t.target.clone(),
+                taken_at: now(),
+                state: &t.state,
+                change: &t.change,
+            };
+            let rel = run.write_snapshot(&format!("{fi}-{}", t.target.id), &snap)?;
+            journal.append(&Event::Planned {
+                at: now(),
+                fault: fi,
+                target: t.target.clone(),
+                snapshot: rel,
+                changes: t.changes.clone(),
+            })?;
+        }
+    }
+    failpoint::hit("after-snapshot");
+
+    let mut failure = None;
+    for (fi, f) in plan.faults.iter().enumerate() {
+        let ctx = RunCtx::new(&run_id, fi, journal.clone(), Vec::new());
+        let result = with_fault!(&f.spec.action, |fault| inject_fault(fault, aws, &ctx, f)
+            .await);
+        if let Err(e) = result {
+            failure = Some(e);
+            break;
+        }
+    }
+
+    if let Some(err) = failure {
+        tracing::warn!("injecting failed, rolling back run {run_id}: {err}");
+        let rollback = super::revert::revert_open(aws, store, &run).await;
+        let how = match rollback {
+            Ok(rec) if !rec.needs_revert() => "everything it changed was reverted".to_owned(),
+            Ok(_) => format!(
+                "the rollback did not finish: see `firedrill status {run_id}`, then `firedrill revert {run_id}`"
+            ),
+            Err(e) => format!("the rollback failed ({e}): run `firedrill revert {run_id}`"),
+        };
+        return Err(Error::Failed(format!("run {run_id}: {err}; {how}")));
+    }
+    let record = store.read(&run_id)?;
+    Ok(InjectReport { run_id, record })
+}
+
+async fn inject_fault<F: Fault>(
+    f: &F,
+    aws: &Aws,
+    ctx: &RunCtx,
+    planned: &PlannedFault,
+) -> Result<()> {
+    // Use what was stored, not what was planned in memory: they are the same by
+    // construction, and revert will read the stored form.
+    let mut items: Vec<(Target, F::State, F::Change)> = Vec::new();
+    for t in &planned.targets {
+        items.push((t.target.clone(), decode(&t.state)?, decode(&t.change)?));
+    }
+    let refs: Vec<(&Target, &F::State, &F::Change)> =
+        items.iter().map(|(t, s, c)| (t, s, c)).collect();
+    f.setup(aws, ctx, &refs).await?;
+
+    let results: Vec<Result<()>> = stream::iter(&items)
+        .map(|(target, _, change)| async move {
+            let journal = &ctx.journal;
+            let (fault, id) = (ctx.fault, target.id.clone());
+            journal.append(&Event::Injecting {
+                at: now(),
+                fault,
+                target: id.clone(),
+            })?;
+            let outcome = async {
+                f.inject(aws, ctx, target, change).await?;
+                failpoint::hit("after-inject-call");
+                let now_state = f.describe(aws, target).await?;
+                f.observe(ctx, change, &now_state).map_err(|why| {
+                    Error::Failed(format!(
+                        "{}: the change did not take effect: {why}",
+                        target.id
+                    ))
+                })
+            }
+            .await;
+            match outcome {
+                Ok(()) => journal.append(&Event::Injected {
+                    at: now(),
+                    fault,
+                    target: id,
+                }),
+                Err(e) => {
+                    journal.append(&Event::InjectFailed {
+                        at: now(),
+                        fault,
+                        target: id,
+                        error: e.to_string(),
+                    })?;
+                    Err(e)
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    serde_json::from_value(v.clone())
+        .map_err(|e| Error::Failed(format!("internal: planned state does not decode: {e}")))
+}

@@ -1,0 +1,127 @@
+//! The executor: everything around a fault. Resolves targets and applies guardrails
+//! ([`plan`]), persists snapshots before any mutation and journals every step
+//! ([`inject`]), and restores from the store alone ([`revert`]). Faults only ever see
+//! one target at a time, plus the [`RunCtx`] for recording what they create.
+//!
+//! Targets of one fault are handled concurrently, at most [`CONCURRENCY`] at a time;
+//! faults run in file order and are reverted in reverse order.
+
+mod inject;
+mod plan;
+mod revert;
+
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+pub use inject::{InjectReport, inject};
+pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
+pub use revert::revert;
+
+use crate::Result;
+use crate::store::journal::{Event, Journal, now};
+use crate::store::record::CreatedRecord;
+use crate::target::Target;
+
+/// How many targets of one fault are injected or reverted at once.
+pub const CONCURRENCY: usize = 8;
+
+/// What a fault may know of the run it is part of.
+pub struct RunCtx {
+    pub run_id: String,
+    /// The fault's index in the run.
+    pub fault: usize,
+    journal: Arc<Journal>,
+    created: Mutex<Vec<CreatedRecord>>,
+}
+
+impl RunCtx {
+    pub fn new(
+        run_id: &str,
+        fault: usize,
+        journal: Arc<Journal>,
+        created: Vec<CreatedRecord>,
+    ) -> Self {
+        RunCtx {
+            run_id: run_id.to_owned(),
+            fault,
+            journal,
+            created: Mutex::new(created),
+        }
+    }
+
+    /// Record a resource the fault created, durably, before it is used.
+    pub fn record_created(&self, kind: &str, id: &str, scope: &str) -> Result<()> {
+        self.journal.append(&Event::Created {
+            at: now(),
+            fault: self.fault,
+            kind: kind.into(),
+            id: id.into(),
+            scope: scope.into(),
+        })?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(CreatedRecord {
+                fault: self.fault,
+                kind: kind.into(),
+                id: id.into(),
+                scope: scope.into(),
+                deleted: false,
+            });
+        Ok(())
+    }
+
+    pub fn record_deleted(&self, kind: &str, id: &str) -> Result<()> {
+        self.journal.append(&Event::Deleted {
+            at: now(),
+            fault: self.fault,
+            kind: kind.into(),
+            id: id.into(),
+        })?;
+        for c in self
+            .created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter_mut()
+        {
+            if c.kind == kind && c.id == id {
+                c.deleted = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The id of a live resource of `kind` this fault created for `scope` (e.g. a VPC).
+    pub fn created_in(&self, kind: &str, scope: &str) -> Option<String> {
+        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created
+            .iter()
+            .find(|c| !c.deleted && c.kind == kind && c.scope == scope)
+            .map(|c| c.id.clone())
+    }
+
+    /// Ids of every live resource of `kind` this fault created.
+    pub fn created(&self, kind: &str) -> Vec<String> {
+        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created
+            .iter()
+            .filter(|c| !c.deleted && c.kind == kind)
+            .map(|c| c.id.clone())
+            .collect()
+    }
+}
+
+/// A snapshot file: the target's state before the fault, and the exact change planned.
+/// `S` and `C` are the fault's `State` and `Change`, or JSON values when written.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SnapshotFile<S, C> {
+    pub run_id: String,
+    pub fault: usize,
+    pub fault_name: String,
+    pub action: String,
+    pub target: Target,
+    pub taken_at: String,
+    pub state: S,
+    pub change: C,
+}

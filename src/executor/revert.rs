@@ -1,0 +1,129 @@
+//! Reverting: from the store alone — the journal names the faults (with their params),
+//! the targets and their phases; the snapshots hold the state before and the change.
+//! Idempotent: targets already reverted are skipped; a target whose revert failed is
+//! tried again. Refuses to run against another account or region than the run's.
+
+use futures_util::{StreamExt, stream};
+
+use super::{CONCURRENCY, RunCtx, SnapshotFile};
+use crate::action::Fault;
+use crate::aws::Aws;
+use crate::store::journal::{Event, now};
+use crate::store::record::TargetRecord;
+use crate::store::{RunDir, RunRecord, Store, read_snapshot};
+use crate::{Error, Result, with_fault};
+
+/// Revert run `id`; returns its record afterwards (check `needs_revert()`).
+pub async fn revert(aws: &Aws, store: &Store, id: &str) -> Result<RunRecord> {
+    let run = store.open_run(id)?;
+    revert_open(aws, store, &run).await
+}
+
+pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir) -> Result<RunRecord> {
+    let journal = run.journal.clone();
+    let rec = store.read(&run.id)?;
+    if aws.region != rec.region {
+        return Err(Error::Refused(format!(
+            "run {} was injected in region {}, not {}: pass --region {}",
+            rec.run_id, rec.region, aws.region, rec.region
+        )));
+    }
+    let account = aws.account().await?;
+    if account != rec.account {
+        return Err(Error::Refused(format!(
+            "run {} was injected in account {}, but these credentials are for account {account}",
+            rec.run_id, rec.account
+        )));
+    }
+
+    let mut errors = Vec::new();
+    for (fi, spec) in rec.faults.iter().enumerate().rev() {
+        let created = rec
+            .created
+            .iter()
+            .filter(|c| c.fault == fi)
+            .cloned()
+            .collect();
+        let ctx = RunCtx::new(&rec.run_id, fi, journal.clone(), created);
+        let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
+        if let Err(e) = with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, &rec, &targets)
+            .await)
+        {
+            errors.push(e.to_string());
+        }
+    }
+    for e in &errors {
+        tracing::error!("{e}");
+    }
+    store.read(&run.id)
+}
+
+async fn revert_fault<F: Fault>(
+    f: &F,
+    aws: &Aws,
+    ctx: &RunCtx,
+    rec: &RunRecord,
+    targets: &[&TargetRecord],
+) -> Result<()> {
+    let pending: Vec<&TargetRecord> = targets
+        .iter()
+        .copied()
+        .filter(|t| t.phase.needs_revert())
+        .collect();
+    let results: Vec<bool> = stream::iter(pending)
+        .map(|t| async move {
+            let (fault, id) = (ctx.fault, t.target.id.clone());
+            let journal = &ctx.journal;
+            journal.append(&Event::Reverting {
+                at: now(),
+                fault,
+                target: id.clone(),
+            })?;
+            let outcome = async {
+                let snap: SnapshotFile<F::State, F::Change> = read_snapshot(&rec.dir, &t.snapshot)?;
+                let current = f.describe(aws, &t.target).await?;
+                f.revert(aws, ctx, &t.target, &snap.state, &snap.change, &current)
+                    .await?;
+                let after = f.describe(aws, &t.target).await?;
+                Ok::<_, Error>(f.differences(&snap.state, &after))
+            }
+            .await;
+            let event = match outcome {
+                Ok(diffs) if diffs.is_empty() => Event::Reverted {
+                    at: now(),
+                    fault,
+                    target: id,
+                },
+                Ok(differences) => Event::RevertFailed {
+                    at: now(),
+                    fault,
+                    target: id,
+                    error: "not restored exactly: the target differs from its snapshot".into(),
+                    differences,
+                },
+                Err(e) => Event::RevertFailed {
+                    at: now(),
+                    fault,
+                    target: id,
+                    error: e.to_string(),
+                    differences: vec![],
+                },
+            };
+            let ok = matches!(event, Event::Reverted { .. });
+            journal.append(&event)?;
+            Ok::<_, Error>(ok)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<Result<bool>>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+
+    // Shared resources go only when no target still depends on them.
+    let untouched = targets.iter().filter(|t| !t.phase.needs_revert()).count();
+    let all_reverted = results.iter().all(|ok| *ok) && untouched + results.len() == targets.len();
+    if all_reverted {
+        f.teardown(aws, ctx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Fault files: loading, validation, and the typed [`FaultSpec`] the executor runs.
+//!
+//! Two phases, as ripgrep does with its flags: [`raw`] parses YAML into types that keep
+//! every value's position; [`load`] validates and resolves them, collecting every
+//! problem in the file so the user sees them all at once as `path:line:col`. Parsing
+//! happens twice: once with `params` ignored, to learn the action, and once with the
+//! action's own params type, so a wrong param is reported with its position.
+
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::{self, Action};
+use crate::diagnostic::{Diagnostic, Diagnostics, Pos, did_you_mean};
+use crate::target::{Pick, TargetSpec};
+use crate::yaml;
+use raw::{RawFault, RawTarget};
+
+/// A validated fault, ready to plan. Serialized into the run's journal, so `revert`
+/// never needs the YAML again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FaultSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub action: Action,
+    pub target: TargetSpec,
+    /// Seconds; used by drills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+    /// The file it came from, for messages and the investigator.
+    pub source: PathBuf,
+}
+
+/// Load every fault file under `paths` (files, or directories searched for `*.yaml` /
+/// `*.yml`). Returns the faults that are valid and every problem found.
+pub fn load_paths(paths: &[PathBuf]) -> (Vec<FaultSpec>, Diagnostics) {
+    let mut faults = Vec::new();
+    let mut problems = Diagnostics::default();
+    for path in paths {
+        let files = match fault_files(path) {
+            Ok(files) => files,
+            Err(d) => {
+                problems.push(d);
+                continue;
+            }
+        };
+        for file in files {
+            match load(&file) {
+                Ok(f) => faults.push(f),
+                Err(d) => problems.extend(d),
+            }
+        }
+    }
+    (faults, problems)
+}
+
+/// The YAML files `path` names: itself, or those in it (recursively, sorted).
+pub fn fault_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut out = Vec::new();
+    let mut dirs = vec![path.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Diagnostic::file(&dir, format!("cannot read directory: {e}")))?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(Diagnostic::file(
+            path,
+            "no fault files (*.yaml, *.yml) in this directory",
+        ));
+    }
+    Ok(out)
+}
+
+/// Load and validate one fault file.
+pub fn load(path: &Path) -> Result<FaultSpec, Diagnostics> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    parse(path, &source)
+}
+
+/// Validate the text of a fault file.
+pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
+    if source.trim().is_empty() {
+        return Err(Diagnostic::file(path, "empty fault file").into());
+    }
+    // Pass one: structure, unknown keys and the action name.
+    let doc: RawFault<serde::de::IgnoredAny> = yaml::parse(path, source)?;
+    let at = |pos: Pos, msg: String| Diagnostic::at(path, source, pos, msg);
+    let mut problems = Diagnostics::default();
+
+    let action_name = doc.action.value.as_str();
+    let Some(info) = action::find(action_name) else {
+        let mut msg = format!("unknown action `{action_name}`");
+        match did_you_mean(action_name, action::CATALOGUE.iter().map(|a| a.name)) {
+            Some(best) => msg.push_str(&format!("; did you mean `{best}`?")),
+            None => msg.push_str(" (run `firedrill actions` for the catalogue)"),
+        }
+        problems.push(at(doc.action.referenced.into(), msg));
+        // Still check the rest of the file so every problem shows at once.
+        let _ = target_spec(
+            &doc.target.value,
+            &at,
+            doc.target.referenced.into(),
+            &mut problems,
+        );
+        return Err(problems);
+    };
+
+    // Pass two: the params, typed for this action.
+    let action = (info.parse)(path, source).map_err(Diagnostics::from)?;
+
+    if doc.name.value.trim().is_empty() {
+        problems.push(at(
+            doc.name.referenced.into(),
+            "`name` must not be empty".into(),
+        ));
+    }
+    let target = target_spec(
+        &doc.target.value,
+        &at,
+        doc.target.referenced.into(),
+        &mut problems,
+    );
+    let duration_secs = doc
+        .duration
+        .as_ref()
+        .and_then(|d| match parse_duration(&d.value) {
+            Ok(secs) => Some(secs),
+            Err(msg) => {
+                problems.push(at(d.referenced.into(), msg));
+                None
+            }
+        });
+    if let Some(runbook) = &doc.runbook
+        && let Err(msg) = check_runbook(path, &runbook.value)
+    {
+        problems.push(at(runbook.referenced.into(), msg));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(FaultSpec {
+        name: doc.name.value,
+        description: doc.description,
+        action,
+        target: target.expect("no problems means a target"),
+        duration_secs,
+        runbook: doc.runbook.map(|r| r.value),
+        hints: doc.hints,
+        source: path.to_owned(),
+    })
+}
+
+fn target_spec(
+    raw: &RawTarget,
+    at: &impl Fn(Pos, String) -> Diagnostic,
+    pos: Pos,
+    problems: &mut Diagnostics,
+) -> Option<TargetSpec> {
+    let before = problems.len();
+    if raw.ids.is_empty() && raw.names.is_empty() && raw.tags.is_empty() {
+        problems.push(at(pos, "`target` needs at least one of `ids`, `names` or `tags`: firedrill never targets every resource by default".into()));
+    }
+    let pick = match (&raw.count, &raw.percent) {
+        (Some(c), Some(_)) => {
+            problems.push(at(
+                c.referenced.into(),
+                "give `count` or `percent`, not both".into(),
+            ));
+            Pick::All
+        }
+        (Some(c), None) if c.value == 0 => {
+            problems.push(at(c.referenced.into(), "`count` must be at least 1".into()));
+            Pick::All
+        }
+        (Some(c), None) => Pick::Count(c.value),
+        (None, Some(p)) if !(1..=100).contains(&p.value) => {
+            problems.push(at(
+                p.referenced.into(),
+                "`percent` must be between 1 and 100".into(),
+            ));
+            Pick::All
+        }
+        (None, Some(p)) => Pick::Percent(p.value),
+        (None, None) => Pick::All,
+    };
+    (problems.len() == before).then(|| TargetSpec {
+        ids: raw.ids.clone(),
+        names: raw.names.clone(),
+        tags: raw.tags.clone(),
+        pick,
+        seed: raw.seed,
+    })
+}
+
+/// `15m`, `1h30m`, `90s`, or ISO 8601 (`PT15M`): a positive duration of at most a day.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let d: jiff::SignedDuration = text.parse().map_err(|_| {
+        format!("invalid duration `{text}`: use a form like `90s`, `15m` or `1h30m`")
+    })?;
+    let secs = d.as_secs();
+    if d.is_negative() || secs == 0 {
+        return Err(format!("duration `{text}` must be positive"));
+    }
+    if secs > 24 * 3600 {
+        return Err(format!(
+            "duration `{text}` is over a day; a drill fault should not be"
+        ));
+    }
+    Ok(secs as u64)
+}
+
+/// A runbook is a URL, or a path that must exist: relative to the fault file's
+/// directory or one of its ancestors (so `runbooks/x.md` works from `faults/`).
+fn check_runbook(fault_path: &Path, runbook: &str) -> Result<(), String> {
+    if runbook.starts_with("https://") || runbook.starts_with("http://") {
+        return Ok(());
+    }
+    let file = runbook.split('#').next().unwrap_or(runbook);
+    let dir = fault_path.parent().unwrap_or(Path::new("."));
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    if Path::new(file).is_absolute() && Path::new(file).exists() {
+        return Ok(());
+    }
+    if abs.ancestors().any(|a| a.join(file).is_file()) {
+        return Ok(());
+    }
+    Err(format!(
+        "runbook `{file}` not found (looked in {} and its parent directories)",
+        dir.display()
+    ))
+}
+
+/// Pass two for one action: parse the file again with `P` as the params type, and run
+/// the params' own checks, located at the `params:` block.
+pub fn parse_params<P: action::Params>(path: &Path, source: &str) -> Result<P, Diagnostic> {
+    let doc: RawFault<P> = yaml::parse(path, source)?;
+    match doc.params {
+        Some(p) => {
+            p.value
+                .check()
+                .map_err(|msg| Diagnostic::at(path, source, p.referenced.into(), msg))?;
+            Ok(p.value)
+        }
+        None => {
+            let p = P::default();
+            p.check()
+                .map_err(|msg| Diagnostic::at(path, source, doc.action.referenced.into(), msg))?;
+            Ok(p)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("PT2M"), Ok(120));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fifteen").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn every_problem_in_a_file_is_reported() {
+        let src = "name: x\naction: security-group.revoke-ingress\ntarget:\n  count: 1\n  percent: 5\nduration: soon\n";
+        let err = parse(Path::new("f.yaml"), src).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("f.yaml:4:3: error: `target` needs at least one of"),
+            "{text}"
+        );
+        assert!(
+            text.contains("f.yaml:4:10: error: give `count` or `percent`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("f.yaml:6:11: error: invalid duration"),
+            "{text}"
+        );
+    }
+}

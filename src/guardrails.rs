@@ -1,0 +1,224 @@
+//! Guardrails from `firedrill.yaml` (in the working directory, or `--config`): which
+//! accounts and regions firedrill may touch, a tag every target must carry, and the most
+//! targets one fault may break. All are checked before any mutation; a refusal names
+//! the rule and the file that set it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::fault::FaultSpec;
+use crate::target::Target;
+use crate::{Error, Result, yaml};
+
+pub const DEFAULT_CONFIG: &str = "firedrill.yaml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    guardrails: RawGuardrails,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGuardrails {
+    #[serde(default)]
+    accounts: Vec<Spanned<AccountId>>,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    require_tag: BTreeMap<String, String>,
+    #[serde(default)]
+    max_targets: Option<Spanned<u32>>,
+}
+
+/// An account id written quoted or not (`123456789012` reads as a number in YAML).
+#[derive(Debug)]
+struct AccountId(String);
+
+impl<'de> Deserialize<'de> for AccountId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = AccountId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a 12-digit account id")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<AccountId, E> {
+                Ok(AccountId(v.to_owned()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<AccountId, E> {
+                Ok(AccountId(format!("{v:012}")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<AccountId, E> {
+                Ok(AccountId(format!("{v:012}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Guardrails {
+    /// The file they came from, for refusal messages; `None` when there is none.
+    pub source: Option<PathBuf>,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub require_tag: BTreeMap<String, String>,
+    pub max_targets: Option<u32>,
+}
+
+impl Guardrails {
+    /// Load `explicit`, or `firedrill.yaml` if it exists; no file means no guardrails.
+    pub fn load(explicit: Option<&Path>) -> Result<Guardrails> {
+        let path = match explicit {
+            Some(p) => p.to_owned(),
+            None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
+            None => return Ok(Guardrails::default()),
+        };
+        let source = std::fs::read_to_string(&path).map_err(|e| {
+            Error::Input(Diagnostic::file(&path, format!("cannot read: {e}")).into())
+        })?;
+        Self::parse(&path, &source)
+    }
+
+    pub fn parse(path: &Path, source: &str) -> Result<Guardrails> {
+        let raw: RawConfig = if source.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            yaml::parse(path, source).map_err(|d| Error::Input(d.into()))?
+        };
+        let g = raw.guardrails;
+        let mut problems = Diagnostics::default();
+        let mut accounts = Vec::new();
+        for a in g.accounts {
+            let id = a.value.0;
+            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                problems.push(Diagnostic::at(
+                    path,
+                    source,
+                    a.referenced.into(),
+                    format!("`{id}` is not a 12-digit AWS account id"),
+                ));
+            }
+            accounts.push(id);
+        }
+        if let Some(m) = &g.max_targets
+            && m.value == 0
+        {
+            problems.push(Diagnostic::at(
+                path,
+                source,
+                m.referenced.into(),
+                "`max_targets` must be at least 1",
+            ));
+        }
+        problems.into_result(Guardrails {
+            source: Some(path.to_owned()),
+            accounts,
+            regions: g.regions,
+            require_tag: g.require_tag,
+            max_targets: g.max_targets.map(|m| m.value),
+        })
+    }
+
+    fn origin(&self) -> String {
+        self.source
+            .as_ref()
+            .map(|p| format!(" ({})", p.display()))
+            .unwrap_or_default()
+    }
+
+    pub fn check_account(&self, account: &str) -> Result<()> {
+        if self.accounts.is_empty() || self.accounts.iter().any(|a| a == account) {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "guardrails.accounts{}: account {account} is not allowed (allowed: {})",
+            self.origin(),
+            self.accounts.join(", ")
+        )))
+    }
+
+    pub fn check_region(&self, region: &str) -> Result<()> {
+        if self.regions.is_empty() || self.regions.iter().any(|r| r == region) {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "guardrails.regions{}: region {region} is not allowed (allowed: {})",
+            self.origin(),
+            self.regions.join(", ")
+        )))
+    }
+
+    /// Problems with a fault's picked targets, one line each.
+    pub fn check_targets(&self, fault: &FaultSpec, targets: &[Target]) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(max) = self.max_targets
+            && targets.len() > max as usize
+        {
+            out.push(format!(
+                "guardrails.max_targets{}: fault `{}` would break {} targets, more than the limit of {max}",
+                self.origin(),
+                fault.name,
+                targets.len()
+            ));
+        }
+        for t in targets {
+            let missing: Vec<String> = self
+                .require_tag
+                .iter()
+                .filter(|(k, v)| t.tags.get(*k) != Some(*v))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            if !missing.is_empty() {
+                out.push(format!(
+                    "guardrails.require_tag{}: {} lacks the tag {}",
+                    self.origin(),
+                    t.label(),
+                    missing.join(", ")
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_quoted_or_not() {
+        let g = Guardrails::parse(
+            Path::new("f.yaml"),
+            "guardrails:\n  accounts: [\"012345678901\", 123456789012]\n",
+        )
+        .unwrap();
+        assert_eq!(g.accounts, ["012345678901", "123456789012"]);
+        let err = Guardrails::parse(
+            Path::new("f.yaml"),
+            "guardrails:\n  accounts: [\"12345\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("f.yaml:2:14: error: `12345` is not a 12-digit"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_a_suggestion() {
+        let err =
+            Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  max_target: 3\n").unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean `max_targets`?"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! firedrill: chaos and incident drills ("game days") on AWS.
+//!
+//! The module tree mirrors the concepts:
+//!
+//! - [`fault`]: fault files (YAML) — raw parsing with source spans, then validation into
+//!   typed [`fault::FaultSpec`]s. Every problem points at `path:line:col`.
+//! - [`action`]: the catalogue of fault actions. Each action implements [`action::Fault`]
+//!   for **one target**: describe, plan, inject, observe, revert. Nothing else.
+//! - [`target`]: target selectors (ids, names, tags, count/percent, seed) and the
+//!   repeatable random pick.
+//! - [`executor`]: owns everything around a fault: resolving targets, guardrails,
+//!   snapshot-before-mutate, the journal, bounded concurrency, verification, rollback.
+//! - [`store`]: the state directory: one directory per run with an fsync'd append-only
+//!   journal, one JSON snapshot per target, and a lock.
+//! - [`guardrails`]: `firedrill.yaml`: allowed accounts and regions, required tag,
+//!   target limits — checked before any mutation.
+//! - [`aws`]: the one place that turns CLI options into SDK clients, and the service
+//!   adapters that list and describe resources.
+//! - [`cli`]: one file per command; each parses its arguments and calls the library.
+//! - [`error`] and [`diagnostic`]: errors as a kind plus context, exit codes, and
+//!   source-located messages.
+
+pub mod action;
+pub mod aws;
+pub mod cli;
+pub mod diagnostic;
+pub mod error;
+pub mod executor;
+pub mod failpoint;
+pub mod fault;
+pub mod guardrails;
+pub mod output;
+pub mod store;
+pub mod target;
+pub mod yaml;
+
+pub use error::{Error, Result};

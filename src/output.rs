@@ -1,0 +1,176 @@
+//! Output: every command prints text for people or, with `--output json`, one JSON
+//! document on stdout for scripts. JSON field names are part of the interface: add
+//! fields, never rename them. Errors always go to stderr as text.
+
+use serde::Serialize;
+
+use crate::store::RunRecord;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Print `value` as JSON, or as the text `text` renders.
+pub fn emit<T: Serialize>(format: Format, value: &T, text: impl FnOnce(&T) -> String) {
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("output serializes")
+        ),
+        Format::Text => {
+            let s = text(value);
+            if !s.is_empty() {
+                println!("{}", s.trim_end());
+            }
+        }
+    }
+}
+
+/// A run as `status`, `inject` and `revert` show it.
+#[derive(Debug, Serialize)]
+pub struct RunView {
+    pub run_id: String,
+    pub status: &'static str,
+    pub needs_revert: bool,
+    pub started_at: String,
+    pub account: String,
+    pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    pub state_dir: String,
+    pub faults: Vec<FaultView>,
+    pub created: Vec<CreatedView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FaultView {
+    pub name: String,
+    pub action: String,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    pub revertible: bool,
+    pub targets: Vec<TargetView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetView {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub status: &'static str,
+    pub changes: Vec<String>,
+    pub snapshot: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedView {
+    pub fault: String,
+    pub kind: String,
+    pub id: String,
+    pub deleted: bool,
+}
+
+impl RunView {
+    pub fn new(rec: &RunRecord) -> RunView {
+        let faults = rec
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(fi, f)| FaultView {
+                name: f.name.clone(),
+                action: f.action.info().name.into(),
+                source: f.source.display().to_string(),
+                runbook: f.runbook.clone(),
+                revertible: !f.action.info().one_shot,
+                targets: rec
+                    .targets
+                    .iter()
+                    .filter(|t| t.fault == fi)
+                    .map(|t| TargetView {
+                        id: t.target.id.clone(),
+                        name: t.target.name.clone(),
+                        status: t.phase.as_str(),
+                        changes: t.changes.clone(),
+                        snapshot: rec.dir.join(&t.snapshot).display().to_string(),
+                        error: t.error.clone(),
+                        differences: t.differences.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let created = rec
+            .created
+            .iter()
+            .map(|c| CreatedView {
+                fault: rec
+                    .faults
+                    .get(c.fault)
+                    .map(|f| f.name.clone())
+                    .unwrap_or_default(),
+                kind: c.kind.clone(),
+                id: c.id.clone(),
+                deleted: c.deleted,
+            })
+            .collect();
+        RunView {
+            run_id: rec.run_id.clone(),
+            status: rec.status(),
+            needs_revert: rec.needs_revert(),
+            started_at: rec.started_at.clone(),
+            account: rec.account.clone(),
+            region: rec.region.clone(),
+            endpoint: rec.endpoint.clone(),
+            state_dir: rec.dir.display().to_string(),
+            faults,
+            created,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let mut s = format!("run {}  {}\n", self.run_id, self.status);
+        s += &format!("  account {}, region {}", self.account, self.region);
+        if let Some(e) = &self.endpoint {
+            s += &format!(", endpoint {e}");
+        }
+        s += &format!("\n  started {}\n", self.started_at);
+        for f in &self.faults {
+            s += &format!("\nfault {}  ({}, {})\n", f.name, f.action, f.source);
+            if let Some(r) = &f.runbook {
+                s += &format!("  runbook: {r}\n");
+            }
+            for t in &f.targets {
+                let label = match &t.name {
+                    Some(n) => format!("{} ({n})", t.id),
+                    None => t.id.clone(),
+                };
+                s += &format!("  {label}  {}\n", t.status);
+                for c in &t.changes {
+                    s += &format!("      {c}\n");
+                }
+                if let Some(e) = &t.error {
+                    s += &format!("      error: {e}\n");
+                }
+                for d in &t.differences {
+                    s += &format!("      differs: {d}\n");
+                }
+            }
+        }
+        if !self.created.is_empty() {
+            s += "\ncreated by this run:\n";
+            for c in &self.created {
+                let state = if c.deleted { "deleted" } else { "exists" };
+                s += &format!("  {} {}  {state}  (fault {})\n", c.kind, c.id, c.fault);
+            }
+        }
+        s += &format!("\nsnapshots: {}/snapshots\n", self.state_dir);
+        s
+    }
+}

@@ -1,0 +1,146 @@
+//! The run's journal: one JSON event per line, appended and fsync'd before the step it
+//! records is relied on. The run's state is a fold of it ([`super::RunRecord`]).
+//! A torn last line (a crash mid-write) is ignored when reading.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fault::FaultSpec;
+use crate::target::Target;
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// First event of every run: everything revert needs besides the snapshots.
+    RunStarted {
+        at: String,
+        run_id: String,
+        firedrill_version: String,
+        account: String,
+        region: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        faults: Vec<FaultSpec>,
+        /// The seed each fault's random pick used, so the pick can be repeated.
+        seeds: Vec<u64>,
+    },
+    /// The target's snapshot is durable; nothing has changed yet.
+    Planned {
+        at: String,
+        fault: usize,
+        target: Target,
+        snapshot: String,
+        changes: Vec<String>,
+    },
+    /// About to make the change (it may be partly made if no later event follows).
+    Injecting {
+        at: String,
+        fault: usize,
+        target: String,
+    },
+    Injected {
+        at: String,
+        fault: usize,
+        target: String,
+    },
+    InjectFailed {
+        at: String,
+        fault: usize,
+        target: String,
+        error: String,
+    },
+    /// The fault created a resource (recorded before it is relied on).
+    Created {
+        at: String,
+        fault: usize,
+        kind: String,
+        id: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        scope: String,
+    },
+    Deleted {
+        at: String,
+        fault: usize,
+        kind: String,
+        id: String,
+    },
+    Reverting {
+        at: String,
+        fault: usize,
+        target: String,
+    },
+    Reverted {
+        at: String,
+        fault: usize,
+        target: String,
+    },
+    RevertFailed {
+        at: String,
+        fault: usize,
+        target: String,
+        error: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        differences: Vec<String>,
+    },
+}
+
+pub fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    pub fn open(path: &Path) -> Result<Journal> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(Error::store("open journal", path))?;
+        Ok(Journal {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Append one event and fsync before returning.
+    pub fn append(&self, event: &Event) -> Result<()> {
+        let mut line = serde_json::to_vec(event).expect("events serialize");
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(&line)
+            .map_err(Error::store("append to journal", &self.path))?;
+        file.sync_data()
+            .map_err(Error::store("fsync journal", &self.path))
+    }
+
+    pub fn read(path: &Path) -> Result<Vec<Event>> {
+        let text = std::fs::read_to_string(path).map_err(Error::store("read journal", path))?;
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let mut events = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str(line) {
+                Ok(e) => events.push(e),
+                // The last line may be torn by a crash mid-write: it recorded nothing durable.
+                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {
+                    tracing::warn!("ignoring a torn last line in {}", path.display());
+                }
+                Err(e) => {
+                    return Err(Error::Corrupt {
+                        path: path.to_owned(),
+                        message: format!("line {}: {e}", i + 1),
+                    });
+                }
+            }
+        }
+        Ok(events)
+    }
+}

@@ -1,0 +1,249 @@
+//! The state directory (`.firedrill/` by default): one directory per run.
+//!
+//! ```text
+//! .firedrill/runs/<run-id>/
+//!     journal.jsonl              append-only events, fsync'd (see journal.rs)
+//!     snapshots/<f>-<target>.json  the target's state before the fault, and the change
+//!     lock                       held by the process mutating the run
+//! ```
+//!
+//! Snapshots are written to a temporary file, fsync'd, renamed into place, and the
+//! directory fsync'd, so a snapshot either exists whole or not at all. Everything here
+//! is plain JSON for an investigator to open.
+
+pub mod journal;
+pub mod record;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use journal::{Event, Journal};
+pub use record::{Phase, RunRecord};
+
+use crate::{Error, Result};
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// An open run: its journal and the lock that keeps other processes out.
+pub struct RunDir {
+    pub id: String,
+    pub dir: PathBuf,
+    pub journal: Arc<Journal>,
+    _lock: File,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.runs_dir().join(id)
+    }
+
+    /// A new run id: UTC time then 4 random hex digits; sorts by time.
+    pub fn new_run_id() -> String {
+        let ts = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+        format!("{ts}-{:04x}", crate::target::fresh_seed() & 0xffff)
+    }
+
+    /// Create a run's directory and take its lock.
+    pub fn create_run(&self, id: &str) -> Result<RunDir> {
+        let dir = self.run_dir(id);
+        std::fs::create_dir_all(dir.join("snapshots"))
+            .map_err(Error::store("create run directory", &dir))?;
+        sync_dir(&self.runs_dir())?;
+        sync_dir(&dir)?;
+        self.open_run(id)
+    }
+
+    /// Open an existing run for mutation, taking its lock.
+    pub fn open_run(&self, id: &str) -> Result<RunDir> {
+        let dir = self.run_dir(id);
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "no run {id} in {}",
+                self.root.display()
+            )));
+        }
+        let lock_path = dir.join("lock");
+        let mut lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(Error::store("open lock", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                };
+                return Err(Error::Locked {
+                    run: id.to_owned(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::store("lock", &lock_path)(e));
+            }
+        }
+        lock.set_len(0)
+            .and_then(|_| lock.rewind())
+            .map_err(Error::store("write lock", &lock_path))?;
+        let _ = write!(lock, "{}", std::process::id());
+        let journal = Arc::new(Journal::open(&dir.join("journal.jsonl"))?);
+        Ok(RunDir {
+            id: id.to_owned(),
+            dir,
+            journal,
+            _lock: lock,
+        })
+    }
+
+    /// Every run id, newest first.
+    pub fn run_ids(&self) -> Result<Vec<String>> {
+        let dir = self.runs_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::store("read state directory", &dir)(e)),
+        };
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().join("journal.jsonl").is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort_by(|a, b| b.cmp(a));
+        Ok(ids)
+    }
+
+    /// Read a run's record (no lock: a reader may see a run mid-flight).
+    pub fn read(&self, id: &str) -> Result<RunRecord> {
+        let dir = self.run_dir(id);
+        let path = dir.join("journal.jsonl");
+        if !path.is_file() {
+            return Err(Error::Usage(format!(
+                "no run {id} in {}",
+                self.root.display()
+            )));
+        }
+        RunRecord::fold(&path, Journal::read(&path)?)
+    }
+
+    /// The run `id`, or the newest run that still has something injected.
+    pub fn resolve(&self, id: Option<&str>) -> Result<String> {
+        if let Some(id) = id {
+            return Ok(id.to_owned());
+        }
+        for id in self.run_ids()? {
+            if self.read(&id)?.needs_revert() {
+                return Ok(id);
+            }
+        }
+        Err(Error::Usage(format!(
+            "no run in {} has injected faults; name one (see `firedrill runs`)",
+            self.root.display()
+        )))
+    }
+}
+
+impl RunDir {
+    /// Write a snapshot durably; returns its path relative to the run directory.
+    pub fn write_snapshot(&self, name: &str, value: &impl Serialize) -> Result<String> {
+        let rel = format!("snapshots/{name}.json");
+        let path = self.dir.join(&rel);
+        let tmp = self.dir.join(format!("snapshots/.{name}.json.tmp"));
+        let mut file = File::create(&tmp).map_err(Error::store("create snapshot", &tmp))?;
+        let json = serde_json::to_vec_pretty(value).expect("snapshots serialize");
+        file.write_all(&json)
+            .and_then(|_| file.sync_all())
+            .map_err(Error::store("write snapshot", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(Error::store("rename snapshot", &path))?;
+        sync_dir(&self.dir.join("snapshots"))?;
+        Ok(rel)
+    }
+}
+
+pub fn read_snapshot<T: DeserializeOwned>(run_dir: &Path, rel: &str) -> Result<T> {
+    let path = run_dir.join(rel);
+    let text = std::fs::read(&path).map_err(Error::store("read snapshot", &path))?;
+    serde_json::from_slice(&text).map_err(|e| Error::Corrupt {
+        path,
+        message: e.to_string(),
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::store("fsync directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store(name: &str) -> Store {
+        let dir =
+            std::env::temp_dir().join(format!("firedrill-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Store::new(dir)
+    }
+
+    #[test]
+    fn a_locked_run_refuses_a_second_opener() {
+        let store = temp_store("lock");
+        let held = store.create_run("r1").unwrap();
+        // flock locks belong to the open file, so a second open in the same process is
+        // refused just as another process would be.
+        match store.open_run("r1") {
+            Err(Error::Locked { run, holder }) => {
+                assert_eq!(run, "r1");
+                assert_eq!(holder, format!(" (pid {})", std::process::id()));
+            }
+            other => panic!("expected Locked, got {:?}", other.map(|r| r.id)),
+        }
+        drop(held);
+        assert!(
+            store.open_run("r1").is_ok(),
+            "the lock is released with the run"
+        );
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_but_corruption_is_not() {
+        let store = temp_store("torn");
+        let run = store.create_run("r1").unwrap();
+        run.journal
+            .append(&Event::Injecting {
+                at: "t".into(),
+                fault: 0,
+                target: "sg-1".into(),
+            })
+            .unwrap();
+        let path = run.dir.join("journal.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"event\":\"inj").unwrap();
+        assert_eq!(Journal::read(&path).unwrap().len(), 1);
+        f.write_all(b"\n{}\n").unwrap();
+        assert!(matches!(Journal::read(&path), Err(Error::Corrupt { .. })));
+    }
+}

@@ -1,0 +1,245 @@
+//! A run's state, folded from its journal: per fault and target, the phase it reached.
+//!
+//! Phases follow chaos-mesh's records: a target whose revert failed stays in a phase
+//! that needs reverting, so the next `revert` retries it.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::journal::Event;
+use crate::fault::FaultSpec;
+use crate::target::Target;
+use crate::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Snapshot taken; nothing changed.
+    NotInjected,
+    /// The change was started and may be partly made.
+    Injecting,
+    Injected,
+    /// Injecting failed; the change may be partly made.
+    Failed,
+    Reverting,
+    Reverted,
+    /// Revert ran but the target does not match its snapshot (or the call failed).
+    RevertFailed,
+}
+
+impl Phase {
+    pub fn needs_revert(self) -> bool {
+        !matches!(self, Phase::NotInjected | Phase::Reverted)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::NotInjected => "not-injected",
+            Phase::Injecting => "injecting",
+            Phase::Injected => "injected",
+            Phase::Failed => "failed",
+            Phase::Reverting => "reverting",
+            Phase::Reverted => "reverted",
+            Phase::RevertFailed => "revert-failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetRecord {
+    pub fault: usize,
+    pub target: Target,
+    pub snapshot: String,
+    pub changes: Vec<String>,
+    pub phase: Phase,
+    pub updated_at: String,
+    pub error: Option<String>,
+    pub differences: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CreatedRecord {
+    pub fault: usize,
+    pub kind: String,
+    pub id: String,
+    pub scope: String,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub started_at: String,
+    pub firedrill_version: String,
+    pub account: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub faults: Vec<FaultSpec>,
+    pub seeds: Vec<u64>,
+    pub targets: Vec<TargetRecord>,
+    pub created: Vec<CreatedRecord>,
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl RunRecord {
+    pub fn fold(path: &Path, events: Vec<Event>) -> Result<RunRecord> {
+        let mut events = events.into_iter();
+        let corrupt = |message: &str| Error::Corrupt {
+            path: path.to_owned(),
+            message: message.to_owned(),
+        };
+        let Some(Event::RunStarted {
+            at,
+            run_id,
+            firedrill_version,
+            account,
+            region,
+            endpoint,
+            faults,
+            seeds,
+        }) = events.next()
+        else {
+            return Err(corrupt("the journal does not start with run-started"));
+        };
+        let mut run = RunRecord {
+            run_id,
+            started_at: at,
+            firedrill_version,
+            account,
+            region,
+            endpoint,
+            faults,
+            seeds,
+            targets: Vec::new(),
+            created: Vec::new(),
+            dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+        };
+        for event in events {
+            let (fault, target, phase, at, error, differences) = match event {
+                Event::RunStarted { .. } => return Err(corrupt("a second run-started event")),
+                Event::Planned {
+                    at,
+                    fault,
+                    target,
+                    snapshot,
+                    changes,
+                } => {
+                    run.targets.push(TargetRecord {
+                        fault,
+                        target,
+                        snapshot,
+                        changes,
+                        phase: Phase::NotInjected,
+                        updated_at: at,
+                        error: None,
+                        differences: Vec::new(),
+                    });
+                    continue;
+                }
+                Event::Created {
+                    fault,
+                    kind,
+                    id,
+                    scope,
+                    ..
+                } => {
+                    run.created.push(CreatedRecord {
+                        fault,
+                        kind,
+                        id,
+                        scope,
+                        deleted: false,
+                    });
+                    continue;
+                }
+                Event::Deleted {
+                    fault, kind, id, ..
+                } => {
+                    for c in run
+                        .created
+                        .iter_mut()
+                        .filter(|c| c.fault == fault && c.kind == kind && c.id == id)
+                    {
+                        c.deleted = true;
+                    }
+                    continue;
+                }
+                Event::Injecting { at, fault, target } => {
+                    (fault, target, Phase::Injecting, at, None, vec![])
+                }
+                Event::Injected { at, fault, target } => {
+                    (fault, target, Phase::Injected, at, None, vec![])
+                }
+                Event::InjectFailed {
+                    at,
+                    fault,
+                    target,
+                    error,
+                } => (fault, target, Phase::Failed, at, Some(error), vec![]),
+                Event::Reverting { at, fault, target } => {
+                    (fault, target, Phase::Reverting, at, None, vec![])
+                }
+                Event::Reverted { at, fault, target } => {
+                    (fault, target, Phase::Reverted, at, None, vec![])
+                }
+                Event::RevertFailed {
+                    at,
+                    fault,
+                    target,
+                    error,
+                    differences,
+                } => (
+                    fault,
+                    target,
+                    Phase::RevertFailed,
+                    at,
+                    Some(error),
+                    differences,
+                ),
+            };
+            let rec = run
+                .targets
+                .iter_mut()
+                .find(|t| t.fault == fault && t.target.id == target)
+                .ok_or_else(|| corrupt(&format!("event for {target} before its snapshot")))?;
+            rec.phase = phase;
+            rec.updated_at = at;
+            rec.error = error;
+            rec.differences = differences;
+        }
+        Ok(run)
+    }
+
+    /// Whether anything is left to undo: a target not reverted, or a created resource
+    /// not deleted.
+    pub fn needs_revert(&self) -> bool {
+        self.targets.iter().any(|t| t.phase.needs_revert())
+            || self.created.iter().any(|c| !c.deleted)
+    }
+
+    /// One word for the whole run.
+    pub fn status(&self) -> &'static str {
+        let any = |p: Phase| self.targets.iter().any(|t| t.phase == p);
+        if any(Phase::RevertFailed) {
+            "revert-failed"
+        } else if any(Phase::Failed) {
+            "failed"
+        } else if any(Phase::Injecting) || any(Phase::Reverting) {
+            "interrupted"
+        } else if any(Phase::Injected) {
+            "injected"
+        } else if self.targets.iter().all(|t| t.phase == Phase::NotInjected) {
+            if self.created.iter().any(|c| !c.deleted) {
+                "interrupted"
+            } else {
+                "not-injected"
+            }
+        } else if self.created.iter().any(|c| !c.deleted) {
+            "interrupted"
+        } else {
+            "reverted"
+        }
+    }
+}

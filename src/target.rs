@@ -1,0 +1,226 @@
+//! Which resources a fault breaks: the selector from the fault file, the resolved
+//! [`Target`]s, and the random pick (`count` / `percent`, optionally `seed`ed).
+//!
+//! Listing candidates is the service adapter's job ([`crate::aws`]); picking among them
+//! and the guardrails are the executor's. The pick uses its own small PRNG (SplitMix64)
+//! over candidates sorted by id, so a `seed` picks the same targets on every firedrill
+//! version and platform — a general-purpose RNG crate does not promise that.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of AWS resource an action's targets are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    SecurityGroup,
+    Instance,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetKind::SecurityGroup => "security group",
+            TargetKind::Instance => "instance",
+        })
+    }
+}
+
+/// How many of the matching resources to break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pick {
+    All,
+    Count(u32),
+    Percent(u32),
+}
+
+/// The `target:` block of a fault file, validated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    pub pick: Pick,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl fmt::Display for TargetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if !self.ids.is_empty() {
+            parts.push(format!("ids {}", self.ids.join(", ")));
+        }
+        if !self.names.is_empty() {
+            parts.push(format!("names {}", self.names.join(", ")));
+        }
+        if !self.tags.is_empty() {
+            let tags: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.push(format!("tags {}", tags.join(", ")));
+        }
+        f.write_str(&parts.join(" and "))
+    }
+}
+
+/// One resolved resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub id: String,
+    /// The group name for security groups, the `Name` tag for instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// Whether the resource matches every criterion of the selector.
+    pub fn matches(&self, spec: &TargetSpec) -> bool {
+        (spec.ids.is_empty() || spec.ids.contains(&self.id))
+            && (spec.names.is_empty() || self.name.as_ref().is_some_and(|n| spec.names.contains(n)))
+            && spec.tags.iter().all(|(k, v)| self.tags.get(k) == Some(v))
+    }
+
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} ({name})", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// How many of `n` candidates a pick takes.
+pub fn pick_size(pick: Pick, n: usize) -> usize {
+    match pick {
+        Pick::All => n,
+        Pick::Count(c) => (c as usize).min(n),
+        // Round up: "50% of 3" breaks 2, and any percent of a non-empty set breaks one.
+        Pick::Percent(p) => (n * p as usize).div_ceil(100).min(n),
+    }
+}
+
+/// Pick targets from `candidates`, repeatably for a given `seed`. Returns them sorted by id.
+pub fn pick(mut candidates: Vec<Target>, pick: Pick, seed: u64) -> Vec<Target> {
+    candidates.sort_by(|a, b| a.id.cmp(&b.id));
+    candidates.dedup_by(|a, b| a.id == b.id);
+    let k = pick_size(pick, candidates.len());
+    if k < candidates.len() {
+        // Partial Fisher-Yates: the first k slots become a uniform random k-subset.
+        let mut rng = SplitMix64(seed);
+        for i in 0..k {
+            let j = i + (rng.next() % (candidates.len() - i) as u64) as usize;
+            candidates.swap(i, j);
+        }
+        candidates.truncate(k);
+        candidates.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    candidates
+}
+
+/// A seed for runs whose fault file gives none; recorded in the journal so the pick can
+/// be reproduced.
+pub fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(n: usize) -> Vec<Target> {
+        (0..n)
+            .map(|i| Target {
+                id: format!("sg-{i:03}"),
+                name: None,
+                tags: BTreeMap::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sizes_round_up_and_clamp() {
+        assert_eq!(pick_size(Pick::All, 7), 7);
+        assert_eq!(pick_size(Pick::Count(3), 7), 3);
+        assert_eq!(pick_size(Pick::Count(30), 7), 7);
+        assert_eq!(pick_size(Pick::Percent(50), 3), 2);
+        assert_eq!(pick_size(Pick::Percent(1), 3), 1);
+        assert_eq!(pick_size(Pick::Percent(100), 3), 3);
+        assert_eq!(pick_size(Pick::Percent(50), 0), 0);
+    }
+
+    #[test]
+    fn same_seed_same_pick_regardless_of_input_order() {
+        let a = pick(targets(20), Pick::Count(5), 7);
+        let mut shuffled = targets(20);
+        shuffled.reverse();
+        let b = pick(shuffled, Pick::Count(5), 7);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 5);
+        // Pinned: a seed must keep picking the same targets across firedrill versions.
+        let ids: Vec<&str> = a.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, PINNED_SEED_7);
+    }
+
+    const PINNED_SEED_7: [&str; 5] = ["sg-002", "sg-003", "sg-007", "sg-014", "sg-015"];
+
+    #[test]
+    fn different_seeds_spread_over_candidates() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            for t in pick(targets(10), Pick::Count(1), seed) {
+                seen.insert(t.id);
+            }
+        }
+        assert_eq!(
+            seen.len(),
+            10,
+            "every candidate should be picked by some seed"
+        );
+    }
+
+    #[test]
+    fn matching_requires_every_criterion() {
+        let t = Target {
+            id: "sg-1".into(),
+            name: Some("web".into()),
+            tags: [("Tier".to_string(), "web".to_string())].into(),
+        };
+        let mut spec = TargetSpec {
+            ids: vec![],
+            names: vec![],
+            tags: BTreeMap::new(),
+            pick: Pick::All,
+            seed: None,
+        };
+        spec.tags.insert("Tier".into(), "web".into());
+        assert!(t.matches(&spec));
+        spec.names.push("db".into());
+        assert!(!t.matches(&spec));
+    }
+}

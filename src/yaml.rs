@@ -1,0 +1,99 @@
+//! The one place YAML is parsed, so fault files and `firedrill.yaml` report errors alike.
+//!
+//! We use `serde-saphyr` (pure Rust, no unsafe, maintained): it reports line and column
+//! for every error and, through [`serde_saphyr::Spanned`], for every value we keep, which
+//! is what lets validation errors after parsing point at the offending value. It rejects
+//! duplicate keys, bounds alias expansion, and with `strict_booleans` reads `yes`/`on` as
+//! strings, not booleans (the "Norway problem"). `serde_yaml` is archived and `serde_yml`
+//! unsound, so neither is an option.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
+
+/// Parse `source` (the text of `path`) into `T`, or one located diagnostic.
+pub fn parse<T: DeserializeOwned>(path: &Path, source: &str) -> Result<T, Diagnostic> {
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options::<T>(source, options).map_err(|err| {
+        let pos = err.location().map(Pos::from).unwrap_or_default();
+        let message = improve(&err.without_snippet().to_string());
+        Diagnostic::at(path, source, pos, message)
+    })
+}
+
+/// serde's messages, made to read well after `path:line:col: error:`: drop the location
+/// the YAML crate appends (we print it in front), and add "did you mean" to unknown
+/// field and variant errors.
+fn improve(message: &str) -> String {
+    let mut msg = message.trim().to_owned();
+    if let Some(i) = msg.find(" at line ") {
+        msg.truncate(i);
+    }
+    for what in ["unknown field `", "unknown variant `"] {
+        let Some(start) = msg.find(what) else {
+            continue;
+        };
+        let rest = &msg[start + what.len()..];
+        let Some(end) = rest.find('`') else { continue };
+        let word = rest[..end].to_owned();
+        // serde writes "expected one of `a`, `b`"; serde-saphyr rewrites it without backticks.
+        let expected: Vec<&str> = rest[end + 1..]
+            .split_once("one of")
+            .map(|(_, list)| list)
+            .unwrap_or(&rest[end + 1..])
+            .split(',')
+            .map(|s| s.trim().trim_matches('`'))
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(best) = did_you_mean(&word, expected.iter().copied()) {
+            msg = format!("{msg}; did you mean `{best}`?");
+        }
+        break;
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        action: String,
+        count: Option<u32>,
+    }
+
+    #[test]
+    fn unknown_field_gets_location_and_suggestion() {
+        let err = parse::<Doc>(Path::new("f.yaml"), "action: x\nacton: y\n").unwrap_err();
+        assert_eq!(err.pos, Pos::new(2, 1), "{err}");
+        assert!(err.message.starts_with("unknown field `acton`"), "{err}");
+        assert!(err.message.ends_with("did you mean `action`?"), "{err}");
+        assert!(
+            !err.message.contains("line 2"),
+            "location printed twice: {err}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_points_at_value() {
+        let err = parse::<Doc>(Path::new("f.yaml"), "action: x\ncount: lots\n").unwrap_err();
+        assert_eq!(err.pos.line, 2, "{err}");
+        assert_eq!(err.pos.column, 8, "{err}");
+    }
+
+    #[test]
+    fn yes_is_not_a_boolean() {
+        #[derive(Deserialize)]
+        struct B {
+            v: String,
+        }
+        let b: B = parse(Path::new("f.yaml"), "v: yes\n").unwrap();
+        assert_eq!(b.v, "yes");
+    }
+}
