@@ -36,25 +36,14 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem at `pos` in `source` (the file's text).
     pub fn at(path: &Path, source: &str, pos: Pos, message: impl Into<String>) -> Self {
-        let source_line = (pos.line > 0)
-            .then(|| source.lines().nth(pos.line as usize - 1).map(str::to_owned))
-            .flatten();
-        Diagnostic {
-            path: path.to_owned(),
-            pos,
-            message: message.into(),
-            source_line,
-        }
+        let source_line =
+            (pos.line > 0).then(|| source.lines().nth(pos.line as usize - 1).map(str::to_owned)).flatten();
+        Diagnostic { path: path.to_owned(), pos, message: message.into(), source_line }
     }
 
     /// A problem with the file as a whole (unreadable, empty, ...).
     pub fn file(path: &Path, message: impl Into<String>) -> Self {
-        Diagnostic {
-            path: path.to_owned(),
-            pos: Pos::default(),
-            message: message.into(),
-            source_line: None,
-        }
+        Diagnostic { path: path.to_owned(), pos: Pos::default(), message: message.into(), source_line: None }
     }
 }
 
@@ -64,11 +53,7 @@ impl fmt::Display for Diagnostic {
         if self.pos.line == 0 {
             return write!(f, "{path}: error: {}", self.message);
         }
-        write!(
-            f,
-            "{path}:{}:{}: error: {}",
-            self.pos.line, self.pos.column, self.message
-        )?;
+        write!(f, "{path}:{}:{}: error: {}", self.pos.line, self.pos.column, self.message)?;
         if let Some(line) = &self.source_line {
             let num = self.pos.line.to_string();
             let pad = " ".repeat(num.len());
@@ -103,11 +88,7 @@ impl Diagnostics {
     }
     /// `Ok(value)` when there were no problems, else every problem as one error.
     pub fn into_result<T>(self, value: T) -> crate::Result<T> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(crate::Error::Input(self))
-        }
+        if self.0.is_empty() { Ok(value) } else { Err(crate::Error::Input(self)) }
     }
 }
 
@@ -133,10 +114,7 @@ impl fmt::Display for Diagnostics {
 }
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -176,9 +154,6 @@ mod tests {
     fn renders_location_and_caret() {
         let src = "name: x\n  acton: y\n";
         let d = Diagnostic::at(Path::new("f.yaml"), src, Pos::new(2, 3), "unknown field");
-        assert_eq!(
-            d.to_string(),
-            "f.yaml:2:3: error: unknown field\n  |\n2 |   acton: y\n  |   ^"
-        );
+        assert_eq!(d.to_string(), "f.yaml:2:3: error: unknown field\n  |\n2 |   acton: y\n  |   ^");
     }
 }

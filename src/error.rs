@@ -67,16 +67,9 @@ impl Error {
         }
     }
 
-    pub fn store(
-        doing: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Error {
+    pub fn store(doing: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Store {
-            doing,
-            path,
-            source,
-        }
+        move |source| Error::Store { doing, path, source }
     }
 
     /// Wrap an SDK error with what we were doing, keeping the AWS error code.
@@ -85,10 +78,7 @@ impl Error {
         E: Into<AwsError>,
     {
         let doing = doing.into();
-        move |e| Error::Aws {
-            doing,
-            source: e.into(),
-        }
+        move |e| Error::Aws { doing, source: e.into() }
     }
 
     /// The AWS error code, when this is an AWS error that carried one.

@@ -80,9 +80,8 @@ impl Guardrails {
             None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
             None => return Ok(Guardrails::default()),
         };
-        let source = std::fs::read_to_string(&path).map_err(|e| {
-            Error::Input(Diagnostic::file(&path, format!("cannot read: {e}")).into())
-        })?;
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| Error::Input(Diagnostic::file(&path, format!("cannot read: {e}")).into()))?;
         Self::parse(&path, &source)
     }
 
@@ -110,12 +109,7 @@ impl Guardrails {
         if let Some(m) = &g.max_targets
             && m.value == 0
         {
-            problems.push(Diagnostic::at(
-                path,
-                source,
-                m.referenced.into(),
-                "`max_targets` must be at least 1",
-            ));
+            problems.push(Diagnostic::at(path, source, m.referenced.into(), "`max_targets` must be at least 1"));
         }
         problems.into_result(Guardrails {
             source: Some(path.to_owned()),
@@ -127,10 +121,7 @@ impl Guardrails {
     }
 
     fn origin(&self) -> String {
-        self.source
-            .as_ref()
-            .map(|p| format!(" ({})", p.display()))
-            .unwrap_or_default()
+        self.source.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default()
     }
 
     pub fn check_account(&self, account: &str) -> Result<()> {
@@ -194,31 +185,16 @@ mod tests {
 
     #[test]
     fn account_ids_quoted_or_not() {
-        let g = Guardrails::parse(
-            Path::new("f.yaml"),
-            "guardrails:\n  accounts: [\"012345678901\", 123456789012]\n",
-        )
-        .unwrap();
+        let g = Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  accounts: [\"012345678901\", 123456789012]\n")
+            .unwrap();
         assert_eq!(g.accounts, ["012345678901", "123456789012"]);
-        let err = Guardrails::parse(
-            Path::new("f.yaml"),
-            "guardrails:\n  accounts: [\"12345\"]\n",
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("f.yaml:2:14: error: `12345` is not a 12-digit"),
-            "{err}"
-        );
+        let err = Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  accounts: [\"12345\"]\n").unwrap_err();
+        assert!(err.to_string().contains("f.yaml:2:14: error: `12345` is not a 12-digit"), "{err}");
     }
 
     #[test]
     fn unknown_keys_are_refused_with_a_suggestion() {
-        let err =
-            Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  max_target: 3\n").unwrap_err();
-        assert!(
-            err.to_string().contains("did you mean `max_targets`?"),
-            "{err}"
-        );
+        let err = Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  max_target: 3\n").unwrap_err();
+        assert!(err.to_string().contains("did you mean `max_targets`?"), "{err}");
     }
 }

@@ -16,10 +16,7 @@ pub enum Format {
 /// Print `value` as JSON, or as the text `text` renders.
 pub fn emit<T: Serialize>(format: Format, value: &T, text: impl FnOnce(&T) -> String) {
     match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(value).expect("output serializes")
-        ),
+        Format::Json => println!("{}", serde_json::to_string_pretty(value).expect("output serializes")),
         Format::Text => {
             let s = text(value);
             if !s.is_empty() {
@@ -110,11 +107,7 @@ impl RunView {
             .created
             .iter()
             .map(|c| CreatedView {
-                fault: rec
-                    .faults
-                    .get(c.fault)
-                    .map(|f| f.name.clone())
-                    .unwrap_or_default(),
+                fault: rec.faults.get(c.fault).map(|f| f.name.clone()).unwrap_or_default(),
                 kind: c.kind.clone(),
                 id: c.id.clone(),
                 deleted: c.deleted,

@@ -128,12 +128,7 @@ pub fn pick(mut candidates: Vec<Target>, pick: Pick, seed: u64) -> Vec<Target> {
 pub fn fresh_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     h.finish()
 }
 
@@ -154,13 +149,7 @@ mod tests {
     use super::*;
 
     fn targets(n: usize) -> Vec<Target> {
-        (0..n)
-            .map(|i| Target {
-                id: format!("sg-{i:03}"),
-                name: None,
-                tags: BTreeMap::new(),
-            })
-            .collect()
+        (0..n).map(|i| Target { id: format!("sg-{i:03}"), name: None, tags: BTreeMap::new() }).collect()
     }
 
     #[test]
@@ -197,11 +186,7 @@ mod tests {
                 seen.insert(t.id);
             }
         }
-        assert_eq!(
-            seen.len(),
-            10,
-            "every candidate should be picked by some seed"
-        );
+        assert_eq!(seen.len(), 10, "every candidate should be picked by some seed");
     }
 
     #[test]
@@ -211,13 +196,7 @@ mod tests {
             name: Some("web".into()),
             tags: [("Tier".to_string(), "web".to_string())].into(),
         };
-        let mut spec = TargetSpec {
-            ids: vec![],
-            names: vec![],
-            tags: BTreeMap::new(),
-            pick: Pick::All,
-            seed: None,
-        };
+        let mut spec = TargetSpec { ids: vec![], names: vec![], tags: BTreeMap::new(), pick: Pick::All, seed: None };
         spec.tags.insert("Tier".into(), "web".into());
         assert!(t.matches(&spec));
         spec.names.push("db".into());

@@ -74,10 +74,7 @@ mod tests {
         assert_eq!(err.pos, Pos::new(2, 1), "{err}");
         assert!(err.message.starts_with("unknown field `acton`"), "{err}");
         assert!(err.message.ends_with("did you mean `action`?"), "{err}");
-        assert!(
-            !err.message.contains("line 2"),
-            "location printed twice: {err}"
-        );
+        assert!(!err.message.contains("line 2"), "location printed twice: {err}");
     }
 
     #[test]

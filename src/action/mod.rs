@@ -33,11 +33,7 @@ pub trait Fault: Sync {
     type Change: Serialize + DeserializeOwned + Debug + Send + Sync;
 
     /// Describe the target as AWS reports it now.
-    fn describe(
-        &self,
-        aws: &Aws,
-        target: &Target,
-    ) -> impl Future<Output = Result<Self::State>> + Send;
+    fn describe(&self, aws: &Aws, target: &Target) -> impl Future<Output = Result<Self::State>> + Send;
 
     /// The exact change for this target, or why there is nothing to break. Pure.
     fn plan(&self, target: &Target, state: &Self::State) -> Result<Self::Change, String>;
@@ -67,8 +63,7 @@ pub trait Fault: Sync {
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Whether the change is in effect, given the state described after injecting.
-    fn observe(&self, run: &RunCtx, change: &Self::Change, now: &Self::State)
-    -> Result<(), String>;
+    fn observe(&self, run: &RunCtx, change: &Self::Change, now: &Self::State) -> Result<(), String>;
 
     /// Put back what the change took away, given the snapshot and the state now.
     /// Idempotent: a target already restored is left alone.

@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag,
-    TagSpecification, UserIdGroupPair,
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag, TagSpecification, UserIdGroupPair,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -78,27 +77,16 @@ impl Rule {
     }
 
     fn to_permission(&self) -> IpPermission {
-        let b = IpPermission::builder()
-            .ip_protocol(&self.protocol)
-            .set_from_port(self.from_port)
-            .set_to_port(self.to_port);
+        let b =
+            IpPermission::builder().ip_protocol(&self.protocol).set_from_port(self.from_port).set_to_port(self.to_port);
         let d = self.description.clone();
         match &self.peer {
             Peer::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).set_description(d).build()),
-            Peer::CidrV6(c) => {
-                b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build())
+            Peer::CidrV6(c) => b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build()),
+            Peer::PrefixList(p) => {
+                b.prefix_list_ids(PrefixListId::builder().prefix_list_id(p).set_description(d).build())
             }
-            Peer::PrefixList(p) => b.prefix_list_ids(
-                PrefixListId::builder()
-                    .prefix_list_id(p)
-                    .set_description(d)
-                    .build(),
-            ),
-            Peer::Group {
-                group_id,
-                user_id,
-                vpc_peering_connection_id,
-            } => b.user_id_group_pairs(
+            Peer::Group { group_id, user_id, vpc_peering_connection_id } => b.user_id_group_pairs(
                 UserIdGroupPair::builder()
                     .group_id(group_id)
                     .set_user_id(user_id.clone())
@@ -138,11 +126,7 @@ fn rules(permissions: &[IpPermission]) -> Vec<Rule> {
     let mut out = Vec::new();
     for p in permissions {
         let protocol = p.ip_protocol().unwrap_or("-1").to_owned();
-        let (from_port, to_port) = if protocol == "-1" {
-            (None, None)
-        } else {
-            (p.from_port(), p.to_port())
-        };
+        let (from_port, to_port) = if protocol == "-1" { (None, None) } else { (p.from_port(), p.to_port()) };
         let rule = |peer, description: Option<&str>| Rule {
             protocol: protocol.clone(),
             from_port,
@@ -151,22 +135,13 @@ fn rules(permissions: &[IpPermission]) -> Vec<Rule> {
             description: description.filter(|d| !d.is_empty()).map(str::to_owned),
         };
         for r in p.ip_ranges() {
-            out.push(rule(
-                Peer::Cidr(r.cidr_ip().unwrap_or_default().into()),
-                r.description(),
-            ));
+            out.push(rule(Peer::Cidr(r.cidr_ip().unwrap_or_default().into()), r.description()));
         }
         for r in p.ipv6_ranges() {
-            out.push(rule(
-                Peer::CidrV6(r.cidr_ipv6().unwrap_or_default().into()),
-                r.description(),
-            ));
+            out.push(rule(Peer::CidrV6(r.cidr_ipv6().unwrap_or_default().into()), r.description()));
         }
         for r in p.prefix_list_ids() {
-            out.push(rule(
-                Peer::PrefixList(r.prefix_list_id().unwrap_or_default().into()),
-                r.description(),
-            ));
+            out.push(rule(Peer::PrefixList(r.prefix_list_id().unwrap_or_default().into()), r.description()));
         }
         for g in p.user_id_group_pairs() {
             let peer = Peer::Group {
@@ -222,20 +197,11 @@ impl GroupState {
     /// Human-readable differences from `before`, rule by rule.
     fn differences(before: &GroupState, now: &GroupState) -> Vec<String> {
         let mut out = Vec::new();
-        for (dir, b, n) in [
-            ("ingress", &before.ingress, &now.ingress),
-            ("egress", &before.egress, &now.egress),
-        ] {
+        for (dir, b, n) in [("ingress", &before.ingress, &now.ingress), ("egress", &before.egress, &now.egress)] {
             let b: BTreeSet<&Rule> = b.iter().collect();
             let n: BTreeSet<&Rule> = n.iter().collect();
-            out.extend(
-                b.difference(&n)
-                    .map(|r| format!("{}: {dir} rule missing: {r}", before.group_id)),
-            );
-            out.extend(
-                n.difference(&b)
-                    .map(|r| format!("{}: {dir} rule not in snapshot: {r}", before.group_id)),
-            );
+            out.extend(b.difference(&n).map(|r| format!("{}: {dir} rule missing: {r}", before.group_id)));
+            out.extend(n.difference(&b).map(|r| format!("{}: {dir} rule not in snapshot: {r}", before.group_id)));
         }
         if before.tags != now.tags {
             out.push(format!("{}: tags differ from snapshot", before.group_id));
@@ -272,9 +238,7 @@ async fn authorize(
             .send()
             .await
             .map(drop)
-            .map_err(Error::aws(format!(
-                "add ingress rules to {group_id} (ec2:AuthorizeSecurityGroupIngress)"
-            ))),
+            .map_err(Error::aws(format!("add ingress rules to {group_id} (ec2:AuthorizeSecurityGroupIngress)"))),
         Direction::Egress => aws
             .ec2
             .authorize_security_group_egress()
@@ -284,9 +248,7 @@ async fn authorize(
             .send()
             .await
             .map(drop)
-            .map_err(Error::aws(format!(
-                "add egress rules to {group_id} (ec2:AuthorizeSecurityGroupEgress)"
-            ))),
+            .map_err(Error::aws(format!("add egress rules to {group_id} (ec2:AuthorizeSecurityGroupEgress)"))),
     }
 }
 
@@ -304,9 +266,7 @@ async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule])
             .send()
             .await
             .map(drop)
-            .map_err(Error::aws(format!(
-                "remove ingress rules from {group_id} (ec2:RevokeSecurityGroupIngress)"
-            ))),
+            .map_err(Error::aws(format!("remove ingress rules from {group_id} (ec2:RevokeSecurityGroupIngress)"))),
         Direction::Egress => aws
             .ec2
             .revoke_security_group_egress()
@@ -315,9 +275,7 @@ async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule])
             .send()
             .await
             .map(drop)
-            .map_err(Error::aws(format!(
-                "remove egress rules from {group_id} (ec2:RevokeSecurityGroupEgress)"
-            ))),
+            .map_err(Error::aws(format!("remove egress rules from {group_id} (ec2:RevokeSecurityGroupEgress)"))),
     }
 }
 
@@ -325,12 +283,7 @@ fn run_tags(run: &RunCtx, resource: ResourceType, extra: &[(&str, String)]) -> T
     let mut b = TagSpecification::builder()
         .resource_type(resource)
         .tags(Tag::builder().key(RUN_TAG).value(&run.run_id).build())
-        .tags(
-            Tag::builder()
-                .key(FAULT_TAG)
-                .value(run.fault.to_string())
-                .build(),
-        );
+        .tags(Tag::builder().key(FAULT_TAG).value(run.fault.to_string()).build());
     for (k, v) in extra {
         b = b.tags(Tag::builder().key(*k).value(v).build());
     }
@@ -389,9 +342,7 @@ impl<'de> Deserialize<'de> for PortRange {
             Range { from: u16, to: u16 },
         }
         let bad = |s: &str| {
-            serde::de::Error::custom(format!(
-                "invalid port `{s}`: use a number (80) or a range (\"8000-8080\")"
-            ))
+            serde::de::Error::custom(format!("invalid port `{s}`: use a number (80) or a range (\"8000-8080\")"))
         };
         match Raw::deserialize(d)? {
             Raw::Port(p) => Ok(PortRange { from: p, to: p }),
@@ -410,11 +361,7 @@ impl<'de> Deserialize<'de> for PortRange {
 
 impl fmt::Display for PortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.from == self.to {
-            write!(f, "{}", self.from)
-        } else {
-            write!(f, "{}-{}", self.from, self.to)
-        }
+        if self.from == self.to { write!(f, "{}", self.from) } else { write!(f, "{}-{}", self.from, self.to) }
     }
 }
 
@@ -433,9 +380,7 @@ pub struct RuleFilter {
 impl Params for RuleFilter {
     fn check(&self) -> Result<(), String> {
         if self.protocol == Protocol::Icmp && !self.ports.is_empty() {
-            return Err(
-                "`ports` does not apply to icmp: leave it out to match every icmp rule".into(),
-            );
+            return Err("`ports` does not apply to icmp: leave it out to match every icmp rule".into());
         }
         Ok(())
     }
@@ -454,17 +399,11 @@ impl RuleFilter {
             return false;
         }
         let (lo, hi) = (rule.from_port.unwrap_or(0), rule.to_port.unwrap_or(65535));
-        self.ports
-            .iter()
-            .any(|p| i32::from(p.from) <= hi && i32::from(p.to) >= lo)
+        self.ports.iter().any(|p| i32::from(p.from) <= hi && i32::from(p.to) >= lo)
     }
 
     fn describe(&self) -> String {
-        let proto = if self.protocol == Protocol::All {
-            "any protocol".to_owned()
-        } else {
-            self.aws_name()
-        };
+        let proto = if self.protocol == Protocol::All { "any protocol".to_owned() } else { self.aws_name() };
         if self.ports.is_empty() {
             proto
         } else {
@@ -509,59 +448,27 @@ impl Fault for RevokeRules {
     }
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
-        let rules: Vec<Rule> = state
-            .rules(self.direction)
-            .iter()
-            .filter(|r| self.filter.matches(r))
-            .cloned()
-            .collect();
+        let rules: Vec<Rule> = state.rules(self.direction).iter().filter(|r| self.filter.matches(r)).cloned().collect();
         if rules.is_empty() {
-            let dir = if self.direction == Direction::Ingress {
-                "ingress"
-            } else {
-                "egress"
-            };
+            let dir = if self.direction == Direction::Ingress { "ingress" } else { "egress" };
             return Err(format!(
                 "{}: no {dir} rule matches {}: nothing to break",
                 target.label(),
                 self.filter.describe()
             ));
         }
-        Ok(RulesChange {
-            group_id: state.group_id.clone(),
-            direction: self.direction,
-            rules,
-        })
+        Ok(RulesChange { group_id: state.group_id.clone(), direction: self.direction, rules })
     }
 
     fn summarize(&self, change: &RulesChange) -> Vec<String> {
-        let dir = if change.direction == Direction::Ingress {
-            "ingress"
-        } else {
-            "egress"
-        };
-        change
-            .rules
-            .iter()
-            .map(|r| format!("remove {dir} rule: {r}"))
-            .collect()
+        let dir = if change.direction == Direction::Ingress { "ingress" } else { "egress" };
+        change.rules.iter().map(|r| format!("remove {dir} rule: {r}")).collect()
     }
 
-    async fn inject(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _target: &Target,
-        change: &RulesChange,
-    ) -> Result<()> {
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &RulesChange) -> Result<()> {
         // After a crash the rules may be partly gone already: remove only those present.
         let now = describe_group(aws, &change.group_id).await?;
-        let present: Vec<Rule> = change
-            .rules
-            .iter()
-            .filter(|r| now.has(change.direction, r))
-            .cloned()
-            .collect();
+        let present: Vec<Rule> = change.rules.iter().filter(|r| now.has(change.direction, r)).cloned().collect();
         revoke(aws, &change.group_id, change.direction, &present).await
     }
 
@@ -581,12 +488,7 @@ impl Fault for RevokeRules {
         change: &RulesChange,
         now: &GroupState,
     ) -> Result<()> {
-        let missing: Vec<Rule> = change
-            .rules
-            .iter()
-            .filter(|r| !now.has(change.direction, r))
-            .cloned()
-            .collect();
+        let missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(change.direction, r)).cloned().collect();
         authorize(aws, &change.group_id, change.direction, &missing, None).await
     }
 
@@ -602,11 +504,7 @@ pub const REVOKE_INGRESS: ActionInfo = ActionInfo {
     revert: "Re-creates exactly the removed rules: CIDR v4/v6, prefix lists, referenced groups, descriptions.",
     one_shot: false,
     params: RULE_FILTER_PARAMS,
-    permissions: &[
-        "ec2:DescribeSecurityGroups",
-        "ec2:RevokeSecurityGroupIngress",
-        "ec2:AuthorizeSecurityGroupIngress",
-    ],
+    permissions: &["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupIngress"],
     parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgRevokeIngress),
 };
 
@@ -617,11 +515,7 @@ pub const REVOKE_EGRESS: ActionInfo = ActionInfo {
     revert: "Re-creates exactly the removed rules: CIDR v4/v6, prefix lists, referenced groups, descriptions.",
     one_shot: false,
     params: RULE_FILTER_PARAMS,
-    permissions: &[
-        "ec2:DescribeSecurityGroups",
-        "ec2:RevokeSecurityGroupEgress",
-        "ec2:AuthorizeSecurityGroupEgress",
-    ],
+    permissions: &["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupEgress"],
     parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgRevokeEgress),
 };
 
@@ -669,11 +563,8 @@ impl OpenIngress {
     }
 
     fn rules(&self) -> Vec<Rule> {
-        let peer = if self.cidr.contains(':') {
-            Peer::CidrV6(self.cidr.clone())
-        } else {
-            Peer::Cidr(self.cidr.clone())
-        };
+        let peer =
+            if self.cidr.contains(':') { Peer::CidrV6(self.cidr.clone()) } else { Peer::Cidr(self.cidr.clone()) };
         let rule = |from_port, to_port| Rule {
             protocol: self.protocol.aws().into(),
             from_port,
@@ -684,11 +575,9 @@ impl OpenIngress {
         match self.protocol {
             Protocol::All => vec![rule(None, None)],
             Protocol::Icmp => vec![rule(Some(-1), Some(-1))],
-            Protocol::Tcp | Protocol::Udp => self
-                .ports
-                .iter()
-                .map(|p| rule(Some(p.from.into()), Some(p.to.into())))
-                .collect(),
+            Protocol::Tcp | Protocol::Udp => {
+                self.ports.iter().map(|p| rule(Some(p.from.into()), Some(p.to.into()))).collect()
+            }
         }
     }
 }
@@ -740,64 +629,26 @@ impl Fault for OpenIngress {
     }
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
-        let rules: Vec<Rule> = self
-            .rules()
-            .into_iter()
-            .filter(|r| !state.has(Direction::Ingress, r))
-            .collect();
+        let rules: Vec<Rule> = self.rules().into_iter().filter(|r| !state.has(Direction::Ingress, r)).collect();
         if rules.is_empty() {
-            return Err(format!(
-                "{}: already open to {} on these ports: nothing to break",
-                target.label(),
-                self.cidr
-            ));
+            return Err(format!("{}: already open to {} on these ports: nothing to break", target.label(), self.cidr));
         }
-        Ok(RulesChange {
-            group_id: state.group_id.clone(),
-            direction: Direction::Ingress,
-            rules,
-        })
+        Ok(RulesChange { group_id: state.group_id.clone(), direction: Direction::Ingress, rules })
     }
 
     fn summarize(&self, change: &RulesChange) -> Vec<String> {
-        change
-            .rules
-            .iter()
-            .map(|r| format!("add ingress rule: {r}"))
-            .collect()
+        change.rules.iter().map(|r| format!("add ingress rule: {r}")).collect()
     }
 
-    async fn inject(
-        &self,
-        aws: &Aws,
-        run: &RunCtx,
-        _target: &Target,
-        change: &RulesChange,
-    ) -> Result<()> {
+    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &RulesChange) -> Result<()> {
         let now = describe_group(aws, &change.group_id).await?;
-        let missing: Vec<Rule> = change
-            .rules
-            .iter()
-            .filter(|r| !now.has(Direction::Ingress, r))
-            .cloned()
-            .collect();
+        let missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(Direction::Ingress, r)).cloned().collect();
         let tags = run_tags(run, ResourceType::SecurityGroupRule, &[]);
-        authorize(
-            aws,
-            &change.group_id,
-            Direction::Ingress,
-            &missing,
-            Some(tags),
-        )
-        .await
+        authorize(aws, &change.group_id, Direction::Ingress, &missing, Some(tags)).await
     }
 
     fn observe(&self, _run: &RunCtx, change: &RulesChange, now: &GroupState) -> Result<(), String> {
-        match change
-            .rules
-            .iter()
-            .find(|r| !now.has(Direction::Ingress, r))
-        {
+        match change.rules.iter().find(|r| !now.has(Direction::Ingress, r)) {
             Some(r) => Err(format!("rule missing after adding it: {r}")),
             None => Ok(()),
         }
@@ -852,12 +703,7 @@ pub const OPEN_INGRESS: ActionInfo = ActionInfo {
             default: "0.0.0.0/0",
             doc: "Where the rule lets traffic from.",
         },
-        ParamInfo {
-            name: "description",
-            ty: "string",
-            default: "added by firedrill",
-            doc: "The rule's description.",
-        },
+        ParamInfo { name: "description", ty: "string", default: "added by firedrill", doc: "The rule's description." },
     ],
     permissions: &[
         "ec2:DescribeSecurityGroups",
@@ -933,9 +779,7 @@ async fn set_groups(
             .set_groups(Some(groups_for(only)))
             .send()
             .await
-            .map_err(Error::aws(format!(
-                "set the security groups of {instance_id} (ec2:ModifyInstanceAttribute)"
-            )))?;
+            .map_err(Error::aws(format!("set the security groups of {instance_id} (ec2:ModifyInstanceAttribute)")))?;
     }
     Ok(())
 }
@@ -952,11 +796,8 @@ impl Fault for IsolateInstance {
             .network_interfaces()
             .iter()
             .map(|n| {
-                let mut groups: Vec<String> = n
-                    .groups()
-                    .iter()
-                    .filter_map(|g| g.group_id().map(str::to_owned))
-                    .collect();
+                let mut groups: Vec<String> =
+                    n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect();
                 groups.sort();
                 Interface {
                     eni_id: n.network_interface_id().unwrap_or_default().into(),
@@ -966,26 +807,15 @@ impl Fault for IsolateInstance {
             })
             .collect();
         interfaces.sort_by_key(|n| n.device_index);
-        Ok(InstanceGroups {
-            instance_id: target.id.clone(),
-            vpc_id: i.vpc_id().map(str::to_owned),
-            interfaces,
-        })
+        Ok(InstanceGroups { instance_id: target.id.clone(), vpc_id: i.vpc_id().map(str::to_owned), interfaces })
     }
 
     fn plan(&self, target: &Target, state: &InstanceGroups) -> Result<IsolateChange, String> {
-        let vpc_id = state
-            .vpc_id
-            .clone()
-            .ok_or_else(|| format!("{}: not in a VPC", target.label()))?;
+        let vpc_id = state.vpc_id.clone().ok_or_else(|| format!("{}: not in a VPC", target.label()))?;
         if state.interfaces.is_empty() {
             return Err(format!("{}: has no network interfaces", target.label()));
         }
-        Ok(IsolateChange {
-            instance_id: state.instance_id.clone(),
-            vpc_id,
-            interfaces: state.interfaces.clone(),
-        })
+        Ok(IsolateChange { instance_id: state.instance_id.clone(), vpc_id, interfaces: state.interfaces.clone() })
     }
 
     fn summarize(&self, change: &IsolateChange) -> Vec<String> {
@@ -1019,16 +849,9 @@ impl Fault for IsolateInstance {
                 .ec2
                 .create_security_group()
                 .group_name(&name)
-                .description(format!(
-                    "firedrill quarantine group for run {}: no rules, by design",
-                    run.run_id
-                ))
+                .description(format!("firedrill quarantine group for run {}: no rules, by design", run.run_id))
                 .vpc_id(vpc)
-                .tag_specifications(run_tags(
-                    run,
-                    ResourceType::SecurityGroup,
-                    &[("Name", name.clone())],
-                ))
+                .tag_specifications(run_tags(run, ResourceType::SecurityGroup, &[("Name", name.clone())]))
                 .send()
                 .await
                 .map_err(Error::aws(format!(
@@ -1044,42 +867,19 @@ impl Fault for IsolateInstance {
         Ok(())
     }
 
-    async fn inject(
-        &self,
-        aws: &Aws,
-        run: &RunCtx,
-        _target: &Target,
-        change: &IsolateChange,
-    ) -> Result<()> {
+    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &IsolateChange) -> Result<()> {
         let q = run
             .created_in(QUARANTINE_KIND, &change.vpc_id)
-            .ok_or_else(|| {
-                Error::Failed(format!(
-                    "no quarantine group recorded for {}",
-                    change.vpc_id
-                ))
-            })?;
-        set_groups(aws, &change.instance_id, &change.interfaces, |_| {
-            vec![q.clone()]
-        })
-        .await
+            .ok_or_else(|| Error::Failed(format!("no quarantine group recorded for {}", change.vpc_id)))?;
+        set_groups(aws, &change.instance_id, &change.interfaces, |_| vec![q.clone()]).await
     }
 
-    fn observe(
-        &self,
-        run: &RunCtx,
-        change: &IsolateChange,
-        now: &InstanceGroups,
-    ) -> Result<(), String> {
-        let q = run
-            .created_in(QUARANTINE_KIND, &change.vpc_id)
-            .unwrap_or_default();
+    fn observe(&self, run: &RunCtx, change: &IsolateChange, now: &InstanceGroups) -> Result<(), String> {
+        let q = run.created_in(QUARANTINE_KIND, &change.vpc_id).unwrap_or_default();
         match now.interfaces.iter().find(|n| n.groups != [q.clone()]) {
-            Some(n) => Err(format!(
-                "{} has groups [{}], not only the quarantine group {q}",
-                n.eni_id,
-                n.groups.join(", ")
-            )),
+            Some(n) => {
+                Err(format!("{} has groups [{}], not only the quarantine group {q}", n.eni_id, n.groups.join(", ")))
+            }
             None => Ok(()),
         }
     }
@@ -1096,20 +896,14 @@ impl Fault for IsolateInstance {
         if now.interfaces == before.interfaces {
             return Ok(());
         }
-        set_groups(aws, &before.instance_id, &before.interfaces, |n| {
-            n.groups.clone()
-        })
-        .await
+        set_groups(aws, &before.instance_id, &before.interfaces, |n| n.groups.clone()).await
     }
 
     fn differences(&self, before: &InstanceGroups, now: &InstanceGroups) -> Vec<String> {
         let mut out = Vec::new();
         for b in &before.interfaces {
             match now.interfaces.iter().find(|n| n.eni_id == b.eni_id) {
-                None => out.push(format!(
-                    "{}: interface {} is gone",
-                    before.instance_id, b.eni_id
-                )),
+                None => out.push(format!("{}: interface {} is gone", before.instance_id, b.eni_id)),
                 Some(n) if n.groups != b.groups => out.push(format!(
                     "{}: {} has groups [{}], snapshot had [{}]",
                     before.instance_id,
@@ -1136,9 +930,7 @@ impl Fault for IsolateInstance {
             match aws.ec2.delete_security_group().group_id(&id).send().await {
                 Ok(_) => {}
                 Err(e) => {
-                    let err = Error::aws(format!(
-                        "delete quarantine group {id} (ec2:DeleteSecurityGroup)"
-                    ))(e);
+                    let err = Error::aws(format!("delete quarantine group {id} (ec2:DeleteSecurityGroup)"))(e);
                     if err.aws_code() != Some("InvalidGroup.NotFound") {
                         return Err(err);
                     }
@@ -1186,28 +978,14 @@ mod tests {
 
     #[test]
     fn filter_matches_ports_protocols_and_all_traffic() {
-        let http = RuleFilter {
-            protocol: Protocol::Tcp,
-            ports: vec![PortRange { from: 80, to: 80 }],
-        };
+        let http = RuleFilter { protocol: Protocol::Tcp, ports: vec![PortRange { from: 80, to: 80 }] };
         assert!(http.matches(&rule("tcp", 80, 80, "0.0.0.0/0")));
         assert!(http.matches(&rule("tcp", 0, 65535, "0.0.0.0/0")));
         assert!(!http.matches(&rule("tcp", 443, 443, "0.0.0.0/0")));
         assert!(!http.matches(&rule("udp", 80, 80, "0.0.0.0/0")));
-        let all = Rule {
-            protocol: "-1".into(),
-            from_port: None,
-            to_port: None,
-            ..rule("tcp", 0, 0, "10.0.0.0/8")
-        };
-        assert!(
-            http.matches(&all),
-            "an all-traffic rule lets HTTP through, so it must go"
-        );
-        let any = RuleFilter {
-            protocol: Protocol::All,
-            ports: vec![PortRange { from: 53, to: 53 }],
-        };
+        let all = Rule { protocol: "-1".into(), from_port: None, to_port: None, ..rule("tcp", 0, 0, "10.0.0.0/8") };
+        assert!(http.matches(&all), "an all-traffic rule lets HTTP through, so it must go");
+        let any = RuleFilter { protocol: Protocol::All, ports: vec![PortRange { from: 53, to: 53 }] };
         assert!(any.matches(&rule("udp", 53, 53, "0.0.0.0/0")));
         assert!(!any.matches(&rule("icmp", -1, -1, "0.0.0.0/0")));
         assert!(RuleFilter::default().matches(&rule("icmp", -1, -1, "0.0.0.0/0")));
@@ -1216,35 +994,15 @@ mod tests {
     #[test]
     fn open_ingress_params_are_checked() {
         assert!(OpenIngress::default().check().is_err(), "tcp needs ports");
-        let ok = OpenIngress {
-            ports: vec![PortRange { from: 22, to: 22 }],
-            ..Default::default()
-        };
+        let ok = OpenIngress { ports: vec![PortRange { from: 22, to: 22 }], ..Default::default() };
         assert!(ok.check().is_ok());
-        assert!(
-            OpenIngress {
-                cidr: "0.0.0.0/33".into(),
-                ..ok.clone()
-            }
-            .check()
-            .is_err()
-        );
-        assert!(
-            OpenIngress {
-                cidr: "::/0".into(),
-                ..ok
-            }
-            .check()
-            .is_ok()
-        );
+        assert!(OpenIngress { cidr: "0.0.0.0/33".into(), ..ok.clone() }.check().is_err());
+        assert!(OpenIngress { cidr: "::/0".into(), ..ok }.check().is_ok());
     }
 
     #[test]
     fn rules_round_trip_through_permissions() {
-        let r = Rule {
-            description: Some("web".into()),
-            ..rule("tcp", 80, 80, "10.0.0.0/16")
-        };
+        let r = Rule { description: Some("web".into()), ..rule("tcp", 80, 80, "10.0.0.0/16") };
         assert_eq!(rules(&[r.to_permission()]), vec![r]);
     }
 }

@@ -12,35 +12,19 @@ use crate::target::{Target, TargetSpec};
 use crate::{Error, Result};
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
-    Filter::builder()
-        .name(name)
-        .set_values(Some(values.into_iter().map(Into::into).collect()))
-        .build()
+    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
 }
 
 fn tag_filters(spec: &TargetSpec) -> Vec<Filter> {
-    spec.tags
-        .iter()
-        .map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()]))
-        .collect()
+    spec.tags.iter().map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()])).collect()
 }
 
 pub fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            ))
-        })
-        .collect()
+    tags.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
 }
 
 /// Security groups matching the selector (before any count/percent pick).
-pub async fn list_security_groups(
-    ec2: &aws_sdk_ec2::Client,
-    spec: &TargetSpec,
-) -> Result<Vec<Target>> {
+pub async fn list_security_groups(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
     let mut filters = tag_filters(spec);
     if !spec.ids.is_empty() {
         filters.push(filter("group-id", spec.ids.clone()));
@@ -57,9 +41,7 @@ pub async fn list_security_groups(
             .set_next_token(token)
             .send()
             .await
-            .map_err(Error::aws(
-                "list security groups (ec2:DescribeSecurityGroups)",
-            ))?;
+            .map_err(Error::aws("list security groups (ec2:DescribeSecurityGroups)"))?;
         out.extend(page.security_groups().iter().map(|g| Target {
             id: g.group_id().unwrap_or_default().to_owned(),
             name: g.group_name().map(str::to_owned),
@@ -75,45 +57,31 @@ pub async fn list_security_groups(
 }
 
 /// One security group, or `None` if it no longer exists.
-pub async fn describe_security_group(
-    ec2: &aws_sdk_ec2::Client,
-    id: &str,
-) -> Result<Option<SecurityGroup>> {
+pub async fn describe_security_group(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Option<SecurityGroup>> {
     let out = ec2
         .describe_security_groups()
         .filters(filter("group-id", [id]))
         .send()
         .await
-        .map_err(Error::aws(format!(
-            "describe security group {id} (ec2:DescribeSecurityGroups)"
-        )))?;
+        .map_err(Error::aws(format!("describe security group {id} (ec2:DescribeSecurityGroups)")))?;
     Ok(out.security_groups.unwrap_or_default().into_iter().next())
 }
 
 /// Security groups carrying `key=value`, e.g. what a run created.
-pub async fn security_groups_tagged(
-    ec2: &aws_sdk_ec2::Client,
-    key: &str,
-    value: &str,
-) -> Result<Vec<SecurityGroup>> {
+pub async fn security_groups_tagged(ec2: &aws_sdk_ec2::Client, key: &str, value: &str) -> Result<Vec<SecurityGroup>> {
     let out = ec2
         .describe_security_groups()
         .filters(filter(&format!("tag:{key}"), [value]))
         .send()
         .await
-        .map_err(Error::aws(format!(
-            "find security groups tagged {key}={value} (ec2:DescribeSecurityGroups)"
-        )))?;
+        .map_err(Error::aws(format!("find security groups tagged {key}={value} (ec2:DescribeSecurityGroups)")))?;
     Ok(out.security_groups.unwrap_or_default())
 }
 
 /// Instances matching the selector that are not terminated or terminating.
 pub async fn list_instances(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
     let mut filters = tag_filters(spec);
-    filters.push(filter(
-        "instance-state-name",
-        ["pending", "running", "stopping", "stopped"],
-    ));
+    filters.push(filter("instance-state-name", ["pending", "running", "stopping", "stopped"]));
     if !spec.ids.is_empty() {
         filters.push(filter("instance-id", spec.ids.clone()));
     }
@@ -133,11 +101,7 @@ pub async fn list_instances(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Res
         for r in page.reservations() {
             out.extend(r.instances().iter().map(|i| {
                 let tags = tags_map(i.tags());
-                Target {
-                    id: i.instance_id().unwrap_or_default().to_owned(),
-                    name: tags.get("Name").cloned(),
-                    tags,
-                }
+                Target { id: i.instance_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags }
             }));
         }
         token = page.next_token().map(str::to_owned);
@@ -156,13 +120,6 @@ pub async fn describe_instance(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Op
         .filters(filter("instance-id", [id]))
         .send()
         .await
-        .map_err(Error::aws(format!(
-            "describe instance {id} (ec2:DescribeInstances)"
-        )))?;
-    Ok(out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .next()
-        .cloned())
+        .map_err(Error::aws(format!("describe instance {id} (ec2:DescribeInstances)")))?;
+    Ok(out.reservations().iter().flat_map(|r| r.instances()).next().cloned())
 }

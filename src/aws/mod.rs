@@ -40,9 +40,8 @@ pub struct Aws {
 impl Aws {
     /// Resolve configuration and build clients. Makes no network call.
     pub async fn connect(args: &AwsArgs) -> Result<Aws> {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http =
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
         if let Some(profile) = &args.profile {
             loader = loader.profile_name(profile);
@@ -73,11 +72,8 @@ impl Aws {
             .get_caller_identity()
             .send()
             .await
-            .map_err(Error::aws(
-                "find the account for these credentials (sts:GetCallerIdentity)",
-            ))?;
-        out.account
-            .ok_or_else(|| Error::Failed("sts:GetCallerIdentity returned no account".into()))
+            .map_err(Error::aws("find the account for these credentials (sts:GetCallerIdentity)"))?;
+        out.account.ok_or_else(|| Error::Failed("sts:GetCallerIdentity returned no account".into()))
     }
 }
 

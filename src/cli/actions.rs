@@ -23,10 +23,7 @@ pub fn exec(_args: Args, g: &Global) -> Result<()> {
             } else {
                 s += "  params:\n";
                 for p in a.params {
-                    s += &format!(
-                        "    {:<12} {}  (default: {})\n      {}\n",
-                        p.name, p.ty, p.default, p.doc
-                    );
+                    s += &format!("    {:<12} {}  (default: {})\n      {}\n", p.name, p.ty, p.default, p.doc);
                 }
             }
             s += &format!("  permissions: {}\n\n", a.permissions.join(", "));

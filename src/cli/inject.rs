@@ -34,17 +34,8 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     }
     let aws = g.aws().await?;
     let report = executor::inject(&aws, &g.store(), &plan).await?;
-    let out = Report {
-        run_id: report.run_id.clone(),
-        run: RunView::new(&report.record),
-    };
-    emit(g.output, &out, |r| {
-        format!(
-            "{}\ninjected. revert with: firedrill revert {}\n",
-            r.run.text(),
-            r.run_id
-        )
-    });
+    let out = Report { run_id: report.run_id.clone(), run: RunView::new(&report.record) };
+    emit(g.output, &out, |r| format!("{}\ninjected. revert with: firedrill revert {}\n", r.run.text(), r.run_id));
     Ok(())
 }
 
@@ -57,16 +48,10 @@ fn confirm(plan: &executor::Plan) -> Result<()> {
     }
     eprintln!("{}", super::plan::text(plan));
     let n: usize = plan.faults.iter().map(|f| f.targets.len()).sum();
-    eprint!(
-        "Break {n} target(s) in account {} ({})? Type `yes` to continue: ",
-        plan.account, plan.region
-    );
+    eprint!("Break {n} target(s) in account {} ({})? Type `yes` to continue: ", plan.account, plan.region);
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::Usage(format!("failed to read the answer: {e}")))?;
+    stdin.lock().read_line(&mut answer).map_err(|e| Error::Usage(format!("failed to read the answer: {e}")))?;
     if answer.trim() != "yes" {
         return Err(Error::Refused("not confirmed; nothing was changed".into()));
     }

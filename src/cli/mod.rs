@@ -37,12 +37,7 @@ pub struct Global {
     #[command(flatten)]
     pub aws: AwsArgs,
     /// State directory: runs, journals, snapshots.
-    #[arg(
-        long,
-        global = true,
-        env = "FIREDRILL_STATE",
-        default_value = ".firedrill"
-    )]
+    #[arg(long, global = true, env = "FIREDRILL_STATE", default_value = ".firedrill")]
     pub state: PathBuf,
     /// Guardrails file (default: ./firedrill.yaml when it exists).
     #[arg(long, global = true)]
@@ -93,10 +88,7 @@ pub fn load_faults(paths: &[PathBuf]) -> Result<Vec<FaultSpec>> {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
@@ -137,8 +129,5 @@ fn init_tracing(verbose: u8) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -41,10 +41,8 @@ pub fn exec(_args: Args, g: &Global) -> Result<()> {
         if rows.is_empty() {
             return format!("no runs in {}\n", g.state.display());
         }
-        let mut s = format!(
-            "{:<24} {:<14} {:<12} {:<10} {:>7}  FAULTS\n",
-            "RUN", "STATUS", "ACCOUNT", "REGION", "TARGETS"
-        );
+        let mut s =
+            format!("{:<24} {:<14} {:<12} {:<10} {:>7}  FAULTS\n", "RUN", "STATUS", "ACCOUNT", "REGION", "TARGETS");
         for r in rows {
             s += &format!(
                 "{:<24} {:<14} {:<12} {:<10} {:>7}  {}\n",

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::Global;
 use crate::fault;
+use crate::guardrails::Guardrails;
 use crate::output::emit;
 use crate::{Error, Result};
 
@@ -29,27 +30,28 @@ struct Valid {
 }
 
 pub fn exec(args: Args, g: &Global) -> Result<()> {
-    let (faults, problems) = fault::load_paths(&args.paths);
+    let (faults, mut problems) = fault::load_paths(&args.paths);
+    let mut valid: Vec<Valid> = faults
+        .iter()
+        .map(|f| Valid { path: f.source.display().to_string(), name: f.name.clone(), action: f.action.info().name })
+        .collect();
+    // Guardrails files found among the paths are checked too.
+    for path in &args.paths {
+        for file in fault::fault_files(path).unwrap_or_default().into_iter().filter(|f| fault::is_config(f)) {
+            match Guardrails::load(Some(&file)) {
+                Ok(_) => valid.push(Valid { path: file.display().to_string(), name: "guardrails".into(), action: "-" }),
+                Err(Error::Input(d)) => problems.extend(d),
+                Err(e) => return Err(e),
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(Error::Input(problems));
     }
-    let report = Report {
-        valid: faults
-            .iter()
-            .map(|f| Valid {
-                path: f.source.display().to_string(),
-                name: f.name.clone(),
-                action: f.action.info().name,
-            })
-            .collect(),
-    };
+    let report = Report { valid };
     emit(g.output, &report, |r| {
-        let mut s: String = r
-            .valid
-            .iter()
-            .map(|v| format!("ok  {}  ({}, {})\n", v.path, v.name, v.action))
-            .collect();
-        s += &format!("{} fault file(s) valid\n", r.valid.len());
+        let mut s: String = r.valid.iter().map(|v| format!("ok  {}  ({}, {})\n", v.path, v.name, v.action)).collect();
+        s += &format!("{} file(s) valid\n", r.valid.len());
         s
     });
     Ok(())

@@ -66,8 +66,7 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectRepor
     let mut failure = None;
     for (fi, f) in plan.faults.iter().enumerate() {
         let ctx = RunCtx::new(&run_id, fi, journal.clone(), Vec::new());
-        let result = with_fault!(&f.spec.action, |fault| inject_fault(fault, aws, &ctx, f)
-            .await);
+        let result = with_fault!(&f.spec.action, |fault| inject_fault(fault, aws, &ctx, f).await);
         if let Err(e) = result {
             failure = Some(e);
             break;
@@ -90,56 +89,33 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectRepor
     Ok(InjectReport { run_id, record })
 }
 
-async fn inject_fault<F: Fault>(
-    f: &F,
-    aws: &Aws,
-    ctx: &RunCtx,
-    planned: &PlannedFault,
-) -> Result<()> {
+async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &PlannedFault) -> Result<()> {
     // Use what was stored, not what was planned in memory: they are the same by
     // construction, and revert will read the stored form.
     let mut items: Vec<(Target, F::State, F::Change)> = Vec::new();
     for t in &planned.targets {
         items.push((t.target.clone(), decode(&t.state)?, decode(&t.change)?));
     }
-    let refs: Vec<(&Target, &F::State, &F::Change)> =
-        items.iter().map(|(t, s, c)| (t, s, c)).collect();
+    let refs: Vec<(&Target, &F::State, &F::Change)> = items.iter().map(|(t, s, c)| (t, s, c)).collect();
     f.setup(aws, ctx, &refs).await?;
 
     let results: Vec<Result<()>> = stream::iter(&items)
         .map(|(target, _, change)| async move {
             let journal = &ctx.journal;
             let (fault, id) = (ctx.fault, target.id.clone());
-            journal.append(&Event::Injecting {
-                at: now(),
-                fault,
-                target: id.clone(),
-            })?;
+            journal.append(&Event::Injecting { at: now(), fault, target: id.clone() })?;
             let outcome = async {
                 f.inject(aws, ctx, target, change).await?;
                 failpoint::hit("after-inject-call");
                 let now_state = f.describe(aws, target).await?;
-                f.observe(ctx, change, &now_state).map_err(|why| {
-                    Error::Failed(format!(
-                        "{}: the change did not take effect: {why}",
-                        target.id
-                    ))
-                })
+                f.observe(ctx, change, &now_state)
+                    .map_err(|why| Error::Failed(format!("{}: the change did not take effect: {why}", target.id)))
             }
             .await;
             match outcome {
-                Ok(()) => journal.append(&Event::Injected {
-                    at: now(),
-                    fault,
-                    target: id,
-                }),
+                Ok(()) => journal.append(&Event::Injected { at: now(), fault, target: id }),
                 Err(e) => {
-                    journal.append(&Event::InjectFailed {
-                        at: now(),
-                        fault,
-                        target: id,
-                        error: e.to_string(),
-                    })?;
+                    journal.append(&Event::InjectFailed { at: now(), fault, target: id, error: e.to_string() })?;
                     Err(e)
                 }
             }

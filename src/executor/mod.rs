@@ -36,18 +36,8 @@ pub struct RunCtx {
 }
 
 impl RunCtx {
-    pub fn new(
-        run_id: &str,
-        fault: usize,
-        journal: Arc<Journal>,
-        created: Vec<CreatedRecord>,
-    ) -> Self {
-        RunCtx {
-            run_id: run_id.to_owned(),
-            fault,
-            journal,
-            created: Mutex::new(created),
-        }
+    pub fn new(run_id: &str, fault: usize, journal: Arc<Journal>, created: Vec<CreatedRecord>) -> Self {
+        RunCtx { run_id: run_id.to_owned(), fault, journal, created: Mutex::new(created) }
     }
 
     /// Record a resource the fault created, durably, before it is used.
@@ -59,32 +49,19 @@ impl RunCtx {
             id: id.into(),
             scope: scope.into(),
         })?;
-        self.created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(CreatedRecord {
-                fault: self.fault,
-                kind: kind.into(),
-                id: id.into(),
-                scope: scope.into(),
-                deleted: false,
-            });
+        self.created.lock().unwrap_or_else(|e| e.into_inner()).push(CreatedRecord {
+            fault: self.fault,
+            kind: kind.into(),
+            id: id.into(),
+            scope: scope.into(),
+            deleted: false,
+        });
         Ok(())
     }
 
     pub fn record_deleted(&self, kind: &str, id: &str) -> Result<()> {
-        self.journal.append(&Event::Deleted {
-            at: now(),
-            fault: self.fault,
-            kind: kind.into(),
-            id: id.into(),
-        })?;
-        for c in self
-            .created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter_mut()
-        {
+        self.journal.append(&Event::Deleted { at: now(), fault: self.fault, kind: kind.into(), id: id.into() })?;
+        for c in self.created.lock().unwrap_or_else(|e| e.into_inner()).iter_mut() {
             if c.kind == kind && c.id == id {
                 c.deleted = true;
             }
@@ -95,20 +72,13 @@ impl RunCtx {
     /// The id of a live resource of `kind` this fault created for `scope` (e.g. a VPC).
     pub fn created_in(&self, kind: &str, scope: &str) -> Option<String> {
         let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created
-            .iter()
-            .find(|c| !c.deleted && c.kind == kind && c.scope == scope)
-            .map(|c| c.id.clone())
+        created.iter().find(|c| !c.deleted && c.kind == kind && c.scope == scope).map(|c| c.id.clone())
     }
 
     /// Ids of every live resource of `kind` this fault created.
     pub fn created(&self, kind: &str) -> Vec<String> {
         let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created
-            .iter()
-            .filter(|c| !c.deleted && c.kind == kind)
-            .map(|c| c.id.clone())
-            .collect()
+        created.iter().filter(|c| !c.deleted && c.kind == kind).map(|c| c.id.clone()).collect()
     }
 }
 

@@ -60,20 +60,11 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
         let info = spec.action.info();
         let what = format!("fault `{}` ({})", spec.name, spec.source.display());
         let candidates = list(aws, info.target, &spec.target).await?;
-        let missing: Vec<&String> = spec
-            .target
-            .ids
-            .iter()
-            .filter(|id| !candidates.iter().any(|c| &c.id == *id))
-            .collect();
+        let missing: Vec<&String> =
+            spec.target.ids.iter().filter(|id| !candidates.iter().any(|c| &c.id == *id)).collect();
         if !missing.is_empty() {
             let ids: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            refusals.push(format!(
-                "{what}: no {} {} matches {}",
-                info.target,
-                ids.join(", "),
-                spec.target
-            ));
+            refusals.push(format!("{what}: no {} {} matches {}", info.target, ids.join(", "), spec.target));
             continue;
         }
         if candidates.is_empty() {
@@ -121,12 +112,7 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
     if !refusals.is_empty() {
         return Err(Error::Refused(refusals.join("\n")));
     }
-    Ok(Plan {
-        account,
-        region: aws.region.clone(),
-        endpoint: aws.endpoint.clone(),
-        faults: planned,
-    })
+    Ok(Plan { account, region: aws.region.clone(), endpoint: aws.endpoint.clone(), faults: planned })
 }
 
 async fn list(aws: &Aws, kind: TargetKind, spec: &TargetSpec) -> Result<Vec<Target>> {
@@ -161,9 +147,5 @@ async fn plan_targets<F: Fault>(
             Err(p) => problems.push(p),
         }
     }
-    Ok(if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    })
+    Ok(if problems.is_empty() { Ok(out) } else { Err(problems) })
 }

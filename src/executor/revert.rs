@@ -38,17 +38,10 @@ pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir) -> Resul
 
     let mut errors = Vec::new();
     for (fi, spec) in rec.faults.iter().enumerate().rev() {
-        let created = rec
-            .created
-            .iter()
-            .filter(|c| c.fault == fi)
-            .cloned()
-            .collect();
+        let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
         let ctx = RunCtx::new(&rec.run_id, fi, journal.clone(), created);
         let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
-        if let Err(e) = with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, &rec, &targets)
-            .await)
-        {
+        if let Err(e) = with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, &rec, &targets).await) {
             errors.push(e.to_string());
         }
     }
@@ -65,35 +58,22 @@ async fn revert_fault<F: Fault>(
     rec: &RunRecord,
     targets: &[&TargetRecord],
 ) -> Result<()> {
-    let pending: Vec<&TargetRecord> = targets
-        .iter()
-        .copied()
-        .filter(|t| t.phase.needs_revert())
-        .collect();
+    let pending: Vec<&TargetRecord> = targets.iter().copied().filter(|t| t.phase.needs_revert()).collect();
     let results: Vec<bool> = stream::iter(pending)
         .map(|t| async move {
             let (fault, id) = (ctx.fault, t.target.id.clone());
             let journal = &ctx.journal;
-            journal.append(&Event::Reverting {
-                at: now(),
-                fault,
-                target: id.clone(),
-            })?;
+            journal.append(&Event::Reverting { at: now(), fault, target: id.clone() })?;
             let outcome = async {
                 let snap: SnapshotFile<F::State, F::Change> = read_snapshot(&rec.dir, &t.snapshot)?;
                 let current = f.describe(aws, &t.target).await?;
-                f.revert(aws, ctx, &t.target, &snap.state, &snap.change, &current)
-                    .await?;
+                f.revert(aws, ctx, &t.target, &snap.state, &snap.change, &current).await?;
                 let after = f.describe(aws, &t.target).await?;
                 Ok::<_, Error>(f.differences(&snap.state, &after))
             }
             .await;
             let event = match outcome {
-                Ok(diffs) if diffs.is_empty() => Event::Reverted {
-                    at: now(),
-                    fault,
-                    target: id,
-                },
+                Ok(diffs) if diffs.is_empty() => Event::Reverted { at: now(), fault, target: id },
                 Ok(differences) => Event::RevertFailed {
                     at: now(),
                     fault,
@@ -101,13 +81,9 @@ async fn revert_fault<F: Fault>(
                     error: "not restored exactly: the target differs from its snapshot".into(),
                     differences,
                 },
-                Err(e) => Event::RevertFailed {
-                    at: now(),
-                    fault,
-                    target: id,
-                    error: e.to_string(),
-                    differences: vec![],
-                },
+                Err(e) => {
+                    Event::RevertFailed { at: now(), fault, target: id, error: e.to_string(), differences: vec![] }
+                }
             };
             let ok = matches!(event, Event::Reverted { .. });
             journal.append(&event)?;

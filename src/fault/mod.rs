@@ -52,7 +52,7 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<FaultSpec>, Diagnostics) {
                 continue;
             }
         };
-        for file in files {
+        for file in files.into_iter().filter(|f| !is_config(f)) {
             match load(&file) {
                 Ok(f) => faults.push(f),
                 Err(d) => problems.extend(d),
@@ -62,18 +62,22 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<FaultSpec>, Diagnostics) {
     (faults, problems)
 }
 
+/// Whether `path` is a guardrails file (`firedrill.yaml`) rather than a fault file.
+pub fn is_config(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == crate::guardrails::DEFAULT_CONFIG)
+}
+
 /// The YAML files `path` names: itself, or those in it (recursively, sorted).
 pub fn fault_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    let meta = std::fs::metadata(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_owned()]);
     }
     let mut out = Vec::new();
     let mut dirs = vec![path.to_owned()];
     while let Some(dir) = dirs.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| Diagnostic::file(&dir, format!("cannot read directory: {e}")))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| Diagnostic::file(&dir, format!("cannot read directory: {e}")))?;
         for entry in entries.flatten() {
             let p = entry.path();
             if p.is_dir() {
@@ -85,18 +89,14 @@ pub fn fault_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     }
     out.sort();
     if out.is_empty() {
-        return Err(Diagnostic::file(
-            path,
-            "no fault files (*.yaml, *.yml) in this directory",
-        ));
+        return Err(Diagnostic::file(path, "no fault files (*.yaml, *.yml) in this directory"));
     }
     Ok(out)
 }
 
 /// Load and validate one fault file.
 pub fn load(path: &Path) -> Result<FaultSpec, Diagnostics> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    let source = std::fs::read_to_string(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
     parse(path, &source)
 }
 
@@ -119,12 +119,7 @@ pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
         }
         problems.push(at(doc.action.referenced.into(), msg));
         // Still check the rest of the file so every problem shows at once.
-        let _ = target_spec(
-            &doc.target.value,
-            &at,
-            doc.target.referenced.into(),
-            &mut problems,
-        );
+        let _ = target_spec(&doc.target.value, &at, doc.target.referenced.into(), &mut problems);
         return Err(problems);
     };
 
@@ -132,27 +127,16 @@ pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
     let action = (info.parse)(path, source).map_err(Diagnostics::from)?;
 
     if doc.name.value.trim().is_empty() {
-        problems.push(at(
-            doc.name.referenced.into(),
-            "`name` must not be empty".into(),
-        ));
+        problems.push(at(doc.name.referenced.into(), "`name` must not be empty".into()));
     }
-    let target = target_spec(
-        &doc.target.value,
-        &at,
-        doc.target.referenced.into(),
-        &mut problems,
-    );
-    let duration_secs = doc
-        .duration
-        .as_ref()
-        .and_then(|d| match parse_duration(&d.value) {
-            Ok(secs) => Some(secs),
-            Err(msg) => {
-                problems.push(at(d.referenced.into(), msg));
-                None
-            }
-        });
+    let target = target_spec(&doc.target.value, &at, doc.target.referenced.into(), &mut problems);
+    let duration_secs = doc.duration.as_ref().and_then(|d| match parse_duration(&d.value) {
+        Ok(secs) => Some(secs),
+        Err(msg) => {
+            problems.push(at(d.referenced.into(), msg));
+            None
+        }
+    });
     if let Some(runbook) = &doc.runbook
         && let Err(msg) = check_runbook(path, &runbook.value)
     {
@@ -185,10 +169,7 @@ fn target_spec(
     }
     let pick = match (&raw.count, &raw.percent) {
         (Some(c), Some(_)) => {
-            problems.push(at(
-                c.referenced.into(),
-                "give `count` or `percent`, not both".into(),
-            ));
+            problems.push(at(c.referenced.into(), "give `count` or `percent`, not both".into()));
             Pick::All
         }
         (Some(c), None) if c.value == 0 => {
@@ -197,10 +178,7 @@ fn target_spec(
         }
         (Some(c), None) => Pick::Count(c.value),
         (None, Some(p)) if !(1..=100).contains(&p.value) => {
-            problems.push(at(
-                p.referenced.into(),
-                "`percent` must be between 1 and 100".into(),
-            ));
+            problems.push(at(p.referenced.into(), "`percent` must be between 1 and 100".into()));
             Pick::All
         }
         (None, Some(p)) => Pick::Percent(p.value),
@@ -217,40 +195,63 @@ fn target_spec(
 
 /// `15m`, `1h30m`, `90s`, or ISO 8601 (`PT15M`): a positive duration of at most a day.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let d: jiff::SignedDuration = text.parse().map_err(|_| {
-        format!("invalid duration `{text}`: use a form like `90s`, `15m` or `1h30m`")
-    })?;
+    let d: jiff::SignedDuration =
+        text.parse().map_err(|_| format!("invalid duration `{text}`: use a form like `90s`, `15m` or `1h30m`"))?;
     let secs = d.as_secs();
     if d.is_negative() || secs == 0 {
         return Err(format!("duration `{text}` must be positive"));
     }
     if secs > 24 * 3600 {
-        return Err(format!(
-            "duration `{text}` is over a day; a drill fault should not be"
-        ));
+        return Err(format!("duration `{text}` is over a day; a drill fault should not be"));
     }
     Ok(secs as u64)
 }
 
 /// A runbook is a URL, or a path that must exist: relative to the fault file's
-/// directory or one of its ancestors (so `runbooks/x.md` works from `faults/`).
+/// directory or one of its ancestors (so `runbooks/x.md` works from `faults/`). A
+/// `#section` of a Markdown file must name one of its headings.
 fn check_runbook(fault_path: &Path, runbook: &str) -> Result<(), String> {
     if runbook.starts_with("https://") || runbook.starts_with("http://") {
         return Ok(());
     }
-    let file = runbook.split('#').next().unwrap_or(runbook);
+    let (file, section) = match runbook.split_once('#') {
+        Some((f, s)) => (f, Some(s)),
+        None => (runbook, None),
+    };
     let dir = fault_path.parent().unwrap_or(Path::new("."));
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
-    if Path::new(file).is_absolute() && Path::new(file).exists() {
-        return Ok(());
+    let found = if Path::new(file).is_absolute() {
+        Some(PathBuf::from(file)).filter(|p| p.is_file())
+    } else {
+        abs.ancestors().map(|a| a.join(file)).find(|p| p.is_file())
+    };
+    let Some(found) = found else {
+        return Err(format!("runbook `{file}` not found (looked in {} and its parent directories)", dir.display()));
+    };
+    if let Some(section) = section.filter(|_| file.ends_with(".md")) {
+        let text =
+            std::fs::read_to_string(&found).map_err(|e| format!("cannot read runbook {}: {e}", found.display()))?;
+        if !markdown_anchors(&text).any(|a| a == section) {
+            return Err(format!("runbook `{file}` has no section `#{section}`"));
+        }
     }
-    if abs.ancestors().any(|a| a.join(file).is_file()) {
-        return Ok(());
-    }
-    Err(format!(
-        "runbook `{file}` not found (looked in {} and its parent directories)",
-        dir.display()
-    ))
+    Ok(())
+}
+
+/// The anchors a Markdown renderer (GitHub's rules) makes for the headings of `text`.
+fn markdown_anchors(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines().filter(|l| l.starts_with('#')).map(|l| {
+        l.trim_start_matches('#')
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect()
+    })
 }
 
 /// Pass two for one action: parse the file again with `P` as the params type, and run
@@ -259,15 +260,12 @@ pub fn parse_params<P: action::Params>(path: &Path, source: &str) -> Result<P, D
     let doc: RawFault<P> = yaml::parse(path, source)?;
     match doc.params {
         Some(p) => {
-            p.value
-                .check()
-                .map_err(|msg| Diagnostic::at(path, source, p.referenced.into(), msg))?;
+            p.value.check().map_err(|msg| Diagnostic::at(path, source, p.referenced.into(), msg))?;
             Ok(p.value)
         }
         None => {
             let p = P::default();
-            p.check()
-                .map_err(|msg| Diagnostic::at(path, source, doc.action.referenced.into(), msg))?;
+            p.check().map_err(|msg| Diagnostic::at(path, source, doc.action.referenced.into(), msg))?;
             Ok(p)
         }
     }
@@ -276,6 +274,13 @@ pub fn parse_params<P: action::Params>(path: &Path, source: &str) -> Result<P, D
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anchors_follow_github_rules() {
+        let md = "# Security groups\n## 2. Inbound rules removed (revoke-ingress)\ntext\n";
+        let anchors: Vec<String> = markdown_anchors(md).collect();
+        assert_eq!(anchors, ["security-groups", "2-inbound-rules-removed-revoke-ingress"]);
+    }
 
     #[test]
     fn durations() {
@@ -292,17 +297,8 @@ mod tests {
         let src = "name: x\naction: security-group.revoke-ingress\ntarget:\n  count: 1\n  percent: 5\nduration: soon\n";
         let err = parse(Path::new("f.yaml"), src).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains("f.yaml:4:3: error: `target` needs at least one of"),
-            "{text}"
-        );
-        assert!(
-            text.contains("f.yaml:4:10: error: give `count` or `percent`"),
-            "{text}"
-        );
-        assert!(
-            text.contains("f.yaml:6:11: error: invalid duration"),
-            "{text}"
-        );
+        assert!(text.contains("f.yaml:4:3: error: `target` needs at least one of"), "{text}");
+        assert!(text.contains("f.yaml:4:10: error: give `count` or `percent`"), "{text}");
+        assert!(text.contains("f.yaml:6:11: error: invalid duration"), "{text}");
     }
 }

@@ -90,7 +90,7 @@ pub enum Event {
 }
 
 pub fn now() -> String {
-    jiff::Timestamp::now().to_string()
+    jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
 }
 
 pub struct Journal {
@@ -100,15 +100,9 @@ pub struct Journal {
 
 impl Journal {
     pub fn open(path: &Path) -> Result<Journal> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(Error::store("open journal", path))?;
-        Ok(Journal {
-            path: path.to_owned(),
-            file: Mutex::new(file),
-        })
+        let file =
+            OpenOptions::new().create(true).append(true).open(path).map_err(Error::store("open journal", path))?;
+        Ok(Journal { path: path.to_owned(), file: Mutex::new(file) })
     }
 
     /// Append one event and fsync before returning.
@@ -116,10 +110,8 @@ impl Journal {
         let mut line = serde_json::to_vec(event).expect("events serialize");
         line.push(b'\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&line)
-            .map_err(Error::store("append to journal", &self.path))?;
-        file.sync_data()
-            .map_err(Error::store("fsync journal", &self.path))
+        file.write_all(&line).map_err(Error::store("append to journal", &self.path))?;
+        file.sync_data().map_err(Error::store("fsync journal", &self.path))
     }
 
     pub fn read(path: &Path) -> Result<Vec<Event>> {
@@ -134,10 +126,7 @@ impl Journal {
                     tracing::warn!("ignoring a torn last line in {}", path.display());
                 }
                 Err(e) => {
-                    return Err(Error::Corrupt {
-                        path: path.to_owned(),
-                        message: format!("line {}: {e}", i + 1),
-                    });
+                    return Err(Error::Corrupt { path: path.to_owned(), message: format!("line {}: {e}", i + 1) });
                 }
             }
         }

@@ -61,8 +61,7 @@ impl Store {
     /// Create a run's directory and take its lock.
     pub fn create_run(&self, id: &str) -> Result<RunDir> {
         let dir = self.run_dir(id);
-        std::fs::create_dir_all(dir.join("snapshots"))
-            .map_err(Error::store("create run directory", &dir))?;
+        std::fs::create_dir_all(dir.join("snapshots")).map_err(Error::store("create run directory", &dir))?;
         sync_dir(&self.runs_dir())?;
         sync_dir(&dir)?;
         self.open_run(id)
@@ -72,10 +71,7 @@ impl Store {
     pub fn open_run(&self, id: &str) -> Result<RunDir> {
         let dir = self.run_dir(id);
         if !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "no run {id} in {}",
-                self.root.display()
-            )));
+            return Err(Error::Usage(format!("no run {id} in {}", self.root.display())));
         }
         let lock_path = dir.join("lock");
         let mut lock = OpenOptions::new()
@@ -91,31 +87,17 @@ impl Store {
                 let mut holder = String::new();
                 let _ = lock.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (pid {holder})")
-                };
-                return Err(Error::Locked {
-                    run: id.to_owned(),
-                    holder,
-                });
+                let holder = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
+                return Err(Error::Locked { run: id.to_owned(), holder });
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(Error::store("lock", &lock_path)(e));
             }
         }
-        lock.set_len(0)
-            .and_then(|_| lock.rewind())
-            .map_err(Error::store("write lock", &lock_path))?;
+        lock.set_len(0).and_then(|_| lock.rewind()).map_err(Error::store("write lock", &lock_path))?;
         let _ = write!(lock, "{}", std::process::id());
         let journal = Arc::new(Journal::open(&dir.join("journal.jsonl"))?);
-        Ok(RunDir {
-            id: id.to_owned(),
-            dir,
-            journal,
-            _lock: lock,
-        })
+        Ok(RunDir { id: id.to_owned(), dir, journal, _lock: lock })
     }
 
     /// Every run id, newest first.
@@ -140,10 +122,7 @@ impl Store {
         let dir = self.run_dir(id);
         let path = dir.join("journal.jsonl");
         if !path.is_file() {
-            return Err(Error::Usage(format!(
-                "no run {id} in {}",
-                self.root.display()
-            )));
+            return Err(Error::Usage(format!("no run {id} in {}", self.root.display())));
         }
         RunRecord::fold(&path, Journal::read(&path)?)
     }
@@ -173,9 +152,7 @@ impl RunDir {
         let tmp = self.dir.join(format!("snapshots/.{name}.json.tmp"));
         let mut file = File::create(&tmp).map_err(Error::store("create snapshot", &tmp))?;
         let json = serde_json::to_vec_pretty(value).expect("snapshots serialize");
-        file.write_all(&json)
-            .and_then(|_| file.sync_all())
-            .map_err(Error::store("write snapshot", &tmp))?;
+        file.write_all(&json).and_then(|_| file.sync_all()).map_err(Error::store("write snapshot", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(Error::store("rename snapshot", &path))?;
         sync_dir(&self.dir.join("snapshots"))?;
         Ok(rel)
@@ -185,16 +162,11 @@ impl RunDir {
 pub fn read_snapshot<T: DeserializeOwned>(run_dir: &Path, rel: &str) -> Result<T> {
     let path = run_dir.join(rel);
     let text = std::fs::read(&path).map_err(Error::store("read snapshot", &path))?;
-    serde_json::from_slice(&text).map_err(|e| Error::Corrupt {
-        path,
-        message: e.to_string(),
-    })
+    serde_json::from_slice(&text).map_err(|e| Error::Corrupt { path, message: e.to_string() })
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::store("fsync directory", dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::store("fsync directory", dir))
 }
 
 #[cfg(test)]
@@ -202,8 +174,7 @@ mod tests {
     use super::*;
 
     fn temp_store(name: &str) -> Store {
-        let dir =
-            std::env::temp_dir().join(format!("firedrill-store-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("firedrill-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Store::new(dir)
     }
@@ -222,23 +193,14 @@ mod tests {
             other => panic!("expected Locked, got {:?}", other.map(|r| r.id)),
         }
         drop(held);
-        assert!(
-            store.open_run("r1").is_ok(),
-            "the lock is released with the run"
-        );
+        assert!(store.open_run("r1").is_ok(), "the lock is released with the run");
     }
 
     #[test]
     fn torn_last_line_is_ignored_but_corruption_is_not() {
         let store = temp_store("torn");
         let run = store.create_run("r1").unwrap();
-        run.journal
-            .append(&Event::Injecting {
-                at: "t".into(),
-                fault: 0,
-                target: "sg-1".into(),
-            })
-            .unwrap();
+        run.journal.append(&Event::Injecting { at: "t".into(), fault: 0, target: "sg-1".into() }).unwrap();
         let path = run.dir.join("journal.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"event\":\"inj").unwrap();

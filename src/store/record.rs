@@ -86,20 +86,9 @@ pub struct RunRecord {
 impl RunRecord {
     pub fn fold(path: &Path, events: Vec<Event>) -> Result<RunRecord> {
         let mut events = events.into_iter();
-        let corrupt = |message: &str| Error::Corrupt {
-            path: path.to_owned(),
-            message: message.to_owned(),
-        };
-        let Some(Event::RunStarted {
-            at,
-            run_id,
-            firedrill_version,
-            account,
-            region,
-            endpoint,
-            faults,
-            seeds,
-        }) = events.next()
+        let corrupt = |message: &str| Error::Corrupt { path: path.to_owned(), message: message.to_owned() };
+        let Some(Event::RunStarted { at, run_id, firedrill_version, account, region, endpoint, faults, seeds }) =
+            events.next()
         else {
             return Err(corrupt("the journal does not start with run-started"));
         };
@@ -119,13 +108,7 @@ impl RunRecord {
         for event in events {
             let (fault, target, phase, at, error, differences) = match event {
                 Event::RunStarted { .. } => return Err(corrupt("a second run-started event")),
-                Event::Planned {
-                    at,
-                    fault,
-                    target,
-                    snapshot,
-                    changes,
-                } => {
+                Event::Planned { at, fault, target, snapshot, changes } => {
                     run.targets.push(TargetRecord {
                         fault,
                         target,
@@ -138,66 +121,26 @@ impl RunRecord {
                     });
                     continue;
                 }
-                Event::Created {
-                    fault,
-                    kind,
-                    id,
-                    scope,
-                    ..
-                } => {
-                    run.created.push(CreatedRecord {
-                        fault,
-                        kind,
-                        id,
-                        scope,
-                        deleted: false,
-                    });
+                Event::Created { fault, kind, id, scope, .. } => {
+                    run.created.push(CreatedRecord { fault, kind, id, scope, deleted: false });
                     continue;
                 }
-                Event::Deleted {
-                    fault, kind, id, ..
-                } => {
-                    for c in run
-                        .created
-                        .iter_mut()
-                        .filter(|c| c.fault == fault && c.kind == kind && c.id == id)
-                    {
+                Event::Deleted { fault, kind, id, .. } => {
+                    for c in run.created.iter_mut().filter(|c| c.fault == fault && c.kind == kind && c.id == id) {
                         c.deleted = true;
                     }
                     continue;
                 }
-                Event::Injecting { at, fault, target } => {
-                    (fault, target, Phase::Injecting, at, None, vec![])
+                Event::Injecting { at, fault, target } => (fault, target, Phase::Injecting, at, None, vec![]),
+                Event::Injected { at, fault, target } => (fault, target, Phase::Injected, at, None, vec![]),
+                Event::InjectFailed { at, fault, target, error } => {
+                    (fault, target, Phase::Failed, at, Some(error), vec![])
                 }
-                Event::Injected { at, fault, target } => {
-                    (fault, target, Phase::Injected, at, None, vec![])
+                Event::Reverting { at, fault, target } => (fault, target, Phase::Reverting, at, None, vec![]),
+                Event::Reverted { at, fault, target } => (fault, target, Phase::Reverted, at, None, vec![]),
+                Event::RevertFailed { at, fault, target, error, differences } => {
+                    (fault, target, Phase::RevertFailed, at, Some(error), differences)
                 }
-                Event::InjectFailed {
-                    at,
-                    fault,
-                    target,
-                    error,
-                } => (fault, target, Phase::Failed, at, Some(error), vec![]),
-                Event::Reverting { at, fault, target } => {
-                    (fault, target, Phase::Reverting, at, None, vec![])
-                }
-                Event::Reverted { at, fault, target } => {
-                    (fault, target, Phase::Reverted, at, None, vec![])
-                }
-                Event::RevertFailed {
-                    at,
-                    fault,
-                    target,
-                    error,
-                    differences,
-                } => (
-                    fault,
-                    target,
-                    Phase::RevertFailed,
-                    at,
-                    Some(error),
-                    differences,
-                ),
             };
             let rec = run
                 .targets
@@ -215,8 +158,7 @@ impl RunRecord {
     /// Whether anything is left to undo: a target not reverted, or a created resource
     /// not deleted.
     pub fn needs_revert(&self) -> bool {
-        self.targets.iter().any(|t| t.phase.needs_revert())
-            || self.created.iter().any(|c| !c.deleted)
+        self.targets.iter().any(|t| t.phase.needs_revert()) || self.created.iter().any(|c| !c.deleted)
     }
 
     /// One word for the whole run.
@@ -231,11 +173,7 @@ impl RunRecord {
         } else if any(Phase::Injected) {
             "injected"
         } else if self.targets.iter().all(|t| t.phase == Phase::NotInjected) {
-            if self.created.iter().any(|c| !c.deleted) {
-                "interrupted"
-            } else {
-                "not-injected"
-            }
+            if self.created.iter().any(|c| !c.deleted) { "interrupted" } else { "not-injected" }
         } else if self.created.iter().any(|c| !c.deleted) {
             "interrupted"
         } else {

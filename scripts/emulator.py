@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Run the AWS emulator (moto in server mode) on 127.0.0.1, on a free port.
+
+Prints the port on the first line of stdout once the server accepts connections.
+Stops when stdin reaches end of file (--stdin: the parent closed the pipe or died,
+so a crashed test run never leaves a server behind) or when the process named by
+--watch-pid exits.
+"""
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+
+from moto.server import ThreadedMotoServer
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--stdin", action="store_true", help="stop when stdin closes")
+    p.add_argument("--watch-pid", type=int, help="stop when this process exits")
+    args = p.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    print(port, flush=True)
+
+    done = threading.Event()
+    if args.stdin:
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    while not done.wait(0.5):
+        if args.watch_pid:
+            try:
+                os.kill(args.watch_pid, 0)
+            except ProcessLookupError:
+                break
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
