@@ -77,6 +77,11 @@ impl Aws {
     }
 }
 
+/// The HTTPS client every SDK client uses: rustls with the `ring` provider.
+pub fn http_client() -> aws_sdk_ec2::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
 /// The tag every resource firedrill creates carries.
 pub const RUN_TAG: &str = "firedrill:run";
 /// Which fault of the run created it.

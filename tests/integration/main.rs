@@ -1,0 +1,10 @@
+//! The integration tests: one binary, one harness. They run the built `firedrill`
+//! against the AWS emulator (moto in server mode on 127.0.0.1), which the harness starts
+//! once for this binary; every test works in an account of its own.
+
+mod harness;
+
+mod files;
+mod input_errors;
+mod runs;
+mod security_groups;
