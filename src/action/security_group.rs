@@ -325,11 +325,17 @@ impl Protocol {
     }
 }
 
-/// A port or an inclusive range: `80` or `"8000-8080"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// A port or an inclusive range: `80` or `"8000-8080"`, written back the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortRange {
     pub from: u16,
     pub to: u16,
+}
+
+impl Serialize for PortRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if self.from == self.to { s.serialize_u16(self.from) } else { s.serialize_str(&self.to_string()) }
+    }
 }
 
 impl<'de> Deserialize<'de> for PortRange {
@@ -998,6 +1004,17 @@ mod tests {
         assert!(ok.check().is_ok());
         assert!(OpenIngress { cidr: "0.0.0.0/33".into(), ..ok.clone() }.check().is_err());
         assert!(OpenIngress { cidr: "::/0".into(), ..ok }.check().is_ok());
+    }
+
+    #[test]
+    fn port_ranges_read_and_write_as_written() {
+        let ports: Vec<PortRange> = serde_json::from_str(r#"[80, "8000-8080", "22"]"#).unwrap();
+        assert_eq!(
+            ports,
+            [PortRange { from: 80, to: 80 }, PortRange { from: 8000, to: 8080 }, PortRange { from: 22, to: 22 }]
+        );
+        assert_eq!(serde_json::to_string(&ports).unwrap(), r#"[80,"8000-8080",22]"#);
+        assert!(serde_json::from_str::<PortRange>(r#""90-80""#).is_err());
     }
 
     #[test]

@@ -52,9 +52,10 @@ impl Store {
         self.runs_dir().join(id)
     }
 
-    /// A new run id: UTC time then 4 random hex digits; sorts by time.
+    /// A new run id: UTC time to the millisecond, then 4 random hex digits; ids sort by
+    /// start time, which `runs` and the default RUN of `status` / `revert` rely on.
     pub fn new_run_id() -> String {
-        let ts = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+        let ts = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ");
         format!("{ts}-{:04x}", crate::target::fresh_seed() & 0xffff)
     }
 

@@ -1,0 +1,58 @@
+//! The shipped files: every fault file and example validates, every action has a shipped
+//! fault file, and every shipped fault injects and reverts against the seeded stack.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use crate::harness::{Env, ROOT};
+
+fn firedrill_in_repo(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_firedrill")).args(args).current_dir(ROOT).output().unwrap()
+}
+
+fn yaml_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(format!("{ROOT}/{dir}"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_fault_file_and_example_validates() {
+    let out = firedrill_in_repo(&["validate", "faults", "examples", "--output", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = yaml_files("faults").len() + yaml_files("examples").len();
+    assert_eq!(report["valid"].as_array().unwrap().len(), n, "every file was checked: {report:#}");
+}
+
+#[test]
+fn every_action_has_a_shipped_fault_file() {
+    let out = firedrill_in_repo(&["actions", "--output", "json"]);
+    let actions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let catalogue: BTreeSet<String> =
+        actions.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_owned()).collect();
+    let out = firedrill_in_repo(&["validate", "faults", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shipped: BTreeSet<String> =
+        report["valid"].as_array().unwrap().iter().map(|v| v["action"].as_str().unwrap().to_owned()).collect();
+    let missing: Vec<_> = catalogue.difference(&shipped).collect();
+    assert!(missing.is_empty(), "actions without a file in faults/: {missing:?}");
+}
+
+#[tokio::test]
+async fn every_shipped_fault_injects_and_reverts_as_shipped() {
+    for file in yaml_files("faults") {
+        let env = Env::new().await;
+        env.seed_stack().await;
+        let before = env.world().await;
+        let path = file.to_str().unwrap();
+        let run = env.firedrill(&["inject", path, "--yes", "--output", "json"]).ok().json();
+        assert_ne!(env.world().await, before, "{path} changed nothing");
+        env.firedrill(&["revert", run["run_id"].as_str().unwrap()]).ok();
+        assert_eq!(env.world().await, before, "{path} did not revert exactly");
+    }
+}

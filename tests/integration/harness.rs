@@ -16,7 +16,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+};
 use serde_json::Value;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -131,13 +133,7 @@ impl Env {
             .expect("assume a role in the test account")
             .credentials
             .expect("credentials");
-        let creds = Credentials::new(
-            c.access_key_id,
-            c.secret_access_key,
-            Some(c.session_token),
-            None,
-            "assumed-role",
-        );
+        let creds = Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "assumed-role");
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("it").join(&account);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -212,7 +208,9 @@ impl Env {
             .group_id(&web_sg)
             .ip_permissions(
                 perm("tcp", 80)
-                    .user_id_group_pairs(UserIdGroupPair::builder().group_id(&lb_sg).description("HTTP from the lb").build())
+                    .user_id_group_pairs(
+                        UserIdGroupPair::builder().group_id(&lb_sg).description("HTTP from the lb").build(),
+                    )
                     .build(),
             )
             .ip_permissions(
@@ -226,7 +224,9 @@ impl Env {
             )
             // Emulator gap: moto drops prefix-list rule descriptions, so this rule has none.
             .ip_permissions(
-                perm("tcp", 8080).prefix_list_ids(PrefixListId::builder().prefix_list_id("pl-12345678").build()).build(),
+                perm("tcp", 8080)
+                    .prefix_list_ids(PrefixListId::builder().prefix_list_id("pl-12345678").build())
+                    .build(),
             )
             .send()
             .await
@@ -256,7 +256,10 @@ impl Env {
             .max_count(2)
             .subnet_id(&subnet)
             .security_group_ids(&web_sg)
-            .tag_specifications(tags(ResourceType::Instance, &[("Tier", "web"), ("Name", "web"), ("firedrill", "allowed")]))
+            .tag_specifications(tags(
+                ResourceType::Instance,
+                &[("Tier", "web"), ("Name", "web"), ("firedrill", "allowed")],
+            ))
             .send()
             .await
             .unwrap();

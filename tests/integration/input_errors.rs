@@ -1,0 +1,183 @@
+//! Bad input and guardrails: each case asserts the message (with path:line:col where a
+//! file is at fault), exit code 2, that nothing changed in the emulator, and that no run
+//! was recorded.
+
+use crate::harness::Env;
+
+const GOOD: &str = "\
+name: http-blocked
+action: security-group.revoke-ingress
+target:
+  tags: { Tier: web }
+params:
+  protocol: tcp
+  ports: [80]
+";
+
+/// Inject `fault` (with `config` as firedrill.yaml, if any) and assert it is refused
+/// with every `needles` in stderr, exit 2, and nothing changed.
+async fn assert_refused(fault: &str, config: Option<&str>, needles: &[&str]) {
+    let env = Env::new().await;
+    env.seed_stack().await;
+    let before = env.world().await;
+    env.write("f.yaml", fault);
+    if let Some(c) = config {
+        env.write("firedrill.yaml", c);
+    }
+    let mut out = env.firedrill(&["inject", "f.yaml", "--yes"]).code(2);
+    for n in needles {
+        out = out.stderr_has(n);
+    }
+    assert_eq!(env.world().await, before, "a refused inject must change nothing");
+    assert!(!env.has_runs(), "a refused inject must record no run");
+}
+
+#[tokio::test]
+async fn malformed_yaml() {
+    assert_refused(
+        "name: x\naction: \"security-group.revoke-ingress\ntarget: {}\n",
+        None,
+        &["f.yaml:2:9: error: unclosed quote"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_key_suggests_the_right_one() {
+    let bad = GOOD.replace("action:", "acton:");
+    assert_refused(&bad, None, &["f.yaml:2:1: error: unknown field `acton`", "did you mean `action`?"]).await;
+}
+
+#[tokio::test]
+async fn unknown_action_suggests_the_right_one() {
+    let bad = GOOD.replace("revoke-ingress", "revoke-ingres");
+    assert_refused(
+        &bad,
+        None,
+        &[
+            "f.yaml:2:9: error: unknown action `security-group.revoke-ingres`",
+            "did you mean `security-group.revoke-ingress`?",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_param_type_points_at_the_value() {
+    let bad = GOOD.replace("ports: [80]", "ports: [http]");
+    assert_refused(&bad, None, &["f.yaml:7:", "invalid port `http`"]).await;
+}
+
+#[tokio::test]
+async fn unknown_param_value_suggests_the_right_one() {
+    let bad = GOOD.replace("protocol: tcp", "protocol: tcpp");
+    assert_refused(&bad, None, &["f.yaml:6:13: error: unknown variant `tcpp`", "did you mean `tcp`?"]).await;
+}
+
+#[tokio::test]
+async fn every_problem_in_a_file_is_reported_at_once() {
+    let bad =
+        "name: x\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\n  count: 0\nduration: soon\n";
+    assert_refused(
+        bad,
+        None,
+        &["f.yaml:5:10: error: `count` must be at least 1", "f.yaml:6:11: error: invalid duration", "2 problems found"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn zero_matching_targets_is_an_error() {
+    let bad = GOOD.replace("Tier: web", "Tier: nothing-has-this");
+    assert_refused(&bad, None, &["no security group matches tags Tier=nothing-has-this", "nothing to break"]).await;
+}
+
+#[tokio::test]
+async fn unknown_ids_are_an_error() {
+    let bad = GOOD.replace("tags: { Tier: web }", "ids: [sg-0000000000000dead]");
+    assert_refused(&bad, None, &["no security group sg-0000000000000dead matches"]).await;
+}
+
+#[tokio::test]
+async fn too_many_targets() {
+    let fault = "name: iso\naction: security-group.isolate-instance\ntarget:\n  tags: { Tier: web }\n";
+    assert_refused(
+        fault,
+        Some("guardrails:\n  max_targets: 1\n"),
+        &["guardrails.max_targets (firedrill.yaml)", "would break 2 targets"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forbidden_account() {
+    assert_refused(
+        GOOD,
+        Some("guardrails:\n  accounts: [\"999999999999\"]\n"),
+        &["guardrails.accounts", "is not allowed (allowed: 999999999999)"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forbidden_region() {
+    assert_refused(
+        GOOD,
+        Some("guardrails:\n  regions: [eu-west-1]\n"),
+        &["guardrails.regions", "region us-east-1 is not allowed"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn missing_required_tag() {
+    // The lb group lacks firedrill=allowed; web and db carry it.
+    let fault = GOOD.replace("Tier: web", "Tier: lb").replace("ports: [80]", "ports: []");
+    assert_refused(
+        &fault,
+        Some("guardrails:\n  require_tag: { firedrill: allowed }\n"),
+        &["guardrails.require_tag", "lacks the tag firedrill=allowed"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_guardrails_file_is_located() {
+    assert_refused(
+        GOOD,
+        Some("guardrails:\n  max_target: 3\n"),
+        &["firedrill.yaml:2:3: error: unknown field `max_target`", "did you mean `max_targets`?"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn nothing_to_break_on_a_target_is_an_error() {
+    let bad = GOOD.replace("ports: [80]", "ports: [9999]");
+    assert_refused(&bad, None, &["no ingress rule matches tcp port 9999: nothing to break"]).await;
+}
+
+#[tokio::test]
+async fn inject_without_yes_refuses_when_stdin_is_not_a_terminal() {
+    let env = Env::new().await;
+    env.seed_stack().await;
+    let before = env.world().await;
+    env.write("f.yaml", GOOD);
+    env.firedrill(&["inject", "f.yaml"]).code(2).stderr_has("pass --yes to confirm (stdin is not a terminal)");
+    assert_eq!(env.world().await, before);
+    assert!(!env.has_runs());
+}
+
+#[tokio::test]
+async fn one_run_may_break_a_resource_once() {
+    let env = Env::new().await;
+    env.seed_stack().await;
+    let before = env.world().await;
+    env.write("a.yaml", GOOD);
+    env.write("b.yaml", &GOOD.replace("http-blocked", "other").replace("[80]", "[443]"));
+    env.firedrill(&["inject", "a.yaml", "b.yaml", "--yes"])
+        .code(2)
+        .stderr_has("is a target of both `http-blocked` and `other`: a run may break a resource once");
+    assert_eq!(env.world().await, before);
+    assert!(!env.has_runs());
+}

@@ -27,7 +27,10 @@ async fn revoke_ingress_removes_matching_rules_and_revert_restores_them_exactly(
     let run_id = run["run_id"].as_str().unwrap().to_owned();
 
     let during = env.rules(&stack.web_sg).await;
-    assert!(!during.iter().any(|r| r.starts_with("ingress tcp 80-80") || r.starts_with("ingress tcp 443-443")), "{during:#?}");
+    assert!(
+        !during.iter().any(|r| r.starts_with("ingress tcp 80-80") || r.starts_with("ingress tcp 443-443")),
+        "{during:#?}"
+    );
     assert!(during.iter().any(|r| r.starts_with("ingress tcp 22-22")), "ssh must stay: {during:#?}");
     assert!(during.iter().any(|r| r.starts_with("ingress tcp 8080-8080")), "8080 must stay: {during:#?}");
     assert_eq!(during.len(), rules_before.len() - 3, "exactly the http (1) and https (v4, v6) rules go");
