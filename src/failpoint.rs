@@ -1,6 +1,8 @@
-//! Crash points for tests: `FIREDRILL_FAILPOINT=<name>` aborts the process at the named
+//! Failure points for tests. `FIREDRILL_FAILPOINT=<name>` aborts the process at the named
 //! point, as a crash or `kill -9` would, so tests can prove that `revert` finishes any run
-//! from what the store holds. Unset (always, outside tests) it costs one env lookup.
+//! from what the store holds; `FIREDRILL_FAILPOINT=<name>:<target id>` makes one target's
+//! step fail with an error, so tests can prove a partly failed inject is rolled back.
+//! Unset (always, outside tests) each costs one env lookup.
 
 /// Abort the process here if `FIREDRILL_FAILPOINT` names this point.
 pub fn hit(name: &str) {
@@ -8,4 +10,12 @@ pub fn hit(name: &str) {
         eprintln!("firedrill: failpoint {name}: aborting");
         std::process::abort();
     }
+}
+
+/// Fail with an error here, for this target, if `FIREDRILL_FAILPOINT` is `<name>:<target>`.
+pub fn fail(name: &str, target: &str) -> crate::Result<()> {
+    if std::env::var("FIREDRILL_FAILPOINT").is_ok_and(|v| v.split_once(':') == Some((name, target))) {
+        return Err(crate::Error::Failed(format!("{target}: failpoint {name}: simulated failure")));
+    }
+    Ok(())
 }

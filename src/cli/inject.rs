@@ -28,11 +28,10 @@ struct Report {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let plan = super::plan::make(&args.files, g).await?;
+    let (aws, plan) = super::plan::make(&args.files, g).await?;
     if !args.yes {
         confirm(&plan)?;
     }
-    let aws = g.aws().await?;
     let report = executor::inject(&aws, &g.store(), &plan).await?;
     let out = Report { run_id: report.run_id.clone(), run: RunView::new(&report.record) };
     emit(g.output, &out, |r| format!("{}\ninjected. revert with: firedrill revert {}\n", r.run.text(), r.run_id));

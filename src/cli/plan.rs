@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::{Global, load_faults};
 use crate::Result;
+use crate::aws::Aws;
 use crate::executor::{self, Plan};
 use crate::guardrails::Guardrails;
 use crate::output::emit;
@@ -16,17 +17,18 @@ pub struct Args {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let plan = make(&args.files, g).await?;
+    let (_, plan) = make(&args.files, g).await?;
     emit(g.output, &plan, text);
     Ok(())
 }
 
 /// Load, check guardrails and plan: shared by `plan` and `inject`.
-pub async fn make(files: &[PathBuf], g: &Global) -> Result<Plan> {
+pub async fn make(files: &[PathBuf], g: &Global) -> Result<(Aws, Plan)> {
     let faults = load_faults(files)?;
     let guard = Guardrails::load(g.config.as_deref())?;
     let aws = g.aws().await?;
-    executor::plan(&aws, &guard, faults).await
+    let plan = executor::plan(&aws, &guard, faults).await?;
+    Ok((aws, plan))
 }
 
 pub fn text(plan: &Plan) -> String {

@@ -62,6 +62,7 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectRepor
         }
     }
     failpoint::hit("after-snapshot");
+    tracing::debug!(run = %run_id, dir = %run.dir.display(), "snapshots durable");
 
     let mut failure = None;
     for (fi, f) in plan.faults.iter().enumerate() {
@@ -104,17 +105,23 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
             let journal = &ctx.journal;
             let (fault, id) = (ctx.fault, target.id.clone());
             journal.append(&Event::Injecting { at: now(), fault, target: id.clone() })?;
+            tracing::debug!(fault, target = %id, "injecting");
             let outcome = async {
                 f.inject(aws, ctx, target, change).await?;
                 failpoint::hit("after-inject-call");
+                failpoint::fail("inject", &target.id)?;
                 let now_state = f.describe(aws, target).await?;
                 f.observe(ctx, change, &now_state)
                     .map_err(|why| Error::Failed(format!("{}: the change did not take effect: {why}", target.id)))
             }
             .await;
             match outcome {
-                Ok(()) => journal.append(&Event::Injected { at: now(), fault, target: id }),
+                Ok(()) => {
+                    tracing::debug!(fault, target = %id, "injected and observed");
+                    journal.append(&Event::Injected { at: now(), fault, target: id })
+                }
                 Err(e) => {
+                    tracing::warn!(fault, target = %id, "inject failed: {e}");
                     journal.append(&Event::InjectFailed { at: now(), fault, target: id, error: e.to_string() })?;
                     Err(e)
                 }

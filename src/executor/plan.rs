@@ -53,6 +53,7 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
     guard.check_region(&aws.region)?;
     let account = aws.account().await?;
     guard.check_account(&account)?;
+    tracing::debug!(%account, region = %aws.region, endpoint = ?aws.endpoint, "planning");
 
     let mut refusals = Vec::new();
     let mut planned = Vec::new();
@@ -77,6 +78,7 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
         let matched = candidates.len();
         let seed = spec.target.seed.unwrap_or_else(target::fresh_seed);
         let targets = target::pick(candidates, spec.target.pick, seed);
+        tracing::debug!(fault = %spec.name, matched, picked = targets.len(), seed, "targets selected");
         let problems = guard.check_targets(&spec, &targets);
         if !problems.is_empty() {
             refusals.extend(problems);

@@ -86,6 +86,7 @@ async fn revert_fault<F: Fault>(
                 }
             };
             let ok = matches!(event, Event::Reverted { .. });
+            tracing::debug!(fault, target = %t.target.id, restored = ok, "reverted");
             journal.append(&event)?;
             Ok::<_, Error>(ok)
         })
@@ -99,6 +100,7 @@ async fn revert_fault<F: Fault>(
     let untouched = targets.iter().filter(|t| !t.phase.needs_revert()).count();
     let all_reverted = results.iter().all(|ok| *ok) && untouched + results.len() == targets.len();
     if all_reverted {
+        tracing::debug!(fault = ctx.fault, "every target restored: deleting what the fault created");
         f.teardown(aws, ctx).await?;
     }
     Ok(())

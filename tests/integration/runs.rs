@@ -153,3 +153,18 @@ async fn revert_refuses_another_region_than_the_runs() {
         .stderr_has("was injected in region us-east-1, not eu-west-1");
     env.firedrill(&["revert"]).ok();
 }
+
+#[tokio::test]
+async fn a_target_that_fails_to_inject_rolls_back_the_whole_run() {
+    let env = Env::new().await;
+    let stack = env.seed_stack().await;
+    let before = env.world().await;
+    // Both instances are isolated; the second one's inject fails after its change is made.
+    env.write("f.yaml", "name: iso\naction: security-group.isolate-instance\ntarget:\n  tags: { Tier: web }\n");
+    let failpoint = format!("inject:{}", stack.instances[1]);
+    let out = env.firedrill_env(&["inject", "f.yaml", "--yes"], &[("FIREDRILL_FAILPOINT", &failpoint)]).code(1);
+    let out = out.stderr_has("simulated failure").stderr_has("everything it changed was reverted");
+    assert_eq!(env.world().await, before, "rolled back, quarantine group deleted: {}", out.stderr);
+    let runs = env.firedrill(&["runs", "--output", "json"]).ok().json();
+    assert_eq!(runs[0]["needs_revert"], false);
+}
