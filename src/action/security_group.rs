@@ -217,6 +217,20 @@ async fn describe_group(aws: &Aws, id: &str) -> Result<GroupState> {
     Ok(GroupState::from_sdk(&g))
 }
 
+/// Send one of the four rule calls (authorize/revoke × ingress/egress), whose builders
+/// are distinct types with the same methods.
+macro_rules! send_rules {
+    ($builder:expr, $group:expr, $rules:expr, $doing:expr) => {
+        $builder
+            .group_id($group)
+            .set_ip_permissions(Some($rules.iter().map(Rule::to_permission).collect()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws($doing))
+    };
+}
+
 async fn authorize(
     aws: &Aws,
     group_id: &str,
@@ -227,28 +241,20 @@ async fn authorize(
     if rules.is_empty() {
         return Ok(());
     }
-    let perms: Vec<IpPermission> = rules.iter().map(Rule::to_permission).collect();
+    let tags = tags.map(|t| vec![t]);
     match direction {
-        Direction::Ingress => aws
-            .ec2
-            .authorize_security_group_ingress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(perms))
-            .set_tag_specifications(tags.map(|t| vec![t]))
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("add ingress rules to {group_id} (ec2:AuthorizeSecurityGroupIngress)"))),
-        Direction::Egress => aws
-            .ec2
-            .authorize_security_group_egress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(perms))
-            .set_tag_specifications(tags.map(|t| vec![t]))
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("add egress rules to {group_id} (ec2:AuthorizeSecurityGroupEgress)"))),
+        Direction::Ingress => send_rules!(
+            aws.ec2.authorize_security_group_ingress().set_tag_specifications(tags),
+            group_id,
+            rules,
+            format!("add ingress rules to {group_id} (ec2:AuthorizeSecurityGroupIngress)")
+        ),
+        Direction::Egress => send_rules!(
+            aws.ec2.authorize_security_group_egress().set_tag_specifications(tags),
+            group_id,
+            rules,
+            format!("add egress rules to {group_id} (ec2:AuthorizeSecurityGroupEgress)")
+        ),
     }
 }
 
@@ -256,26 +262,19 @@ async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule])
     if rules.is_empty() {
         return Ok(());
     }
-    let perms: Vec<IpPermission> = rules.iter().map(Rule::to_permission).collect();
     match direction {
-        Direction::Ingress => aws
-            .ec2
-            .revoke_security_group_ingress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(perms))
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("remove ingress rules from {group_id} (ec2:RevokeSecurityGroupIngress)"))),
-        Direction::Egress => aws
-            .ec2
-            .revoke_security_group_egress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(perms))
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("remove egress rules from {group_id} (ec2:RevokeSecurityGroupEgress)"))),
+        Direction::Ingress => send_rules!(
+            aws.ec2.revoke_security_group_ingress(),
+            group_id,
+            rules,
+            format!("remove ingress rules from {group_id} (ec2:RevokeSecurityGroupIngress)")
+        ),
+        Direction::Egress => send_rules!(
+            aws.ec2.revoke_security_group_egress(),
+            group_id,
+            rules,
+            format!("remove egress rules from {group_id} (ec2:RevokeSecurityGroupEgress)")
+        ),
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Listing filters on the server where EC2 can (ids, names, tags), then checks every
 //! criterion again locally ([`Target::matches`]), so a service that ignores a filter
-//! cannot widen the blast radius. Paging follows `NextToken` until it is absent.
+//! cannot widen the blast radius. Paging uses the SDK's paginators.
 
 use std::collections::BTreeMap;
 
@@ -32,26 +32,23 @@ pub async fn list_security_groups(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) 
     if !spec.names.is_empty() {
         filters.push(filter("group-name", spec.names.clone()));
     }
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = ec2
-            .describe_security_groups()
-            .set_filters(Some(filters.clone()))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(Error::aws("list security groups (ec2:DescribeSecurityGroups)"))?;
-        out.extend(page.security_groups().iter().map(|g| Target {
+    let groups = ec2
+        .describe_security_groups()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws("list security groups (ec2:DescribeSecurityGroups)"))?;
+    let mut out: Vec<Target> = groups
+        .iter()
+        .map(|g| Target {
             id: g.group_id().unwrap_or_default().to_owned(),
             name: g.group_name().map(str::to_owned),
             tags: tags_map(g.tags()),
-        }));
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+        })
+        .collect();
     out.retain(|t| t.matches(spec));
     Ok(out)
 }
@@ -88,27 +85,23 @@ pub async fn list_instances(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Res
     if !spec.names.is_empty() {
         filters.push(filter("tag:Name", spec.names.clone()));
     }
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = ec2
-            .describe_instances()
-            .set_filters(Some(filters.clone()))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(Error::aws("list instances (ec2:DescribeInstances)"))?;
-        for r in page.reservations() {
-            out.extend(r.instances().iter().map(|i| {
-                let tags = tags_map(i.tags());
-                Target { id: i.instance_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags }
-            }));
-        }
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+    let reservations = ec2
+        .describe_instances()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws("list instances (ec2:DescribeInstances)"))?;
+    let mut out: Vec<Target> = reservations
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| {
+            let tags = tags_map(i.tags());
+            Target { id: i.instance_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags }
+        })
+        .collect();
     out.retain(|t| t.matches(spec));
     Ok(out)
 }
