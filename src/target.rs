@@ -17,6 +17,21 @@ use serde::{Deserialize, Serialize};
 pub enum TargetKind {
     SecurityGroup,
     Instance,
+    Subnet,
+    /// The network ACLs of the selected subnets (each ACL once).
+    NetworkAcl,
+    /// The route tables of the selected subnets (each table once).
+    RouteTable,
+    /// IAM roles, by name/tag, or `via: instances` (their instance profiles' roles).
+    Role,
+    /// Route 53 record sets, in `zone`, by name, `type`, `set_identifier`.
+    Record,
+    HealthCheck,
+    TargetGroup,
+    /// Listeners, by ARN or tag, or of load balancers selected by `names` (and `port`).
+    Listener,
+    LoadBalancer,
+    AutoScalingGroup,
 }
 
 impl fmt::Display for TargetKind {
@@ -24,8 +39,25 @@ impl fmt::Display for TargetKind {
         f.write_str(match self {
             TargetKind::SecurityGroup => "security group",
             TargetKind::Instance => "instance",
+            TargetKind::Subnet => "subnet",
+            TargetKind::NetworkAcl => "network ACL (of the selected subnets)",
+            TargetKind::RouteTable => "route table (of the selected subnets)",
+            TargetKind::Role => "IAM role",
+            TargetKind::Record => "Route 53 record set",
+            TargetKind::HealthCheck => "Route 53 health check",
+            TargetKind::TargetGroup => "target group",
+            TargetKind::Listener => "listener",
+            TargetKind::LoadBalancer => "load balancer",
+            TargetKind::AutoScalingGroup => "auto scaling group",
         })
     }
+}
+
+/// For role targets: select these resources, then take their roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    Instances,
 }
 
 /// How many of the matching resources to break.
@@ -49,6 +81,39 @@ pub struct TargetSpec {
     pub pick: Pick,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Route 53: the hosted zone, by name (`example.com`) or id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Route 53: the record type (`A`, `CNAME`, ...).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub record_type: Option<String>,
+    /// Route 53: the set identifier of a weighted, failover or latency record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_identifier: Option<String>,
+    /// IAM roles: select instances instead, and take their instance profiles' roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    /// Listeners: only those on this port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl TargetSpec {
+    /// A selector for `ids`, with every other criterion empty.
+    pub fn ids(ids: Vec<String>) -> TargetSpec {
+        TargetSpec {
+            ids,
+            names: Vec::new(),
+            tags: BTreeMap::new(),
+            pick: Pick::All,
+            seed: None,
+            zone: None,
+            record_type: None,
+            set_identifier: None,
+            via: None,
+            port: None,
+        }
+    }
 }
 
 impl fmt::Display for TargetSpec {
@@ -64,7 +129,20 @@ impl fmt::Display for TargetSpec {
             let tags: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
             parts.push(format!("tags {}", tags.join(", ")));
         }
-        f.write_str(&parts.join(" and "))
+        if let Some(z) = &self.zone {
+            parts.push(format!("zone {z}"));
+        }
+        if let Some(t) = &self.record_type {
+            parts.push(format!("type {t}"));
+        }
+        if let Some(s) = &self.set_identifier {
+            parts.push(format!("set identifier {s}"));
+        }
+        if let Some(p) = &self.port {
+            parts.push(format!("port {p}"));
+        }
+        let via = if self.via.is_some() { " (via instances)" } else { "" };
+        write!(f, "{}{via}", parts.join(" and "))
     }
 }
 
@@ -196,7 +274,7 @@ mod tests {
             name: Some("web".into()),
             tags: [("Tier".to_string(), "web".to_string())].into(),
         };
-        let mut spec = TargetSpec { ids: vec![], names: vec![], tags: BTreeMap::new(), pick: Pick::All, seed: None };
+        let mut spec = TargetSpec::ids(vec![]);
         spec.tags.insert("Tier".into(), "web".into());
         assert!(t.matches(&spec));
         spec.names.push("db".into());

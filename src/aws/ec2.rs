@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{Filter, Instance, SecurityGroup, Tag};
+use aws_sdk_ec2::types::{Filter, Instance, NetworkAcl, RouteTable, SecurityGroup, Tag};
 
 use crate::target::{Target, TargetSpec};
 use crate::{Error, Result};
 
-fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
 }
 
@@ -115,4 +115,165 @@ pub async fn describe_instance(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Op
         .await
         .map_err(Error::aws(format!("describe instance {id} (ec2:DescribeInstances)")))?;
     Ok(out.reservations().iter().flat_map(|r| r.instances()).next().cloned())
+}
+
+/// Subnets matching the selector; `names` match the `Name` tag.
+pub async fn list_subnets(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
+    let mut filters = tag_filters(spec);
+    if !spec.ids.is_empty() {
+        filters.push(filter("subnet-id", spec.ids.clone()));
+    }
+    if !spec.names.is_empty() {
+        filters.push(filter("tag:Name", spec.names.clone()));
+    }
+    let subnets = ec2
+        .describe_subnets()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws("list subnets (ec2:DescribeSubnets)"))?;
+    let mut out: Vec<Target> = subnets
+        .iter()
+        .map(|s| {
+            let tags = tags_map(s.tags());
+            Target { id: s.subnet_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags }
+        })
+        .collect();
+    out.retain(|t| t.matches(spec));
+    Ok(out)
+}
+
+/// The network ACL a subnet is associated with, and the association's id.
+pub async fn subnet_acl(ec2: &aws_sdk_ec2::Client, subnet: &str) -> Result<Option<(NetworkAcl, String)>> {
+    let out = ec2
+        .describe_network_acls()
+        .filters(filter("association.subnet-id", [subnet]))
+        .send()
+        .await
+        .map_err(Error::aws(format!("find the network ACL of {subnet} (ec2:DescribeNetworkAcls)")))?;
+    Ok(out.network_acls.unwrap_or_default().into_iter().find_map(|acl| {
+        let assoc =
+            acl.associations().iter().find(|a| a.subnet_id() == Some(subnet))?.network_acl_association_id()?.to_owned();
+        Some((acl, assoc))
+    }))
+}
+
+pub async fn describe_network_acl(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Option<NetworkAcl>> {
+    let out = ec2
+        .describe_network_acls()
+        .filters(filter("network-acl-id", [id]))
+        .send()
+        .await
+        .map_err(Error::aws(format!("describe network ACL {id} (ec2:DescribeNetworkAcls)")))?;
+    Ok(out.network_acls.unwrap_or_default().into_iter().next())
+}
+
+/// The route table a subnet uses: its explicit association, else its VPC's main table.
+pub async fn subnet_route_table(ec2: &aws_sdk_ec2::Client, subnet: &str, vpc: &str) -> Result<Option<RouteTable>> {
+    let explicit = ec2
+        .describe_route_tables()
+        .filters(filter("association.subnet-id", [subnet]))
+        .send()
+        .await
+        .map_err(Error::aws(format!("find the route table of {subnet} (ec2:DescribeRouteTables)")))?;
+    if let Some(t) = explicit.route_tables.unwrap_or_default().into_iter().next() {
+        return Ok(Some(t));
+    }
+    let main = ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", [vpc]))
+        .filters(filter("association.main", ["true"]))
+        .send()
+        .await
+        .map_err(Error::aws(format!("find the main route table of {vpc} (ec2:DescribeRouteTables)")))?;
+    Ok(main.route_tables.unwrap_or_default().into_iter().next())
+}
+
+pub async fn describe_route_table(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Option<RouteTable>> {
+    let out = ec2
+        .describe_route_tables()
+        .filters(filter("route-table-id", [id]))
+        .send()
+        .await
+        .map_err(Error::aws(format!("describe route table {id} (ec2:DescribeRouteTables)")))?;
+    Ok(out.route_tables.unwrap_or_default().into_iter().next())
+}
+
+/// The distinct network ACLs of the subnets `spec` selects. A target's name lists its
+/// subnets; its tags are the ACL's own.
+pub async fn list_network_acls_of_subnets(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
+    let mut acls: BTreeMap<String, Target> = BTreeMap::new();
+    for subnet in list_subnets(ec2, spec).await? {
+        if let Some((acl, _)) = subnet_acl(ec2, &subnet.id).await? {
+            let id = acl.network_acl_id().unwrap_or_default().to_owned();
+            let t = acls.entry(id.clone()).or_insert_with(|| Target { id, name: None, tags: tags_map(acl.tags()) });
+            t.name = Some(match t.name.take() {
+                Some(n) => format!("{n}, {}", subnet.id),
+                None => format!("for {}", subnet.id),
+            });
+        }
+    }
+    Ok(acls.into_values().collect())
+}
+
+/// The distinct route tables of the subnets `spec` selects.
+pub async fn list_route_tables_of_subnets(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
+    let subnets = ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(list_subnets(ec2, spec).await?.into_iter().map(|t| t.id).collect()))
+        .send()
+        .await
+        .map_err(Error::aws("describe subnets (ec2:DescribeSubnets)"))?;
+    let mut tables: BTreeMap<String, Target> = BTreeMap::new();
+    for subnet in subnets.subnets() {
+        let (sid, vpc) = (subnet.subnet_id().unwrap_or_default(), subnet.vpc_id().unwrap_or_default());
+        if let Some(rt) = subnet_route_table(ec2, sid, vpc).await? {
+            let id = rt.route_table_id().unwrap_or_default().to_owned();
+            let t = tables.entry(id.clone()).or_insert_with(|| Target { id, name: None, tags: tags_map(rt.tags()) });
+            t.name = Some(match t.name.take() {
+                Some(n) => format!("{n}, {sid}"),
+                None => format!("for {sid}"),
+            });
+        }
+    }
+    Ok(tables.into_values().collect())
+}
+
+/// Wait until every instance is in one of `states` (or gone), polling every two seconds.
+pub async fn wait_for_instances(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+    states: &[&str],
+    timeout_secs: u64,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout_secs);
+    loop {
+        let out = ec2
+            .describe_instances()
+            .filters(filter("instance-id", ids.to_vec()))
+            .send()
+            .await
+            .map_err(Error::aws("wait for instances (ec2:DescribeInstances)"))?;
+        let pending: Vec<String> = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| !states.contains(&i.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or("")))
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Failed(format!(
+                "timed out waiting for {} to be {}",
+                pending.join(", "),
+                states.join(" or ")
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }

@@ -6,7 +6,11 @@
 //! the standard chain (env, profiles, SSO, process, IMDS). `AWS_ENDPOINT_URL` is honoured
 //! by the SDK itself; `--endpoint-url` overrides it.
 
+pub mod autoscaling;
 pub mod ec2;
+pub mod elbv2;
+pub mod iam;
+pub mod route53;
 
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
@@ -33,6 +37,10 @@ pub struct AwsArgs {
 pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub route53: aws_sdk_route53::Client,
     pub region: String,
     pub endpoint: Option<String>,
 }
@@ -60,6 +68,10 @@ impl Aws {
         Ok(Aws {
             ec2: aws_sdk_ec2::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            autoscaling: aws_sdk_autoscaling::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
             endpoint: config.endpoint_url().map(str::to_owned),
             region,
         })
@@ -80,6 +92,29 @@ impl Aws {
 /// The HTTPS client every SDK client uses: rustls with the `ring` provider.
 pub fn http_client() -> aws_sdk_ec2::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+/// Where the resources `spec` selects live, for listing: each service module.
+pub async fn list(
+    aws: &Aws,
+    kind: crate::target::TargetKind,
+    spec: &crate::target::TargetSpec,
+) -> Result<Vec<crate::target::Target>> {
+    use crate::target::TargetKind as K;
+    match kind {
+        K::SecurityGroup => ec2::list_security_groups(&aws.ec2, spec).await,
+        K::Instance => ec2::list_instances(&aws.ec2, spec).await,
+        K::Subnet => ec2::list_subnets(&aws.ec2, spec).await,
+        K::NetworkAcl => ec2::list_network_acls_of_subnets(&aws.ec2, spec).await,
+        K::RouteTable => ec2::list_route_tables_of_subnets(&aws.ec2, spec).await,
+        K::Role => iam::list_roles(aws, spec).await,
+        K::Record => route53::list_records(&aws.route53, spec).await,
+        K::HealthCheck => route53::list_health_checks(&aws.route53, spec).await,
+        K::TargetGroup => elbv2::list_target_groups(&aws.elbv2, spec).await,
+        K::Listener => elbv2::list_listeners(&aws.elbv2, spec).await,
+        K::LoadBalancer => elbv2::list_load_balancers(&aws.elbv2, spec).await,
+        K::AutoScalingGroup => autoscaling::list_groups(&aws.autoscaling, spec).await,
+    }
 }
 
 /// The tag every resource firedrill creates carries.

@@ -6,6 +6,7 @@ mod inject;
 mod plan;
 mod revert;
 mod runs;
+mod sandbox;
 mod status;
 mod validate;
 
@@ -66,6 +67,8 @@ pub enum Command {
     Runs(runs::Args),
     /// Restore every target of a run from its snapshot, and verify.
     Revert(revert::Args),
+    /// Create or delete the practice stack (for drills, demos and tests).
+    Sandbox(sandbox::Args),
 }
 
 impl Global {
@@ -118,6 +121,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status(a) => status::exec(a, g),
         Command::Runs(a) => runs::exec(a, g),
         Command::Revert(a) => revert::exec(a, g).await,
+        Command::Sandbox(a) => sandbox::exec(a, g).await,
     }
 }
 

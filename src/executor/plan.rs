@@ -10,10 +10,10 @@ use serde_json::Value;
 
 use super::CONCURRENCY;
 use crate::action::Fault;
-use crate::aws::{Aws, ec2};
+use crate::aws::{self, Aws};
 use crate::fault::FaultSpec;
 use crate::guardrails::Guardrails;
-use crate::target::{self, Target, TargetKind, TargetSpec};
+use crate::target::{self, Target};
 use crate::{Error, Result, with_fault};
 
 #[derive(Debug, Serialize)]
@@ -60,9 +60,10 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
     for spec in faults {
         let info = spec.action.info();
         let what = format!("fault `{}` ({})", spec.name, spec.source.display());
-        let candidates = list(aws, info.target, &spec.target).await?;
-        let missing: Vec<&String> =
-            spec.target.ids.iter().filter(|id| !candidates.iter().any(|c| &c.id == *id)).collect();
+        let candidates = aws::list(aws, info.target, &spec.target).await?;
+        // An id may be given as an ARN whose last part is the target's id (IAM roles).
+        let found = |id: &str| candidates.iter().any(|c| c.id == id || id.ends_with(&format!("/{}", c.id)));
+        let missing: Vec<&String> = spec.target.ids.iter().filter(|id| !found(id)).collect();
         if !missing.is_empty() {
             let ids: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
             refusals.push(format!("{what}: no {} {} matches {}", info.target, ids.join(", "), spec.target));
@@ -115,13 +116,6 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
         return Err(Error::Refused(refusals.join("\n")));
     }
     Ok(Plan { account, region: aws.region.clone(), endpoint: aws.endpoint.clone(), faults: planned })
-}
-
-async fn list(aws: &Aws, kind: TargetKind, spec: &TargetSpec) -> Result<Vec<Target>> {
-    match kind {
-        TargetKind::SecurityGroup => ec2::list_security_groups(&aws.ec2, spec).await,
-        TargetKind::Instance => ec2::list_instances(&aws.ec2, spec).await,
-    }
 }
 
 /// Describe each target and plan its change. `Err` inside `Ok` lists targets with

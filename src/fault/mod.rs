@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::{self, Action};
 use crate::diagnostic::{Diagnostic, Diagnostics, Pos, did_you_mean};
-use crate::target::{Pick, TargetSpec};
+use crate::target::{Pick, TargetKind, TargetSpec};
 use crate::yaml;
 use raw::{RawFault, RawTarget};
 
@@ -119,7 +119,7 @@ pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
         }
         problems.push(at(doc.action.referenced.into(), msg));
         // Still check the rest of the file so every problem shows at once.
-        let _ = target_spec(&doc.target.value, &at, doc.target.referenced.into(), &mut problems);
+        let _ = target_spec(&doc.target.value, None, &at, doc.target.referenced.into(), &mut problems);
         return Err(problems);
     };
 
@@ -129,7 +129,7 @@ pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
     if doc.name.value.trim().is_empty() {
         problems.push(at(doc.name.referenced.into(), "`name` must not be empty".into()));
     }
-    let target = target_spec(&doc.target.value, &at, doc.target.referenced.into(), &mut problems);
+    let target = target_spec(&doc.target.value, Some(info.target), &at, doc.target.referenced.into(), &mut problems);
     let duration_secs = doc.duration.as_ref().and_then(|d| match parse_duration(&d.value) {
         Ok(secs) => Some(secs),
         Err(msg) => {
@@ -157,8 +157,10 @@ pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
     })
 }
 
+/// Validate the `target:` block; `kind` is the action's target kind, when known.
 fn target_spec(
     raw: &RawTarget,
+    kind: Option<TargetKind>,
     at: &impl Fn(Pos, String) -> Diagnostic,
     pos: Pos,
     problems: &mut Diagnostics,
@@ -166,6 +168,27 @@ fn target_spec(
     let before = problems.len();
     if raw.ids.is_empty() && raw.names.is_empty() && raw.tags.is_empty() {
         problems.push(at(pos, "`target` needs at least one of `ids`, `names` or `tags`: firedrill never targets every resource by default".into()));
+    }
+    // Fields that only some target kinds take.
+    if let Some(kind) = kind {
+        let only = |field: &str, pos: Option<Pos>, for_kind: TargetKind, problems: &mut Diagnostics| {
+            if let Some(pos) = pos
+                && kind != for_kind
+            {
+                problems.push(at(
+                    pos,
+                    format!("`{field}` applies only to {for_kind} targets; this action targets {kind}s"),
+                ));
+            }
+        };
+        only("zone", raw.zone.as_ref().map(|z| z.referenced.into()), TargetKind::Record, problems);
+        only("type", raw.record_type.as_ref().map(|z| z.referenced.into()), TargetKind::Record, problems);
+        only("set_identifier", raw.set_identifier.as_ref().map(|z| z.referenced.into()), TargetKind::Record, problems);
+        only("via", raw.via.as_ref().map(|z| z.referenced.into()), TargetKind::Role, problems);
+        only("port", raw.port.as_ref().map(|z| z.referenced.into()), TargetKind::Listener, problems);
+        if kind == TargetKind::Record && raw.zone.is_none() {
+            problems.push(at(pos, "record targets need `zone` (the hosted zone's name or id)".into()));
+        }
     }
     let pick = match (&raw.count, &raw.percent) {
         (Some(c), Some(_)) => {
@@ -190,6 +213,11 @@ fn target_spec(
         tags: raw.tags.clone(),
         pick,
         seed: raw.seed,
+        zone: raw.zone.as_ref().map(|z| z.value.clone()),
+        record_type: raw.record_type.as_ref().map(|t| t.value.to_uppercase()),
+        set_identifier: raw.set_identifier.as_ref().map(|s| s.value.clone()),
+        via: raw.via.as_ref().map(|v| v.value),
+        port: raw.port.as_ref().map(|p| p.value),
     })
 }
 

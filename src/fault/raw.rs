@@ -41,4 +41,14 @@ pub struct RawTarget {
     pub percent: Option<Spanned<u32>>,
     #[serde(default)]
     pub seed: Option<u64>,
+    #[serde(default)]
+    pub zone: Option<Spanned<String>>,
+    #[serde(default, rename = "type")]
+    pub record_type: Option<Spanned<String>>,
+    #[serde(default)]
+    pub set_identifier: Option<Spanned<String>>,
+    #[serde(default)]
+    pub via: Option<Spanned<crate::target::Via>>,
+    #[serde(default)]
+    pub port: Option<Spanned<u16>>,
 }

@@ -149,13 +149,7 @@ impl RunDir {
     /// Write a snapshot durably; returns its path relative to the run directory.
     pub fn write_snapshot(&self, name: &str, value: &impl Serialize) -> Result<String> {
         let rel = format!("snapshots/{name}.json");
-        let path = self.dir.join(&rel);
-        let tmp = self.dir.join(format!("snapshots/.{name}.json.tmp"));
-        let mut file = File::create(&tmp).map_err(Error::store("create snapshot", &tmp))?;
-        let json = serde_json::to_vec_pretty(value).expect("snapshots serialize");
-        file.write_all(&json).and_then(|_| file.sync_all()).map_err(Error::store("write snapshot", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(Error::store("rename snapshot", &path))?;
-        sync_dir(&self.dir.join("snapshots"))?;
+        write_durably(&self.dir.join(&rel), &serde_json::to_vec_pretty(value).expect("snapshots serialize"))?;
         Ok(rel)
     }
 }
@@ -164,6 +158,18 @@ pub fn read_snapshot<T: DeserializeOwned>(run_dir: &Path, rel: &str) -> Result<T
     let path = run_dir.join(rel);
     let text = std::fs::read(&path).map_err(Error::store("read snapshot", &path))?;
     serde_json::from_slice(&text).map_err(|e| Error::Corrupt { path, message: e.to_string() })
+}
+
+/// Replace `path` with `bytes` so that it holds either the old or the new content, whole,
+/// whatever happens: write a temporary file, fsync it, rename it over, fsync the directory.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = File::create(&tmp).map_err(Error::store("create", &tmp))?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(Error::store("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(Error::store("rename into place", path))?;
+    sync_dir(dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
