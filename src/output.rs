@@ -144,7 +144,8 @@ impl RunView {
                     Some(n) => format!("{} ({n})", t.id),
                     None => t.id.clone(),
                 };
-                s += &format!("  {label}  {}\n", t.status);
+                let note = if t.status == "done" { "  (one-shot: nothing to revert)" } else { "" };
+                s += &format!("  {label}  {}{note}\n", t.status);
                 for c in &t.changes {
                     s += &format!("      {c}\n");
                 }

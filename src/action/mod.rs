@@ -9,6 +9,7 @@
 //! Adding an action: write its params and a `Fault` impl in the service's module, add a
 //! variant to [`Action`], an arm to [`with_fault!`], and an entry to [`CATALOGUE`].
 
+pub mod instance;
 pub mod security_group;
 
 use std::fmt::Debug;
@@ -99,17 +100,22 @@ pub enum Action {
     SgOpenIngress(security_group::OpenIngress),
     #[serde(rename = "security-group.isolate-instance")]
     SgIsolateInstance(security_group::IsolateInstance),
+    #[serde(rename = "ec2.stop-instances")]
+    Ec2StopInstances(instance::StopInstances),
+    #[serde(rename = "ec2.reboot-instances")]
+    Ec2RebootInstances(instance::RebootInstances),
 }
 
 impl Action {
     pub fn info(&self) -> &'static ActionInfo {
-        let name = match self {
-            Action::SgRevokeIngress(_) => "security-group.revoke-ingress",
-            Action::SgRevokeEgress(_) => "security-group.revoke-egress",
-            Action::SgOpenIngress(_) => "security-group.open-ingress",
-            Action::SgIsolateInstance(_) => "security-group.isolate-instance",
-        };
-        find(name).expect("every action is in the catalogue")
+        match self {
+            Action::SgRevokeIngress(_) => &security_group::REVOKE_INGRESS,
+            Action::SgRevokeEgress(_) => &security_group::REVOKE_EGRESS,
+            Action::SgOpenIngress(_) => &security_group::OPEN_INGRESS,
+            Action::SgIsolateInstance(_) => &security_group::ISOLATE_INSTANCE,
+            Action::Ec2StopInstances(_) => &instance::STOP_INSTANCES,
+            Action::Ec2RebootInstances(_) => &instance::REBOOT_INSTANCES,
+        }
     }
 }
 
@@ -133,6 +139,14 @@ macro_rules! with_fault {
                 $body
             }
             Action::SgIsolateInstance(p) => {
+                let $f = p;
+                $body
+            }
+            Action::Ec2StopInstances(p) => {
+                let $f = p;
+                $body
+            }
+            Action::Ec2RebootInstances(p) => {
                 let $f = p;
                 $body
             }
@@ -178,8 +192,32 @@ pub static CATALOGUE: &[ActionInfo] = &[
     security_group::REVOKE_EGRESS,
     security_group::OPEN_INGRESS,
     security_group::ISOLATE_INSTANCE,
+    instance::STOP_INSTANCES,
+    instance::REBOOT_INSTANCES,
 ];
 
 pub fn find(name: &str) -> Option<&'static ActionInfo> {
     CATALOGUE.iter().find(|a| a.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_names_are_unique_and_match_the_serialized_action() {
+        let mut names: Vec<&str> = CATALOGUE.iter().map(|a| a.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len());
+        // Every entry's parser yields an action whose info (and serialized tag) is itself.
+        for info in CATALOGUE {
+            let src = format!("name: x\naction: {}\ntarget:\n  ids: [x]\n  zone: z\n", info.name);
+            if let Ok(action) = (info.parse)(Path::new("f.yaml"), &src) {
+                assert_eq!(action.info().name, info.name);
+                let json = serde_json::to_value(&action).unwrap();
+                assert_eq!(json["action"], info.name);
+            }
+        }
+    }
 }

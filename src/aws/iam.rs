@@ -88,3 +88,32 @@ pub async fn list_roles(aws: &Aws, spec: &TargetSpec) -> Result<Vec<Target>> {
     spec.names.clear();
     Ok(out.into_values().filter(|t| t.matches(&spec)).collect())
 }
+
+/// IAM returns policy documents URL-encoded (RFC 3986); decode `%XX` escapes.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(super::percent_decode("%7B%22a%22%3A1%7D"), r#"{"a":1}"#);
+        assert_eq!(super::percent_decode(r#"{"a":"100%"}"#), r#"{"a":"100%"}"#);
+    }
+}

@@ -47,6 +47,9 @@ pub fn text(plan: &Plan) -> String {
             f.matched,
             f.seed
         );
+        if f.spec.action.info().one_shot {
+            s += "  one-shot: not revertible; `revert` will have nothing to undo\n";
+        }
         for t in &f.targets {
             s += &format!("  {}\n", t.target.label());
             for c in &t.changes {

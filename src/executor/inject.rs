@@ -99,6 +99,7 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
     }
     let refs: Vec<(&Target, &F::State, &F::Change)> = items.iter().map(|(t, s, c)| (t, s, c)).collect();
     f.setup(aws, ctx, &refs).await?;
+    let one_shot = planned.spec.action.info().one_shot;
 
     let results: Vec<Result<()>> = stream::iter(&items)
         .map(|(target, _, change)| async move {
@@ -118,7 +119,11 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
             match outcome {
                 Ok(()) => {
                     tracing::debug!(fault, target = %id, "injected and observed");
-                    journal.append(&Event::Injected { at: now(), fault, target: id })
+                    if one_shot {
+                        journal.append(&Event::Done { at: now(), fault, target: id })
+                    } else {
+                        journal.append(&Event::Injected { at: now(), fault, target: id })
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(fault, target = %id, "inject failed: {e}");

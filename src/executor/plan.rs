@@ -29,6 +29,8 @@ pub struct Plan {
 pub struct PlannedFault {
     pub name: String,
     pub action: &'static str,
+    /// False for one-shot actions (a reboot): nothing to revert.
+    pub revertible: bool,
     pub source: String,
     /// How many resources matched the selector before the pick.
     pub matched: usize,
@@ -89,6 +91,7 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
             Ok(targets) => planned.push(PlannedFault {
                 name: spec.name.clone(),
                 action: info.name,
+                revertible: !info.one_shot,
                 source: spec.source.display().to_string(),
                 matched,
                 seed,

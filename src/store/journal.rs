@@ -43,6 +43,12 @@ pub enum Event {
         fault: usize,
         target: String,
     },
+    /// A one-shot change (a reboot) was made and observed; there is nothing to revert.
+    Done {
+        at: String,
+        fault: usize,
+        target: String,
+    },
     Injected {
         at: String,
         fault: usize,

@@ -20,6 +20,8 @@ pub enum Phase {
     /// The change was started and may be partly made.
     Injecting,
     Injected,
+    /// A one-shot change was made; nothing to revert.
+    Done,
     /// Injecting failed; the change may be partly made.
     Failed,
     Reverting,
@@ -30,7 +32,7 @@ pub enum Phase {
 
 impl Phase {
     pub fn needs_revert(self) -> bool {
-        !matches!(self, Phase::NotInjected | Phase::Reverted)
+        !matches!(self, Phase::NotInjected | Phase::Reverted | Phase::Done)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Phase {
             Phase::NotInjected => "not-injected",
             Phase::Injecting => "injecting",
             Phase::Injected => "injected",
+            Phase::Done => "done",
             Phase::Failed => "failed",
             Phase::Reverting => "reverting",
             Phase::Reverted => "reverted",
@@ -133,6 +136,7 @@ impl RunRecord {
                 }
                 Event::Injecting { at, fault, target } => (fault, target, Phase::Injecting, at, None, vec![]),
                 Event::Injected { at, fault, target } => (fault, target, Phase::Injected, at, None, vec![]),
+                Event::Done { at, fault, target } => (fault, target, Phase::Done, at, None, vec![]),
                 Event::InjectFailed { at, fault, target, error } => {
                     (fault, target, Phase::Failed, at, Some(error), vec![])
                 }
@@ -172,6 +176,8 @@ impl RunRecord {
             "interrupted"
         } else if any(Phase::Injected) {
             "injected"
+        } else if any(Phase::Done) && !any(Phase::Reverted) {
+            "done"
         } else if self.targets.iter().all(|t| t.phase == Phase::NotInjected) {
             if self.created.iter().any(|c| !c.deleted) { "interrupted" } else { "not-injected" }
         } else if self.created.iter().any(|c| !c.deleted) {

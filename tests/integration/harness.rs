@@ -85,6 +85,10 @@ pub struct Env {
     pub dir: PathBuf,
     pub state: PathBuf,
     pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub route53: aws_sdk_route53::Client,
 }
 
 /// What a run of the binary did.
@@ -137,8 +141,18 @@ impl Env {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("it").join(&account);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let ec2 = aws_sdk_ec2::Client::new(&sdk_config(creds.clone()));
-        Env { state: dir.join(".firedrill"), account, creds, dir, ec2 }
+        let config = sdk_config(creds.clone());
+        Env {
+            state: dir.join(".firedrill"),
+            account,
+            creds,
+            dir,
+            ec2: aws_sdk_ec2::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            autoscaling: aws_sdk_autoscaling::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
+        }
     }
 
     /// Run the built binary in this test's directory, with only this test's credentials
@@ -185,6 +199,11 @@ impl Env {
 
     // -------------------------------------------------------------------------------
     // Seeding
+
+    /// The practice stack, created by firedrill itself: what `sandbox up` prints.
+    pub async fn sandbox(&self) -> Value {
+        self.firedrill(&["sandbox", "up", "--output", "json"]).ok().json()
+    }
 
     pub async fn seed_stack(&self) -> Stack {
         let ec2 = &self.ec2;
@@ -306,8 +325,11 @@ impl Env {
         out
     }
 
-    /// Every security group and instance in the account, described: two calls of this
-    /// compare equal when nothing changed. Rule ids are left out (AWS assigns them).
+    /// The account, described: every security group, instance, network ACL, route table,
+    /// IAM role, load balancer, target group, listener, auto scaling group, DNS record and
+    /// health check. Two calls compare equal when nothing changed. Left out: ids AWS
+    /// assigns on every change (rule ids, association ids) and instances an auto scaling
+    /// group launched (it replaces them at will).
     pub async fn world(&self) -> String {
         let mut out = Vec::new();
         let groups = self.ec2.describe_security_groups().send().await.unwrap().security_groups.unwrap_or_default();
@@ -315,12 +337,192 @@ impl Env {
             let tags: BTreeMap<_, _> = g.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
             out.push(format!("group {} {} {:?}", g.group_id().unwrap(), g.group_name().unwrap(), tags));
             for r in self.rules(g.group_id().unwrap()).await {
-                out.push(format!("  {r}"));
+                out.push(format!("  group {} {r}", g.group_id().unwrap()));
             }
         }
-        out.extend(self.instance_groups().await.into_iter().map(|(i, g)| format!("instance {i} {g:?}")));
+        let reservations = self.ec2.describe_instances().send().await.unwrap();
+        for i in reservations.reservations().iter().flat_map(|r| r.instances()) {
+            if i.tags().iter().any(|t| t.key() == Some("aws:autoscaling:groupName")) {
+                continue;
+            }
+            let enis: Vec<Vec<&str>> = i
+                .network_interfaces()
+                .iter()
+                .map(|n| {
+                    let mut g: Vec<&str> = n.groups().iter().map(|g| g.group_id().unwrap()).collect();
+                    g.sort();
+                    g
+                })
+                .collect();
+            out.push(format!(
+                "instance {} {:?} profile={:?} groups={enis:?}",
+                i.instance_id().unwrap(),
+                i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                i.iam_instance_profile().and_then(|p| p.arn()),
+            ));
+        }
+        for acl in self.ec2.describe_network_acls().send().await.unwrap().network_acls() {
+            let mut subnets: Vec<&str> = acl.associations().iter().filter_map(|a| a.subnet_id()).collect();
+            subnets.sort();
+            out.push(format!("acl {} subnets={subnets:?}", acl.network_acl_id().unwrap()));
+            for e in acl.entries() {
+                out.push(format!(
+                    "  acl {} {} {} {:?} {:?} {:?} {:?}",
+                    acl.network_acl_id().unwrap(),
+                    if e.egress().unwrap_or(false) { "egress" } else { "ingress" },
+                    e.rule_number().unwrap_or(0),
+                    e.protocol(),
+                    e.rule_action().map(|a| a.as_str()),
+                    e.cidr_block(),
+                    e.port_range().map(|p| (p.from(), p.to())),
+                ));
+            }
+        }
+        for rt in self.ec2.describe_route_tables().send().await.unwrap().route_tables() {
+            let mut subnets: Vec<&str> = rt.associations().iter().filter_map(|a| a.subnet_id()).collect();
+            subnets.sort();
+            out.push(format!("route-table {} subnets={subnets:?}", rt.route_table_id().unwrap()));
+            for r in rt.routes() {
+                out.push(format!(
+                    "  route {} {:?} gw={:?} nat={:?} eni={:?} pcx={:?} tgw={:?}",
+                    rt.route_table_id().unwrap(),
+                    r.destination_cidr_block(),
+                    r.gateway_id(),
+                    r.nat_gateway_id(),
+                    r.network_interface_id(),
+                    r.vpc_peering_connection_id(),
+                    r.transit_gateway_id()
+                ));
+            }
+        }
+        out.extend(self.iam_lines().await);
+        out.extend(self.elb_lines().await);
+        for g in self.autoscaling.describe_auto_scaling_groups().send().await.unwrap().auto_scaling_groups() {
+            let mut suspended: Vec<&str> = g.suspended_processes().iter().filter_map(|p| p.process_name()).collect();
+            suspended.sort();
+            out.push(format!(
+                "asg {} min={:?} max={:?} desired={:?} suspended={suspended:?}",
+                g.auto_scaling_group_name().unwrap(),
+                g.min_size(),
+                g.max_size(),
+                g.desired_capacity()
+            ));
+        }
+        out.extend(self.dns_lines().await);
         out.sort();
         out.join("\n")
+    }
+
+    async fn iam_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in self.iam.list_roles().send().await.unwrap().roles() {
+            let name = r.role_name();
+            let role = self.iam.get_role().role_name(name).send().await.unwrap();
+            let trust = role.role().and_then(|r| r.assume_role_policy_document()).unwrap_or_default();
+            let trust: Value = serde_json::from_str(&firedrill::aws::iam::percent_decode(trust)).unwrap_or(Value::Null);
+            let mut attached: Vec<String> = self
+                .iam
+                .list_attached_role_policies()
+                .role_name(name)
+                .send()
+                .await
+                .unwrap()
+                .attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_owned))
+                .collect();
+            attached.sort();
+            let mut inline: Vec<String> =
+                self.iam.list_role_policies().role_name(name).send().await.unwrap().policy_names().to_vec();
+            inline.sort();
+            out.push(format!("role {name} trust={trust} attached={attached:?} inline={inline:?}"));
+        }
+        for p in self.iam.list_instance_profiles().send().await.unwrap().instance_profiles() {
+            let roles: Vec<&str> = p.roles().iter().map(|r| r.role_name()).collect();
+            out.push(format!("instance-profile {} roles={roles:?}", p.instance_profile_name()));
+        }
+        out
+    }
+
+    async fn elb_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for lb in self.elbv2.describe_load_balancers().send().await.unwrap().load_balancers() {
+            let mut sgs: Vec<&str> = lb.security_groups().iter().map(String::as_str).collect();
+            sgs.sort();
+            out.push(format!("load-balancer {} groups={sgs:?}", lb.load_balancer_name().unwrap()));
+            let listeners = self
+                .elbv2
+                .describe_listeners()
+                .load_balancer_arn(lb.load_balancer_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            for l in listeners.listeners() {
+                out.push(format!(
+                    "  listener {:?} {:?} actions={:?}",
+                    lb.load_balancer_name(),
+                    l.port(),
+                    l.default_actions()
+                ));
+            }
+        }
+        for tg in self.elbv2.describe_target_groups().send().await.unwrap().target_groups() {
+            out.push(format!(
+                "target-group {} hc=({:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?})",
+                tg.target_group_name().unwrap(),
+                tg.health_check_protocol(),
+                tg.health_check_port(),
+                tg.health_check_path(),
+                tg.health_check_enabled(),
+                tg.health_check_interval_seconds(),
+                tg.health_check_timeout_seconds(),
+                tg.healthy_threshold_count(),
+                tg.unhealthy_threshold_count(),
+                tg.matcher().and_then(|m| m.http_code())
+            ));
+            let health = self
+                .elbv2
+                .describe_target_health()
+                .target_group_arn(tg.target_group_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let mut targets: Vec<String> = health
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| d.target())
+                .map(|t| format!("{}:{:?}:{:?}", t.id().unwrap_or_default(), t.port(), t.availability_zone()))
+                .collect();
+            targets.sort();
+            out.push(format!("  target-group {} targets={targets:?}", tg.target_group_name().unwrap()));
+        }
+        out
+    }
+
+    async fn dns_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for z in self.route53.list_hosted_zones().send().await.unwrap().hosted_zones() {
+            let records = self.route53.list_resource_record_sets().hosted_zone_id(z.id()).send().await.unwrap();
+            for r in records.resource_record_sets() {
+                let mut values: Vec<&str> = r.resource_records().iter().map(|v| v.value()).collect();
+                values.sort();
+                out.push(format!(
+                    "record {} {} {} set={:?} weight={:?} ttl={:?} values={values:?} alias={:?} hc={:?}",
+                    z.name(),
+                    r.name(),
+                    r.r#type().as_str(),
+                    r.set_identifier(),
+                    r.weight(),
+                    r.ttl(),
+                    r.alias_target().map(|a| (a.dns_name(), a.hosted_zone_id(), a.evaluate_target_health())),
+                    r.health_check_id()
+                ));
+            }
+        }
+        for hc in self.route53.list_health_checks().send().await.unwrap().health_checks() {
+            out.push(format!("health-check {} {:?}", hc.id(), hc.health_check_config()));
+        }
+        out
     }
 
     /// Each instance's groups, per network interface.
@@ -340,6 +542,12 @@ impl Env {
             map.insert(i.instance_id().unwrap().to_owned(), enis);
         }
         map
+    }
+
+    pub async fn instance_state(&self, id: &str) -> String {
+        let out = self.ec2.describe_instances().instance_ids(id).send().await.unwrap();
+        let i = out.reservations()[0].instances()[0].clone();
+        i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default()
     }
 
     /// Security groups tagged `key=value`.

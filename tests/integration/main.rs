@@ -6,5 +6,6 @@ mod harness;
 
 mod files;
 mod input_errors;
+mod instances;
 mod runs;
 mod security_groups;
