@@ -108,17 +108,22 @@ impl std::fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
-impl<E, R> From<aws_sdk_ec2::error::SdkError<E, R>> for AwsError
+impl<E> From<aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>> for AwsError
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    fn from(err: aws_sdk_ec2::error::SdkError<E, R>) -> Self {
+    fn from(err: aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> Self {
         use aws_sdk_ec2::error::ProvideErrorMetadata;
         let code = err.code().map(str::to_owned);
-        let message = match err.message() {
-            Some(m) => m.to_owned(),
-            None => aws_sdk_ec2::error::DisplayErrorContext(&err).to_string(),
+        let message = match (err.message(), err.raw_response()) {
+            (Some(m), _) => m.to_owned(),
+            // An answer that is not an AWS error (a proxy's or an emulator's HTML page):
+            // the status says enough; the full context is one `-v` away.
+            (None, Some(raw)) => {
+                tracing::debug!("unrecognised error response: {}", aws_sdk_ec2::error::DisplayErrorContext(&err));
+                format!("the endpoint answered HTTP {} with no AWS error in the body", raw.status().as_u16())
+            }
+            (None, None) => aws_sdk_ec2::error::DisplayErrorContext(&err).to_string(),
         };
         AwsError { code, message }
     }

@@ -10,6 +10,8 @@
 //! variant to [`Action`], an arm to [`with_fault!`], and an entry to [`CATALOGUE`].
 
 pub mod instance;
+pub mod network_acl;
+pub mod route_table;
 pub mod security_group;
 
 use std::fmt::Debug;
@@ -104,6 +106,12 @@ pub enum Action {
     Ec2StopInstances(instance::StopInstances),
     #[serde(rename = "ec2.reboot-instances")]
     Ec2RebootInstances(instance::RebootInstances),
+    #[serde(rename = "network-acl.deny-all")]
+    AclDenyAll(network_acl::DenyAll),
+    #[serde(rename = "network-acl.deny-traffic")]
+    AclDenyTraffic(network_acl::DenyTraffic),
+    #[serde(rename = "route-table.blackhole")]
+    RouteBlackhole(route_table::Blackhole),
 }
 
 impl Action {
@@ -115,6 +123,9 @@ impl Action {
             Action::SgIsolateInstance(_) => &security_group::ISOLATE_INSTANCE,
             Action::Ec2StopInstances(_) => &instance::STOP_INSTANCES,
             Action::Ec2RebootInstances(_) => &instance::REBOOT_INSTANCES,
+            Action::AclDenyAll(_) => &network_acl::DENY_ALL,
+            Action::AclDenyTraffic(_) => &network_acl::DENY_TRAFFIC,
+            Action::RouteBlackhole(_) => &route_table::BLACKHOLE,
         }
     }
 }
@@ -147,6 +158,18 @@ macro_rules! with_fault {
                 $body
             }
             Action::Ec2RebootInstances(p) => {
+                let $f = p;
+                $body
+            }
+            Action::AclDenyAll(p) => {
+                let $f = p;
+                $body
+            }
+            Action::AclDenyTraffic(p) => {
+                let $f = p;
+                $body
+            }
+            Action::RouteBlackhole(p) => {
                 let $f = p;
                 $body
             }
@@ -194,6 +217,9 @@ pub static CATALOGUE: &[ActionInfo] = &[
     security_group::ISOLATE_INSTANCE,
     instance::STOP_INSTANCES,
     instance::REBOOT_INSTANCES,
+    network_acl::DENY_ALL,
+    network_acl::DENY_TRAFFIC,
+    route_table::BLACKHOLE,
 ];
 
 pub fn find(name: &str) -> Option<&'static ActionInfo> {

@@ -278,7 +278,7 @@ async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule])
     }
 }
 
-fn run_tags(run: &RunCtx, resource: ResourceType, extra: &[(&str, String)]) -> TagSpecification {
+pub(crate) fn run_tags(run: &RunCtx, resource: ResourceType, extra: &[(&str, String)]) -> TagSpecification {
     let mut b = TagSpecification::builder()
         .resource_type(resource)
         .tags(Tag::builder().key(RUN_TAG).value(&run.run_id).build())
@@ -613,7 +613,7 @@ impl Params for OpenIngress {
     }
 }
 
-fn check_cidr(cidr: &str) -> Result<(), String> {
+pub(crate) fn check_cidr(cidr: &str) -> Result<(), String> {
     let bad = || format!("invalid cidr `{cidr}`: use a network such as 0.0.0.0/0 or ::/0");
     let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
     let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;

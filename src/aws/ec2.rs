@@ -161,14 +161,16 @@ pub async fn subnet_acl(ec2: &aws_sdk_ec2::Client, subnet: &str) -> Result<Optio
     }))
 }
 
+/// One network ACL, or `None` if it does not exist. (By id, not by the `network-acl-id`
+/// filter: the emulator does not implement that filter.)
 pub async fn describe_network_acl(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Option<NetworkAcl>> {
-    let out = ec2
-        .describe_network_acls()
-        .filters(filter("network-acl-id", [id]))
-        .send()
-        .await
-        .map_err(Error::aws(format!("describe network ACL {id} (ec2:DescribeNetworkAcls)")))?;
-    Ok(out.network_acls.unwrap_or_default().into_iter().next())
+    match ec2.describe_network_acls().network_acl_ids(id).send().await {
+        Ok(out) => Ok(out.network_acls.unwrap_or_default().into_iter().next()),
+        Err(e) => {
+            let err = Error::aws(format!("describe network ACL {id} (ec2:DescribeNetworkAcls)"))(e);
+            if err.aws_code() == Some("InvalidNetworkAclID.NotFound") { Ok(None) } else { Err(err) }
+        }
+    }
 }
 
 /// The route table a subnet uses: its explicit association, else its VPC's main table.

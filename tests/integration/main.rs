@@ -7,5 +7,6 @@ mod harness;
 mod files;
 mod input_errors;
 mod instances;
+mod network;
 mod runs;
 mod security_groups;

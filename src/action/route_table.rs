@@ -1,0 +1,285 @@
+//! Route faults: remove a route (default `0.0.0.0/0`) from the route tables of the
+//! selected subnets, or redirect it to another target. Each route table once, however
+//! many selected subnets use it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use aws_sdk_ec2::types::RouteTable;
+use serde::{Deserialize, Serialize};
+
+use super::{ActionInfo, Fault, ParamInfo, Params};
+use crate::aws::{Aws, ec2};
+use crate::executor::RunCtx;
+use crate::target::{Target, TargetKind};
+use crate::{Error, Result};
+
+/// One route, as the snapshot records it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Route {
+    /// An IPv4 or IPv6 CIDR, or a prefix list id.
+    pub destination: String,
+    /// What the route sends traffic to: `igw-…`, `nat-…`, `eni-…`, `pcx-…`, `tgw-…`,
+    /// `i-…`, `vgw-…`, `eigw-…`, `local`, …
+    pub target: String,
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.destination, self.target)
+    }
+}
+
+fn routes(rt: &RouteTable) -> Vec<Route> {
+    let mut out: Vec<Route> = rt
+        .routes()
+        .iter()
+        .filter_map(|r| {
+            let destination = r
+                .destination_cidr_block()
+                .or(r.destination_ipv6_cidr_block())
+                .or(r.destination_prefix_list_id())?
+                .to_owned();
+            let target = r
+                .gateway_id()
+                .or(r.nat_gateway_id())
+                .or(r.network_interface_id())
+                .or(r.vpc_peering_connection_id())
+                .or(r.transit_gateway_id())
+                .or(r.egress_only_internet_gateway_id())
+                .or(r.carrier_gateway_id())
+                .or(r.local_gateway_id())
+                .or(r.instance_id())
+                .or(r.core_network_arn())
+                .unwrap_or("blackhole")
+                .to_owned();
+            Some(Route { destination, target })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Set a route's destination and target on a CreateRoute or ReplaceRoute builder (two
+/// types with the same setters).
+macro_rules! route_call {
+    ($builder:expr, $table:expr, $route:expr) => {{
+        let r: &Route = $route;
+        let mut b = $builder.route_table_id($table);
+        b = if r.destination.starts_with("pl-") {
+            b.destination_prefix_list_id(&r.destination)
+        } else if r.destination.contains(':') {
+            b.destination_ipv6_cidr_block(&r.destination)
+        } else {
+            b.destination_cidr_block(&r.destination)
+        };
+        let t = r.target.as_str();
+        match t.split('-').next().unwrap_or_default() {
+            "nat" => b.nat_gateway_id(t),
+            "eni" => b.network_interface_id(t),
+            "pcx" => b.vpc_peering_connection_id(t),
+            "tgw" => b.transit_gateway_id(t),
+            "eigw" => b.egress_only_internet_gateway_id(t),
+            "cagw" => b.carrier_gateway_id(t),
+            "lgw" => b.local_gateway_id(t),
+            "i" => b.instance_id(t),
+            _ => b.gateway_id(t),
+        }
+    }};
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blackhole {
+    #[serde(default = "Blackhole::default_destination")]
+    pub destination: String,
+    /// Send the traffic here instead of removing the route (a gateway, NAT, ENI, ... id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_to: Option<String>,
+}
+
+impl Blackhole {
+    fn default_destination() -> String {
+        "0.0.0.0/0".into()
+    }
+}
+
+impl Default for Blackhole {
+    fn default() -> Self {
+        Blackhole { destination: Self::default_destination(), redirect_to: None }
+    }
+}
+
+impl Params for Blackhole {
+    fn check(&self) -> Result<(), String> {
+        if !self.destination.starts_with("pl-") {
+            super::security_group::check_cidr(&self.destination)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteTableState {
+    pub route_table_id: String,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RouteChange {
+    pub route_table_id: String,
+    pub route: Route,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_to: Option<String>,
+}
+
+fn find<'a>(state: &'a RouteTableState, destination: &str) -> Option<&'a Route> {
+    state.routes.iter().find(|r| r.destination == destination)
+}
+
+impl Fault for Blackhole {
+    type State = RouteTableState;
+    type Change = RouteChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RouteTableState> {
+        let rt = ec2::describe_route_table(&aws.ec2, &target.id)
+            .await?
+            .ok_or_else(|| Error::Failed(format!("route table {} no longer exists", target.id)))?;
+        Ok(RouteTableState { route_table_id: target.id.clone(), routes: routes(&rt) })
+    }
+
+    fn plan(&self, target: &Target, state: &RouteTableState) -> Result<RouteChange, String> {
+        let route = find(state, &self.destination)
+            .ok_or_else(|| format!("{}: no route to {}: nothing to break", target.label(), self.destination))?;
+        if route.target == "local" {
+            return Err(format!(
+                "{}: the route to {} is the VPC's local route, which cannot be changed",
+                target.label(),
+                self.destination
+            ));
+        }
+        if self.redirect_to.as_deref() == Some(route.target.as_str()) {
+            return Err(format!(
+                "{}: the route to {} already goes to {}",
+                target.label(),
+                self.destination,
+                route.target
+            ));
+        }
+        Ok(RouteChange {
+            route_table_id: state.route_table_id.clone(),
+            route: route.clone(),
+            redirect_to: self.redirect_to.clone(),
+        })
+    }
+
+    fn summarize(&self, change: &RouteChange) -> Vec<String> {
+        vec![match &change.redirect_to {
+            Some(to) => format!("redirect route {} to {to}", change.route),
+            None => format!("remove route {}", change.route),
+        }]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, target: &Target, change: &RouteChange) -> Result<()> {
+        let now = self.describe(aws, target).await?;
+        let rt = &change.route_table_id;
+        match (&change.redirect_to, find(&now, &change.route.destination)) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => {
+                let b = aws.ec2.delete_route().route_table_id(rt);
+                let d = &change.route.destination;
+                let b = if d.starts_with("pl-") {
+                    b.destination_prefix_list_id(d)
+                } else if d.contains(':') {
+                    b.destination_ipv6_cidr_block(d)
+                } else {
+                    b.destination_cidr_block(d)
+                };
+                b.send()
+                    .await
+                    .map(drop)
+                    .map_err(Error::aws(format!("delete route {} from {rt} (ec2:DeleteRoute)", change.route)))
+            }
+            (Some(to), _) => {
+                let redirected = Route { destination: change.route.destination.clone(), target: to.clone() };
+                route_call!(aws.ec2.replace_route(), rt, &redirected)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(Error::aws(format!("redirect {} in {rt} (ec2:ReplaceRoute)", change.route)))
+            }
+        }
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &RouteChange, now: &RouteTableState) -> Result<(), String> {
+        match (find(now, &change.route.destination), &change.redirect_to) {
+            (None, None) => Ok(()),
+            (Some(r), Some(to)) if &r.target == to => Ok(()),
+            (r, _) => Err(format!("route to {} is {r:?} after the change", change.route.destination)),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        _before: &RouteTableState,
+        change: &RouteChange,
+        now: &RouteTableState,
+    ) -> Result<()> {
+        let rt = &change.route_table_id;
+        match find(now, &change.route.destination) {
+            Some(r) if r == &change.route => Ok(()),
+            Some(_) => route_call!(aws.ec2.replace_route(), rt, &change.route)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Error::aws(format!("restore route {} in {rt} (ec2:ReplaceRoute)", change.route))),
+            None => route_call!(aws.ec2.create_route(), rt, &change.route)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Error::aws(format!("restore route {} in {rt} (ec2:CreateRoute)", change.route))),
+        }
+    }
+
+    fn differences(&self, before: &RouteTableState, now: &RouteTableState) -> Vec<String> {
+        let (b, n): (BTreeSet<&Route>, BTreeSet<&Route>) =
+            (before.routes.iter().collect(), now.routes.iter().collect());
+        let id = &before.route_table_id;
+        let mut out: Vec<String> = b.difference(&n).map(|r| format!("{id}: route missing: {r}")).collect();
+        out.extend(n.difference(&b).map(|r| format!("{id}: route not in snapshot: {r}")));
+        out
+    }
+}
+
+pub const BLACKHOLE: ActionInfo = ActionInfo {
+    name: "route-table.blackhole",
+    target: TargetKind::RouteTable,
+    summary: "Remove a route (default 0.0.0.0/0) from the route tables of the selected subnets, or redirect it elsewhere.",
+    revert: "Re-creates the route with its original target (internet or VPN gateway, NAT gateway, instance, ENI, peering, transit gateway, ...).",
+    one_shot: false,
+    params: &[
+        ParamInfo {
+            name: "destination",
+            ty: "CIDR or prefix list id",
+            default: "0.0.0.0/0",
+            doc: "The route to break.",
+        },
+        ParamInfo {
+            name: "redirect_to",
+            ty: "gateway/NAT/ENI/... id",
+            default: "(remove the route)",
+            doc: "Send the traffic here instead.",
+        },
+    ],
+    permissions: &[
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteRoute",
+        "ec2:CreateRoute",
+        "ec2:ReplaceRoute",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::RouteBlackhole),
+};
