@@ -9,6 +9,8 @@
 //! Adding an action: write its params and a `Fault` impl in the service's module, add a
 //! variant to [`Action`], an arm to [`with_fault!`], and an entry to [`CATALOGUE`].
 
+pub mod autoscaling;
+pub mod elbv2;
 pub mod instance;
 pub mod network_acl;
 pub mod route_table;
@@ -112,6 +114,18 @@ pub enum Action {
     AclDenyTraffic(network_acl::DenyTraffic),
     #[serde(rename = "route-table.blackhole")]
     RouteBlackhole(route_table::Blackhole),
+    #[serde(rename = "elbv2.deregister-targets")]
+    ElbDeregisterTargets(elbv2::DeregisterTargets),
+    #[serde(rename = "elbv2.break-health-check")]
+    ElbBreakHealthCheck(elbv2::BreakHealthCheck),
+    #[serde(rename = "elbv2.listener-fixed-response")]
+    ElbListenerFixedResponse(elbv2::FixedResponse),
+    #[serde(rename = "elbv2.swap-security-groups")]
+    ElbSwapSecurityGroups(elbv2::SwapSecurityGroups),
+    #[serde(rename = "autoscaling.suspend-processes")]
+    AsgSuspendProcesses(autoscaling::SuspendProcesses),
+    #[serde(rename = "autoscaling.set-capacity")]
+    AsgSetCapacity(autoscaling::SetCapacity),
 }
 
 impl Action {
@@ -126,6 +140,12 @@ impl Action {
             Action::AclDenyAll(_) => &network_acl::DENY_ALL,
             Action::AclDenyTraffic(_) => &network_acl::DENY_TRAFFIC,
             Action::RouteBlackhole(_) => &route_table::BLACKHOLE,
+            Action::ElbDeregisterTargets(_) => &elbv2::DEREGISTER_TARGETS,
+            Action::ElbBreakHealthCheck(_) => &elbv2::BREAK_HEALTH_CHECK,
+            Action::ElbListenerFixedResponse(_) => &elbv2::LISTENER_FIXED_RESPONSE,
+            Action::ElbSwapSecurityGroups(_) => &elbv2::SWAP_SECURITY_GROUPS,
+            Action::AsgSuspendProcesses(_) => &autoscaling::SUSPEND_PROCESSES,
+            Action::AsgSetCapacity(_) => &autoscaling::SET_CAPACITY,
         }
     }
 }
@@ -170,6 +190,30 @@ macro_rules! with_fault {
                 $body
             }
             Action::RouteBlackhole(p) => {
+                let $f = p;
+                $body
+            }
+            Action::ElbDeregisterTargets(p) => {
+                let $f = p;
+                $body
+            }
+            Action::ElbBreakHealthCheck(p) => {
+                let $f = p;
+                $body
+            }
+            Action::ElbListenerFixedResponse(p) => {
+                let $f = p;
+                $body
+            }
+            Action::ElbSwapSecurityGroups(p) => {
+                let $f = p;
+                $body
+            }
+            Action::AsgSuspendProcesses(p) => {
+                let $f = p;
+                $body
+            }
+            Action::AsgSetCapacity(p) => {
                 let $f = p;
                 $body
             }
@@ -220,6 +264,12 @@ pub static CATALOGUE: &[ActionInfo] = &[
     network_acl::DENY_ALL,
     network_acl::DENY_TRAFFIC,
     route_table::BLACKHOLE,
+    elbv2::DEREGISTER_TARGETS,
+    elbv2::BREAK_HEALTH_CHECK,
+    elbv2::LISTENER_FIXED_RESPONSE,
+    elbv2::SWAP_SECURITY_GROUPS,
+    autoscaling::SUSPEND_PROCESSES,
+    autoscaling::SET_CAPACITY,
 ];
 
 pub fn find(name: &str) -> Option<&'static ActionInfo> {

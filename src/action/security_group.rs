@@ -755,6 +755,54 @@ pub struct IsolateChange {
 
 const QUARANTINE_KIND: &str = "security-group";
 
+/// The fault's quarantine group in `vpc`: an empty security group (no inbound, no
+/// outbound rules), created and tagged once per run, fault and VPC, and journaled
+/// before it is used. Shared by every fault that isolates something.
+pub(crate) async fn ensure_quarantine(aws: &Aws, run: &RunCtx, vpc: &str) -> Result<String> {
+    if let Some(id) = run.created_in(QUARANTINE_KIND, vpc) {
+        return Ok(id);
+    }
+    let name = format!("firedrill-quarantine-{}-{}", run.run_id, run.fault);
+    let out = aws
+        .ec2
+        .create_security_group()
+        .group_name(&name)
+        .description(format!("firedrill quarantine group for run {}: no rules, by design", run.run_id))
+        .vpc_id(vpc)
+        .tag_specifications(run_tags(run, ResourceType::SecurityGroup, &[("Name", name.clone())]))
+        .send()
+        .await
+        .map_err(Error::aws(format!("create a quarantine security group in {vpc} (ec2:CreateSecurityGroup)")))?;
+    let id = out.group_id().unwrap_or_default().to_owned();
+    failpoint::hit("after-create");
+    run.record_created(QUARANTINE_KIND, &id, vpc)?;
+    // A new group allows all outbound traffic: remove that, so the group is empty.
+    let q = describe_group(aws, &id).await?;
+    revoke(aws, &id, Direction::Egress, &q.egress).await?;
+    Ok(id)
+}
+
+/// Delete the fault's quarantine groups: those the journal recorded, and any tagged for
+/// this run and fault that a crash kept out of the journal. Idempotent.
+pub(crate) async fn delete_quarantines(aws: &Aws, run: &RunCtx) -> Result<()> {
+    let mut ids: BTreeSet<String> = run.created(QUARANTINE_KIND).into_iter().collect();
+    for g in ec2::security_groups_tagged(&aws.ec2, RUN_TAG, &run.run_id).await? {
+        if ec2::tags_map(g.tags()).get(FAULT_TAG) == Some(&run.fault.to_string()) {
+            ids.extend(g.group_id().map(str::to_owned));
+        }
+    }
+    for id in ids {
+        if let Err(e) = aws.ec2.delete_security_group().group_id(&id).send().await {
+            let err = Error::aws(format!("delete quarantine group {id} (ec2:DeleteSecurityGroup)"))(e);
+            if err.aws_code() != Some("InvalidGroup.NotFound") {
+                return Err(err);
+            }
+        }
+        run.record_deleted(QUARANTINE_KIND, &id)?;
+    }
+    Ok(())
+}
+
 async fn set_groups(
     aws: &Aws,
     instance_id: &str,
@@ -846,28 +894,7 @@ impl Fault for IsolateInstance {
     ) -> Result<()> {
         let vpcs: BTreeSet<&str> = planned.iter().map(|(_, _, c)| c.vpc_id.as_str()).collect();
         for vpc in vpcs {
-            if run.created_in(QUARANTINE_KIND, vpc).is_some() {
-                continue;
-            }
-            let name = format!("firedrill-quarantine-{}-{}", run.run_id, run.fault);
-            let out = aws
-                .ec2
-                .create_security_group()
-                .group_name(&name)
-                .description(format!("firedrill quarantine group for run {}: no rules, by design", run.run_id))
-                .vpc_id(vpc)
-                .tag_specifications(run_tags(run, ResourceType::SecurityGroup, &[("Name", name.clone())]))
-                .send()
-                .await
-                .map_err(Error::aws(format!(
-                    "create a quarantine security group in {vpc} (ec2:CreateSecurityGroup)"
-                )))?;
-            let id = out.group_id().unwrap_or_default().to_owned();
-            failpoint::hit("after-create");
-            run.record_created(QUARANTINE_KIND, &id, vpc)?;
-            // A new group allows all outbound traffic: remove that, so the group is empty.
-            let q = describe_group(aws, &id).await?;
-            revoke(aws, &id, Direction::Egress, &q.egress).await?;
+            ensure_quarantine(aws, run, vpc).await?;
         }
         Ok(())
     }
@@ -923,27 +950,7 @@ impl Fault for IsolateInstance {
     }
 
     async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
-        // What the journal recorded, plus anything tagged for this run and fault that a
-        // crash kept out of the journal.
-        let mut ids: BTreeSet<String> = run.created(QUARANTINE_KIND).into_iter().collect();
-        for g in ec2::security_groups_tagged(&aws.ec2, RUN_TAG, &run.run_id).await? {
-            if ec2::tags_map(g.tags()).get(FAULT_TAG) == Some(&run.fault.to_string()) {
-                ids.extend(g.group_id().map(str::to_owned));
-            }
-        }
-        for id in ids {
-            match aws.ec2.delete_security_group().group_id(&id).send().await {
-                Ok(_) => {}
-                Err(e) => {
-                    let err = Error::aws(format!("delete quarantine group {id} (ec2:DeleteSecurityGroup)"))(e);
-                    if err.aws_code() != Some("InvalidGroup.NotFound") {
-                        return Err(err);
-                    }
-                }
-            }
-            run.record_deleted(QUARANTINE_KIND, &id)?;
-        }
-        Ok(())
+        delete_quarantines(aws, run).await
     }
 }
 

@@ -40,7 +40,7 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectRepor
 
     // Every snapshot is durable before the first mutating call of the run.
     for (fi, f) in plan.faults.iter().enumerate() {
-        for t in &f.targets {
+        for (ti, t) in f.targets.iter().enumerate() {
             let snap = SnapshotFile {
                 run_id: run_id.clone(),
                 fault: fi,
@@ -51,7 +51,7 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectRepor
                 state: &t.state,
                 change: &t.change,
             };
-            let rel = run.write_snapshot(&format!("{fi}-{}", t.target.id), &snap)?;
+            let rel = run.write_snapshot(&snapshot_name(fi, ti, &t.target.id), &snap)?;
             journal.append(&Event::Planned {
                 at: now(),
                 fault: fi,
@@ -136,6 +136,36 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+/// A snapshot's file name: unique by fault and target index, readable by the target's id
+/// (ARNs and record ids hold `/` and `:`, which file names cannot).
+fn snapshot_name(fault: usize, target: usize, id: &str) -> String {
+    let readable: String = id
+        .rsplit(['/', ':'])
+        .filter(|p| !p.is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("-")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .take(80)
+        .collect();
+    format!("{fault}-{target}-{readable}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snapshot_names_are_file_names() {
+        assert_eq!(super::snapshot_name(0, 1, "sg-123"), "0-1-sg-123");
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/05f31bb452f96f11";
+        assert_eq!(super::snapshot_name(2, 0, arn), "2-0-targetgroup-web-05f31bb452f96f11");
+        assert_eq!(super::snapshot_name(0, 0, "Z1/www.example.com./A/blue"), "0-0-www.example.com.-A-blue");
+    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {

@@ -7,6 +7,7 @@ mod harness;
 mod files;
 mod input_errors;
 mod instances;
+mod load_balancing;
 mod network;
 mod runs;
 mod security_groups;

@@ -1,0 +1,329 @@
+//! Auto Scaling faults: stop a group healing itself, or set its capacity.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ActionInfo, Fault, ParamInfo, Params};
+use crate::aws::Aws;
+use crate::executor::RunCtx;
+use crate::target::{Target, TargetKind};
+use crate::{Error, Result};
+
+/// The scaling processes AWS knows.
+const PROCESSES: &[&str] = &[
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub name: String,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    /// Suspended processes, sorted.
+    pub suspended: Vec<String>,
+}
+
+async fn describe_group(aws: &Aws, name: &str) -> Result<GroupState> {
+    let out =
+        aws.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.map_err(
+            Error::aws(format!("describe auto scaling group {name} (autoscaling:DescribeAutoScalingGroups)")),
+        )?;
+    let g = out
+        .auto_scaling_groups()
+        .first()
+        .ok_or_else(|| Error::Failed(format!("auto scaling group {name} no longer exists")))?;
+    let mut suspended: Vec<String> =
+        g.suspended_processes().iter().filter_map(|p| p.process_name().map(str::to_owned)).collect();
+    suspended.sort();
+    Ok(GroupState {
+        name: name.to_owned(),
+        min_size: g.min_size().unwrap_or(0),
+        max_size: g.max_size().unwrap_or(0),
+        desired_capacity: g.desired_capacity().unwrap_or(0),
+        suspended,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// autoscaling.suspend-processes
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendProcesses {
+    #[serde(default = "SuspendProcesses::default_processes")]
+    pub processes: Vec<String>,
+}
+
+impl SuspendProcesses {
+    fn default_processes() -> Vec<String> {
+        ["Launch", "HealthCheck", "ReplaceUnhealthy"].map(String::from).to_vec()
+    }
+}
+
+impl Default for SuspendProcesses {
+    fn default() -> Self {
+        SuspendProcesses { processes: Self::default_processes() }
+    }
+}
+
+impl Params for SuspendProcesses {
+    fn check(&self) -> Result<(), String> {
+        if self.processes.is_empty() {
+            return Err("`processes` must name at least one process".into());
+        }
+        for p in &self.processes {
+            if !PROCESSES.contains(&p.as_str()) {
+                let hint = crate::diagnostic::did_you_mean(p, PROCESSES.iter().copied())
+                    .map(|b| format!("; did you mean `{b}`?"))
+                    .unwrap_or_else(|| format!(" (known: {})", PROCESSES.join(", ")));
+                return Err(format!("unknown scaling process `{p}`{hint}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SuspendChange {
+    pub name: String,
+    /// Only the processes this fault suspends: those already suspended stay so on revert.
+    pub processes: Vec<String>,
+}
+
+impl Fault for SuspendProcesses {
+    type State = GroupState;
+    type Change = SuspendChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
+        describe_group(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &GroupState) -> Result<SuspendChange, String> {
+        let processes: Vec<String> = self.processes.iter().filter(|p| !state.suspended.contains(p)).cloned().collect();
+        if processes.is_empty() {
+            return Err(format!("{}: those processes are suspended already: nothing to break", target.label()));
+        }
+        Ok(SuspendChange { name: state.name.clone(), processes })
+    }
+
+    fn summarize(&self, change: &SuspendChange) -> Vec<String> {
+        vec![format!("suspend {}", change.processes.join(", "))]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &SuspendChange) -> Result<()> {
+        aws.autoscaling
+            .suspend_processes()
+            .auto_scaling_group_name(&change.name)
+            .set_scaling_processes(Some(change.processes.clone()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!("suspend processes of {} (autoscaling:SuspendProcesses)", change.name)))
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &SuspendChange, now: &GroupState) -> Result<(), String> {
+        match change.processes.iter().find(|p| !now.suspended.contains(p)) {
+            Some(p) => Err(format!("{p} is not suspended after suspending it")),
+            None => Ok(()),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        _b: &GroupState,
+        change: &SuspendChange,
+        now: &GroupState,
+    ) -> Result<()> {
+        let resume: Vec<String> = change.processes.iter().filter(|p| now.suspended.contains(p)).cloned().collect();
+        if resume.is_empty() {
+            return Ok(());
+        }
+        aws.autoscaling
+            .resume_processes()
+            .auto_scaling_group_name(&change.name)
+            .set_scaling_processes(Some(resume))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!("resume processes of {} (autoscaling:ResumeProcesses)", change.name)))
+    }
+
+    fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
+        if before.suspended == now.suspended {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{}: suspended [{}], snapshot had [{}]",
+                before.name,
+                now.suspended.join(", "),
+                before.suspended.join(", ")
+            )]
+        }
+    }
+}
+
+pub const SUSPEND_PROCESSES: ActionInfo = ActionInfo {
+    name: "autoscaling.suspend-processes",
+    target: TargetKind::AutoScalingGroup,
+    summary: "Suspend scaling processes (default Launch, HealthCheck, ReplaceUnhealthy) so the group does not heal itself.",
+    revert: "Resumes only the processes this fault suspended.",
+    one_shot: false,
+    params: &[ParamInfo {
+        name: "processes",
+        ty: "list of process names",
+        default: "[Launch, HealthCheck, ReplaceUnhealthy]",
+        doc: "Launch, Terminate, AddToLoadBalancer, AlarmNotification, AZRebalance, HealthCheck, InstanceRefresh, ReplaceUnhealthy, ScheduledActions.",
+    }],
+    permissions: &[
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:SuspendProcesses",
+        "autoscaling:ResumeProcesses",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::AsgSuspendProcesses),
+};
+
+// ---------------------------------------------------------------------------------------
+// autoscaling.set-capacity
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetCapacity {
+    #[serde(default)]
+    pub min: u32,
+    #[serde(default)]
+    pub desired: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+}
+
+impl Params for SetCapacity {
+    fn check(&self) -> Result<(), String> {
+        if self.desired < self.min {
+            return Err(format!("`desired` ({}) is below `min` ({})", self.desired, self.min));
+        }
+        if let Some(max) = self.max
+            && max < self.desired
+        {
+            return Err(format!("`max` ({max}) is below `desired` ({})", self.desired));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CapacityChange {
+    pub name: String,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+}
+
+async fn update_capacity(aws: &Aws, name: &str, min: i32, max: i32, desired: i32) -> Result<()> {
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(desired)
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::aws(format!("set the capacity of {name} (autoscaling:UpdateAutoScalingGroup)")))
+}
+
+impl Fault for SetCapacity {
+    type State = GroupState;
+    type Change = CapacityChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
+        describe_group(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &GroupState) -> Result<CapacityChange, String> {
+        let max = self.max.map_or(state.max_size.max(self.desired as i32), |m| m as i32);
+        let change = CapacityChange {
+            name: state.name.clone(),
+            min_size: self.min as i32,
+            max_size: max,
+            desired_capacity: self.desired as i32,
+        };
+        if (change.min_size, change.max_size, change.desired_capacity)
+            == (state.min_size, state.max_size, state.desired_capacity)
+        {
+            return Err(format!("{}: its capacity is already so: nothing to break", target.label()));
+        }
+        Ok(change)
+    }
+
+    fn summarize(&self, c: &CapacityChange) -> Vec<String> {
+        vec![format!("set min {}, max {}, desired {}", c.min_size, c.max_size, c.desired_capacity)]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, c: &CapacityChange) -> Result<()> {
+        update_capacity(aws, &c.name, c.min_size, c.max_size, c.desired_capacity).await
+    }
+
+    fn observe(&self, _run: &RunCtx, c: &CapacityChange, now: &GroupState) -> Result<(), String> {
+        if (now.min_size, now.max_size, now.desired_capacity) == (c.min_size, c.max_size, c.desired_capacity) {
+            Ok(())
+        } else {
+            Err(format!("capacity is {}/{}/{} after the change", now.min_size, now.max_size, now.desired_capacity))
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        before: &GroupState,
+        _c: &CapacityChange,
+        now: &GroupState,
+    ) -> Result<()> {
+        if (now.min_size, now.max_size, now.desired_capacity)
+            == (before.min_size, before.max_size, before.desired_capacity)
+        {
+            return Ok(());
+        }
+        update_capacity(aws, &before.name, before.min_size, before.max_size, before.desired_capacity).await
+    }
+
+    fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
+        let (b, n) = (
+            (before.min_size, before.max_size, before.desired_capacity),
+            (now.min_size, now.max_size, now.desired_capacity),
+        );
+        if b == n { Vec::new() } else { vec![format!("{}: min/max/desired {n:?}, snapshot had {b:?}", before.name)] }
+    }
+}
+
+pub const SET_CAPACITY: ActionInfo = ActionInfo {
+    name: "autoscaling.set-capacity",
+    target: TargetKind::AutoScalingGroup,
+    summary: "Set the groups' minimum and desired capacity (default 0: scale to nothing), and optionally the maximum.",
+    revert: "Restores min, max and desired capacity. The group launches new instances to get there; their ids differ.",
+    one_shot: false,
+    params: &[
+        ParamInfo { name: "min", ty: "integer", default: "0", doc: "Minimum size." },
+        ParamInfo { name: "desired", ty: "integer", default: "0", doc: "Desired capacity." },
+        ParamInfo {
+            name: "max",
+            ty: "integer",
+            default: "unchanged (raised to desired if needed)",
+            doc: "Maximum size.",
+        },
+    ],
+    permissions: &["autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup"],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::AsgSetCapacity),
+};

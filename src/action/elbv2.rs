@@ -1,0 +1,813 @@
+//! Load balancer faults (Elastic Load Balancing v2): deregister targets, break a target
+//! group's health check, answer every request on a listener with a fixed 503, put a
+//! load balancer behind an empty security group.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action as LbAction, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, Matcher, ProtocolEnum,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, TargetDescription, TargetGroupStickinessConfig,
+    TargetGroupTuple,
+};
+use serde::{Deserialize, Serialize};
+
+use super::security_group::{delete_quarantines, ensure_quarantine};
+use super::{ActionInfo, Fault, ParamInfo, Params};
+use crate::aws::Aws;
+use crate::executor::RunCtx;
+use crate::target::{Target, TargetKind};
+use crate::{Error, Result};
+
+// ---------------------------------------------------------------------------------------
+// Target groups
+
+/// A registered target: an instance id, IP address or Lambda ARN, with port and zone.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Registered {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub enabled: Option<bool>,
+    pub protocol: Option<String>,
+    pub port: Option<String>,
+    pub path: Option<String>,
+    pub interval_seconds: Option<i32>,
+    pub timeout_seconds: Option<i32>,
+    pub healthy_threshold: Option<i32>,
+    pub unhealthy_threshold: Option<i32>,
+    pub matcher_http: Option<String>,
+    pub matcher_grpc: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetGroupState {
+    pub arn: String,
+    /// Registered targets, sorted; targets draining after deregistration are not counted.
+    pub targets: Vec<Registered>,
+    pub health_check: HealthCheck,
+}
+
+async fn describe_target_group(aws: &Aws, arn: &str) -> Result<TargetGroupState> {
+    let out = aws
+        .elbv2
+        .describe_target_groups()
+        .target_group_arns(arn)
+        .send()
+        .await
+        .map_err(Error::aws(format!("describe target group {arn} (elasticloadbalancing:DescribeTargetGroups)")))?;
+    let tg =
+        out.target_groups().first().ok_or_else(|| Error::Failed(format!("target group {arn} no longer exists")))?;
+    let health_check = HealthCheck {
+        enabled: tg.health_check_enabled(),
+        protocol: tg.health_check_protocol().map(|p| p.as_str().to_owned()),
+        port: tg.health_check_port().map(str::to_owned),
+        path: tg.health_check_path().map(str::to_owned),
+        interval_seconds: tg.health_check_interval_seconds(),
+        timeout_seconds: tg.health_check_timeout_seconds(),
+        healthy_threshold: tg.healthy_threshold_count(),
+        unhealthy_threshold: tg.unhealthy_threshold_count(),
+        matcher_http: tg.matcher().and_then(|m| m.http_code()).map(str::to_owned),
+        matcher_grpc: tg.matcher().and_then(|m| m.grpc_code()).map(str::to_owned),
+    };
+    let health =
+        aws.elbv2.describe_target_health().target_group_arn(arn).send().await.map_err(Error::aws(format!(
+            "describe the targets of {arn} (elasticloadbalancing:DescribeTargetHealth)"
+        )))?;
+    let mut targets: Vec<Registered> = health
+        .target_health_descriptions()
+        .iter()
+        .filter(|d| d.target_health().and_then(|h| h.state()).map(|s| s.as_str()) != Some("draining"))
+        .filter_map(|d| d.target())
+        .map(|t| Registered {
+            id: t.id().unwrap_or_default().to_owned(),
+            port: t.port(),
+            availability_zone: t.availability_zone().map(str::to_owned),
+        })
+        .collect();
+    targets.sort();
+    Ok(TargetGroupState { arn: arn.to_owned(), targets, health_check })
+}
+
+fn descriptions(targets: &[Registered]) -> Vec<TargetDescription> {
+    targets
+        .iter()
+        .map(|t| {
+            TargetDescription::builder()
+                .id(&t.id)
+                .set_port(t.port)
+                .set_availability_zone(t.availability_zone.clone())
+                .build()
+        })
+        .collect()
+}
+
+fn target_differences(before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
+    let (b, n): (BTreeSet<&Registered>, BTreeSet<&Registered>) =
+        (before.targets.iter().collect(), now.targets.iter().collect());
+    let mut out: Vec<String> =
+        b.difference(&n).map(|t| format!("{}: target {} not registered", before.arn, t.id)).collect();
+    out.extend(n.difference(&b).map(|t| format!("{}: target {} registered, not in snapshot", before.arn, t.id)));
+    if before.health_check != now.health_check {
+        out.push(format!(
+            "{}: health check {:?}, snapshot had {:?}",
+            before.arn, now.health_check, before.health_check
+        ));
+    }
+    out
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeregisterTargets {
+    /// Deregister this many targets (the first by id); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+impl Params for DeregisterTargets {
+    fn check(&self) -> Result<(), String> {
+        if self.count == Some(0) {
+            return Err("`count` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TargetsChange {
+    pub arn: String,
+    pub targets: Vec<Registered>,
+}
+
+impl Fault for DeregisterTargets {
+    type State = TargetGroupState;
+    type Change = TargetsChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<TargetGroupState> {
+        describe_target_group(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &TargetGroupState) -> Result<TargetsChange, String> {
+        if state.targets.is_empty() {
+            return Err(format!("{}: no registered targets: nothing to break", target.label()));
+        }
+        let n = self.count.map_or(state.targets.len(), |c| (c as usize).min(state.targets.len()));
+        Ok(TargetsChange { arn: state.arn.clone(), targets: state.targets[..n].to_vec() })
+    }
+
+    fn summarize(&self, change: &TargetsChange) -> Vec<String> {
+        change.targets.iter().map(|t| format!("deregister {} (port {:?})", t.id, t.port)).collect()
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, target: &Target, change: &TargetsChange) -> Result<()> {
+        let now = describe_target_group(aws, &target.id).await?;
+        let present: Vec<Registered> = change.targets.iter().filter(|t| now.targets.contains(t)).cloned().collect();
+        if present.is_empty() {
+            return Ok(());
+        }
+        aws.elbv2
+            .deregister_targets()
+            .target_group_arn(&change.arn)
+            .set_targets(Some(descriptions(&present)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!(
+                "deregister targets from {} (elasticloadbalancing:DeregisterTargets)",
+                change.arn
+            )))
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &TargetsChange, now: &TargetGroupState) -> Result<(), String> {
+        match change.targets.iter().find(|t| now.targets.contains(t)) {
+            Some(t) => Err(format!("{} is still registered", t.id)),
+            None => Ok(()),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        _b: &TargetGroupState,
+        change: &TargetsChange,
+        now: &TargetGroupState,
+    ) -> Result<()> {
+        let missing: Vec<Registered> = change.targets.iter().filter(|t| !now.targets.contains(t)).cloned().collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        aws.elbv2
+            .register_targets()
+            .target_group_arn(&change.arn)
+            .set_targets(Some(descriptions(&missing)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!("register targets with {} (elasticloadbalancing:RegisterTargets)", change.arn)))
+    }
+
+    fn differences(&self, before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
+        target_differences(before, now)
+    }
+}
+
+pub const DEREGISTER_TARGETS: ActionInfo = ActionInfo {
+    name: "elbv2.deregister-targets",
+    target: TargetKind::TargetGroup,
+    summary: "Deregister all (or `count`) targets from the target groups.",
+    revert: "Registers each deregistered target again, with its port and availability zone.",
+    one_shot: false,
+    params: &[ParamInfo {
+        name: "count",
+        ty: "integer",
+        default: "all targets",
+        doc: "How many targets to deregister (the first by id).",
+    }],
+    permissions: &[
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DeregisterTargets",
+        "elasticloadbalancing:RegisterTargets",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::ElbDeregisterTargets),
+};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakHealthCheck {
+    #[serde(default = "BreakHealthCheck::default_path")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// HTTP codes that count as healthy, e.g. "418".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matcher: Option<String>,
+}
+
+impl BreakHealthCheck {
+    fn default_path() -> String {
+        "/firedrill-broken".into()
+    }
+}
+
+impl Default for BreakHealthCheck {
+    fn default() -> Self {
+        BreakHealthCheck { path: Self::default_path(), port: None, matcher: None }
+    }
+}
+
+impl Params for BreakHealthCheck {
+    fn check(&self) -> Result<(), String> {
+        if !self.path.starts_with('/') {
+            return Err(format!("`path` must start with `/`, not `{}`", self.path));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HealthCheckChange {
+    pub arn: String,
+    pub health_check: HealthCheck,
+}
+
+async fn modify_health_check(aws: &Aws, arn: &str, hc: &HealthCheck) -> Result<()> {
+    let matcher = (hc.matcher_http.is_some() || hc.matcher_grpc.is_some()).then(|| {
+        Matcher::builder().set_http_code(hc.matcher_http.clone()).set_grpc_code(hc.matcher_grpc.clone()).build()
+    });
+    aws.elbv2
+        .modify_target_group()
+        .target_group_arn(arn)
+        .set_health_check_enabled(hc.enabled)
+        .set_health_check_protocol(hc.protocol.as_deref().map(ProtocolEnum::from))
+        .set_health_check_port(hc.port.clone())
+        .set_health_check_path(hc.path.clone())
+        .set_health_check_interval_seconds(hc.interval_seconds)
+        .set_health_check_timeout_seconds(hc.timeout_seconds)
+        .set_healthy_threshold_count(hc.healthy_threshold)
+        .set_unhealthy_threshold_count(hc.unhealthy_threshold)
+        .set_matcher(matcher)
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::aws(format!("modify the health check of {arn} (elasticloadbalancing:ModifyTargetGroup)")))
+}
+
+impl Fault for BreakHealthCheck {
+    type State = TargetGroupState;
+    type Change = HealthCheckChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<TargetGroupState> {
+        describe_target_group(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &TargetGroupState) -> Result<HealthCheckChange, String> {
+        let mut hc = state.health_check.clone();
+        if !matches!(hc.protocol.as_deref(), Some("HTTP" | "HTTPS") | None) {
+            return Err(format!("{}: its health check uses {:?}, which has no path", target.label(), hc.protocol));
+        }
+        hc.path = Some(self.path.clone());
+        if let Some(p) = self.port {
+            hc.port = Some(p.to_string());
+        }
+        if let Some(m) = &self.matcher {
+            hc.matcher_http = Some(m.clone());
+        }
+        if hc == state.health_check {
+            return Err(format!("{}: its health check is already so: nothing to break", target.label()));
+        }
+        Ok(HealthCheckChange { arn: state.arn.clone(), health_check: hc })
+    }
+
+    fn summarize(&self, change: &HealthCheckChange) -> Vec<String> {
+        let hc = &change.health_check;
+        vec![format!(
+            "health check path {}, port {}, healthy codes {}",
+            hc.path.as_deref().unwrap_or("-"),
+            hc.port.as_deref().unwrap_or("-"),
+            hc.matcher_http.as_deref().unwrap_or("-")
+        )]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &HealthCheckChange) -> Result<()> {
+        modify_health_check(aws, &change.arn, &change.health_check).await
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &HealthCheckChange, now: &TargetGroupState) -> Result<(), String> {
+        if now.health_check == change.health_check {
+            Ok(())
+        } else {
+            Err(format!("health check is {:?} after the change", now.health_check))
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        before: &TargetGroupState,
+        _c: &HealthCheckChange,
+        now: &TargetGroupState,
+    ) -> Result<()> {
+        if now.health_check == before.health_check {
+            return Ok(());
+        }
+        modify_health_check(aws, &before.arn, &before.health_check).await
+    }
+
+    fn differences(&self, before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
+        target_differences(before, now)
+    }
+}
+
+pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
+    name: "elbv2.break-health-check",
+    target: TargetKind::TargetGroup,
+    summary: "Change the target groups' health-check path (and optionally port and healthy codes) so healthy targets fail it.",
+    revert: "Restores every health-check setting from the snapshot.",
+    one_shot: false,
+    params: &[
+        ParamInfo { name: "path", ty: "string", default: "/firedrill-broken", doc: "Health-check path." },
+        ParamInfo { name: "port", ty: "integer", default: "unchanged", doc: "Health-check port." },
+        ParamInfo {
+            name: "matcher",
+            ty: "string",
+            default: "unchanged",
+            doc: "HTTP codes that count as healthy, e.g. \"418\".",
+        },
+    ],
+    permissions: &[
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:ModifyTargetGroup",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::ElbBreakHealthCheck),
+};
+
+// ---------------------------------------------------------------------------------------
+// Listeners
+
+/// A listener action, in a form that can be written back exactly. Action types firedrill
+/// cannot rebuild exactly (authenticate-*) make `plan` refuse the listener.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerAction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    /// forward: (target group ARN, weight) pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward: Vec<(String, Option<i32>)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stickiness: Option<(bool, Option<i32>)>,
+    /// fixed-response: (status code, content type, body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<(String, Option<String>, Option<String>)>,
+    /// redirect: (protocol, port, host, path, query, status code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[allow(clippy::type_complexity)]
+    pub redirect: Option<(Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String)>,
+}
+
+impl ListenerAction {
+    fn from_sdk(a: &LbAction) -> Self {
+        let forward = a.forward_config();
+        ListenerAction {
+            kind: a.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+            order: a.order(),
+            target_group_arn: a.target_group_arn().map(str::to_owned),
+            forward: forward
+                .map(|f| {
+                    f.target_groups()
+                        .iter()
+                        .map(|t| (t.target_group_arn().unwrap_or_default().to_owned(), t.weight()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            stickiness: forward
+                .and_then(|f| f.target_group_stickiness_config())
+                .map(|s| (s.enabled().unwrap_or(false), s.duration_seconds())),
+            fixed: a.fixed_response_config().map(|f| {
+                (
+                    f.status_code().unwrap_or_default().to_owned(),
+                    f.content_type().map(str::to_owned),
+                    f.message_body().map(str::to_owned),
+                )
+            }),
+            redirect: a.redirect_config().map(|r| {
+                (
+                    r.protocol().map(str::to_owned),
+                    r.port().map(str::to_owned),
+                    r.host().map(str::to_owned),
+                    r.path().map(str::to_owned),
+                    r.query().map(str::to_owned),
+                    r.status_code().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                )
+            }),
+        }
+    }
+
+    fn to_sdk(&self) -> LbAction {
+        let mut b = LbAction::builder()
+            .r#type(ActionTypeEnum::from(self.kind.as_str()))
+            .set_order(self.order)
+            .set_target_group_arn(self.target_group_arn.clone());
+        if !self.forward.is_empty() {
+            let tgs = self
+                .forward
+                .iter()
+                .map(|(arn, w)| TargetGroupTuple::builder().target_group_arn(arn).set_weight(*w).build());
+            let stick = self
+                .stickiness
+                .map(|(e, d)| TargetGroupStickinessConfig::builder().enabled(e).set_duration_seconds(d).build());
+            b = b.forward_config(
+                ForwardActionConfig::builder()
+                    .set_target_groups(Some(tgs.collect()))
+                    .set_target_group_stickiness_config(stick)
+                    .build(),
+            );
+        }
+        if let Some((code, ct, body)) = &self.fixed {
+            let f = FixedResponseActionConfig::builder()
+                .status_code(code)
+                .set_content_type(ct.clone())
+                .set_message_body(body.clone());
+            b = b.fixed_response_config(f.build());
+        }
+        if let Some((proto, port, host, path, query, code)) = &self.redirect {
+            let r = RedirectActionConfig::builder()
+                .set_protocol(proto.clone())
+                .set_port(port.clone())
+                .set_host(host.clone())
+                .set_path(path.clone())
+                .set_query(query.clone())
+                .status_code(RedirectActionStatusCodeEnum::from(code.as_str()));
+            b = b.redirect_config(r.build());
+        }
+        b.build()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerState {
+    pub arn: String,
+    pub default_actions: Vec<ListenerAction>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedResponse {
+    #[serde(default = "FixedResponse::default_status")]
+    pub status_code: u16,
+    #[serde(default = "FixedResponse::default_body")]
+    pub message: String,
+}
+
+impl FixedResponse {
+    fn default_status() -> u16 {
+        503
+    }
+    fn default_body() -> String {
+        "Service unavailable".into()
+    }
+}
+
+impl Default for FixedResponse {
+    fn default() -> Self {
+        FixedResponse { status_code: Self::default_status(), message: Self::default_body() }
+    }
+}
+
+impl Params for FixedResponse {
+    fn check(&self) -> Result<(), String> {
+        if !(200..=599).contains(&self.status_code) {
+            return Err(format!("`status_code` must be 2XX, 4XX or 5XX, not {}", self.status_code));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListenerChange {
+    pub arn: String,
+    pub default_actions: Vec<ListenerAction>,
+}
+
+async fn modify_listener(aws: &Aws, arn: &str, actions: &[ListenerAction]) -> Result<()> {
+    aws.elbv2
+        .modify_listener()
+        .listener_arn(arn)
+        .set_default_actions(Some(actions.iter().map(ListenerAction::to_sdk).collect()))
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::aws(format!("set the default actions of {arn} (elasticloadbalancing:ModifyListener)")))
+}
+
+impl Fault for FixedResponse {
+    type State = ListenerState;
+    type Change = ListenerChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<ListenerState> {
+        let out =
+            aws.elbv2.describe_listeners().listener_arns(&target.id).send().await.map_err(Error::aws(format!(
+                "describe listener {} (elasticloadbalancing:DescribeListeners)",
+                target.id
+            )))?;
+        let l =
+            out.listeners().first().ok_or_else(|| Error::Failed(format!("listener {} no longer exists", target.id)))?;
+        Ok(ListenerState {
+            arn: target.id.clone(),
+            default_actions: l.default_actions().iter().map(ListenerAction::from_sdk).collect(),
+        })
+    }
+
+    fn plan(&self, target: &Target, state: &ListenerState) -> Result<ListenerChange, String> {
+        if let Some(a) =
+            state.default_actions.iter().find(|a| !matches!(a.kind.as_str(), "forward" | "fixed-response" | "redirect"))
+        {
+            return Err(format!(
+                "{}: its default action `{}` cannot be restored exactly by firedrill; refusing",
+                target.label(),
+                a.kind
+            ));
+        }
+        let fixed = ListenerAction {
+            kind: "fixed-response".into(),
+            order: None,
+            target_group_arn: None,
+            forward: Vec::new(),
+            stickiness: None,
+            fixed: Some((self.status_code.to_string(), Some("text/plain".into()), Some(self.message.clone()))),
+            redirect: None,
+        };
+        Ok(ListenerChange { arn: state.arn.clone(), default_actions: vec![fixed] })
+    }
+
+    fn summarize(&self, _change: &ListenerChange) -> Vec<String> {
+        vec![format!("answer every request with {} \"{}\"", self.status_code, self.message)]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &ListenerChange) -> Result<()> {
+        modify_listener(aws, &change.arn, &change.default_actions).await
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &ListenerChange, now: &ListenerState) -> Result<(), String> {
+        let fixed: Vec<_> = now.default_actions.iter().map(|a| &a.fixed).collect();
+        if fixed == change.default_actions.iter().map(|a| &a.fixed).collect::<Vec<_>>() {
+            Ok(())
+        } else {
+            Err(format!("default actions are {:?} after the change", now.default_actions))
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        before: &ListenerState,
+        _c: &ListenerChange,
+        now: &ListenerState,
+    ) -> Result<()> {
+        if now.default_actions == before.default_actions {
+            return Ok(());
+        }
+        modify_listener(aws, &before.arn, &before.default_actions).await
+    }
+
+    fn differences(&self, before: &ListenerState, now: &ListenerState) -> Vec<String> {
+        if before.default_actions == now.default_actions {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{}: default actions {:?}, snapshot had {:?}",
+                before.arn, now.default_actions, before.default_actions
+            )]
+        }
+    }
+}
+
+pub const LISTENER_FIXED_RESPONSE: ActionInfo = ActionInfo {
+    name: "elbv2.listener-fixed-response",
+    target: TargetKind::Listener,
+    summary: "Replace the listeners' default actions with a fixed response (default 503). Select listeners by ARN or tag, or by load balancer `names` and `port`.",
+    revert: "Restores the exact default actions (forward with weights and stickiness, redirect, fixed response).",
+    one_shot: false,
+    params: &[
+        ParamInfo { name: "status_code", ty: "integer", default: "503", doc: "Status of the fixed response." },
+        ParamInfo { name: "message", ty: "string", default: "Service unavailable", doc: "Body of the fixed response." },
+    ],
+    permissions: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:ModifyListener",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::ElbListenerFixedResponse),
+};
+
+// ---------------------------------------------------------------------------------------
+// Load balancers
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwapSecurityGroups {}
+
+impl Params for SwapSecurityGroups {}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancerGroups {
+    pub arn: String,
+    pub vpc_id: String,
+    pub security_groups: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SwapChange {
+    pub arn: String,
+    pub vpc_id: String,
+}
+
+async fn set_lb_groups(aws: &Aws, arn: &str, groups: Vec<String>) -> Result<()> {
+    aws.elbv2
+        .set_security_groups()
+        .load_balancer_arn(arn)
+        .set_security_groups(Some(groups))
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::aws(format!("set the security groups of {arn} (elasticloadbalancing:SetSecurityGroups)")))
+}
+
+impl Fault for SwapSecurityGroups {
+    type State = LoadBalancerGroups;
+    type Change = SwapChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<LoadBalancerGroups> {
+        let out = aws
+            .elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(&target.id)
+            .send()
+            .await
+            .map_err(Error::aws(format!("describe {} (elasticloadbalancing:DescribeLoadBalancers)", target.id)))?;
+        let lb = out
+            .load_balancers()
+            .first()
+            .ok_or_else(|| Error::Failed(format!("load balancer {} no longer exists", target.id)))?;
+        let mut security_groups = lb.security_groups().to_vec();
+        security_groups.sort();
+        Ok(LoadBalancerGroups {
+            arn: target.id.clone(),
+            vpc_id: lb.vpc_id().unwrap_or_default().to_owned(),
+            security_groups,
+        })
+    }
+
+    fn plan(&self, target: &Target, state: &LoadBalancerGroups) -> Result<SwapChange, String> {
+        if state.security_groups.is_empty() {
+            return Err(format!(
+                "{}: has no security groups (a network load balancer without them?): nothing to swap",
+                target.label()
+            ));
+        }
+        Ok(SwapChange { arn: state.arn.clone(), vpc_id: state.vpc_id.clone() })
+    }
+
+    fn summarize(&self, change: &SwapChange) -> Vec<String> {
+        vec![format!("replace its security groups with a new empty quarantine group in {}", change.vpc_id)]
+    }
+
+    async fn setup(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        planned: &[(&Target, &LoadBalancerGroups, &SwapChange)],
+    ) -> Result<()> {
+        let vpcs: BTreeSet<&str> = planned.iter().map(|(_, _, c)| c.vpc_id.as_str()).collect();
+        for vpc in vpcs {
+            ensure_quarantine(aws, run, vpc).await?;
+        }
+        Ok(())
+    }
+
+    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &SwapChange) -> Result<()> {
+        let q = ensure_quarantine(aws, run, &change.vpc_id).await?;
+        set_lb_groups(aws, &change.arn, vec![q]).await
+    }
+
+    fn observe(&self, run: &RunCtx, change: &SwapChange, now: &LoadBalancerGroups) -> Result<(), String> {
+        let q = run.created_in("security-group", &change.vpc_id).unwrap_or_default();
+        if now.security_groups == [q.clone()] {
+            Ok(())
+        } else {
+            Err(format!("groups are [{}], not only the quarantine group {q}", now.security_groups.join(", ")))
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        before: &LoadBalancerGroups,
+        _c: &SwapChange,
+        now: &LoadBalancerGroups,
+    ) -> Result<()> {
+        if now.security_groups == before.security_groups {
+            return Ok(());
+        }
+        set_lb_groups(aws, &before.arn, before.security_groups.clone()).await
+    }
+
+    fn differences(&self, before: &LoadBalancerGroups, now: &LoadBalancerGroups) -> Vec<String> {
+        if before.security_groups == now.security_groups {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{}: groups [{}], snapshot had [{}]",
+                before.arn,
+                now.security_groups.join(", "),
+                before.security_groups.join(", ")
+            )]
+        }
+    }
+
+    async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
+        delete_quarantines(aws, run).await
+    }
+}
+
+pub const SWAP_SECURITY_GROUPS: ActionInfo = ActionInfo {
+    name: "elbv2.swap-security-groups",
+    target: TargetKind::LoadBalancer,
+    summary: "Replace the load balancers' security groups with one empty quarantine group per VPC, created and tagged by firedrill.",
+    revert: "Restores the original list of groups, then deletes the quarantine group.",
+    one_shot: false,
+    params: &[],
+    permissions: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:SetSecurityGroups",
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateTags",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DeleteSecurityGroup",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::ElbSwapSecurityGroups),
+};
