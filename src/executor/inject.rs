@@ -157,6 +157,11 @@ fn snapshot_name(fault: usize, target: usize, id: &str) -> String {
     format!("{fault}-{target}-{readable}")
 }
 
+fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    serde_json::from_value(v.clone())
+        .map_err(|e| Error::Failed(format!("internal: planned state does not decode: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -166,9 +171,4 @@ mod tests {
         assert_eq!(super::snapshot_name(2, 0, arn), "2-0-targetgroup-web-05f31bb452f96f11");
         assert_eq!(super::snapshot_name(0, 0, "Z1/www.example.com./A/blue"), "0-0-www.example.com.-A-blue");
     }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
-    serde_json::from_value(v.clone())
-        .map_err(|e| Error::Failed(format!("internal: planned state does not decode: {e}")))
 }
