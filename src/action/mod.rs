@@ -11,6 +11,7 @@
 
 pub mod autoscaling;
 pub mod elbv2;
+pub mod iam;
 pub mod instance;
 pub mod network_acl;
 pub mod route_table;
@@ -126,6 +127,14 @@ pub enum Action {
     AsgSuspendProcesses(autoscaling::SuspendProcesses),
     #[serde(rename = "autoscaling.set-capacity")]
     AsgSetCapacity(autoscaling::SetCapacity),
+    #[serde(rename = "iam.detach-policies")]
+    IamDetachPolicies(iam::DetachPolicies),
+    #[serde(rename = "iam.deny-actions")]
+    IamDenyActions(iam::DenyActions),
+    #[serde(rename = "iam.disassociate-instance-profile")]
+    IamDisassociateProfile(iam::DisassociateProfile),
+    #[serde(rename = "iam.break-trust")]
+    IamBreakTrust(iam::BreakTrust),
 }
 
 impl Action {
@@ -146,6 +155,10 @@ impl Action {
             Action::ElbSwapSecurityGroups(_) => &elbv2::SWAP_SECURITY_GROUPS,
             Action::AsgSuspendProcesses(_) => &autoscaling::SUSPEND_PROCESSES,
             Action::AsgSetCapacity(_) => &autoscaling::SET_CAPACITY,
+            Action::IamDetachPolicies(_) => &iam::DETACH_POLICIES,
+            Action::IamDenyActions(_) => &iam::DENY_ACTIONS,
+            Action::IamDisassociateProfile(_) => &iam::DISASSOCIATE_PROFILE,
+            Action::IamBreakTrust(_) => &iam::BREAK_TRUST,
         }
     }
 }
@@ -217,6 +230,22 @@ macro_rules! with_fault {
                 let $f = p;
                 $body
             }
+            Action::IamDetachPolicies(p) => {
+                let $f = p;
+                $body
+            }
+            Action::IamDenyActions(p) => {
+                let $f = p;
+                $body
+            }
+            Action::IamDisassociateProfile(p) => {
+                let $f = p;
+                $body
+            }
+            Action::IamBreakTrust(p) => {
+                let $f = p;
+                $body
+            }
         }
     }};
 }
@@ -270,6 +299,10 @@ pub static CATALOGUE: &[ActionInfo] = &[
     elbv2::SWAP_SECURITY_GROUPS,
     autoscaling::SUSPEND_PROCESSES,
     autoscaling::SET_CAPACITY,
+    iam::DETACH_POLICIES,
+    iam::DENY_ACTIONS,
+    iam::DISASSOCIATE_PROFILE,
+    iam::BREAK_TRUST,
 ];
 
 pub fn find(name: &str) -> Option<&'static ActionInfo> {

@@ -5,6 +5,7 @@
 mod harness;
 
 mod files;
+mod iam;
 mod input_errors;
 mod instances;
 mod load_balancing;

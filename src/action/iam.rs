@@ -1,0 +1,612 @@
+//! IAM faults: detach a role's managed policies, deny it actions with an inline policy,
+//! take instances' profiles away, break a role's trust policy.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{ActionInfo, Fault, ParamInfo, Params};
+use crate::aws::{Aws, iam::percent_decode};
+use crate::executor::RunCtx;
+use crate::target::{Target, TargetKind};
+use crate::{Error, Result};
+
+/// A role as the snapshot records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleState {
+    pub role_name: String,
+    /// Attached managed policies' ARNs, sorted.
+    pub attached: Vec<String>,
+    /// Inline policy names, sorted.
+    pub inline: Vec<String>,
+    /// The trust policy, decoded, as IAM returned it.
+    pub trust_document: String,
+}
+
+async fn describe_role(aws: &Aws, name: &str) -> Result<RoleState> {
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(Error::aws(format!("read role {name} (iam:GetRole)")))?;
+    let trust_document = percent_decode(role.role().and_then(|r| r.assume_role_policy_document()).unwrap_or_default());
+    let mut attached: Vec<String> = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws(format!("list the policies of {name} (iam:ListAttachedRolePolicies)")))?
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect();
+    attached.sort();
+    let mut inline: Vec<String> = aws
+        .iam
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws(format!("list the inline policies of {name} (iam:ListRolePolicies)")))?;
+    inline.sort();
+    Ok(RoleState { role_name: name.to_owned(), attached, inline, trust_document })
+}
+
+fn trust_json(doc: &str) -> Value {
+    serde_json::from_str(doc).unwrap_or(Value::Null)
+}
+
+fn role_differences(before: &RoleState, now: &RoleState) -> Vec<String> {
+    let mut out = Vec::new();
+    let r = &before.role_name;
+    for p in before.attached.iter().filter(|p| !now.attached.contains(p)) {
+        out.push(format!("{r}: policy {p} not attached"));
+    }
+    for p in now.attached.iter().filter(|p| !before.attached.contains(p)) {
+        out.push(format!("{r}: policy {p} attached, not in snapshot"));
+    }
+    for p in before.inline.iter().filter(|p| !now.inline.contains(p)) {
+        out.push(format!("{r}: inline policy {p} missing"));
+    }
+    for p in now.inline.iter().filter(|p| !before.inline.contains(p)) {
+        out.push(format!("{r}: inline policy {p} not in snapshot"));
+    }
+    if trust_json(&before.trust_document) != trust_json(&now.trust_document) {
+        out.push(format!("{r}: trust policy differs from snapshot"));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// iam.detach-policies
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetachPolicies {
+    /// Policy names or ARNs; all attached policies when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+}
+
+impl Params for DetachPolicies {}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PoliciesChange {
+    pub role_name: String,
+    pub policies: Vec<String>,
+}
+
+impl Fault for DetachPolicies {
+    type State = RoleState;
+    type Change = PoliciesChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RoleState> {
+        describe_role(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &RoleState) -> Result<PoliciesChange, String> {
+        let wanted = |arn: &String| {
+            self.policies.is_empty()
+                || self.policies.iter().any(|p| p == arn || arn.rsplit('/').next() == Some(p.as_str()))
+        };
+        let policies: Vec<String> = state.attached.iter().filter(|a| wanted(a)).cloned().collect();
+        if policies.is_empty() {
+            return Err(format!("{}: none of those policies is attached: nothing to break", target.label()));
+        }
+        Ok(PoliciesChange { role_name: state.role_name.clone(), policies })
+    }
+
+    fn summarize(&self, change: &PoliciesChange) -> Vec<String> {
+        change.policies.iter().map(|p| format!("detach {p}")).collect()
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &PoliciesChange) -> Result<()> {
+        let now = describe_role(aws, &change.role_name).await?;
+        for p in change.policies.iter().filter(|p| now.attached.contains(p)) {
+            aws.iam
+                .detach_role_policy()
+                .role_name(&change.role_name)
+                .policy_arn(p)
+                .send()
+                .await
+                .map_err(Error::aws(format!("detach {p} from {} (iam:DetachRolePolicy)", change.role_name)))?;
+        }
+        Ok(())
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &PoliciesChange, now: &RoleState) -> Result<(), String> {
+        match change.policies.iter().find(|p| now.attached.contains(p)) {
+            Some(p) => Err(format!("{p} is still attached")),
+            None => Ok(()),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        _b: &RoleState,
+        change: &PoliciesChange,
+        now: &RoleState,
+    ) -> Result<()> {
+        for p in change.policies.iter().filter(|p| !now.attached.contains(p)) {
+            aws.iam
+                .attach_role_policy()
+                .role_name(&change.role_name)
+                .policy_arn(p)
+                .send()
+                .await
+                .map_err(Error::aws(format!("attach {p} to {} (iam:AttachRolePolicy)", change.role_name)))?;
+        }
+        Ok(())
+    }
+
+    fn differences(&self, before: &RoleState, now: &RoleState) -> Vec<String> {
+        role_differences(before, now)
+    }
+}
+
+pub const DETACH_POLICIES: ActionInfo = ActionInfo {
+    name: "iam.detach-policies",
+    target: TargetKind::Role,
+    summary: "Detach managed policies (all, or the named ones) from the roles. Target roles by name or tag, or `via: instances` for the roles of instances' profiles.",
+    revert: "Re-attaches exactly the policies it detached.",
+    one_shot: false,
+    params: &[ParamInfo {
+        name: "policies",
+        ty: "list of names or ARNs",
+        default: "every attached policy",
+        doc: "Which policies to detach.",
+    }],
+    permissions: &[
+        "iam:GetRole",
+        "iam:ListRoles",
+        "iam:ListRoleTags",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:DetachRolePolicy",
+        "iam:AttachRolePolicy",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::IamDetachPolicies),
+};
+
+// ---------------------------------------------------------------------------------------
+// iam.deny-actions
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyActions {
+    pub actions: Vec<String>,
+    #[serde(default = "DenyActions::default_resources")]
+    pub resources: Vec<String>,
+}
+
+impl DenyActions {
+    fn default_resources() -> Vec<String> {
+        vec!["*".into()]
+    }
+
+    fn document(&self) -> String {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{ "Sid": "FiredrillDeny", "Effect": "Deny", "Action": self.actions, "Resource": self.resources }]
+        })
+        .to_string()
+    }
+}
+
+/// The inline policy's name: the run's, so revert finds it from the store alone.
+fn deny_policy_name(run: &RunCtx) -> String {
+    format!("firedrill-deny-{}-{}", run.run_id.replace('.', "_"), run.fault)
+}
+
+impl Params for DenyActions {
+    fn check(&self) -> Result<(), String> {
+        if self.actions.is_empty() {
+            return Err("`actions` is required, e.g. `actions: [\"s3:GetObject\"]`".into());
+        }
+        if let Some(a) = self.actions.iter().find(|a| a.as_str() != "*" && !a.contains(':')) {
+            return Err(format!("`{a}` is not an IAM action (service:Action, e.g. s3:GetObject)"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DenyChange {
+    pub role_name: String,
+    pub document: String,
+}
+
+impl Fault for DenyActions {
+    type State = RoleState;
+    type Change = DenyChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RoleState> {
+        describe_role(aws, &target.id).await
+    }
+
+    fn plan(&self, _target: &Target, state: &RoleState) -> Result<DenyChange, String> {
+        Ok(DenyChange { role_name: state.role_name.clone(), document: self.document() })
+    }
+
+    fn summarize(&self, _change: &DenyChange) -> Vec<String> {
+        vec![format!(
+            "put inline policy firedrill-deny-<run>: deny {} on {}",
+            self.actions.join(", "),
+            self.resources.join(", ")
+        )]
+    }
+
+    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &DenyChange) -> Result<()> {
+        let name = deny_policy_name(run);
+        aws.iam
+            .put_role_policy()
+            .role_name(&change.role_name)
+            .policy_name(&name)
+            .policy_document(&change.document)
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!("put inline policy {name} on {} (iam:PutRolePolicy)", change.role_name)))
+    }
+
+    fn observe(&self, run: &RunCtx, _change: &DenyChange, now: &RoleState) -> Result<(), String> {
+        let name = deny_policy_name(run);
+        if now.inline.contains(&name) {
+            Ok(())
+        } else {
+            Err(format!("inline policy {name} is missing after putting it"))
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        _t: &Target,
+        before: &RoleState,
+        change: &DenyChange,
+        now: &RoleState,
+    ) -> Result<()> {
+        let name = deny_policy_name(run);
+        if !now.inline.contains(&name) || before.inline.contains(&name) {
+            return Ok(());
+        }
+        aws.iam.delete_role_policy().role_name(&change.role_name).policy_name(&name).send().await.map(drop).map_err(
+            Error::aws(format!("delete inline policy {name} from {} (iam:DeleteRolePolicy)", change.role_name)),
+        )
+    }
+
+    fn differences(&self, before: &RoleState, now: &RoleState) -> Vec<String> {
+        role_differences(before, now)
+    }
+}
+
+pub const DENY_ACTIONS: ActionInfo = ActionInfo {
+    name: "iam.deny-actions",
+    target: TargetKind::Role,
+    summary: "Put an inline explicit-deny policy (actions, resources) on the roles, named firedrill-deny-<run id>. An explicit deny beats every allow.",
+    revert: "Deletes that inline policy.",
+    one_shot: false,
+    params: &[
+        ParamInfo {
+            name: "actions",
+            ty: "list of IAM actions",
+            default: "(required)",
+            doc: "e.g. [s3:GetObject, dynamodb:*].",
+        },
+        ParamInfo {
+            name: "resources",
+            ty: "list of ARNs",
+            default: "[\"*\"]",
+            doc: "Which resources the deny covers.",
+        },
+    ],
+    permissions: &[
+        "iam:GetRole",
+        "iam:ListRoles",
+        "iam:ListRoleTags",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::IamDenyActions),
+};
+
+// ---------------------------------------------------------------------------------------
+// iam.break-trust
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakTrust {}
+
+impl Params for BreakTrust {}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrustChange {
+    pub role_name: String,
+    pub document: String,
+}
+
+async fn update_trust(aws: &Aws, role: &str, doc: &str) -> Result<()> {
+    aws.iam
+        .update_assume_role_policy()
+        .role_name(role)
+        .policy_document(doc)
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::aws(format!("set the trust policy of {role} (iam:UpdateAssumeRolePolicy)")))
+}
+
+impl Fault for BreakTrust {
+    type State = RoleState;
+    type Change = TrustChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RoleState> {
+        describe_role(aws, &target.id).await
+    }
+
+    /// Keep every statement and put, first, an explicit Deny of `sts:AssumeRole` (and its
+    /// variants) for the same principals the Allow statements name.
+    fn plan(&self, target: &Target, state: &RoleState) -> Result<TrustChange, String> {
+        let mut doc = trust_json(&state.trust_document);
+        let statements = doc
+            .get("Statement")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| format!("{}: its trust policy has no Statement list", target.label()))?;
+        let denies: Vec<Value> = statements
+            .iter()
+            .filter(|s| s.get("Effect") == Some(&json!("Allow")))
+            .filter_map(|s| s.get("Principal"))
+            .map(|p| json!({ "Sid": "FiredrillBreakTrust", "Effect": "Deny", "Principal": p, "Action": s_actions(&statements) }))
+            .collect();
+        if denies.is_empty() {
+            return Err(format!("{}: its trust policy allows no principal: nothing to break", target.label()));
+        }
+        let mut all = denies;
+        all.extend(statements);
+        doc["Statement"] = Value::Array(all);
+        Ok(TrustChange { role_name: state.role_name.clone(), document: doc.to_string() })
+    }
+
+    fn summarize(&self, _change: &TrustChange) -> Vec<String> {
+        vec!["prepend to the trust policy an explicit Deny of sts:AssumeRole for its own principals".into()]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &TrustChange) -> Result<()> {
+        update_trust(aws, &change.role_name, &change.document).await
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &TrustChange, now: &RoleState) -> Result<(), String> {
+        if trust_json(&now.trust_document) == trust_json(&change.document) {
+            Ok(())
+        } else {
+            Err("the trust policy did not change".into())
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        before: &RoleState,
+        _c: &TrustChange,
+        now: &RoleState,
+    ) -> Result<()> {
+        if trust_json(&now.trust_document) == trust_json(&before.trust_document) {
+            return Ok(());
+        }
+        // The exact text the snapshot holds, not a re-serialization of it.
+        update_trust(aws, &before.role_name, &before.trust_document).await
+    }
+
+    fn differences(&self, before: &RoleState, now: &RoleState) -> Vec<String> {
+        role_differences(before, now)
+    }
+}
+
+/// The assume-role actions the trust policy allows (at least `sts:AssumeRole`).
+fn s_actions(statements: &[Value]) -> Value {
+    let mut actions: Vec<String> = statements
+        .iter()
+        .filter(|s| s.get("Effect") == Some(&json!("Allow")))
+        .flat_map(|s| match s.get("Action") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(v)) => v.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+            _ => vec![],
+        })
+        .collect();
+    if actions.is_empty() {
+        actions.push("sts:AssumeRole".into());
+    }
+    actions.sort();
+    actions.dedup();
+    json!(actions)
+}
+
+pub const BREAK_TRUST: ActionInfo = ActionInfo {
+    name: "iam.break-trust",
+    target: TargetKind::Role,
+    summary: "Put an explicit Deny for the role's own principals first in its trust policy, so its service (EC2, Lambda, ...) can no longer assume it.",
+    revert: "Restores the exact trust policy document.",
+    one_shot: false,
+    params: &[],
+    permissions: &[
+        "iam:GetRole",
+        "iam:ListRoles",
+        "iam:ListRoleTags",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:UpdateAssumeRolePolicy",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::IamBreakTrust),
+};
+
+// ---------------------------------------------------------------------------------------
+// iam.disassociate-instance-profile
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisassociateProfile {}
+
+impl Params for DisassociateProfile {}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileState {
+    pub instance_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<String>,
+}
+
+async fn describe_profile(aws: &Aws, instance: &str) -> Result<ProfileState> {
+    let out = aws
+        .ec2
+        .describe_iam_instance_profile_associations()
+        .filters(crate::aws::ec2::filter("instance-id", [instance]))
+        .send()
+        .await
+        .map_err(Error::aws(format!(
+            "read the instance profile of {instance} (ec2:DescribeIamInstanceProfileAssociations)"
+        )))?;
+    let assoc = out
+        .iam_instance_profile_associations()
+        .iter()
+        .find(|a| a.state().map(|s| s.as_str()) == Some("associated") && a.instance_id() == Some(instance));
+    Ok(ProfileState {
+        instance_id: instance.to_owned(),
+        profile_arn: assoc.and_then(|a| a.iam_instance_profile()).and_then(|p| p.arn()).map(str::to_owned),
+        association_id: assoc.and_then(|a| a.association_id()).map(str::to_owned),
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProfileChange {
+    pub instance_id: String,
+    pub profile_arn: String,
+}
+
+impl Fault for DisassociateProfile {
+    type State = ProfileState;
+    type Change = ProfileChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<ProfileState> {
+        describe_profile(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &ProfileState) -> Result<ProfileChange, String> {
+        let arn = state
+            .profile_arn
+            .clone()
+            .ok_or_else(|| format!("{}: has no instance profile: nothing to break", target.label()))?;
+        Ok(ProfileChange { instance_id: state.instance_id.clone(), profile_arn: arn })
+    }
+
+    fn summarize(&self, change: &ProfileChange) -> Vec<String> {
+        vec![format!("disassociate instance profile {}", change.profile_arn)]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &ProfileChange) -> Result<()> {
+        let now = describe_profile(aws, &change.instance_id).await?;
+        let Some(assoc) = now.association_id else { return Ok(()) };
+        aws.ec2.disassociate_iam_instance_profile().association_id(&assoc).send().await.map(drop).map_err(Error::aws(
+            format!("disassociate the profile of {} (ec2:DisassociateIamInstanceProfile)", change.instance_id),
+        ))
+    }
+
+    fn observe(&self, _run: &RunCtx, _change: &ProfileChange, now: &ProfileState) -> Result<(), String> {
+        match &now.profile_arn {
+            Some(p) => Err(format!("{} still has profile {p}", now.instance_id)),
+            None => Ok(()),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        _b: &ProfileState,
+        change: &ProfileChange,
+        now: &ProfileState,
+    ) -> Result<()> {
+        if now.profile_arn.is_some() {
+            return Ok(());
+        }
+        aws.ec2
+            .associate_iam_instance_profile()
+            .instance_id(&change.instance_id)
+            .iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&change.profile_arn).build(),
+            )
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!(
+                "associate {} with {} (ec2:AssociateIamInstanceProfile)",
+                change.profile_arn, change.instance_id
+            )))
+    }
+
+    fn differences(&self, before: &ProfileState, now: &ProfileState) -> Vec<String> {
+        if before.profile_arn == now.profile_arn {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{}: profile {:?}, snapshot had {:?}",
+                before.instance_id, now.profile_arn, before.profile_arn
+            )]
+        }
+    }
+}
+
+pub const DISASSOCIATE_PROFILE: ActionInfo = ActionInfo {
+    name: "iam.disassociate-instance-profile",
+    target: TargetKind::Instance,
+    summary: "Remove the instance profile from the instances: the software on them loses its AWS credentials.",
+    revert: "Associates the same instance profile again.",
+    one_shot: false,
+    params: &[],
+    permissions: &[
+        "ec2:DescribeInstances",
+        "ec2:DescribeIamInstanceProfileAssociations",
+        "ec2:DisassociateIamInstanceProfile",
+        "ec2:AssociateIamInstanceProfile",
+        "iam:PassRole",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::IamDisassociateProfile),
+};
