@@ -14,6 +14,7 @@ pub mod elbv2;
 pub mod iam;
 pub mod instance;
 pub mod network_acl;
+pub mod route53;
 pub mod route_table;
 pub mod security_group;
 
@@ -135,6 +136,12 @@ pub enum Action {
     IamDisassociateProfile(iam::DisassociateProfile),
     #[serde(rename = "iam.break-trust")]
     IamBreakTrust(iam::BreakTrust),
+    #[serde(rename = "route53.change-record")]
+    DnsChangeRecord(route53::ChangeRecord),
+    #[serde(rename = "route53.delete-record")]
+    DnsDeleteRecord(route53::DeleteRecord),
+    #[serde(rename = "route53.break-health-check")]
+    DnsBreakHealthCheck(route53::BreakHealthCheck),
 }
 
 impl Action {
@@ -159,6 +166,9 @@ impl Action {
             Action::IamDenyActions(_) => &iam::DENY_ACTIONS,
             Action::IamDisassociateProfile(_) => &iam::DISASSOCIATE_PROFILE,
             Action::IamBreakTrust(_) => &iam::BREAK_TRUST,
+            Action::DnsChangeRecord(_) => &route53::CHANGE_RECORD,
+            Action::DnsDeleteRecord(_) => &route53::DELETE_RECORD,
+            Action::DnsBreakHealthCheck(_) => &route53::BREAK_HEALTH_CHECK,
         }
     }
 }
@@ -246,6 +256,18 @@ macro_rules! with_fault {
                 let $f = p;
                 $body
             }
+            Action::DnsChangeRecord(p) => {
+                let $f = p;
+                $body
+            }
+            Action::DnsDeleteRecord(p) => {
+                let $f = p;
+                $body
+            }
+            Action::DnsBreakHealthCheck(p) => {
+                let $f = p;
+                $body
+            }
         }
     }};
 }
@@ -303,6 +325,9 @@ pub static CATALOGUE: &[ActionInfo] = &[
     iam::DENY_ACTIONS,
     iam::DISASSOCIATE_PROFILE,
     iam::BREAK_TRUST,
+    route53::CHANGE_RECORD,
+    route53::DELETE_RECORD,
+    route53::BREAK_HEALTH_CHECK,
 ];
 
 pub fn find(name: &str) -> Option<&'static ActionInfo> {

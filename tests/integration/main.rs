@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod dns;
 mod files;
 mod iam;
 mod input_errors;

@@ -1,0 +1,538 @@
+//! DNS faults (Route 53): point a record at a wrong value, delete it, break a health check.
+//!
+//! Restores use UPSERT (or CREATE for a deleted record), one change batch per record set,
+//! which Route 53 applies atomically. Record sets with routing firedrill cannot rebuild
+//! exactly (geolocation, geoproximity, CIDR, traffic policies) are refused by `plan`.
+
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
+    ResourceRecordSetRegion, RrType,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{ActionInfo, Fault, ParamInfo, Params};
+use crate::aws::Aws;
+use crate::aws::route53::{find_record, parse_record_id};
+use crate::executor::RunCtx;
+use crate::target::{Target, TargetKind};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    pub dns_name: String,
+    pub hosted_zone_id: String,
+    pub evaluate_target_health: bool,
+}
+
+/// A record set, as the snapshot records it and as it is written back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSet {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_identifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_value_answer: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<Alias>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
+    /// Routing firedrill cannot write back exactly, if the record uses any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsupported: Option<String>,
+}
+
+impl RecordSet {
+    fn from_sdk(r: &ResourceRecordSet) -> Self {
+        let unsupported = if r.geo_location().is_some() {
+            Some("geolocation routing")
+        } else if r.geo_proximity_location().is_some() {
+            Some("geoproximity routing")
+        } else if r.cidr_routing_config().is_some() {
+            Some("CIDR routing")
+        } else if r.traffic_policy_instance_id().is_some() {
+            Some("a traffic policy")
+        } else {
+            None
+        };
+        RecordSet {
+            name: r.name().to_owned(),
+            record_type: r.r#type().as_str().to_owned(),
+            ttl: r.ttl(),
+            values: r.resource_records().iter().map(|v| v.value().to_owned()).collect(),
+            set_identifier: r.set_identifier().map(str::to_owned),
+            weight: r.weight(),
+            failover: r.failover().map(|f| f.as_str().to_owned()),
+            region: r.region().map(|x| x.as_str().to_owned()),
+            multi_value_answer: r.multi_value_answer(),
+            alias: r.alias_target().map(|a| Alias {
+                dns_name: a.dns_name().to_owned(),
+                hosted_zone_id: a.hosted_zone_id().to_owned(),
+                evaluate_target_health: a.evaluate_target_health(),
+            }),
+            health_check_id: r.health_check_id().map(str::to_owned),
+            unsupported: unsupported.map(str::to_owned),
+        }
+    }
+
+    fn to_sdk(&self) -> ResourceRecordSet {
+        let alias = self.alias.as_ref().map(|a| {
+            AliasTarget::builder()
+                .dns_name(&a.dns_name)
+                .hosted_zone_id(&a.hosted_zone_id)
+                .evaluate_target_health(a.evaluate_target_health)
+                .build()
+                .expect("alias fields are set")
+        });
+        let values = (!self.values.is_empty()).then(|| {
+            self.values.iter().map(|v| ResourceRecord::builder().value(v).build().expect("value is set")).collect()
+        });
+        ResourceRecordSet::builder()
+            .name(&self.name)
+            .r#type(RrType::from(self.record_type.as_str()))
+            // Alias records have no TTL (the emulator reports 0 for them).
+            .set_ttl(if self.alias.is_some() { None } else { self.ttl })
+            .set_resource_records(values)
+            .set_set_identifier(self.set_identifier.clone())
+            .set_weight(self.weight)
+            .set_failover(self.failover.as_deref().map(ResourceRecordSetFailover::from))
+            .set_region(self.region.as_deref().map(ResourceRecordSetRegion::from))
+            .set_multi_value_answer(self.multi_value_answer)
+            .set_alias_target(alias)
+            .set_health_check_id(self.health_check_id.clone())
+            .build()
+            .expect("name and type are set")
+    }
+
+    fn label(&self) -> String {
+        match &self.set_identifier {
+            Some(s) => format!("{} {} ({s})", self.name, self.record_type),
+            None => format!("{} {}", self.name, self.record_type),
+        }
+    }
+}
+
+/// A record set, or its absence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordState {
+    pub id: String,
+    pub record: Option<RecordSet>,
+}
+
+async fn describe_record(aws: &Aws, id: &str) -> Result<RecordState> {
+    Ok(RecordState {
+        id: id.to_owned(),
+        record: find_record(&aws.route53, id).await?.as_ref().map(RecordSet::from_sdk),
+    })
+}
+
+async fn change(aws: &Aws, id: &str, action: ChangeAction, set: &RecordSet) -> Result<()> {
+    let (zone, ..) = parse_record_id(id);
+    let verb = action.as_str().to_owned();
+    let batch = ChangeBatch::builder()
+        .comment("firedrill")
+        .changes(
+            Change::builder().action(action).resource_record_set(set.to_sdk()).build().expect("change fields are set"),
+        )
+        .build()
+        .expect("changes are set");
+    aws.route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(batch)
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::aws(format!("{verb} record {} (route53:ChangeResourceRecordSets)", set.label())))
+}
+
+fn existing<'a>(target: &Target, state: &'a RecordState) -> Result<&'a RecordSet, String> {
+    let r = state.record.as_ref().ok_or_else(|| format!("{}: no such record: nothing to break", target.label()))?;
+    if let Some(u) = &r.unsupported {
+        return Err(format!("{}: uses {u}, which firedrill cannot restore exactly; refusing", target.label()));
+    }
+    Ok(r)
+}
+
+fn record_differences(before: &RecordState, now: &RecordState) -> Vec<String> {
+    match (&before.record, &now.record) {
+        (b, n) if b == n => Vec::new(),
+        (Some(b), None) => vec![format!("{}: record missing", b.label())],
+        (None, Some(n)) => vec![format!("{}: record not in snapshot", n.label())],
+        (Some(b), Some(n)) => vec![format!("{}: record is {n:?}, snapshot had {b:?}", b.label())],
+        (None, None) => Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// route53.change-record
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRecord {
+    /// The wrong value: an unused IP address, a wrong host name.
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+}
+
+impl Params for ChangeRecord {
+    fn check(&self) -> Result<(), String> {
+        if self.value.trim().is_empty() {
+            return Err("`value` is required: the wrong value to point the record at".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecordChange {
+    pub id: String,
+    pub record: RecordSet,
+}
+
+impl Fault for ChangeRecord {
+    type State = RecordState;
+    type Change = RecordChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RecordState> {
+        describe_record(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &RecordState) -> Result<RecordChange, String> {
+        let r = existing(target, state)?;
+        let mut new = r.clone();
+        new.alias = None;
+        new.values = vec![self.value.clone()];
+        new.ttl = self.ttl.or(r.ttl.filter(|t| *t > 0)).or(Some(60));
+        if new.values == r.values && r.alias.is_none() {
+            return Err(format!("{}: already points at {}: nothing to break", target.label(), self.value));
+        }
+        Ok(RecordChange { id: state.id.clone(), record: new })
+    }
+
+    fn summarize(&self, change: &RecordChange) -> Vec<String> {
+        vec![format!("point {} at {} (TTL {:?})", change.record.label(), self.value, change.record.ttl)]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &RecordChange) -> Result<()> {
+        self::change(aws, &change.id, ChangeAction::Upsert, &change.record).await
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &RecordChange, now: &RecordState) -> Result<(), String> {
+        match &now.record {
+            Some(r) if r.values == change.record.values && r.alias.is_none() => Ok(()),
+            other => Err(format!("record is {other:?} after the change")),
+        }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        before: &RecordState,
+        c: &RecordChange,
+        now: &RecordState,
+    ) -> Result<()> {
+        match &before.record {
+            Some(b) if now.record.as_ref() != Some(b) => self::change(aws, &c.id, ChangeAction::Upsert, b).await,
+            _ => Ok(()),
+        }
+    }
+
+    fn differences(&self, before: &RecordState, now: &RecordState) -> Vec<String> {
+        record_differences(before, now)
+    }
+}
+
+pub const CHANGE_RECORD: ActionInfo = ActionInfo {
+    name: "route53.change-record",
+    target: TargetKind::Record,
+    summary: "Point record sets at a wrong value (an unused IP, a wrong host name); an alias record becomes a plain one. Select records by `zone`, `names`, `type`, `set_identifier`.",
+    revert: "Restores the exact record set: values, TTL, weight, failover, set identifier, alias target, health check.",
+    one_shot: false,
+    params: &[
+        ParamInfo { name: "value", ty: "string", default: "(required)", doc: "The wrong value." },
+        ParamInfo {
+            name: "ttl",
+            ty: "integer",
+            default: "the record's TTL, or 60",
+            doc: "TTL of the wrong record: short keeps the drill's DNS caching short.",
+        },
+    ],
+    permissions: &["route53:ListHostedZones", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets"],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::DnsChangeRecord),
+};
+
+// ---------------------------------------------------------------------------------------
+// route53.delete-record
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRecord {}
+
+impl Params for DeleteRecord {}
+
+impl Fault for DeleteRecord {
+    type State = RecordState;
+    type Change = RecordChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RecordState> {
+        describe_record(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &RecordState) -> Result<RecordChange, String> {
+        let r = existing(target, state)?;
+        Ok(RecordChange { id: state.id.clone(), record: r.clone() })
+    }
+
+    fn summarize(&self, change: &RecordChange) -> Vec<String> {
+        vec![format!("delete {}", change.record.label())]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, target: &Target, change: &RecordChange) -> Result<()> {
+        // Delete the set only as it was planned: a set changed since is left alone.
+        match describe_record(aws, &target.id).await?.record {
+            Some(now) if now == change.record => {
+                self::change(aws, &change.id, ChangeAction::Delete, &change.record).await
+            }
+            Some(_) => {
+                Err(Error::Failed(format!("{} changed since it was planned; not deleting it", change.record.label())))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &RecordChange, now: &RecordState) -> Result<(), String> {
+        if now.record.is_none() { Ok(()) } else { Err(format!("{} still exists", change.record.label())) }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        before: &RecordState,
+        c: &RecordChange,
+        now: &RecordState,
+    ) -> Result<()> {
+        let Some(b) = &before.record else { return Ok(()) };
+        match &now.record {
+            None => self::change(aws, &c.id, ChangeAction::Create, b).await,
+            Some(n) if n != b => self::change(aws, &c.id, ChangeAction::Upsert, b).await,
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn differences(&self, before: &RecordState, now: &RecordState) -> Vec<String> {
+        record_differences(before, now)
+    }
+}
+
+pub const DELETE_RECORD: ActionInfo = ActionInfo {
+    name: "route53.delete-record",
+    target: TargetKind::Record,
+    summary: "Delete record sets. Select them by `zone`, `names`, `type`, `set_identifier`.",
+    revert: "Re-creates each record set exactly.",
+    one_shot: false,
+    params: &[],
+    permissions: &["route53:ListHostedZones", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets"],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::DnsDeleteRecord),
+};
+
+// ---------------------------------------------------------------------------------------
+// route53.break-health-check
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakHealthCheck {
+    #[serde(default = "BreakHealthCheck::default_path")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl BreakHealthCheck {
+    fn default_path() -> String {
+        "/firedrill-broken".into()
+    }
+}
+
+impl Default for BreakHealthCheck {
+    fn default() -> Self {
+        BreakHealthCheck { path: Self::default_path(), port: None }
+    }
+}
+
+impl Params for BreakHealthCheck {
+    fn check(&self) -> Result<(), String> {
+        if !self.path.starts_with('/') {
+            return Err(format!("`path` must start with `/`, not `{}`", self.path));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckState {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub check_type: String,
+    pub resource_path: Option<String>,
+    pub port: Option<i32>,
+    pub fqdn: Option<String>,
+    pub ip_address: Option<String>,
+    pub search_string: Option<String>,
+    pub failure_threshold: Option<i32>,
+    pub inverted: Option<bool>,
+    pub disabled: Option<bool>,
+}
+
+async fn describe_health_check(aws: &Aws, id: &str) -> Result<HealthCheckState> {
+    let out = aws
+        .route53
+        .get_health_check()
+        .health_check_id(id)
+        .send()
+        .await
+        .map_err(Error::aws(format!("read health check {id} (route53:GetHealthCheck)")))?;
+    let c = out
+        .health_check()
+        .and_then(|h| h.health_check_config())
+        .ok_or_else(|| Error::Failed(format!("health check {id} has no configuration")))?;
+    Ok(HealthCheckState {
+        id: id.to_owned(),
+        check_type: c.r#type().as_str().to_owned(),
+        resource_path: c.resource_path().map(str::to_owned),
+        port: c.port(),
+        fqdn: c.fully_qualified_domain_name().map(str::to_owned),
+        ip_address: c.ip_address().map(str::to_owned),
+        search_string: c.search_string().map(str::to_owned),
+        failure_threshold: c.failure_threshold(),
+        inverted: c.inverted(),
+        disabled: c.disabled(),
+    })
+}
+
+async fn update_health_check(aws: &Aws, hc: &HealthCheckState) -> Result<()> {
+    aws.route53
+        .update_health_check()
+        .health_check_id(&hc.id)
+        .set_resource_path(hc.resource_path.clone())
+        .set_port(hc.port)
+        .set_fully_qualified_domain_name(hc.fqdn.clone())
+        .set_search_string(hc.search_string.clone())
+        .set_failure_threshold(hc.failure_threshold)
+        .set_inverted(hc.inverted)
+        .set_disabled(hc.disabled)
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::aws(format!("update health check {} (route53:UpdateHealthCheck)", hc.id)))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HealthCheckChange {
+    pub health_check: HealthCheckState,
+}
+
+impl Fault for BreakHealthCheck {
+    type State = HealthCheckState;
+    type Change = HealthCheckChange;
+
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<HealthCheckState> {
+        describe_health_check(aws, &target.id).await
+    }
+
+    fn plan(&self, target: &Target, state: &HealthCheckState) -> Result<HealthCheckChange, String> {
+        let mut hc = state.clone();
+        if state.check_type.starts_with("HTTP") {
+            hc.resource_path = Some(self.path.clone());
+        } else if self.port.is_none() {
+            return Err(format!(
+                "{}: a {} health check has no path; give `port` to break it",
+                target.label(),
+                state.check_type
+            ));
+        }
+        if let Some(p) = self.port {
+            hc.port = Some(i32::from(p));
+        }
+        if &hc == state {
+            return Err(format!("{}: already so: nothing to break", target.label()));
+        }
+        Ok(HealthCheckChange { health_check: hc })
+    }
+
+    fn summarize(&self, change: &HealthCheckChange) -> Vec<String> {
+        let hc = &change.health_check;
+        vec![format!("check path {}, port {:?}", hc.resource_path.as_deref().unwrap_or("-"), hc.port)]
+    }
+
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &HealthCheckChange) -> Result<()> {
+        update_health_check(aws, &change.health_check).await
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &HealthCheckChange, now: &HealthCheckState) -> Result<(), String> {
+        if now == &change.health_check { Ok(()) } else { Err(format!("health check is {now:?} after the change")) }
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _t: &Target,
+        before: &HealthCheckState,
+        _c: &HealthCheckChange,
+        now: &HealthCheckState,
+    ) -> Result<()> {
+        if now == before {
+            return Ok(());
+        }
+        update_health_check(aws, before).await
+    }
+
+    fn differences(&self, before: &HealthCheckState, now: &HealthCheckState) -> Vec<String> {
+        if before == now {
+            Vec::new()
+        } else {
+            vec![format!("{}: health check is {now:?}, snapshot had {before:?}", before.id)]
+        }
+    }
+}
+
+pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
+    name: "route53.break-health-check",
+    target: TargetKind::HealthCheck,
+    summary: "Change Route 53 health checks' path (and optionally port) so they fail, and DNS fails over or drops the record.",
+    revert: "Restores the health check's configuration: path, port, domain name, search string, threshold, inversion.",
+    one_shot: false,
+    params: &[
+        ParamInfo {
+            name: "path",
+            ty: "string",
+            default: "/firedrill-broken",
+            doc: "Path to request (HTTP/HTTPS checks).",
+        },
+        ParamInfo { name: "port", ty: "integer", default: "unchanged", doc: "Port to check." },
+    ],
+    permissions: &[
+        "route53:ListHealthChecks",
+        "route53:ListTagsForResource",
+        "route53:GetHealthCheck",
+        "route53:UpdateHealthCheck",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::DnsBreakHealthCheck),
+};
