@@ -150,7 +150,8 @@ impl RunView {
                     s += &format!("      {c}\n");
                 }
                 if let Some(e) = &t.error {
-                    s += &format!("      error: {e}\n");
+                    let label = if t.status == "irreversible" { "note" } else { "error" };
+                    s += &format!("      {label}: {e}\n");
                 }
                 for d in &t.differences {
                     s += &format!("      differs: {d}\n");
@@ -160,7 +161,13 @@ impl RunView {
         if !self.created.is_empty() {
             s += "\ncreated by this run:\n";
             for c in &self.created {
-                let state = if c.deleted { "deleted" } else { "exists" };
+                let state = if c.deleted {
+                    "deleted"
+                } else if crate::store::record::KEPT_KINDS.contains(&c.kind.as_str()) {
+                    "kept"
+                } else {
+                    "exists"
+                };
                 s += &format!("  {} {}  {state}  (fault {})\n", c.kind, c.id, c.fault);
             }
         }

@@ -205,3 +205,466 @@ pub const REBOOT_INSTANCES: ActionInfo = ActionInfo {
     permissions: &["ec2:DescribeInstances", "ec2:RebootInstances"],
     parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::Ec2RebootInstances),
 };
+
+// ---------------------------------------------------------------------------------------
+// ec2.terminate-instances
+
+/// What to keep of an instance before terminating it, for the investigation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preserve {
+    /// Its full description only (always kept, in the snapshot).
+    #[default]
+    None,
+    /// An AMI of it (with snapshots of its EBS volumes), made without rebooting it.
+    Image,
+    /// EBS snapshots of its volumes.
+    Volumes,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminateInstances {
+    #[serde(default)]
+    pub preserve: Preserve,
+    /// On revert, launch a replacement from the preserved image with the same configuration.
+    #[serde(default)]
+    pub relaunch: bool,
+}
+
+impl Params for TerminateInstances {
+    fn check(&self) -> Result<(), String> {
+        if self.relaunch && self.preserve != Preserve::Image {
+            return Err("`relaunch: true` needs `preserve: image`: the replacement is launched from that image".into());
+        }
+        Ok(())
+    }
+}
+
+/// An instance's configuration: what the snapshot keeps, and what a relaunch reproduces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceConfig {
+    pub instance_id: String,
+    pub state: String,
+    pub instance_type: String,
+    pub image_id: String,
+    pub subnet_id: Option<String>,
+    pub private_ip: Option<String>,
+    /// Security group ids, sorted.
+    pub security_groups: Vec<String>,
+    pub profile_arn: Option<String>,
+    pub key_name: Option<String>,
+    /// Tags, without the `aws:` and `firedrill:` ones.
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// (device name, volume id), in device order.
+    pub volumes: Vec<(String, String)>,
+    /// Base64, as EC2 returns and takes it.
+    pub user_data: Option<String>,
+    /// (target group ARN, port) of every target group the instance is registered in.
+    #[serde(default)]
+    pub target_groups: Vec<(String, Option<i32>)>,
+}
+
+const REPLACES_TAG: &str = "firedrill:replaces";
+
+async fn instance_config(aws: &Aws, instance: &aws_sdk_ec2::types::Instance) -> Result<InstanceConfig> {
+    let id = instance.instance_id().unwrap_or_default().to_owned();
+    let user_data = aws
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(&id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .map_err(Error::aws(format!("read the user data of {id} (ec2:DescribeInstanceAttribute)")))?
+        .user_data()
+        .and_then(|u| u.value())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    let mut security_groups: Vec<String> =
+        instance.security_groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect();
+    security_groups.sort();
+    let mut volumes: Vec<(String, String)> = instance
+        .block_device_mappings()
+        .iter()
+        .filter_map(|b| Some((b.device_name()?.to_owned(), b.ebs()?.volume_id()?.to_owned())))
+        .collect();
+    volumes.sort();
+    Ok(InstanceConfig {
+        instance_id: id,
+        state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default(),
+        instance_type: instance.instance_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        image_id: instance.image_id().unwrap_or_default().to_owned(),
+        subnet_id: instance.subnet_id().map(str::to_owned),
+        private_ip: instance.private_ip_address().map(str::to_owned),
+        security_groups,
+        profile_arn: instance.iam_instance_profile().and_then(|p| p.arn()).map(str::to_owned),
+        key_name: instance.key_name().map(str::to_owned),
+        tags: ec2::tags_map(instance.tags())
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("aws:") && !k.starts_with("firedrill:"))
+            .collect(),
+        volumes,
+        user_data,
+        target_groups: registrations(aws, instance.instance_id().unwrap_or_default()).await?,
+    })
+}
+
+/// The target groups an instance is registered in, with its port there.
+async fn registrations(aws: &Aws, id: &str) -> Result<Vec<(String, Option<i32>)>> {
+    let groups = aws
+        .elbv2
+        .describe_target_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws("list target groups (elasticloadbalancing:DescribeTargetGroups)"))?;
+    let mut out = Vec::new();
+    for tg in groups.iter().filter(|g| g.target_type().map(|t| t.as_str()) != Some("ip")) {
+        let arn = tg.target_group_arn().unwrap_or_default();
+        let health = aws.elbv2.describe_target_health().target_group_arn(arn).send().await.map_err(Error::aws(
+            format!("describe the targets of {arn} (elasticloadbalancing:DescribeTargetHealth)"),
+        ))?;
+        for t in health.target_health_descriptions().iter().filter_map(|d| d.target()) {
+            if t.id() == Some(id) {
+                out.push((arn.to_owned(), t.port()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The live replacement firedrill launched for `id`, if any.
+async fn replacement(aws: &Aws, id: &str) -> Result<Option<aws_sdk_ec2::types::Instance>> {
+    let out = aws
+        .ec2
+        .describe_instances()
+        .filters(ec2::filter(&format!("tag:{REPLACES_TAG}"), [id]))
+        .filters(ec2::filter("instance-state-name", ["pending", "running", "stopping", "stopped"]))
+        .send()
+        .await
+        .map_err(Error::aws(format!("look for a replacement of {id} (ec2:DescribeInstances)")))?;
+    Ok(out.reservations().iter().flat_map(|r| r.instances()).next().cloned())
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TerminateChange {
+    pub instance_id: String,
+    pub preserve: Preserve,
+    pub relaunch: bool,
+}
+
+/// How long to wait for a preserving image to be available before terminating.
+const IMAGE_WAIT_SECS: u64 = 1800;
+
+impl TerminateInstances {
+    /// Launch a replacement for `id` from its preserved image, with its configuration;
+    /// journaled as created. Returns the new instance's id.
+    async fn relaunch(&self, aws: &Aws, run: &RunCtx, before: &InstanceConfig, id: &str) -> Result<String> {
+        let ami =
+            run.created_in("image", id).ok_or_else(|| Error::Failed(format!("no preserved image of {id} recorded")))?;
+        let mut tags: Vec<aws_sdk_ec2::types::Tag> =
+            before.tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()).collect();
+        tags.push(aws_sdk_ec2::types::Tag::builder().key(crate::aws::RUN_TAG).value(&run.run_id).build());
+        tags.push(aws_sdk_ec2::types::Tag::builder().key(REPLACES_TAG).value(id).build());
+        let out = aws
+            .ec2
+            .run_instances()
+            .image_id(&ami)
+            .instance_type(aws_sdk_ec2::types::InstanceType::from(before.instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .set_subnet_id(before.subnet_id.clone())
+            .set_security_group_ids(Some(before.security_groups.clone()))
+            .set_key_name(before.key_name.clone())
+            .set_user_data(before.user_data.clone())
+            .set_iam_instance_profile(
+                before
+                    .profile_arn
+                    .as_ref()
+                    .map(|arn| aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(arn).build()),
+            )
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                    .set_tags(Some(tags))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(Error::aws(format!("launch a replacement for {id} from {ami} (ec2:RunInstances)")))?;
+        let new = out.instances().first().and_then(|i| i.instance_id()).unwrap_or_default().to_owned();
+        run.record_created("instance", &new, id)?;
+        Ok(new)
+    }
+}
+
+impl Fault for TerminateInstances {
+    type State = InstanceConfig;
+    type Change = TerminateChange;
+
+    /// The instance serving as this target: the original, or once it is terminated, the
+    /// replacement a relaunch made (tagged `firedrill:replaces=<original id>`).
+    async fn describe(&self, aws: &Aws, target: &Target) -> Result<InstanceConfig> {
+        let original = ec2::describe_instance(&aws.ec2, &target.id)
+            .await?
+            .ok_or_else(|| Error::Failed(format!("instance {} no longer exists", target.id)))?;
+        let gone =
+            matches!(original.state().and_then(|s| s.name()).map(|n| n.as_str()), Some("terminated" | "shutting-down"));
+        match (gone, if gone { replacement(aws, &target.id).await? } else { None }) {
+            (true, Some(r)) => instance_config(aws, &r).await,
+            _ => instance_config(aws, &original).await,
+        }
+    }
+
+    fn plan(&self, target: &Target, state: &InstanceConfig) -> Result<TerminateChange, String> {
+        if matches!(state.state.as_str(), "terminated" | "shutting-down") {
+            return Err(format!("{} is already {}: nothing to break", target.label(), state.state));
+        }
+        Ok(TerminateChange { instance_id: state.instance_id.clone(), preserve: self.preserve, relaunch: self.relaunch })
+    }
+
+    fn summarize(&self, change: &TerminateChange) -> Vec<String> {
+        let keep = match change.preserve {
+            Preserve::None => "keep its description (in the snapshot)",
+            Preserve::Image => "create an image of it (no reboot) and wait for it",
+            Preserve::Volumes => "snapshot its EBS volumes",
+        };
+        let revert = if change.relaunch {
+            "revert launches a replacement from the image"
+        } else {
+            "NOT reversible: revert only reports what was preserved"
+        };
+        vec![format!("{keep}, then terminate it; {revert}")]
+    }
+
+    async fn inject(&self, aws: &Aws, run: &RunCtx, target: &Target, change: &TerminateChange) -> Result<()> {
+        let id = &change.instance_id;
+        let cfg = self.describe(aws, target).await?;
+        // The evidence carries the run's tags and says which instance it is of.
+        let tags = |kind| super::security_group::run_tags(run, kind, &[("firedrill:instance", id.clone())]);
+        match change.preserve {
+            Preserve::None => {}
+            Preserve::Image if run.created_in("image", id).is_none() => {
+                let out = aws
+                    .ec2
+                    .create_image()
+                    .instance_id(id)
+                    .name(format!("firedrill-{}-{id}", run.run_id.replace(':', "")))
+                    .description(format!("firedrill run {}: {id} before it was terminated", run.run_id))
+                    .no_reboot(true)
+                    // The image is tagged at creation; its snapshots once it is available
+                    // (the emulator fails on a `snapshot` tag specification here).
+                    .tag_specifications(tags(aws_sdk_ec2::types::ResourceType::Image))
+                    .send()
+                    .await
+                    .map_err(Error::aws(format!("create an image of {id} (ec2:CreateImage)")))?;
+                let ami = out.image_id().unwrap_or_default().to_owned();
+                crate::failpoint::hit("after-create");
+                run.record_created("image", &ami, id)?;
+                let snapshots = wait_for_image(aws, &ami).await?;
+                if !snapshots.is_empty() {
+                    let t = tags(aws_sdk_ec2::types::ResourceType::Snapshot);
+                    aws.ec2
+                        .create_tags()
+                        .set_resources(Some(snapshots))
+                        .set_tags(t.tags)
+                        .send()
+                        .await
+                        .map_err(Error::aws(format!("tag the snapshots of {ami} (ec2:CreateTags)")))?;
+                }
+            }
+            Preserve::Image => {}
+            Preserve::Volumes => {
+                for (device, volume) in &cfg.volumes {
+                    let scope = format!("{id}/{volume}");
+                    if run.created_in("ebs-snapshot", &scope).is_some() {
+                        continue;
+                    }
+                    let out = aws
+                        .ec2
+                        .create_snapshot()
+                        .volume_id(volume)
+                        .description(format!("firedrill run {}: {device} of {id} before it was terminated", run.run_id))
+                        .tag_specifications(tags(aws_sdk_ec2::types::ResourceType::Snapshot))
+                        .send()
+                        .await
+                        .map_err(Error::aws(format!("snapshot {volume} of {id} (ec2:CreateSnapshot)")))?;
+                    run.record_created("ebs-snapshot", out.snapshot_id().unwrap_or_default(), &scope)?;
+                }
+            }
+        }
+        aws.ec2
+            .terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!("terminate {id} (ec2:TerminateInstances)")))
+    }
+
+    fn observe(&self, _run: &RunCtx, change: &TerminateChange, now: &InstanceConfig) -> Result<(), String> {
+        if now.instance_id == change.instance_id && matches!(now.state.as_str(), "shutting-down" | "terminated") {
+            Ok(())
+        } else {
+            Err(format!("{} is {} after terminating it", change.instance_id, now.state))
+        }
+    }
+
+    fn irreversible(&self, _before: &InstanceConfig, change: &TerminateChange, run: &RunCtx) -> Option<String> {
+        if change.relaunch {
+            return None;
+        }
+        let kept: Vec<String> =
+            run.created_for(&change.instance_id).into_iter().map(|(k, id)| format!("{k} {id}")).collect();
+        let kept = if kept.is_empty() { String::new() } else { format!("; preserved: {}", kept.join(", ")) };
+        Some(format!(
+            "{} was terminated and cannot be restored (set `relaunch: true` with `preserve: image` for a replacement). \
+             Its full description is in the snapshot{kept}",
+            change.instance_id
+        ))
+    }
+
+    async fn revert(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        _t: &Target,
+        before: &InstanceConfig,
+        change: &TerminateChange,
+        now: &InstanceConfig,
+    ) -> Result<()> {
+        let id = &change.instance_id;
+        let new = if now.instance_id != *id {
+            now.instance_id.clone() // a replacement exists already (an earlier, partial revert)
+        } else if matches!(now.state.as_str(), "shutting-down" | "terminated") {
+            self.relaunch(aws, run, before, id).await?
+        } else {
+            return Ok(()); // never terminated (a crash before the call)
+        };
+        // Serve where the original served: register the replacement in its target groups
+        // (idempotent), and take the terminated original out of them.
+        for (tg, port) in &before.target_groups {
+            let target = |i: &str| {
+                aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder().id(i).set_port(*port).build()
+            };
+            aws.elbv2
+                .register_targets()
+                .target_group_arn(tg)
+                .targets(target(&new))
+                .send()
+                .await
+                .map_err(Error::aws(format!("register {new} with {tg} (elasticloadbalancing:RegisterTargets)")))?;
+            if let Err(e) = aws.elbv2.deregister_targets().target_group_arn(tg).targets(target(id)).send().await {
+                let err = Error::aws(format!("deregister {id} from {tg} (elasticloadbalancing:DeregisterTargets)"))(e);
+                // A terminated instance may be gone from the group already.
+                if err.aws_code() != Some("InvalidTarget") {
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A replacement matches when its configuration does; its id, image and volumes are
+    /// new by nature.
+    fn differences(&self, before: &InstanceConfig, now: &InstanceConfig) -> Vec<String> {
+        let running = |s: &str| matches!(s, "running" | "pending");
+        let mut out = Vec::new();
+        let who = if now.instance_id == before.instance_id {
+            before.instance_id.clone()
+        } else {
+            format!("{} (replacing {})", now.instance_id, before.instance_id)
+        };
+        if running(&before.state) != running(&now.state) {
+            out.push(format!("{who}: is {}, was {}", now.state, before.state));
+        }
+        let fields = [
+            ("type", format!("{:?}", before.instance_type), format!("{:?}", now.instance_type)),
+            ("subnet", format!("{:?}", before.subnet_id), format!("{:?}", now.subnet_id)),
+            ("security groups", format!("{:?}", before.security_groups), format!("{:?}", now.security_groups)),
+            ("instance profile", format!("{:?}", before.profile_arn), format!("{:?}", now.profile_arn)),
+            ("key pair", format!("{:?}", before.key_name), format!("{:?}", now.key_name)),
+            ("tags", format!("{:?}", before.tags), format!("{:?}", now.tags)),
+            ("user data", format!("{:?}", before.user_data), format!("{:?}", now.user_data)),
+            ("target groups", format!("{:?}", before.target_groups), format!("{:?}", now.target_groups)),
+        ];
+        for (what, b, n) in fields {
+            if b != n {
+                out.push(format!("{who}: {what} is {n}, snapshot had {b}"));
+            }
+        }
+        out
+    }
+}
+
+/// Wait until the image is available; returns its EBS snapshots' ids.
+async fn wait_for_image(aws: &Aws, ami: &str) -> Result<Vec<String>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(IMAGE_WAIT_SECS);
+    loop {
+        let out = aws
+            .ec2
+            .describe_images()
+            .image_ids(ami)
+            .send()
+            .await
+            .map_err(Error::aws(format!("wait for image {ami} (ec2:DescribeImages)")))?;
+        let image = out.images().first();
+        match image.and_then(|i| i.state()).map(|s| s.as_str()) {
+            Some("available") => {
+                let snaps = image.map(|i| i.block_device_mappings()).unwrap_or_default();
+                return Ok(snaps.iter().filter_map(|b| b.ebs()?.snapshot_id().map(str::to_owned)).collect());
+            }
+            Some("failed" | "invalid" | "error" | "deregistered") => {
+                return Err(Error::Failed(format!("image {ami} failed: not terminating without it")));
+            }
+            _ if std::time::Instant::now() > deadline => {
+                return Err(Error::Failed(format!(
+                    "image {ami} is not available after {IMAGE_WAIT_SECS} s: not terminating"
+                )));
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_secs(5)).await,
+        }
+    }
+}
+
+pub const TERMINATE_INSTANCES: ActionInfo = ActionInfo {
+    name: "ec2.terminate-instances",
+    target: TargetKind::Instance,
+    summary: "Terminate instances. Their full description (type, subnet, groups, profile, tags, volumes, user data) is always kept in the snapshot; `preserve: image` makes an AMI (or `volumes`, EBS snapshots) first, tagged with the run, and waits for it.",
+    revert: "With `relaunch: true`, launches a replacement from the preserved image with the same configuration, in the same target groups. Otherwise not reversible: revert says so, and where the preserved state is.",
+    one_shot: false,
+    params: &[
+        super::ParamInfo {
+            name: "preserve",
+            ty: "none | image | volumes",
+            default: "none",
+            doc: "What to keep before terminating.",
+        },
+        super::ParamInfo {
+            name: "relaunch",
+            ty: "bool",
+            default: "false",
+            doc: "Revert launches a replacement (needs preserve: image).",
+        },
+    ],
+    permissions: &[
+        "ec2:DescribeInstances",
+        "ec2:DescribeInstanceAttribute",
+        "ec2:CreateImage",
+        "ec2:DescribeImages",
+        "ec2:CreateSnapshot",
+        "ec2:CreateTags",
+        "ec2:TerminateInstances",
+        "ec2:RunInstances",
+        "iam:PassRole",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:RegisterTargets",
+        "elasticloadbalancing:DeregisterTargets",
+    ],
+    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::Ec2TerminateInstances),
+};

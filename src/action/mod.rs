@@ -88,6 +88,12 @@ pub trait Fault: Sync {
     /// Empty means restored exactly.
     fn differences(&self, before: &Self::State, now: &Self::State) -> Vec<String>;
 
+    /// Why this target cannot be restored, when it cannot (a terminated instance without
+    /// a relaunch): revert records that, with this note, instead of trying.
+    fn irreversible(&self, _before: &Self::State, _change: &Self::Change, _run: &RunCtx) -> Option<String> {
+        None
+    }
+
     /// Delete what `setup` created, once every target is reverted. Idempotent.
     fn teardown(&self, _aws: &Aws, _run: &RunCtx) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
@@ -110,6 +116,8 @@ pub enum Action {
     Ec2StopInstances(instance::StopInstances),
     #[serde(rename = "ec2.reboot-instances")]
     Ec2RebootInstances(instance::RebootInstances),
+    #[serde(rename = "ec2.terminate-instances")]
+    Ec2TerminateInstances(instance::TerminateInstances),
     #[serde(rename = "network-acl.deny-all")]
     AclDenyAll(network_acl::DenyAll),
     #[serde(rename = "network-acl.deny-traffic")]
@@ -153,6 +161,7 @@ impl Action {
             Action::SgIsolateInstance(_) => &security_group::ISOLATE_INSTANCE,
             Action::Ec2StopInstances(_) => &instance::STOP_INSTANCES,
             Action::Ec2RebootInstances(_) => &instance::REBOOT_INSTANCES,
+            Action::Ec2TerminateInstances(_) => &instance::TERMINATE_INSTANCES,
             Action::AclDenyAll(_) => &network_acl::DENY_ALL,
             Action::AclDenyTraffic(_) => &network_acl::DENY_TRAFFIC,
             Action::RouteBlackhole(_) => &route_table::BLACKHOLE,
@@ -201,6 +210,10 @@ macro_rules! with_fault {
                 $body
             }
             Action::Ec2RebootInstances(p) => {
+                let $f = p;
+                $body
+            }
+            Action::Ec2TerminateInstances(p) => {
                 let $f = p;
                 $body
             }
@@ -312,6 +325,7 @@ pub static CATALOGUE: &[ActionInfo] = &[
     security_group::ISOLATE_INSTANCE,
     instance::STOP_INSTANCES,
     instance::REBOOT_INSTANCES,
+    instance::TERMINATE_INSTANCES,
     network_acl::DENY_ALL,
     network_acl::DENY_TRAFFIC,
     route_table::BLACKHOLE,

@@ -18,6 +18,11 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let rec = executor::revert(&aws, &store, &id).await?;
     let view = RunView::new(&rec);
     emit(g.output, &view, RunView::text);
+    if rec.has_irreversible() {
+        return Err(Error::RevertIncomplete(format!(
+            "run {id}: some targets cannot be restored (see `irreversible` above, and what was preserved)"
+        )));
+    }
     if rec.needs_revert() {
         return Err(Error::RevertIncomplete(format!(
             "run {id} is not fully restored; see the differences above, fix or accept them, and run `firedrill revert {id}` again"

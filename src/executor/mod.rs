@@ -75,6 +75,12 @@ impl RunCtx {
         created.iter().find(|c| !c.deleted && c.kind == kind && c.scope == scope).map(|c| c.id.clone())
     }
 
+    /// (kind, id) of every resource this fault created for a scope starting with `prefix`.
+    pub fn created_for(&self, prefix: &str) -> Vec<(String, String)> {
+        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created.iter().filter(|c| c.scope.starts_with(prefix)).map(|c| (c.kind.clone(), c.id.clone())).collect()
+    }
+
     /// Ids of every live resource of `kind` this fault created.
     pub fn created(&self, kind: &str) -> Vec<String> {
         let created = self.created.lock().unwrap_or_else(|e| e.into_inner());

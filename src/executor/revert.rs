@@ -64,8 +64,25 @@ async fn revert_fault<F: Fault>(
             let (fault, id) = (ctx.fault, t.target.id.clone());
             let journal = &ctx.journal;
             journal.append(&Event::Reverting { at: now(), fault, target: id.clone() })?;
+            let snap: SnapshotFile<F::State, F::Change> = match read_snapshot(&rec.dir, &t.snapshot) {
+                Ok(s) => s,
+                Err(e) => {
+                    let error = e.to_string();
+                    journal.append(&Event::RevertFailed {
+                        at: now(),
+                        fault,
+                        target: id,
+                        error,
+                        differences: vec![],
+                    })?;
+                    return Ok(false);
+                }
+            };
+            if let Some(note) = f.irreversible(&snap.state, &snap.change, ctx) {
+                journal.append(&Event::Irreversible { at: now(), fault, target: id, note })?;
+                return Ok(true);
+            }
             let outcome = async {
-                let snap: SnapshotFile<F::State, F::Change> = read_snapshot(&rec.dir, &t.snapshot)?;
                 let current = f.describe(aws, &t.target).await?;
                 f.revert(aws, ctx, &t.target, &snap.state, &snap.change, &current).await?;
                 let after = f.describe(aws, &t.target).await?;

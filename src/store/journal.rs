@@ -85,6 +85,13 @@ pub enum Event {
         fault: usize,
         target: String,
     },
+    /// The target cannot be restored (the note says why, and where its preserved state is).
+    Irreversible {
+        at: String,
+        fault: usize,
+        target: String,
+        note: String,
+    },
     RevertFailed {
         at: String,
         fault: usize,

@@ -28,11 +28,13 @@ pub enum Phase {
     Reverted,
     /// Revert ran but the target does not match its snapshot (or the call failed).
     RevertFailed,
+    /// The change cannot be undone (a terminated instance); the note says what was kept.
+    Irreversible,
 }
 
 impl Phase {
     pub fn needs_revert(self) -> bool {
-        !matches!(self, Phase::NotInjected | Phase::Reverted | Phase::Done)
+        !matches!(self, Phase::NotInjected | Phase::Reverted | Phase::Done | Phase::Irreversible)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Phase {
             Phase::Reverting => "reverting",
             Phase::Reverted => "reverted",
             Phase::RevertFailed => "revert-failed",
+            Phase::Irreversible => "irreversible",
         }
     }
 }
@@ -68,6 +71,17 @@ pub struct CreatedRecord {
     pub id: String,
     pub scope: String,
     pub deleted: bool,
+}
+
+/// Kinds of created resource that are kept after revert: evidence for the investigation
+/// (an image or EBS snapshot of a terminated instance) or the restored resource itself
+/// (a relaunched replacement).
+pub const KEPT_KINDS: &[&str] = &["image", "ebs-snapshot", "instance"];
+
+impl CreatedRecord {
+    pub fn kept(&self) -> bool {
+        KEPT_KINDS.contains(&self.kind.as_str())
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -142,6 +156,9 @@ impl RunRecord {
                 }
                 Event::Reverting { at, fault, target } => (fault, target, Phase::Reverting, at, None, vec![]),
                 Event::Reverted { at, fault, target } => (fault, target, Phase::Reverted, at, None, vec![]),
+                Event::Irreversible { at, fault, target, note } => {
+                    (fault, target, Phase::Irreversible, at, Some(note), vec![])
+                }
                 Event::RevertFailed { at, fault, target, error, differences } => {
                     (fault, target, Phase::RevertFailed, at, Some(error), differences)
                 }
@@ -159,10 +176,15 @@ impl RunRecord {
         Ok(run)
     }
 
+    /// Whether some target could not be restored and never will be.
+    pub fn has_irreversible(&self) -> bool {
+        self.targets.iter().any(|t| t.phase == Phase::Irreversible)
+    }
+
     /// Whether anything is left to undo: a target not reverted, or a created resource
-    /// not deleted.
+    /// not deleted (resources kept as evidence do not count: see `Created::kept`).
     pub fn needs_revert(&self) -> bool {
-        self.targets.iter().any(|t| t.phase.needs_revert()) || self.created.iter().any(|c| !c.deleted)
+        self.targets.iter().any(|t| t.phase.needs_revert()) || self.created.iter().any(|c| !c.deleted && !c.kept())
     }
 
     /// One word for the whole run.
@@ -170,6 +192,8 @@ impl RunRecord {
         let any = |p: Phase| self.targets.iter().any(|t| t.phase == p);
         if any(Phase::RevertFailed) {
             "revert-failed"
+        } else if any(Phase::Irreversible) {
+            "irreversible"
         } else if any(Phase::Failed) {
             "failed"
         } else if any(Phase::Injecting) || any(Phase::Reverting) {
@@ -179,8 +203,8 @@ impl RunRecord {
         } else if any(Phase::Done) && !any(Phase::Reverted) {
             "done"
         } else if self.targets.iter().all(|t| t.phase == Phase::NotInjected) {
-            if self.created.iter().any(|c| !c.deleted) { "interrupted" } else { "not-injected" }
-        } else if self.created.iter().any(|c| !c.deleted) {
+            if self.created.iter().any(|c| !c.deleted && !c.kept()) { "interrupted" } else { "not-injected" }
+        } else if self.created.iter().any(|c| !c.deleted && !c.kept()) {
             "interrupted"
         } else {
             "reverted"

