@@ -160,16 +160,7 @@ impl Fault for SuspendProcesses {
     }
 
     fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
-        if before.suspended == now.suspended {
-            Vec::new()
-        } else {
-            vec![format!(
-                "{}: suspended [{}], snapshot had [{}]",
-                before.name,
-                now.suspended.join(", "),
-                before.suspended.join(", ")
-            )]
-        }
+        super::compare(&before.name, "suspended processes", &before.suspended, &now.suspended)
     }
 }
 
@@ -300,11 +291,8 @@ impl Fault for SetCapacity {
     }
 
     fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
-        let (b, n) = (
-            (before.min_size, before.max_size, before.desired_capacity),
-            (now.min_size, now.max_size, now.desired_capacity),
-        );
-        if b == n { Vec::new() } else { vec![format!("{}: min/max/desired {n:?}, snapshot had {b:?}", before.name)] }
+        let capacity = |g: &GroupState| (g.min_size, g.max_size, g.desired_capacity);
+        super::compare(&before.name, "min/max/desired", &capacity(before), &capacity(now))
     }
 }
 

@@ -630,14 +630,7 @@ impl Fault for FixedResponse {
     }
 
     fn differences(&self, before: &ListenerState, now: &ListenerState) -> Vec<String> {
-        if before.default_actions == now.default_actions {
-            Vec::new()
-        } else {
-            vec![format!(
-                "{}: default actions {:?}, snapshot had {:?}",
-                before.arn, now.default_actions, before.default_actions
-            )]
-        }
+        super::compare(&before.arn, "default actions", &before.default_actions, &now.default_actions)
     }
 }
 
@@ -775,16 +768,7 @@ impl Fault for SwapSecurityGroups {
     }
 
     fn differences(&self, before: &LoadBalancerGroups, now: &LoadBalancerGroups) -> Vec<String> {
-        if before.security_groups == now.security_groups {
-            Vec::new()
-        } else {
-            vec![format!(
-                "{}: groups [{}], snapshot had [{}]",
-                before.arn,
-                now.security_groups.join(", "),
-                before.security_groups.join(", ")
-            )]
-        }
+        super::compare(&before.arn, "security groups", &before.security_groups, &now.security_groups)
     }
 
     async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {

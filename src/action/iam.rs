@@ -583,14 +583,7 @@ impl Fault for DisassociateProfile {
     }
 
     fn differences(&self, before: &ProfileState, now: &ProfileState) -> Vec<String> {
-        if before.profile_arn == now.profile_arn {
-            Vec::new()
-        } else {
-            vec![format!(
-                "{}: profile {:?}, snapshot had {:?}",
-                before.instance_id, now.profile_arn, before.profile_arn
-            )]
-        }
+        super::compare(&before.instance_id, "instance profile", &before.profile_arn, &now.profile_arn)
     }
 }
 

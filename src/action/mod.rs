@@ -100,6 +100,12 @@ pub trait Fault: Sync {
     }
 }
 
+/// One line when `now` differs from `before` — "<who>: <what> is <now>, snapshot had
+/// <before>" — for the `differences` of faults whose state is one value.
+pub(crate) fn compare<T: PartialEq + Debug>(who: &str, what: &str, before: &T, now: &T) -> Vec<String> {
+    if before == now { Vec::new() } else { vec![format!("{who}: {what} is {now:?}, snapshot had {before:?}")] }
+}
+
 /// A fault action with its params, as written in a fault file and stored in the journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", content = "params")]

@@ -265,14 +265,7 @@ impl Fault for DenyAll {
     }
 
     fn differences(&self, before: &SubnetAcl, now: &SubnetAcl) -> Vec<String> {
-        if before.network_acl_id == now.network_acl_id {
-            Vec::new()
-        } else {
-            vec![format!(
-                "{} is associated with {}, snapshot had {}",
-                now.subnet_id, now.network_acl_id, before.network_acl_id
-            )]
-        }
+        super::compare(&before.subnet_id, "network ACL", &before.network_acl_id, &now.network_acl_id)
     }
 
     async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {

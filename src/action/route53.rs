@@ -505,11 +505,7 @@ impl Fault for BreakHealthCheck {
     }
 
     fn differences(&self, before: &HealthCheckState, now: &HealthCheckState) -> Vec<String> {
-        if before == now {
-            Vec::new()
-        } else {
-            vec![format!("{}: health check is {now:?}, snapshot had {before:?}", before.id)]
-        }
+        super::compare(&before.id, "health check", before, now)
     }
 }
 

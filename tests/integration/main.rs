@@ -12,4 +12,5 @@ mod instances;
 mod load_balancing;
 mod network;
 mod runs;
+mod sandbox;
 mod security_groups;
