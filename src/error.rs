@@ -49,6 +49,10 @@ pub enum Error {
     #[error("corrupt state in {}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
 
+    /// The target no longer exists.
+    #[error("{0}")]
+    Gone(String),
+
     /// A fault's change did not take effect, or failed part-way (after rollback).
     #[error("{0}")]
     Failed(String),
@@ -63,7 +67,7 @@ impl Error {
         match self {
             Error::Input(_) | Error::Usage(_) | Error::Refused(_) | Error::Locked { .. } => 2,
             Error::RevertIncomplete(_) => 3,
-            Error::Aws { .. } | Error::Store { .. } | Error::Corrupt { .. } | Error::Failed(_) => 1,
+            Error::Aws { .. } | Error::Store { .. } | Error::Corrupt { .. } | Error::Failed(_) | Error::Gone(_) => 1,
         }
     }
 

@@ -39,7 +39,7 @@ async fn describe_group(aws: &Aws, name: &str) -> Result<GroupState> {
     let g = out
         .auto_scaling_groups()
         .first()
-        .ok_or_else(|| Error::Failed(format!("auto scaling group {name} no longer exists")))?;
+        .ok_or_else(|| Error::Gone(format!("auto scaling group {name} no longer exists")))?;
     let mut suspended: Vec<String> =
         g.suspended_processes().iter().filter_map(|p| p.process_name().map(str::to_owned)).collect();
     suspended.sort();

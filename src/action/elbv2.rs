@@ -61,8 +61,7 @@ async fn describe_target_group(aws: &Aws, arn: &str) -> Result<TargetGroupState>
         .send()
         .await
         .map_err(Error::aws(format!("describe target group {arn} (elasticloadbalancing:DescribeTargetGroups)")))?;
-    let tg =
-        out.target_groups().first().ok_or_else(|| Error::Failed(format!("target group {arn} no longer exists")))?;
+    let tg = out.target_groups().first().ok_or_else(|| Error::Gone(format!("target group {arn} no longer exists")))?;
     let health_check = HealthCheck {
         enabled: tg.health_check_enabled(),
         protocol: tg.health_check_protocol().map(|p| p.as_str().to_owned()),
@@ -568,7 +567,7 @@ impl Fault for FixedResponse {
                 target.id
             )))?;
         let l =
-            out.listeners().first().ok_or_else(|| Error::Failed(format!("listener {} no longer exists", target.id)))?;
+            out.listeners().first().ok_or_else(|| Error::Gone(format!("listener {} no longer exists", target.id)))?;
         Ok(ListenerState {
             arn: target.id.clone(),
             default_actions: l.default_actions().iter().map(ListenerAction::from_sdk).collect(),
@@ -701,7 +700,7 @@ impl Fault for SwapSecurityGroups {
         let lb = out
             .load_balancers()
             .first()
-            .ok_or_else(|| Error::Failed(format!("load balancer {} no longer exists", target.id)))?;
+            .ok_or_else(|| Error::Gone(format!("load balancer {} no longer exists", target.id)))?;
         let mut security_groups = lb.security_groups().to_vec();
         security_groups.sort();
         Ok(LoadBalancerGroups {

@@ -24,7 +24,7 @@ impl RunState {
 async fn run_state(aws: &Aws, id: &str) -> Result<RunState> {
     let i = ec2::describe_instance(&aws.ec2, id)
         .await?
-        .ok_or_else(|| Error::Failed(format!("instance {id} no longer exists")))?;
+        .ok_or_else(|| Error::Gone(format!("instance {id} no longer exists")))?;
     let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default();
     Ok(RunState { instance_id: id.to_owned(), state })
 }
@@ -411,7 +411,7 @@ impl Fault for TerminateInstances {
     async fn describe(&self, aws: &Aws, target: &Target) -> Result<InstanceConfig> {
         let original = ec2::describe_instance(&aws.ec2, &target.id)
             .await?
-            .ok_or_else(|| Error::Failed(format!("instance {} no longer exists", target.id)))?;
+            .ok_or_else(|| Error::Gone(format!("instance {} no longer exists", target.id)))?;
         let gone =
             matches!(original.state().and_then(|s| s.name()).map(|n| n.as_str()), Some("terminated" | "shutting-down"));
         match (gone, if gone { replacement(aws, &target.id).await? } else { None }) {

@@ -390,7 +390,7 @@ impl Fault for DenyTraffic {
     async fn describe(&self, aws: &Aws, target: &Target) -> Result<AclState> {
         let acl = ec2::describe_network_acl(&aws.ec2, &target.id)
             .await?
-            .ok_or_else(|| Error::Failed(format!("network ACL {} no longer exists", target.id)))?;
+            .ok_or_else(|| Error::Gone(format!("network ACL {} no longer exists", target.id)))?;
         Ok(AclState { network_acl_id: target.id.clone(), entries: entries(&acl) })
     }
 

@@ -144,7 +144,7 @@ impl Fault for Blackhole {
     async fn describe(&self, aws: &Aws, target: &Target) -> Result<RouteTableState> {
         let rt = ec2::describe_route_table(&aws.ec2, &target.id)
             .await?
-            .ok_or_else(|| Error::Failed(format!("route table {} no longer exists", target.id)))?;
+            .ok_or_else(|| Error::Gone(format!("route table {} no longer exists", target.id)))?;
         Ok(RouteTableState { route_table_id: target.id.clone(), routes: routes(&rt) })
     }
 

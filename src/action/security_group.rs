@@ -213,7 +213,7 @@ impl GroupState {
 async fn describe_group(aws: &Aws, id: &str) -> Result<GroupState> {
     let g = ec2::describe_security_group(&aws.ec2, id)
         .await?
-        .ok_or_else(|| Error::Failed(format!("security group {id} no longer exists")))?;
+        .ok_or_else(|| Error::Gone(format!("security group {id} no longer exists")))?;
     Ok(GroupState::from_sdk(&g))
 }
 
@@ -844,7 +844,7 @@ impl Fault for IsolateInstance {
     async fn describe(&self, aws: &Aws, target: &Target) -> Result<InstanceGroups> {
         let i = ec2::describe_instance(&aws.ec2, &target.id)
             .await?
-            .ok_or_else(|| Error::Failed(format!("instance {} no longer exists", target.id)))?;
+            .ok_or_else(|| Error::Gone(format!("instance {} no longer exists", target.id)))?;
         let mut interfaces: Vec<Interface> = i
             .network_interfaces()
             .iter()

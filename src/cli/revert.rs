@@ -9,13 +9,20 @@ use crate::{Error, Result};
 pub struct Args {
     /// Run id (default: the newest run with injected faults).
     pub run: Option<String>,
+    /// Restore targets the team changed since the fault too (they are left alone otherwise).
+    #[arg(long)]
+    pub force: bool,
+    /// Leave this target as it is, and record that a person chose to (repeatable).
+    #[arg(long, value_name = "TARGET")]
+    pub abandon: Vec<String>,
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store();
     let id = store.resolve(args.run.as_deref())?;
     let aws = g.aws().await?;
-    let rec = executor::revert(&aws, &store, &id).await?;
+    let opts = executor::RevertOptions { force: args.force, abandon: args.abandon };
+    let rec = executor::revert(&aws, &store, &id, &opts).await?;
     let view = RunView::new(&rec);
     emit(g.output, &view, RunView::text);
     if rec.has_irreversible() {
@@ -25,7 +32,7 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     }
     if rec.needs_revert() {
         return Err(Error::RevertIncomplete(format!(
-            "run {id} is not fully restored; see the differences above, fix or accept them, and run `firedrill revert {id}` again"
+            "run {id} is not fully restored: see the differences above and `firedrill diff {id}`; then `firedrill revert {id}` again, with `--force` to restore changed targets anyway or `--abandon TARGET` to leave one"
         )));
     }
     Ok(())

@@ -30,6 +30,8 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectRepor
     journal.append(&Event::RunStarted {
         at: now(),
         run_id: run_id.clone(),
+        by: crate::store::journal::who(),
+        command: crate::store::journal::command_line(),
         firedrill_version: env!("CARGO_PKG_VERSION").into(),
         account: plan.account.clone(),
         region: plan.region.clone(),
@@ -66,7 +68,7 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectRepor
 
     let mut failure = None;
     for (fi, f) in plan.faults.iter().enumerate() {
-        let ctx = RunCtx::new(&run_id, fi, journal.clone(), Vec::new());
+        let ctx = RunCtx::new(&run_id, fi, &run.dir, journal.clone(), Vec::new());
         let result = with_fault!(&f.spec.action, |fault| inject_fault(fault, aws, &ctx, f).await);
         if let Err(e) = result {
             failure = Some(e);
@@ -76,7 +78,7 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectRepor
 
     if let Some(err) = failure {
         tracing::warn!("injecting failed, rolling back run {run_id}: {err}");
-        let rollback = super::revert::revert_open(aws, store, &run).await;
+        let rollback = super::revert::revert_open(aws, store, &run, true).await;
         let how = match rollback {
             Ok(rec) if !rec.needs_revert() => "everything it changed was reverted".to_owned(),
             Ok(_) => format!(
@@ -101,8 +103,8 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
     f.setup(aws, ctx, &refs).await?;
     let one_shot = planned.spec.action.info().one_shot;
 
-    let results: Vec<Result<()>> = stream::iter(&items)
-        .map(|(target, _, change)| async move {
+    let results: Vec<Result<()>> = stream::iter(items.iter().enumerate())
+        .map(|(ti, (target, _, change))| async move {
             let journal = &ctx.journal;
             let (fault, id) = (ctx.fault, target.id.clone());
             journal.append(&Event::Injecting { at: now(), fault, target: id.clone() })?;
@@ -113,16 +115,21 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
                 failpoint::fail("inject", &target.id)?;
                 let now_state = f.describe(aws, target).await?;
                 f.observe(ctx, change, &now_state)
-                    .map_err(|why| Error::Failed(format!("{}: the change did not take effect: {why}", target.id)))
+                    .map_err(|why| Error::Failed(format!("{}: the change did not take effect: {why}", target.id)))?;
+                Ok::<_, Error>(now_state)
             }
             .await;
             match outcome {
-                Ok(()) => {
+                Ok(after) => {
                     tracing::debug!(fault, target = %id, "injected and observed");
                     if one_shot {
                         journal.append(&Event::Done { at: now(), fault, target: id })
                     } else {
-                        journal.append(&Event::Injected { at: now(), fault, target: id })
+                        let name = format!("{}.after", snapshot_name(fault, ti, &id));
+                        let after = AfterFile { taken_at: now(), state: &after };
+                        let rel =
+                            ctx.run_dir.as_ref().map(|d| crate::store::write_json(d, &name, &after)).transpose()?;
+                        journal.append(&Event::Injected { at: now(), fault, target: id, after: rel })
                     }
                 }
                 Err(e) => {
@@ -136,6 +143,13 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+/// The state right after a change: what "still broken" looks like.
+#[derive(Serialize, serde::Deserialize)]
+pub struct AfterFile<S> {
+    pub taken_at: String,
+    pub state: S,
 }
 
 /// A snapshot's file name: unique by fault and target index, readable by the target's id

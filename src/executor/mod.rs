@@ -6,6 +6,7 @@
 //! Targets of one fault are handled concurrently, at most [`CONCURRENCY`] at a time;
 //! faults run in file order and are reverted in reverse order.
 
+pub mod drift;
 mod inject;
 mod plan;
 mod revert;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use inject::{InjectReport, inject};
 pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
-pub use revert::revert;
+pub use revert::{RevertOptions, revert};
 
 use crate::Result;
 use crate::store::journal::{Event, Journal, now};
@@ -31,13 +32,27 @@ pub struct RunCtx {
     pub run_id: String,
     /// The fault's index in the run.
     pub fault: usize,
+    /// The run's directory in the state store.
+    pub run_dir: Option<std::path::PathBuf>,
     journal: Arc<Journal>,
     created: Mutex<Vec<CreatedRecord>>,
 }
 
 impl RunCtx {
-    pub fn new(run_id: &str, fault: usize, journal: Arc<Journal>, created: Vec<CreatedRecord>) -> Self {
-        RunCtx { run_id: run_id.to_owned(), fault, journal, created: Mutex::new(created) }
+    pub fn new(
+        run_id: &str,
+        fault: usize,
+        run_dir: &std::path::Path,
+        journal: Arc<Journal>,
+        created: Vec<CreatedRecord>,
+    ) -> Self {
+        RunCtx {
+            run_id: run_id.to_owned(),
+            fault,
+            run_dir: Some(run_dir.to_owned()),
+            journal,
+            created: Mutex::new(created),
+        }
     }
 
     /// Record a resource the fault created, durably, before it is used.

@@ -5,21 +5,46 @@
 
 use futures_util::{StreamExt, stream};
 
+use super::drift::{self, Live};
 use super::{CONCURRENCY, RunCtx, SnapshotFile};
 use crate::action::Fault;
 use crate::aws::Aws;
-use crate::store::journal::{Event, now};
-use crate::store::record::TargetRecord;
+use crate::store::journal::{Event, command_line, now, who};
+use crate::store::record::{Phase, TargetRecord};
 use crate::store::{RunDir, RunRecord, Store, read_snapshot};
 use crate::{Error, Result, with_fault};
 
-/// Revert run `id`; returns its record afterwards (check `needs_revert()`).
-pub async fn revert(aws: &Aws, store: &Store, id: &str) -> Result<RunRecord> {
-    let run = store.open_run(id)?;
-    revert_open(aws, store, &run).await
+/// How a revert treats targets the team changed, and which targets to leave alone.
+#[derive(Clone, Debug, Default)]
+pub struct RevertOptions {
+    /// Restore targets that changed since the fault anyway.
+    pub force: bool,
+    /// Targets a person chose to leave as they are.
+    pub abandon: Vec<String>,
 }
 
-pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir) -> Result<RunRecord> {
+/// Revert run `id`; returns its record afterwards (check `needs_revert()`).
+pub async fn revert(aws: &Aws, store: &Store, id: &str, opts: &RevertOptions) -> Result<RunRecord> {
+    let run = store.open_run(id)?;
+    run.journal.append(&Event::Command { at: now(), by: who(), command: command_line() })?;
+    let rec = store.read(&run.id)?;
+    let unknown: Vec<&String> =
+        opts.abandon.iter().filter(|a| !rec.targets.iter().any(|t| &t.target.id == *a)).collect();
+    if !unknown.is_empty() {
+        let ids: Vec<&str> = rec.targets.iter().map(|t| t.target.id.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "run {id} has no target {}; its targets: {}",
+            unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            ids.join(", ")
+        )));
+    }
+    for t in rec.targets.iter().filter(|t| opts.abandon.contains(&t.target.id) && t.phase.needs_revert()) {
+        run.journal.append(&Event::Abandoned { at: now(), fault: t.fault, target: t.target.id.clone(), by: who() })?;
+    }
+    revert_open(aws, store, &run, opts.force).await
+}
+
+pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir, force: bool) -> Result<RunRecord> {
     let journal = run.journal.clone();
     let rec = store.read(&run.id)?;
     if aws.region != rec.region {
@@ -39,9 +64,9 @@ pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir) -> Resul
     let mut errors = Vec::new();
     for (fi, spec) in rec.faults.iter().enumerate().rev() {
         let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
-        let ctx = RunCtx::new(&rec.run_id, fi, journal.clone(), created);
+        let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal.clone(), created);
         let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
-        if let Err(e) = with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, &rec, &targets).await) {
+        if let Err(e) = with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, &rec, &targets, force).await) {
             errors.push(e.to_string());
         }
     }
@@ -57,6 +82,7 @@ async fn revert_fault<F: Fault>(
     ctx: &RunCtx,
     rec: &RunRecord,
     targets: &[&TargetRecord],
+    force: bool,
 ) -> Result<()> {
     let pending: Vec<&TargetRecord> = targets.iter().copied().filter(|t| t.phase.needs_revert()).collect();
     let results: Vec<bool> = stream::iter(pending)
@@ -81,6 +107,37 @@ async fn revert_fault<F: Fault>(
             if let Some(note) = f.irreversible(&snap.state, &snap.change, ctx) {
                 journal.append(&Event::Irreversible { at: now(), fault, target: id, note })?;
                 return Ok(true);
+            }
+            // Respect what happened since the fault, unless firedrill itself was midway
+            // through restoring this target (then it is its own work, not the team's).
+            if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
+                match drift::observe(f, aws, rec, t).await {
+                    Ok(o) if o.live == Live::Gone => {
+                        journal.append(&Event::Gone { at: now(), fault, target: id })?;
+                        return Ok(true);
+                    }
+                    Ok(o) if o.live == Live::Restored => {
+                        journal.append(&Event::Restored { at: now(), fault, target: id })?;
+                        return Ok(true);
+                    }
+                    Ok(o) if o.live == Live::Changed && !force => {
+                        let differences = o.since_snapshot;
+                        journal.append(&Event::Drifted { at: now(), fault, target: id, differences })?;
+                        return Ok(false);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let error = e.to_string();
+                        journal.append(&Event::RevertFailed {
+                            at: now(),
+                            fault,
+                            target: id,
+                            error,
+                            differences: vec![],
+                        })?;
+                        return Ok(false);
+                    }
+                }
             }
             let outcome = async {
                 let current = f.describe(aws, &t.target).await?;

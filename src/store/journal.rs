@@ -20,6 +20,11 @@ pub enum Event {
     RunStarted {
         at: String,
         run_id: String,
+        /// Who ran it (`user@host`) and the command line.
+        #[serde(default)]
+        by: String,
+        #[serde(default)]
+        command: String,
         firedrill_version: String,
         account: String,
         region: String,
@@ -53,12 +58,49 @@ pub enum Event {
         at: String,
         fault: usize,
         target: String,
+        /// The target's state right after the change (relative path), to tell later
+        /// whether it is still broken or the team changed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
+    /// The target was found equal to its snapshot without firedrill: the team fixed it.
+    Restored {
+        at: String,
+        fault: usize,
+        target: String,
+    },
+    /// Revert found the target changed since the fault (equal to neither the snapshot nor
+    /// the post-break state) and left it alone; `revert --force` overrides.
+    Drifted {
+        at: String,
+        fault: usize,
+        target: String,
+        differences: Vec<String>,
+    },
+    /// The target no longer exists.
+    Gone {
+        at: String,
+        fault: usize,
+        target: String,
+    },
+    /// A person chose to leave the target as it is (`revert --abandon`).
+    Abandoned {
+        at: String,
+        fault: usize,
+        target: String,
+        by: String,
     },
     InjectFailed {
         at: String,
         fault: usize,
         target: String,
         error: String,
+    },
+    /// A command that changes the run (revert, abandon) started.
+    Command {
+        at: String,
+        by: String,
+        command: String,
     },
     /// The fault created a resource (recorded before it is relied on).
     Created {
@@ -100,6 +142,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         differences: Vec<String>,
     },
+}
+
+/// A later command that changes the run (a revert, an abandon): who ran what, when.
+pub fn who() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    if host.is_empty() { user } else { format!("{user}@{host}") }
+}
+
+/// The command line, for the journal.
+pub fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
 }
 
 pub fn now() -> String {

@@ -148,10 +148,15 @@ impl Store {
 impl RunDir {
     /// Write a snapshot durably; returns its path relative to the run directory.
     pub fn write_snapshot(&self, name: &str, value: &impl Serialize) -> Result<String> {
-        let rel = format!("snapshots/{name}.json");
-        write_durably(&self.dir.join(&rel), &serde_json::to_vec_pretty(value).expect("snapshots serialize"))?;
-        Ok(rel)
+        write_json(&self.dir, name, value)
     }
+}
+
+/// Write `snapshots/<name>.json` in a run directory, durably; returns the relative path.
+pub fn write_json(run_dir: &Path, name: &str, value: &impl Serialize) -> Result<String> {
+    let rel = format!("snapshots/{name}.json");
+    write_durably(&run_dir.join(&rel), &serde_json::to_vec_pretty(value).expect("snapshots serialize"))?;
+    Ok(rel)
 }
 
 pub fn read_snapshot<T: DeserializeOwned>(run_dir: &Path, rel: &str) -> Result<T> {

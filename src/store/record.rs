@@ -30,11 +30,28 @@ pub enum Phase {
     RevertFailed,
     /// The change cannot be undone (a terminated instance); the note says what was kept.
     Irreversible,
+    /// The team put the target back exactly as it was; nothing for firedrill to do.
+    Restored,
+    /// Revert found it changed since the fault and left it alone (see `firedrill diff`).
+    Changed,
+    /// The target no longer exists.
+    Gone,
+    /// A person chose to leave the target as it is.
+    Abandoned,
 }
 
 impl Phase {
     pub fn needs_revert(self) -> bool {
-        !matches!(self, Phase::NotInjected | Phase::Reverted | Phase::Done | Phase::Irreversible)
+        !matches!(
+            self,
+            Phase::NotInjected
+                | Phase::Reverted
+                | Phase::Done
+                | Phase::Irreversible
+                | Phase::Restored
+                | Phase::Gone
+                | Phase::Abandoned
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +65,10 @@ impl Phase {
             Phase::Reverted => "reverted",
             Phase::RevertFailed => "revert-failed",
             Phase::Irreversible => "irreversible",
+            Phase::Restored => "restored",
+            Phase::Changed => "changed",
+            Phase::Gone => "gone",
+            Phase::Abandoned => "abandoned",
         }
     }
 }
@@ -57,6 +78,8 @@ pub struct TargetRecord {
     pub fault: usize,
     pub target: Target,
     pub snapshot: String,
+    /// The state right after the change, once it was injected.
+    pub after: Option<String>,
     pub changes: Vec<String>,
     pub phase: Phase,
     pub updated_at: String,
@@ -88,6 +111,7 @@ impl CreatedRecord {
 pub struct RunRecord {
     pub run_id: String,
     pub started_at: String,
+    pub started_by: String,
     pub firedrill_version: String,
     pub account: String,
     pub region: String,
@@ -104,14 +128,16 @@ impl RunRecord {
     pub fn fold(path: &Path, events: Vec<Event>) -> Result<RunRecord> {
         let mut events = events.into_iter();
         let corrupt = |message: &str| Error::Corrupt { path: path.to_owned(), message: message.to_owned() };
-        let Some(Event::RunStarted { at, run_id, firedrill_version, account, region, endpoint, faults, seeds }) =
-            events.next()
+        let Some(Event::RunStarted {
+            at, run_id, by, firedrill_version, account, region, endpoint, faults, seeds, ..
+        }) = events.next()
         else {
             return Err(corrupt("the journal does not start with run-started"));
         };
         let mut run = RunRecord {
             run_id,
             started_at: at,
+            started_by: by,
             firedrill_version,
             account,
             region,
@@ -130,6 +156,7 @@ impl RunRecord {
                         fault,
                         target,
                         snapshot,
+                        after: None,
                         changes,
                         phase: Phase::NotInjected,
                         updated_at: at,
@@ -138,6 +165,7 @@ impl RunRecord {
                     });
                     continue;
                 }
+                Event::Command { .. } => continue,
                 Event::Created { fault, kind, id, scope, .. } => {
                     run.created.push(CreatedRecord { fault, kind, id, scope, deleted: false });
                     continue;
@@ -149,7 +177,25 @@ impl RunRecord {
                     continue;
                 }
                 Event::Injecting { at, fault, target } => (fault, target, Phase::Injecting, at, None, vec![]),
-                Event::Injected { at, fault, target } => (fault, target, Phase::Injected, at, None, vec![]),
+                Event::Injected { at, fault, target, after } => {
+                    if let Some(t) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target) {
+                        t.after = after;
+                    }
+                    (fault, target, Phase::Injected, at, None, vec![])
+                }
+                Event::Restored { at, fault, target } => (fault, target, Phase::Restored, at, None, vec![]),
+                Event::Gone { at, fault, target } => (fault, target, Phase::Gone, at, None, vec![]),
+                Event::Drifted { at, fault, target, differences } => (
+                    fault,
+                    target,
+                    Phase::Changed,
+                    at,
+                    Some("changed since the fault: see `firedrill diff`; `revert --force` restores it anyway".into()),
+                    differences,
+                ),
+                Event::Abandoned { at, fault, target, by } => {
+                    (fault, target, Phase::Abandoned, at, Some(format!("abandoned by {by}")), vec![])
+                }
                 Event::Done { at, fault, target } => (fault, target, Phase::Done, at, None, vec![]),
                 Event::InjectFailed { at, fault, target, error } => {
                     (fault, target, Phase::Failed, at, Some(error), vec![])
@@ -192,6 +238,8 @@ impl RunRecord {
         let any = |p: Phase| self.targets.iter().any(|t| t.phase == p);
         if any(Phase::RevertFailed) {
             "revert-failed"
+        } else if any(Phase::Changed) {
+            "changed"
         } else if any(Phase::Irreversible) {
             "irreversible"
         } else if any(Phase::Failed) {

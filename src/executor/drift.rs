@@ -1,0 +1,146 @@
+//! What happened to a target since the fault: compare it, live, with its pre-break
+//! snapshot and with its post-break state.
+//!
+//! - `broken`: still as firedrill left it;
+//! - `restored`: equal to the snapshot again (the team fixed it exactly);
+//! - `changed`: equal to neither (fixed another way, or something else moved);
+//! - `gone`: the resource no longer exists.
+//!
+//! A run injected before post-break states were recorded, or a target caught mid-change
+//! by a crash, has no post-break state: it counts as `broken` unless it is `restored`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::SnapshotFile;
+use super::inject::AfterFile;
+use crate::action::Fault;
+use crate::aws::Aws;
+use crate::store::read_snapshot;
+use crate::store::record::{RunRecord, TargetRecord};
+use crate::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Live {
+    Broken,
+    Restored,
+    Changed,
+    Gone,
+}
+
+impl Live {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Live::Broken => "broken",
+            Live::Restored => "restored",
+            Live::Changed => "changed",
+            Live::Gone => "gone",
+        }
+    }
+}
+
+/// A target compared with its snapshot and its post-break state.
+#[derive(Debug, Serialize)]
+pub struct Observation {
+    pub live: Live,
+    /// How the target now differs from the pre-break snapshot (what is still broken, or
+    /// what the team did differently).
+    pub since_snapshot: Vec<String>,
+    /// Field-level: pre-break vs now, post-break vs now.
+    #[serde(skip)]
+    pub before: Value,
+    #[serde(skip)]
+    pub after: Option<Value>,
+    #[serde(skip)]
+    pub now: Option<Value>,
+}
+
+pub async fn observe<F: Fault>(f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRecord) -> Result<Observation> {
+    let snap: SnapshotFile<F::State, F::Change> = read_snapshot(&rec.dir, &t.snapshot)?;
+    let after: Option<AfterFile<F::State>> = t.after.as_deref().map(|a| read_snapshot(&rec.dir, a)).transpose()?;
+    let before = serde_json::to_value(&snap.state).expect("state serializes");
+    let after_value = after.as_ref().map(|a| serde_json::to_value(&a.state).expect("state serializes"));
+    let now = match f.describe(aws, &t.target).await {
+        Ok(now) => now,
+        Err(Error::Gone(_)) => {
+            return Ok(Observation {
+                live: Live::Gone,
+                since_snapshot: Vec::new(),
+                before,
+                after: after_value,
+                now: None,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let since_snapshot = f.differences(&snap.state, &now);
+    let live = if since_snapshot.is_empty() {
+        Live::Restored
+    } else {
+        match &after {
+            Some(a) if !f.differences(&a.state, &now).is_empty() => Live::Changed,
+            _ => Live::Broken,
+        }
+    };
+    let now = Some(serde_json::to_value(&now).expect("state serializes"));
+    Ok(Observation { live, since_snapshot, before, after: after_value, now })
+}
+
+/// Field-level differences from `a` to `b`, as `path: a -> b` lines; lists are compared
+/// as sets (`+ item` / `- item`), since their order carries no meaning here.
+pub fn json_diff(a: &Value, b: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff_at("", a, b, &mut out);
+    out
+}
+
+fn diff_at(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    let here = if path.is_empty() { "." } else { path };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = format!("{path}.{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(va), Some(vb)) => diff_at(&p, va, vb, out),
+                    (Some(va), None) => out.push(format!("{p}: {va} -> (absent)")),
+                    (None, Some(vb)) => out.push(format!("{p}: (absent) -> {vb}")),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for item in x.iter().filter(|i| !y.contains(i)) {
+                out.push(format!("{here}: - {item}"));
+            }
+            for item in y.iter().filter(|i| !x.contains(i)) {
+                out.push(format!("{here}: + {item}"));
+            }
+        }
+        _ if a != b => out.push(format!("{here}: {a} -> {b}")),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diffs_objects_by_key_and_lists_as_sets() {
+        let a = json!({"id": "sg-1", "rules": [{"port": 80}, {"port": 22}], "name": "web"});
+        let b = json!({"id": "sg-1", "rules": [{"port": 22}, {"port": 8080}], "desc": "x"});
+        assert_eq!(
+            json_diff(&a, &b),
+            [
+                ".desc: (absent) -> \"x\"",
+                ".name: \"web\" -> (absent)",
+                ".rules: - {\"port\":80}",
+                ".rules: + {\"port\":8080}",
+            ]
+        );
+        assert!(json_diff(&a, &a).is_empty());
+    }
+}
