@@ -33,6 +33,7 @@ pub struct RunView {
     pub status: &'static str,
     pub needs_revert: bool,
     pub started_at: String,
+    pub started_by: String,
     pub account: String,
     pub region: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +60,11 @@ pub struct TargetView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub status: &'static str,
+    /// Seen live by `status`: broken, restored, changed or gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_restored_at: Option<String>,
     pub changes: Vec<String>,
     pub snapshot: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,6 +101,8 @@ impl RunView {
                         id: t.target.id.clone(),
                         name: t.target.name.clone(),
                         status: t.phase.as_str(),
+                        live: None,
+                        first_restored_at: t.first_restored_at.clone(),
                         changes: t.changes.clone(),
                         snapshot: rec.dir.join(&t.snapshot).display().to_string(),
                         error: t.error.clone(),
@@ -118,6 +126,7 @@ impl RunView {
             status: rec.status(),
             needs_revert: rec.needs_revert(),
             started_at: rec.started_at.clone(),
+            started_by: rec.started_by.clone(),
             account: rec.account.clone(),
             region: rec.region.clone(),
             endpoint: rec.endpoint.clone(),
@@ -133,7 +142,7 @@ impl RunView {
         if let Some(e) = &self.endpoint {
             s += &format!(", endpoint {e}");
         }
-        s += &format!("\n  started {}\n", self.started_at);
+        s += &format!("\n  started {} by {}\n", self.started_at, self.started_by);
         for f in &self.faults {
             s += &format!("\nfault {}  ({}, {})\n", f.name, f.action, f.source);
             if let Some(r) = &f.runbook {
@@ -145,7 +154,11 @@ impl RunView {
                     None => t.id.clone(),
                 };
                 let note = if t.status == "done" { "  (one-shot: nothing to revert)" } else { "" };
-                s += &format!("  {label}  {}{note}\n", t.status);
+                let live = t.live.map(|l| format!(" ({l})")).unwrap_or_default();
+                s += &format!("  {label}  {}{live}{note}\n", t.status);
+                if let Some(at) = &t.first_restored_at {
+                    s += &format!("      restored by someone else, first seen {at}\n");
+                }
                 for c in &t.changes {
                     s += &format!("      {c}\n");
                 }

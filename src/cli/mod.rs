@@ -2,11 +2,13 @@
 //! that calls the library and prints the result. Global options live here.
 
 mod actions;
+mod diff;
 mod inject;
 mod plan;
 mod revert;
 mod runs;
 mod sandbox;
+mod show;
 mod status;
 mod validate;
 
@@ -65,6 +67,10 @@ pub enum Command {
     Status(status::Args),
     /// List runs in the state directory, newest first.
     Runs(runs::Args),
+    /// Field-level differences: pre-break vs now, and post-break vs now.
+    Diff(diff::Args),
+    /// A run's timeline from its journal: who ran what, when, every state change.
+    Show(show::Args),
     /// Restore every target of a run from its snapshot, and verify.
     Revert(revert::Args),
     /// Create or delete the practice stack (for drills, demos and tests).
@@ -118,7 +124,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Actions(a) => actions::exec(a, g),
         Command::Plan(a) => plan::exec(a, g).await,
         Command::Inject(a) => inject::exec(a, g).await,
-        Command::Status(a) => status::exec(a, g),
+        Command::Status(a) => status::exec(a, g).await,
+        Command::Diff(a) => diff::exec(a, g).await,
+        Command::Show(a) => show::exec(a, g),
         Command::Runs(a) => runs::exec(a, g),
         Command::Revert(a) => revert::exec(a, g).await,
         Command::Sandbox(a) => sandbox::exec(a, g).await,

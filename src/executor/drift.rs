@@ -144,3 +144,30 @@ mod tests {
         assert!(json_diff(&a, &a).is_empty());
     }
 }
+
+/// Observe every target of `rec` that still has a fault applied (optionally only those of
+/// fault `fault` and target `target`). Returns (fault index, target id, observation).
+pub async fn observe_run(
+    aws: &Aws,
+    rec: &RunRecord,
+    fault: Option<&str>,
+    target: Option<&str>,
+) -> Result<Vec<(usize, String, Observation)>> {
+    let mut out = Vec::new();
+    for (fi, spec) in rec.faults.iter().enumerate() {
+        if fault.is_some_and(|n| n != spec.name) {
+            continue;
+        }
+        let targets: Vec<&TargetRecord> = rec
+            .targets
+            .iter()
+            .filter(|t| t.fault == fi && target.is_none_or(|id| id == t.target.id))
+            .filter(|t| t.phase.needs_revert())
+            .collect();
+        for t in targets {
+            let o = crate::with_fault!(&spec.action, |f| observe(f, aws, rec, t).await)?;
+            out.push((fi, t.target.id.clone(), o));
+        }
+    }
+    Ok(out)
+}

@@ -77,6 +77,13 @@ pub enum Event {
         target: String,
         differences: Vec<String>,
     },
+    /// What `status` saw of a target (kept to know when the team first restored it).
+    Observed {
+        at: String,
+        fault: usize,
+        target: String,
+        live: String,
+    },
     /// The target no longer exists.
     Gone {
         at: String,

@@ -80,6 +80,8 @@ pub struct TargetRecord {
     pub snapshot: String,
     /// The state right after the change, once it was injected.
     pub after: Option<String>,
+    /// When the target was first seen restored by someone other than firedrill.
+    pub first_restored_at: Option<String>,
     pub changes: Vec<String>,
     pub phase: Phase,
     pub updated_at: String,
@@ -157,6 +159,7 @@ impl RunRecord {
                         target,
                         snapshot,
                         after: None,
+                        first_restored_at: None,
                         changes,
                         phase: Phase::NotInjected,
                         updated_at: at,
@@ -166,6 +169,15 @@ impl RunRecord {
                     continue;
                 }
                 Event::Command { .. } => continue,
+                Event::Observed { at, fault, target, live } => {
+                    if let Some(t) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target)
+                        && live == "restored"
+                        && t.first_restored_at.is_none()
+                    {
+                        t.first_restored_at = Some(at);
+                    }
+                    continue;
+                }
                 Event::Created { fault, kind, id, scope, .. } => {
                     run.created.push(CreatedRecord { fault, kind, id, scope, deleted: false });
                     continue;
@@ -183,7 +195,12 @@ impl RunRecord {
                     }
                     (fault, target, Phase::Injected, at, None, vec![])
                 }
-                Event::Restored { at, fault, target } => (fault, target, Phase::Restored, at, None, vec![]),
+                Event::Restored { at, fault, target } => {
+                    if let Some(t) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target) {
+                        t.first_restored_at.get_or_insert_with(|| at.clone());
+                    }
+                    (fault, target, Phase::Restored, at, None, vec![])
+                }
                 Event::Gone { at, fault, target } => (fault, target, Phase::Gone, at, None, vec![]),
                 Event::Drifted { at, fault, target, differences } => (
                     fault,

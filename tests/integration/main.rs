@@ -5,6 +5,7 @@
 mod harness;
 
 mod dns;
+mod drift;
 mod files;
 mod iam;
 mod input_errors;
