@@ -123,28 +123,6 @@ fn diff_at(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn diffs_objects_by_key_and_lists_as_sets() {
-        let a = json!({"id": "sg-1", "rules": [{"port": 80}, {"port": 22}], "name": "web"});
-        let b = json!({"id": "sg-1", "rules": [{"port": 22}, {"port": 8080}], "desc": "x"});
-        assert_eq!(
-            json_diff(&a, &b),
-            [
-                ".desc: (absent) -> \"x\"",
-                ".name: \"web\" -> (absent)",
-                ".rules: - {\"port\":80}",
-                ".rules: + {\"port\":8080}",
-            ]
-        );
-        assert!(json_diff(&a, &a).is_empty());
-    }
-}
-
 /// Observe every target of `rec` that still has a fault applied (optionally only those of
 /// fault `fault` and target `target`). Returns (fault index, target id, observation).
 pub async fn observe_run(
@@ -170,4 +148,26 @@ pub async fn observe_run(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diffs_objects_by_key_and_lists_as_sets() {
+        let a = json!({"id": "sg-1", "rules": [{"port": 80}, {"port": 22}], "name": "web"});
+        let b = json!({"id": "sg-1", "rules": [{"port": 22}, {"port": 8080}], "desc": "x"});
+        assert_eq!(
+            json_diff(&a, &b),
+            [
+                ".desc: (absent) -> \"x\"",
+                ".name: \"web\" -> (absent)",
+                ".rules: - {\"port\":80}",
+                ".rules: + {\"port\":8080}",
+            ]
+        );
+        assert!(json_diff(&a, &a).is_empty());
+    }
 }
