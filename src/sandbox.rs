@@ -80,8 +80,7 @@ pub fn load(state: &Path, name: &str) -> Result<Option<Sandbox>> {
 }
 
 fn save(state: &Path, sb: &Sandbox) -> Result<()> {
-    let dir = state.join("sandbox");
-    std::fs::create_dir_all(&dir).map_err(Error::store("create", &dir))?;
+    crate::store::create_private_dir(&state.join("sandbox"))?;
     crate::store::write_durably(&manifest_path(state, &sb.name), &serde_json::to_vec_pretty(sb).expect("serializes"))
 }
 

@@ -47,18 +47,24 @@ pub async fn revert(aws: &Aws, store: &Store, id: &str, opts: &RevertOptions) ->
 pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir, force: bool) -> Result<RunRecord> {
     let journal = run.journal.clone();
     let rec = store.read(&run.id)?;
-    if aws.region != rec.region {
-        return Err(Error::Refused(format!(
+    let account = aws.account().await?;
+    let wrong = if aws.region != rec.region {
+        Some(format!(
             "run {} was injected in region {}, not {}: pass --region {}",
             rec.run_id, rec.region, aws.region, rec.region
-        )));
-    }
-    let account = aws.account().await?;
-    if account != rec.account {
-        return Err(Error::Refused(format!(
+        ))
+    } else if account != rec.account {
+        Some(format!(
             "run {} was injected in account {}, but these credentials are for account {account}",
             rec.run_id, rec.account
-        )));
+        ))
+    } else {
+        None
+    };
+    match wrong {
+        Some(why) if !force => return Err(Error::Refused(format!("{why} (--force overrides)"))),
+        Some(why) => eprintln!("warning: {why}; going on because of --force"),
+        None => {}
     }
 
     let mut errors = Vec::new();

@@ -2,7 +2,7 @@
 //! records is relied on. The run's state is a fold of it ([`super::RunRecord`]).
 //! A torn last line (a crash mid-write) is ignored when reading.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -167,6 +167,13 @@ pub fn now() -> String {
     jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
 }
 
+/// What [`Journal::read_all`] found.
+pub struct Read {
+    pub events: Vec<Event>,
+    /// Some line other than a torn last one could not be read.
+    pub damaged: bool,
+}
+
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,
@@ -175,7 +182,7 @@ pub struct Journal {
 impl Journal {
     pub fn open(path: &Path) -> Result<Journal> {
         let file =
-            OpenOptions::new().create(true).append(true).open(path).map_err(Error::store("open journal", path))?;
+            super::private_file().create(true).append(true).open(path).map_err(Error::store("open journal", path))?;
         Ok(Journal { path: path.to_owned(), file: Mutex::new(file) })
     }
 
@@ -188,22 +195,31 @@ impl Journal {
         file.sync_data().map_err(Error::store("fsync journal", &self.path))
     }
 
+    /// Every readable event. A torn last line (a crash mid-write) recorded nothing
+    /// durable and is skipped quietly; any other unreadable line is reported on stderr
+    /// and skipped, and the read says so ([`Read::damaged`]) so the caller can be careful.
     pub fn read(path: &Path) -> Result<Vec<Event>> {
-        let text = std::fs::read_to_string(path).map_err(Error::store("read journal", path))?;
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let mut events = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
+        Ok(Self::read_all(path)?.events)
+    }
+
+    pub fn read_all(path: &Path) -> Result<Read> {
+        let bytes = std::fs::read(path).map_err(Error::store("read journal", path))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+        let mut read = Read { events: Vec::with_capacity(lines.len()), damaged: false };
+        let last = lines.last().map(|(i, _)| *i);
+        for (i, line) in &lines {
             match serde_json::from_str(line) {
-                Ok(e) => events.push(e),
-                // The last line may be torn by a crash mid-write: it recorded nothing durable.
-                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {
-                    tracing::warn!("ignoring a torn last line in {}", path.display());
+                Ok(e) => read.events.push(e),
+                Err(_) if Some(*i) == last && !text.ends_with('\n') => {
+                    tracing::debug!("ignoring a torn last line in {}", path.display());
                 }
                 Err(e) => {
-                    return Err(Error::Corrupt { path: path.to_owned(), message: format!("line {}: {e}", i + 1) });
+                    eprintln!("warning: {}:{}: unreadable journal line skipped ({e})", path.display(), i + 1);
+                    read.damaged = true;
                 }
             }
         }
-        Ok(events)
+        Ok(read)
     }
 }

@@ -62,7 +62,7 @@ impl Store {
     /// Create a run's directory and take its lock.
     pub fn create_run(&self, id: &str) -> Result<RunDir> {
         let dir = self.run_dir(id);
-        std::fs::create_dir_all(dir.join("snapshots")).map_err(Error::store("create run directory", &dir))?;
+        create_private_dir(&dir.join("snapshots"))?;
         sync_dir(&self.runs_dir())?;
         sync_dir(&dir)?;
         self.open_run(id)
@@ -75,7 +75,7 @@ impl Store {
             return Err(Error::Usage(format!("no run {id} in {}", self.root.display())));
         }
         let lock_path = dir.join("lock");
-        let mut lock = OpenOptions::new()
+        let mut lock = private_file()
             .create(true)
             .truncate(false)
             .read(true)
@@ -125,7 +125,17 @@ impl Store {
         if !path.is_file() {
             return Err(Error::Usage(format!("no run {id} in {}", self.root.display())));
         }
-        RunRecord::fold(&path, Journal::read(&path)?)
+        let read = Journal::read_all(&path)?;
+        let mut rec = RunRecord::fold(&path, read.events)?;
+        if read.damaged {
+            // A lost line may have been a target's `injecting`: treat every target that
+            // looks untouched as possibly changed. Revert's drift check then finds it
+            // untouched (restored) or restores it; it can never skip a broken one.
+            for t in rec.targets.iter_mut().filter(|t| t.phase == record::Phase::NotInjected) {
+                t.phase = record::Phase::Injecting;
+            }
+        }
+        Ok(rec)
     }
 
     /// The run `id`, or the newest run that still has something injected.
@@ -171,10 +181,25 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = File::create(&tmp).map_err(Error::store("create", &tmp))?;
+    let mut file =
+        private_file().create(true).write(true).truncate(true).open(&tmp).map_err(Error::store("create", &tmp))?;
     file.write_all(bytes).and_then(|_| file.sync_all()).map_err(Error::store("write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(Error::store("rename into place", path))?;
     sync_dir(dir)
+}
+
+/// Snapshots can hold IAM policies and DNS data: the state directory is the user's only
+/// (0700 directories, 0600 files).
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(Error::store("create directory", dir))
+}
+
+pub fn private_file() -> OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = OpenOptions::new();
+    o.mode(0o600);
+    o
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -189,6 +214,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("firedrill-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Store::new(dir)
+    }
+
+    #[test]
+    fn the_state_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let store = temp_store("perm");
+        let run = store.create_run("r1").unwrap();
+        run.write_snapshot("x", &1).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&run.dir), 0o700);
+        assert_eq!(mode(&run.dir.join("snapshots")), 0o700);
+        assert_eq!(mode(&run.dir.join("snapshots/x.json")), 0o600);
+        assert_eq!(mode(&run.dir.join("journal.jsonl")), 0o600);
+        assert_eq!(mode(&run.dir.join("lock")), 0o600);
     }
 
     #[test]
@@ -209,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn torn_last_line_is_ignored_but_corruption_is_not() {
+    fn torn_last_line_is_ignored_and_damage_is_reported_not_fatal() {
         let store = temp_store("torn");
         let run = store.create_run("r1").unwrap();
         run.journal.append(&Event::Injecting { at: "t".into(), fault: 0, target: "sg-1".into() }).unwrap();
@@ -218,6 +257,8 @@ mod tests {
         f.write_all(b"{\"event\":\"inj").unwrap();
         assert_eq!(Journal::read(&path).unwrap().len(), 1);
         f.write_all(b"\n{}\n").unwrap();
-        assert!(matches!(Journal::read(&path), Err(Error::Corrupt { .. })));
+        let read = Journal::read_all(&path).unwrap();
+        assert_eq!(read.events.len(), 1, "what is readable is kept");
+        assert!(read.damaged, "and the damage is known");
     }
 }

@@ -226,11 +226,11 @@ impl RunRecord {
                     (fault, target, Phase::RevertFailed, at, Some(error), differences)
                 }
             };
-            let rec = run
-                .targets
-                .iter_mut()
-                .find(|t| t.fault == fault && t.target.id == target)
-                .ok_or_else(|| corrupt(&format!("event for {target} before its snapshot")))?;
+            let Some(rec) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target) else {
+                // Its `planned` line was lost (a damaged journal): nothing to attach it to.
+                eprintln!("warning: {}: event for {target} before its snapshot; skipped", path.display());
+                continue;
+            };
             rec.phase = phase;
             rec.updated_at = at;
             rec.error = error;

@@ -11,6 +11,7 @@ mod iam;
 mod input_errors;
 mod instances;
 mod load_balancing;
+mod misuse;
 mod network;
 mod runs;
 mod sandbox;

@@ -1,0 +1,77 @@
+//! Misuse and damage: a damaged journal, a run another process holds, secrets.
+
+use crate::harness::Env;
+
+const HTTP: &str = "name: http\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\nparams:\n  protocol: tcp\n  ports: [80]\n";
+
+fn run_dir(env: &Env, run_id: &str) -> std::path::PathBuf {
+    env.state.join("runs").join(run_id)
+}
+
+#[tokio::test]
+async fn a_damaged_journal_is_reported_by_line_and_revert_still_restores_everything() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    let before = env.world().await;
+    env.write("f.yaml", HTTP);
+    let run = env.firedrill(&["inject", "f.yaml", "--yes", "--output", "json"]).ok().json();
+    let run_id = run["run_id"].as_str().unwrap();
+    // Damage the line that says the target was being injected, and the one after it.
+    let path = run_dir(&env, run_id).join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let damaged: Vec<String> = text
+        .lines()
+        .map(|l| if l.contains("\"injecting\"") || l.contains("\"injected\"") { "{\"event\": garbage".to_owned() } else { l.to_owned() })
+        .collect();
+    std::fs::write(&path, damaged.join("\n") + "\n").unwrap();
+
+    let out = env.firedrill(&["status", run_id]).ok();
+    assert!(out.stderr.contains("journal.jsonl:3: unreadable journal line skipped"), "{}", out.stderr);
+    env.firedrill(&["revert", run_id]).ok();
+    assert_eq!(env.world().await, before, "the target counted as possibly injected, and was restored");
+}
+
+#[tokio::test]
+async fn a_run_another_process_holds_is_refused_clearly() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    env.write("f.yaml", HTTP);
+    let run = env.firedrill(&["inject", "f.yaml", "--yes", "--output", "json"]).ok().json();
+    let run_id = run["run_id"].as_str().unwrap();
+    let during = env.world().await;
+    // Hold the run's lock, as a second firedrill process in the middle of a revert would.
+    let lock = std::fs::OpenOptions::new().write(true).open(run_dir(&env, run_id).join("lock")).unwrap();
+    lock.lock().unwrap();
+    env.firedrill(&["revert", run_id]).code(2).stderr_has("is locked by another firedrill process");
+    assert_eq!(env.world().await, during, "nothing changed");
+    drop(lock);
+    env.firedrill(&["revert", run_id]).ok();
+}
+
+#[tokio::test]
+async fn no_credential_reaches_the_state_store_or_the_logs() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    env.write("f.yaml", HTTP);
+    let inject = env.firedrill(&["-vv", "inject", "f.yaml", "--yes"]).ok();
+    let revert = env.firedrill(&["-vv", "revert"]).ok();
+    let secrets = [env.creds.secret_access_key().to_owned(), env.creds.session_token().unwrap().to_owned()];
+    let mut files = vec![env.state.clone()];
+    let mut seen = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+        seen += 1;
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "a credential in {}", p.display());
+        }
+    }
+    assert!(seen >= 4, "journal, lock, snapshots and the sandbox manifest were checked");
+    for s in &secrets {
+        assert!(!inject.stderr.contains(s.as_str()) && !revert.stderr.contains(s.as_str()), "a credential in the logs");
+    }
+    assert!(inject.stderr.contains("DEBUG"), "the logs were on");
+}
