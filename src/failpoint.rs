@@ -3,6 +3,12 @@
 //! from what the store holds; `FIREDRILL_FAILPOINT=<name>:<target id>` makes one target's
 //! step fail with an error, so tests can prove a partly failed inject is rolled back.
 //! Unset (always, outside tests) each costs one env lookup.
+//!
+//! The points: `before-<event>` / `after-<event>` around every journal write (`<event>`
+//! is the journal's event name: `run-started`, `planned`, `injecting`, `created`,
+//! `injected`, `reverting`, `reverted`, `deleted`, ...), `after-snapshot` (all snapshots
+//! durable), `after-create` (a resource created, not yet journaled), `after-inject-call`
+//! and `after-revert-call` (the AWS change made, not yet journaled).
 
 /// Abort the process here if `FIREDRILL_FAILPOINT` names this point.
 pub fn hit(name: &str) {

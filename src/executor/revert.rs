@@ -148,6 +148,7 @@ async fn revert_fault<F: Fault>(
             let outcome = async {
                 let current = f.describe(aws, &t.target).await?;
                 f.revert(aws, ctx, &t.target, &snap.state, &snap.change, &current).await?;
+                crate::failpoint::hit("after-revert-call");
                 let after = f.describe(aws, &t.target).await?;
                 Ok::<_, Error>(f.differences(&snap.state, &after))
             }

@@ -186,13 +186,19 @@ impl Journal {
         Ok(Journal { path: path.to_owned(), file: Mutex::new(file) })
     }
 
-    /// Append one event and fsync before returning.
+    /// Append one event and fsync before returning. Failpoints `before-<event>` and
+    /// `after-<event>` (e.g. `before-injected`) surround the write.
     pub fn append(&self, event: &Event) -> Result<()> {
-        let mut line = serde_json::to_vec(event).expect("events serialize");
+        let value = serde_json::to_value(event).expect("events serialize");
+        let name = value["event"].as_str().unwrap_or("event").to_owned();
+        let mut line = serde_json::to_vec(&value).expect("events serialize");
         line.push(b'\n');
+        crate::failpoint::hit(&format!("before-{name}"));
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(&line).map_err(Error::store("append to journal", &self.path))?;
-        file.sync_data().map_err(Error::store("fsync journal", &self.path))
+        file.sync_data().map_err(Error::store("fsync journal", &self.path))?;
+        crate::failpoint::hit(&format!("after-{name}"));
+        Ok(())
     }
 
     /// Every readable event. A torn last line (a crash mid-write) recorded nothing

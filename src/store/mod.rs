@@ -111,7 +111,9 @@ impl Store {
         };
         let mut ids: Vec<String> = entries
             .flatten()
-            .filter(|e| e.path().join("journal.jsonl").is_file())
+            // A run whose journal is still empty crashed before it recorded anything, so
+            // before it changed anything: there is nothing in it to show or revert.
+            .filter(|e| std::fs::metadata(e.path().join("journal.jsonl")).is_ok_and(|m| m.len() > 0))
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         ids.sort_by(|a, b| b.cmp(a));

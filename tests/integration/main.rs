@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod crashes;
 mod dns;
 mod drift;
 mod files;

@@ -21,7 +21,13 @@ async fn a_damaged_journal_is_reported_by_line_and_revert_still_restores_everyth
     let text = std::fs::read_to_string(&path).unwrap();
     let damaged: Vec<String> = text
         .lines()
-        .map(|l| if l.contains("\"injecting\"") || l.contains("\"injected\"") { "{\"event\": garbage".to_owned() } else { l.to_owned() })
+        .map(|l| {
+            if l.contains("\"injecting\"") || l.contains("\"injected\"") {
+                "{\"event\": garbage".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
         .collect();
     std::fs::write(&path, damaged.join("\n") + "\n").unwrap();
 

@@ -1,0 +1,82 @@
+//! A crash at any point leaves a run that `revert`, in a new process, finishes: the
+//! account reads back as before, and nothing firedrill created is left behind.
+//!
+//! Each failpoint aborts the process (as `kill -9` would) at that step. The fault used,
+//! `isolate-instance`, creates a resource (the quarantine group), so the points around
+//! creating and deleting it are exercised too.
+
+use crate::harness::{Env, RUN_TAG_KEY};
+
+const ISOLATE: &str = "name: iso\naction: security-group.isolate-instance\ntarget:\n  tags: { Tier: web }\n";
+
+const INJECT_POINTS: &[&str] = &[
+    "before-run-started",
+    "after-run-started",
+    "before-planned",
+    "after-planned",
+    "after-snapshot",
+    "after-create",
+    "before-created",
+    "after-created",
+    "before-injecting",
+    "after-injecting",
+    "after-inject-call",
+    "before-injected",
+    "after-injected",
+];
+
+const REVERT_POINTS: &[&str] = &[
+    "before-command",
+    "before-reverting",
+    "after-reverting",
+    "after-revert-call",
+    "before-reverted",
+    "after-reverted",
+    "before-deleted",
+    "after-deleted",
+];
+
+async fn leftovers(env: &Env) -> Vec<String> {
+    let out = env.ec2.describe_security_groups().send().await.unwrap();
+    out.security_groups()
+        .iter()
+        .filter(|g| g.tags().iter().any(|t| t.key() == Some(RUN_TAG_KEY)))
+        .map(|g| g.group_id().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_of_inject_is_finished_by_revert() {
+    for point in INJECT_POINTS {
+        let env = Env::new().await;
+        env.sandbox().await;
+        let before = env.world().await;
+        env.write("f.yaml", ISOLATE);
+        let out = env.firedrill_env(&["inject", "f.yaml", "--yes"], &[("FIREDRILL_FAILPOINT", point)]);
+        assert_eq!(out.code, None, "{point}: the process must have been aborted: {out:?}");
+        // A run that recorded nothing has nothing to revert; any other is finished.
+        let runs = env.firedrill(&["runs", "--output", "json"]).ok().json();
+        if let Some(run) = runs.as_array().unwrap().first() {
+            env.firedrill(&["revert", run["run_id"].as_str().unwrap()]).ok();
+        }
+        assert_eq!(env.world().await, before, "{point}: not restored");
+        assert!(leftovers(&env).await.is_empty(), "{point}: firedrill-created groups left");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_of_revert_is_finished_by_the_next_revert() {
+    for point in REVERT_POINTS {
+        let env = Env::new().await;
+        env.sandbox().await;
+        let before = env.world().await;
+        env.write("f.yaml", ISOLATE);
+        let run = env.firedrill(&["inject", "f.yaml", "--yes", "--output", "json"]).ok().json();
+        let run_id = run["run_id"].as_str().unwrap();
+        let out = env.firedrill_env(&["revert", run_id], &[("FIREDRILL_FAILPOINT", point)]);
+        assert_eq!(out.code, None, "{point}: the process must have been aborted: {out:?}");
+        env.firedrill(&["revert", run_id]).ok();
+        assert_eq!(env.world().await, before, "{point}: not restored");
+        assert!(leftovers(&env).await.is_empty(), "{point}: firedrill-created groups left");
+    }
+}
