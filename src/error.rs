@@ -2,7 +2,7 @@
 //!
 //! Exit codes are part of the interface (scripts depend on them):
 //! 0 success, 1 runtime failure, 2 bad input or refused by a guardrail,
-//! 3 a revert left something not restored.
+//! 3 a revert left something not restored, 130 interrupted (and rolled back).
 
 use std::path::PathBuf;
 
@@ -57,6 +57,10 @@ pub enum Error {
     #[error("{0}")]
     Failed(String),
 
+    /// Stopped by a signal (after rolling back).
+    #[error("{0}")]
+    Interrupted(String),
+
     /// A revert finished but some targets do not match their snapshot.
     #[error("{0}")]
     RevertIncomplete(String),
@@ -67,6 +71,8 @@ impl Error {
         match self {
             Error::Input(_) | Error::Usage(_) | Error::Refused(_) | Error::Locked { .. } => 2,
             Error::RevertIncomplete(_) => 3,
+            // As shells report a process ended by SIGINT.
+            Error::Interrupted(_) => 130,
             Error::Aws { .. } | Error::Store { .. } | Error::Corrupt { .. } | Error::Failed(_) | Error::Gone(_) => 1,
         }
     }

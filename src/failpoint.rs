@@ -25,3 +25,12 @@ pub fn fail(name: &str, target: &str) -> crate::Result<()> {
     }
     Ok(())
 }
+
+/// Pause here (asynchronously, 60 s) if `FIREDRILL_FAILPOINT` is `pause-<name>`: lets a
+/// test signal the process while it is in the middle of a step.
+pub async fn pause(name: &str) {
+    if std::env::var("FIREDRILL_FAILPOINT").is_ok_and(|v| v.strip_prefix("pause-") == Some(name)) {
+        eprintln!("firedrill: failpoint pause-{name}: pausing");
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
+}

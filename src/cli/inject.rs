@@ -32,10 +32,37 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     if !args.yes {
         confirm(&plan)?;
     }
-    let report = executor::inject(&aws, &g.store(), &plan).await?;
+    let store = g.store();
+    let run_id = crate::store::Store::new_run_id();
+    // Ctrl-C or SIGTERM stops the injection and rolls back what this run changed.
+    let report = tokio::select! {
+        r = executor::inject(&aws, &store, &plan, &run_id) => r?,
+        signal = interrupted() => {
+            eprintln!("firedrill: {signal}: stopping, and rolling back run {run_id}");
+            let opts = executor::RevertOptions { force: true, abandon: Vec::new() };
+            let how = match executor::revert(&aws, &store, &run_id, &opts).await {
+                Ok(rec) if !rec.needs_revert() => "everything it changed was reverted".to_owned(),
+                Ok(_) => format!("the rollback did not finish: run `firedrill revert {run_id}`"),
+                Err(e) => format!("the rollback failed ({e}): run `firedrill revert {run_id}`"),
+            };
+            return Err(Error::Interrupted(format!("run {run_id} interrupted by {signal}; {how}")));
+        }
+    };
     let out = Report { run_id: report.run_id.clone(), run: RunView::new(&report.record) };
     emit(g.output, &out, |r| format!("{}\ninjected. revert with: firedrill revert {}\n", r.run.text(), r.run_id));
     Ok(())
+}
+
+/// The first of SIGINT (Ctrl-C) or SIGTERM.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 fn confirm(plan: &executor::Plan) -> Result<()> {

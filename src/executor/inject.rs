@@ -23,8 +23,10 @@ pub struct InjectReport {
     pub record: RunRecord,
 }
 
-pub async fn inject(aws: &Aws, store: &Store, plan: &Plan) -> Result<InjectReport> {
-    let run_id = Store::new_run_id();
+/// Inject `plan` as run `run_id` (from [`Store::new_run_id`]). If this future is dropped
+/// part-way (Ctrl-C), the journal holds everything `revert` needs to finish the run.
+pub async fn inject(aws: &Aws, store: &Store, plan: &Plan, run_id: &str) -> Result<InjectReport> {
+    let run_id = run_id.to_owned();
     let run = store.create_run(&run_id)?;
     let journal = run.journal.clone();
     journal.append(&Event::RunStarted {
@@ -112,6 +114,7 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
             let outcome = async {
                 f.inject(aws, ctx, target, change).await?;
                 failpoint::hit("after-inject-call");
+                failpoint::pause("after-inject-call").await;
                 failpoint::fail("inject", &target.id)?;
                 let now_state = f.describe(aws, target).await?;
                 f.observe(ctx, change, &now_state)

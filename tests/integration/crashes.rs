@@ -80,3 +80,35 @@ async fn a_crash_at_any_step_of_revert_is_finished_by_the_next_revert() {
         assert!(leftovers(&env).await.is_empty(), "{point}: firedrill-created groups left");
     }
 }
+
+#[tokio::test]
+async fn sigint_or_sigterm_during_inject_rolls_the_run_back() {
+    for signal in ["INT", "TERM"] {
+        let env = Env::new().await;
+        env.sandbox().await;
+        let before = env.world().await;
+        env.write("f.yaml", ISOLATE);
+        let child =
+            env.spawn_firedrill(&["inject", "f.yaml", "--yes"], &[("FIREDRILL_FAILPOINT", "pause-after-inject-call")]);
+        // Wait until a target is mid-injection (its change made, not yet journaled).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let journals = env.journals();
+            if journals.iter().any(|j| j.contains("\"injecting\"")) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "inject never reached the pause");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_ne!(env.world().await, before, "{signal}: the change was made");
+        let status =
+            std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{signal}: {stderr}");
+        assert!(stderr.contains("everything it changed was reverted"), "{signal}: {stderr}");
+        assert_eq!(env.world().await, before, "{signal}: rolled back");
+        assert!(leftovers(&env).await.is_empty(), "{signal}: quarantine group deleted");
+    }
+}

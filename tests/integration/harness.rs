@@ -162,6 +162,26 @@ impl Env {
     }
 
     pub fn firedrill_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Out {
+        let out = self.command(args, extra).output().expect("run firedrill");
+        Out {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Start the binary and return at once (to signal it, say).
+    pub fn spawn_firedrill(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Child {
+        self.command(args, extra).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start firedrill")
+    }
+
+    /// The text of every run's journal.
+    pub fn journals(&self) -> Vec<String> {
+        let Ok(runs) = std::fs::read_dir(self.state.join("runs")) else { return Vec::new() };
+        runs.filter_map(|r| std::fs::read_to_string(r.ok()?.path().join("journal.jsonl")).ok()).collect()
+    }
+
+    fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(&self.dir)
@@ -178,12 +198,7 @@ impl Env {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run firedrill");
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
