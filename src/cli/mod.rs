@@ -1,6 +1,7 @@
 //! The command line: one module per command, each with its clap `Args` and an `exec`
 //! that calls the library and prints the result. Global options live here.
 
+mod abort;
 mod actions;
 mod diff;
 mod inject;
@@ -73,6 +74,8 @@ pub enum Command {
     Show(show::Args),
     /// Restore every target of a run from its snapshot, and verify.
     Revert(revert::Args),
+    /// The kill switch: revert every open run at once, changed targets too.
+    Abort(abort::Args),
     /// Create or delete the practice stack (for drills, demos and tests).
     Sandbox(sandbox::Args),
 }
@@ -130,6 +133,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Runs(a) => runs::exec(a, g),
         Command::Revert(a) => revert::exec(a, g).await,
         Command::Sandbox(a) => sandbox::exec(a, g).await,
+        Command::Abort(a) => abort::exec(a, g).await,
     }
 }
 

@@ -4,7 +4,7 @@
 //! one target at a time, plus the [`RunCtx`] for recording what they create.
 //!
 //! Targets of one fault are handled concurrently, at most [`CONCURRENCY`] at a time;
-//! faults run in file order and are reverted in reverse order.
+//! faults run in file order; a revert handles them side by side (they never share a target).
 
 pub mod drift;
 mod inject;
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use inject::{InjectReport, inject};
 pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
-pub use revert::{RevertOptions, revert};
+pub use revert::{RevertOptions, abort, revert};
 
 use crate::Result;
 use crate::store::journal::{Event, Journal, now};

@@ -2,6 +2,7 @@
 //! the targets and their phases; the snapshots hold the state before and the change.
 //! Idempotent: targets already reverted are skipped; a target whose revert failed is
 //! tried again. Refuses to run against another account or region than the run's.
+//! [`abort`] reverts every open run at once.
 
 use futures_util::{StreamExt, stream};
 
@@ -67,17 +68,25 @@ pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir, force: b
         None => {}
     }
 
-    let mut errors = Vec::new();
-    for (fi, spec) in rec.faults.iter().enumerate().rev() {
-        let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
-        let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal.clone(), created);
-        let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
-        if let Err(e) = with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, &rec, &targets, force).await) {
-            errors.push(e.to_string());
+    // Faults never share a target (plan refuses that), so they are reverted side by side:
+    // the wall time is the slowest target's, not the sum.
+    let rec = &rec;
+    let errors: Vec<Error> = futures_util::future::join_all(rec.faults.iter().enumerate().map(|(fi, spec)| {
+        let journal = journal.clone();
+        async move {
+            let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
+            let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal, created);
+            let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
+            with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, rec, &targets, force).await)
         }
-    }
+    }))
+    .await
+    .into_iter()
+    .filter_map(|r| r.err())
+    .collect();
     for e in &errors {
         tracing::error!("{e}");
+        eprintln!("error: {e}");
     }
     store.read(&run.id)
 }
@@ -185,4 +194,21 @@ async fn revert_fault<F: Fault>(
         f.teardown(aws, ctx).await?;
     }
     Ok(())
+}
+
+/// The kill switch: revert every run in the store that still has something to undo, all
+/// at once, restoring changed targets too (`--force`). Returns each run's record after.
+pub async fn abort(aws: &Aws, store: &Store) -> Result<Vec<std::result::Result<RunRecord, (String, Error)>>> {
+    let mut open = Vec::new();
+    for id in store.run_ids()? {
+        if store.read(&id)?.needs_revert() {
+            open.push(id);
+        }
+    }
+    let opts = RevertOptions { force: true, abandon: Vec::new() };
+    let opts = &opts;
+    Ok(futures_util::future::join_all(
+        open.into_iter().map(|id| async move { revert(aws, store, &id, opts).await.map_err(|e| (id, e)) }),
+    )
+    .await)
 }

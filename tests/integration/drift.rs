@@ -98,3 +98,23 @@ async fn a_target_that_is_gone_is_reported_not_an_error() {
     assert_eq!(out["faults"][0]["targets"][0]["status"], "gone");
     assert_eq!(out["needs_revert"], false);
 }
+
+#[tokio::test]
+async fn abort_reverts_every_open_run_changed_targets_included() {
+    let env = Env::new().await;
+    let sb = env.sandbox().await;
+    let before = env.world().await;
+    env.write("a.yaml", HTTP);
+    env.write("b.yaml", "name: iso\naction: security-group.isolate-instance\ntarget:\n  tags: { Tier: web }\n");
+    env.write("c.yaml", "name: deny\naction: network-acl.deny-all\ntarget:\n  tags: { Tier: public }\n");
+    env.firedrill(&["inject", "a.yaml", "--yes"]).ok();
+    env.firedrill(&["inject", "b.yaml", "c.yaml", "--yes"]).ok();
+    // The team touched one: revert alone would leave it; abort restores it anyway.
+    let (web, lb) = (sb["web_security_group"].as_str().unwrap(), sb["lb_security_group"].as_str().unwrap());
+    team_adds_http(&env, web, lb, "HTTP from the load balancer").await;
+    env.firedrill(&["abort"]).ok().stdout.contains("everything restored").then_some(()).expect("abort says so");
+    assert_eq!(env.world().await, before);
+    let runs = env.firedrill(&["runs", "--output", "json"]).ok().json();
+    assert!(runs.as_array().unwrap().iter().all(|r| r["needs_revert"] == false), "{runs}");
+    env.firedrill(&["abort"]).ok().stdout.contains("nothing to abort").then_some(()).expect("idempotent");
+}
