@@ -16,6 +16,7 @@
 //!   target limits — checked before any mutation.
 //! - [`aws`]: the one place that turns CLI options into SDK clients, and the service
 //!   adapters that list and describe resources.
+//! - [`sweep`]: what firedrill created that no open run owns (lost state, closed runs).
 //! - [`sandbox`]: the practice stack (`firedrill sandbox up|down`), also the tests' fixture.
 //! - [`cli`]: one file per command; each parses its arguments and calls the library.
 //! - [`error`] and [`diagnostic`]: errors as a kind plus context, exit codes, and
@@ -33,6 +34,7 @@ pub mod guardrails;
 pub mod output;
 pub mod sandbox;
 pub mod store;
+pub mod sweep;
 pub mod target;
 pub mod yaml;
 

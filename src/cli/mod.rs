@@ -11,6 +11,7 @@ mod runs;
 mod sandbox;
 mod show;
 mod status;
+mod sweep;
 mod validate;
 
 use std::path::PathBuf;
@@ -76,6 +77,8 @@ pub enum Command {
     Revert(revert::Args),
     /// The kill switch: revert every open run at once, changed targets too.
     Abort(abort::Args),
+    /// Find (and with --delete remove) what firedrill created that no open run owns.
+    Sweep(sweep::Args),
     /// Create or delete the practice stack (for drills, demos and tests).
     Sandbox(sandbox::Args),
 }
@@ -134,6 +137,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Revert(a) => revert::exec(a, g).await,
         Command::Sandbox(a) => sandbox::exec(a, g).await,
         Command::Abort(a) => abort::exec(a, g).await,
+        Command::Sweep(a) => sweep::exec(a, g).await,
     }
 }
 

@@ -81,3 +81,48 @@ async fn no_credential_reaches_the_state_store_or_the_logs() {
     }
     assert!(inject.stderr.contains("DEBUG"), "the logs were on");
 }
+
+#[tokio::test]
+async fn sweep_finds_what_a_lost_state_directory_left_behind_and_deletes_it() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    let before = env.world().await;
+    // A quarantine group whose creation was never journaled (crash), a deny policy, and a
+    // world-open rule — then the state directory is lost.
+    env.write("iso.yaml", "name: iso\naction: security-group.isolate-instance\ntarget:\n  tags: { Tier: web }\n");
+    env.write("deny.yaml", "name: deny\naction: iam.deny-actions\ntarget:\n  tags: { Tier: web }\nparams:\n  actions: [\"s3:GetObject\"]\n");
+    env.write(
+        "open.yaml",
+        "name: open\naction: security-group.open-ingress\ntarget:\n  tags: { Tier: db }\nparams:\n  ports: [5432]\n",
+    );
+    let crashed = env.firedrill_env(&["inject", "iso.yaml", "--yes"], &[("FIREDRILL_FAILPOINT", "after-create")]);
+    assert_eq!(crashed.code, None);
+    env.firedrill(&["inject", "deny.yaml", "open.yaml", "--yes"]).ok();
+    std::fs::remove_dir_all(&env.state).unwrap();
+    let during = env.world().await;
+
+    let found = env.firedrill(&["sweep", "--output", "json"]).ok().json();
+    let mut kinds: Vec<&str> = found.as_array().unwrap().iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["inline-policy", "security-group", "security-group-rule"], "{found:#}");
+    assert!(found.as_array().unwrap().iter().all(|l| l["why"] == "run unknown to this state store"));
+    assert_eq!(env.world().await, during, "listing deletes nothing");
+
+    env.firedrill(&["sweep", "--delete"]).ok();
+    assert_eq!(env.world().await, before, "every leftover removed");
+    env.firedrill(&["sweep"]).ok().stdout.contains("no leftovers").then_some(()).expect("nothing left");
+}
+
+#[tokio::test]
+async fn sweep_leaves_what_an_open_run_owns_and_refuses_what_is_in_use() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    env.write("iso.yaml", "name: iso\naction: security-group.isolate-instance\ntarget:\n  tags: { Tier: web }\n");
+    env.firedrill(&["inject", "iso.yaml", "--yes"]).ok();
+    env.firedrill(&["sweep"]).ok().stdout.contains("no leftovers").then_some(()).expect("an open run owns its group");
+    // The same group, once its run is forgotten, is still in use: sweep refuses it.
+    let runs = env.state.join("runs");
+    std::fs::remove_dir_all(&runs).unwrap();
+    let out = env.firedrill(&["sweep", "--delete"]).code(3);
+    assert!(out.stdout.contains("NOT deleted") && out.stdout.contains("is still used by eni-"), "{}", out.stdout);
+}
