@@ -3,7 +3,9 @@
 //! once for this binary; every test works in an account of its own.
 
 mod harness;
+mod proxy;
 
+mod api_failures;
 mod crashes;
 mod dns;
 mod drift;

@@ -1,0 +1,54 @@
+//! A failing API, through the fault-injecting proxy: throttling is ridden out by the
+//! SDK's retries; a target whose calls always fail is reported with the AWS error code
+//! while the others complete; a revert run again after the API heals finishes the job.
+
+use crate::harness::{Env, endpoint};
+use crate::proxy::Proxy;
+
+const TWO_GROUPS: &str = "name: http\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\n";
+const DB: &str = "name: db\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: db }\n";
+
+#[tokio::test]
+async fn inject_and_revert_complete_with_a_third_of_calls_throttled() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    let before = env.world().await;
+    let proxy = Proxy::start(endpoint());
+    proxy.set(|r| r.throttle_every = Some((3, Vec::new())));
+    let via = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    env.write("a.yaml", TWO_GROUPS);
+    env.write("b.yaml", DB);
+    env.firedrill_env(&["inject", "a.yaml", "b.yaml", "--yes"], &via).ok();
+    env.firedrill_env(&["revert"], &via).ok();
+    assert!(proxy.injected.load(std::sync::atomic::Ordering::SeqCst) >= 5, "throttling really happened");
+    assert_eq!(env.world().await, before);
+}
+
+#[tokio::test]
+async fn a_target_whose_calls_fail_is_reported_with_the_aws_code_and_the_others_complete() {
+    let env = Env::new().await;
+    let sb = env.sandbox().await;
+    let before = env.world().await;
+    env.write("a.yaml", TWO_GROUPS);
+    env.write("b.yaml", DB);
+    env.firedrill(&["inject", "a.yaml", "b.yaml", "--yes"]).ok();
+
+    let proxy = Proxy::start(endpoint());
+    let web = sb["web_security_group"].as_str().unwrap();
+    // The top-level parameter only: the db group's rule mentions the web group as its source.
+    proxy.set(|r| {
+        r.fail.push(("AuthorizeSecurityGroupIngress".into(), format!("&GroupId={web}"), "UnauthorizedOperation".into()))
+    });
+    let via = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let out = env.firedrill_env(&["revert", "--output", "json"], &via).code(3);
+    let rec = out.json();
+    let status = |fault: usize| rec["faults"][fault]["targets"][0]["status"].as_str().unwrap().to_owned();
+    assert_eq!(status(0), "revert-failed");
+    assert!(rec["faults"][0]["targets"][0]["error"].as_str().unwrap().contains("UnauthorizedOperation"), "{rec:#}");
+    assert_eq!(status(1), "reverted", "the other target completed");
+
+    // The API heals: the same revert finishes the job.
+    proxy.set(|r| r.fail.clear());
+    env.firedrill_env(&["revert"], &via).ok();
+    assert_eq!(env.world().await, before);
+}
