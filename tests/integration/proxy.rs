@@ -89,7 +89,7 @@ fn serve(
         let throttled = rules
             .throttle_every
             .as_ref()
-            .filter(|(k, actions)| n % k == 0 && (actions.is_empty() || actions.contains(&action)))
+            .filter(|(k, actions)| n.is_multiple_of(*k) && (actions.is_empty() || actions.contains(&action)))
             .map(|_| (503, "RequestLimitExceeded".to_owned(), "Request limit exceeded.".to_owned()));
         throttled.or_else(|| {
             rules
