@@ -1,5 +1,5 @@
-//! A failing API, through the fault-injecting proxy: throttling is ridden out by the
-//! SDK's retries; a target whose calls always fail is reported with the AWS error code
+//! A failing API, through the fault-injecting proxy: throttling, dropped connections and
+//! slow answers are ridden out by the SDK's retries (five attempts, backoff and jitter); a target whose calls always fail is reported with the AWS error code
 //! while the others complete; a revert run again after the API heals finishes the job.
 
 use crate::harness::{Env, endpoint};
@@ -7,6 +7,24 @@ use crate::proxy::Proxy;
 
 const TWO_GROUPS: &str = "name: http\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\n";
 const DB: &str = "name: db\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: db }\n";
+
+#[tokio::test]
+async fn inject_and_revert_complete_with_dropped_connections_and_slow_answers() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    let before = env.world().await;
+    let proxy = Proxy::start(endpoint());
+    proxy.set(|r| {
+        r.drop_every = Some(4);
+        r.delay = Some(std::time::Duration::from_millis(150));
+    });
+    let via = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    env.write("a.yaml", TWO_GROUPS);
+    env.firedrill_env(&["inject", "a.yaml", "--yes"], &via).ok();
+    env.firedrill_env(&["revert"], &via).ok();
+    assert!(proxy.injected.load(std::sync::atomic::Ordering::SeqCst) >= 2, "connections really dropped");
+    assert_eq!(env.world().await, before);
+}
 
 #[tokio::test]
 async fn inject_and_revert_complete_with_a_third_of_calls_throttled() {

@@ -126,3 +126,10 @@ async fn sweep_leaves_what_an_open_run_owns_and_refuses_what_is_in_use() {
     let out = env.firedrill(&["sweep", "--delete"]).code(3);
     assert!(out.stdout.contains("NOT deleted") && out.stdout.contains("is still used by eni-"), "{}", out.stdout);
 }
+
+#[tokio::test]
+async fn an_unknown_run_is_a_clear_error() {
+    let env = Env::new().await;
+    env.firedrill(&["revert", "20991231T000000.000Z-dead"]).code(2).stderr_has("no run 20991231T000000.000Z-dead in");
+    env.firedrill(&["status", "20991231T000000.000Z-dead", "--offline"]).code(2).stderr_has("no run");
+}

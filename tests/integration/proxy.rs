@@ -2,8 +2,9 @@
 //! error or throttling injection of its own.
 //!
 //! Plain threads and blocking sockets, so it keeps serving while a test blocks on the
-//! firedrill process. Failures are deterministic — every Nth call, or every call of an
-//! action that mentions a given resource — so tests do not flake. Each response closes
+//! firedrill process. Failures are deterministic — throttle or drop every Nth call, fail
+//! every call of an action that mentions a given resource, answer late — so tests do not
+//! flake. Each response closes
 //! its connection; the SDK opens a new one.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,6 +18,10 @@ pub struct Rules {
     pub throttle_every: Option<(u64, Vec<String>)>,
     /// Fail with this AWS error code every call of `action` whose request mentions `needle`.
     pub fail: Vec<(String, String, String)>,
+    /// Close the connection without answering every Nth call.
+    pub drop_every: Option<u64>,
+    /// Answer every call this much later.
+    pub delay: Option<std::time::Duration>,
 }
 
 pub struct Proxy {
@@ -84,6 +89,17 @@ fn serve(
         .map(str::to_owned)
         .unwrap_or_else(|| head.lines().next().unwrap_or_default().to_owned());
     let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let (drop, delay) = {
+        let rules = rules.lock().unwrap();
+        (rules.drop_every.is_some_and(|k| n.is_multiple_of(k)), rules.delay)
+    };
+    if let Some(d) = delay {
+        std::thread::sleep(d);
+    }
+    if drop {
+        injected.fetch_add(1, Ordering::SeqCst);
+        return Ok(()); // the connection closes with no answer
+    }
     let verdict = {
         let rules = rules.lock().unwrap();
         let throttled = rules
