@@ -65,7 +65,7 @@ pub enum Command {
     Plan(plan::Args),
     /// Snapshot the targets, break them, verify; prints the run id.
     Inject(inject::Args),
-    /// Show a run per fault and target (default: the newest run with injected faults).
+    /// Show a run per fault and target (default: the newest run with injected faults, else the newest).
     Status(status::Args),
     /// List runs in the state directory, newest first.
     Runs(runs::Args),

@@ -14,10 +14,7 @@ pub struct Args {
 
 pub fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store();
-    let id = match store.resolve(args.run.as_deref()) {
-        Ok(id) => id,
-        Err(_) => store.run_ids()?.into_iter().next().ok_or_else(|| crate::Error::Usage("no runs".into()))?,
-    };
+    let id = store.resolve_or_newest(args.run.as_deref())?;
     let events = Journal::read(&store.run_dir(&id).join("journal.jsonl"))?;
     let faults: Vec<String> = match events.first() {
         Some(Event::RunStarted { faults, .. }) => faults.iter().map(|f| f.name.clone()).collect(),

@@ -10,7 +10,7 @@ use crate::store::journal::{Event, now};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Run id (default: the newest run with injected faults).
+    /// Run id (default: the newest run with injected faults, else the newest run).
     pub run: Option<String>,
     /// Only what the state store holds; no AWS calls.
     #[arg(long)]
@@ -19,7 +19,7 @@ pub struct Args {
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store();
-    let id = store.resolve(args.run.as_deref())?;
+    let id = store.resolve_or_newest(args.run.as_deref())?;
     let rec = store.read(&id)?;
     let mut view = RunView::new(&rec);
     if !args.offline {

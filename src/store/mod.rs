@@ -140,6 +140,15 @@ impl Store {
         Ok(rec)
     }
 
+    /// The run `id`, or the newest run that still has something injected, or else (for
+    /// commands that only look) the newest run.
+    pub fn resolve_or_newest(&self, id: Option<&str>) -> Result<String> {
+        match self.resolve(id) {
+            Ok(id) => Ok(id),
+            Err(e) => self.run_ids()?.into_iter().next().ok_or(e),
+        }
+    }
+
     /// The run `id`, or the newest run that still has something injected.
     pub fn resolve(&self, id: Option<&str>) -> Result<String> {
         if let Some(id) = id {

@@ -38,6 +38,10 @@ async fn revert_works_from_the_store_alone_and_is_idempotent() {
     assert_eq!(again["status"], "reverted");
     assert_eq!(env.world().await, before, "a second revert is harmless");
     env.firedrill(&["revert"]).code(2).stderr_has("has injected faults; name one");
+    // Looking back needs no run id: status falls back to the newest run.
+    let status = env.firedrill(&["status", "--output", "json"]).ok().json();
+    assert_eq!(status["run_id"], run_id);
+    assert_eq!(status["status"], "reverted");
 }
 
 #[tokio::test]
