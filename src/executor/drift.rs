@@ -131,6 +131,20 @@ pub async fn observe_run(
     fault: Option<&str>,
     target: Option<&str>,
 ) -> Result<Vec<(usize, String, Observation)>> {
+    // Looking in another region or account would find nothing and call every target gone.
+    if aws.region != rec.region {
+        return Err(Error::Refused(format!(
+            "run {} is in region {}, not {}: pass --region {}",
+            rec.run_id, rec.region, aws.region, rec.region
+        )));
+    }
+    let account = aws.account().await?;
+    if account != rec.account {
+        return Err(Error::Refused(format!(
+            "run {} is in account {}, but these credentials are for account {account}",
+            rec.run_id, rec.account
+        )));
+    }
     let mut out = Vec::new();
     for (fi, spec) in rec.faults.iter().enumerate() {
         if fault.is_some_and(|n| n != spec.name) {
