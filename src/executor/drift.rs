@@ -58,33 +58,40 @@ pub struct Observation {
 
 pub async fn observe<F: Fault>(f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRecord) -> Result<Observation> {
     let snap: SnapshotFile<F::State, F::Change> = read_snapshot(&rec.dir, &t.snapshot)?;
-    let after: Option<AfterFile<F::State>> = t.after.as_deref().map(|a| read_snapshot(&rec.dir, a)).transpose()?;
+    let after = read_after::<F>(rec, t)?;
     let before = serde_json::to_value(&snap.state).expect("state serializes");
-    let after_value = after.as_ref().map(|a| serde_json::to_value(&a.state).expect("state serializes"));
+    let after_value = after.as_ref().map(|a| serde_json::to_value(a).expect("state serializes"));
     let now = match f.describe(aws, &t.target).await {
         Ok(now) => now,
         Err(Error::Gone(_)) => {
-            return Ok(Observation {
-                live: Live::Gone,
-                since_snapshot: Vec::new(),
-                before,
-                after: after_value,
-                now: None,
-            });
+            let (since_snapshot, now) = (Vec::new(), None);
+            return Ok(Observation { live: Live::Gone, since_snapshot, before, after: after_value, now });
         }
         Err(e) => return Err(e),
     };
-    let since_snapshot = f.differences(&snap.state, &now);
-    let live = if since_snapshot.is_empty() {
-        Live::Restored
-    } else {
-        match &after {
-            Some(a) if !f.differences(&a.state, &now).is_empty() => Live::Changed,
-            _ => Live::Broken,
-        }
-    };
+    let (live, since_snapshot) = classify(f, &snap.state, after.as_ref(), &now);
     let now = Some(serde_json::to_value(&now).expect("state serializes"));
     Ok(Observation { live, since_snapshot, before, after: after_value, now })
+}
+
+/// The target's post-break state, if it was recorded.
+pub fn read_after<F: Fault>(rec: &RunRecord, t: &TargetRecord) -> Result<Option<F::State>> {
+    let after: Option<AfterFile<F::State>> = t.after.as_deref().map(|a| read_snapshot(&rec.dir, a)).transpose()?;
+    Ok(after.map(|a| a.state))
+}
+
+/// Where `now` stands between the snapshot (`before`) and the post-break state (`after`),
+/// and how it differs from the snapshot. Pure: the caller describes the target once.
+pub fn classify<F: Fault>(f: &F, before: &F::State, after: Option<&F::State>, now: &F::State) -> (Live, Vec<String>) {
+    let since_snapshot = f.differences(before, now);
+    let live = if since_snapshot.is_empty() {
+        Live::Restored
+    } else if after.is_some_and(|a| !f.differences(a, now).is_empty()) {
+        Live::Changed
+    } else {
+        Live::Broken
+    };
+    (live, since_snapshot)
 }
 
 /// Field-level differences from `a` to `b`, as `path: a -> b` lines; lists are compared

@@ -123,24 +123,30 @@ async fn revert_fault<F: Fault>(
                 journal.append(&Event::Irreversible { at: now(), fault, target: id, note })?;
                 return Ok(true);
             }
+            // One description of the target serves both the drift check and the revert.
+            let current = match f.describe(aws, &t.target).await {
+                Ok(current) => current,
+                Err(Error::Gone(_)) => {
+                    journal.append(&Event::Gone { at: now(), fault, target: id })?;
+                    return Ok(true);
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    journal.append(&Event::RevertFailed {
+                        at: now(),
+                        fault,
+                        target: id,
+                        error,
+                        differences: vec![],
+                    })?;
+                    return Ok(false);
+                }
+            };
             // Respect what happened since the fault, unless firedrill itself was midway
             // through restoring this target (then it is its own work, not the team's).
             if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
-                match drift::observe(f, aws, rec, t).await {
-                    Ok(o) if o.live == Live::Gone => {
-                        journal.append(&Event::Gone { at: now(), fault, target: id })?;
-                        return Ok(true);
-                    }
-                    Ok(o) if o.live == Live::Restored => {
-                        journal.append(&Event::Restored { at: now(), fault, target: id })?;
-                        return Ok(true);
-                    }
-                    Ok(o) if o.live == Live::Changed && !force => {
-                        let differences = o.since_snapshot;
-                        journal.append(&Event::Drifted { at: now(), fault, target: id, differences })?;
-                        return Ok(false);
-                    }
-                    Ok(_) => {}
+                let after = match drift::read_after::<F>(rec, t) {
+                    Ok(after) => after,
                     Err(e) => {
                         let error = e.to_string();
                         journal.append(&Event::RevertFailed {
@@ -152,10 +158,20 @@ async fn revert_fault<F: Fault>(
                         })?;
                         return Ok(false);
                     }
+                };
+                match drift::classify(f, &snap.state, after.as_ref(), &current) {
+                    (Live::Restored, _) => {
+                        journal.append(&Event::Restored { at: now(), fault, target: id })?;
+                        return Ok(true);
+                    }
+                    (Live::Changed, differences) if !force => {
+                        journal.append(&Event::Drifted { at: now(), fault, target: id, differences })?;
+                        return Ok(false);
+                    }
+                    _ => {}
                 }
             }
             let outcome = async {
-                let current = f.describe(aws, &t.target).await?;
                 f.revert(aws, ctx, &t.target, &snap.state, &snap.change, &current).await?;
                 crate::failpoint::hit("after-revert-call");
                 let after = f.describe(aws, &t.target).await?;
