@@ -16,6 +16,8 @@
 //!   target limits — checked before any mutation.
 //! - [`aws`]: the one place that turns CLI options into SDK clients, and the service
 //!   adapters that list and describe resources.
+//! - [`drill`]: game days: drill files, the runner (many teams, one clock, probes, stop
+//!   conditions, hints), scoring and the report.
 //! - [`sweep`]: what firedrill created that no open run owns (lost state, closed runs).
 //! - [`sandbox`]: the practice stack (`firedrill sandbox up|down`), also the tests' fixture.
 //! - [`cli`]: one file per command; each parses its arguments and calls the library.
@@ -26,6 +28,7 @@ pub mod action;
 pub mod aws;
 pub mod cli;
 pub mod diagnostic;
+pub mod drill;
 pub mod error;
 pub mod executor;
 pub mod failpoint;

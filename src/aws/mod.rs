@@ -41,16 +41,32 @@ pub struct Aws {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub route53: aws_sdk_route53::Client,
+    /// Alarm state for drill probes and stop conditions. Pinned to 1.99: later versions
+    /// speak a CBOR protocol the emulator does not (see the README).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: String,
     pub endpoint: Option<String>,
+}
+
+/// A role to act as (a drill team's account): assumed through STS with the base
+/// credentials, and refreshed before it expires.
+#[derive(Clone, Debug, Default)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
 }
 
 impl Aws {
     /// Resolve configuration and build clients. Makes no network call.
     pub async fn connect(args: &AwsArgs) -> Result<Aws> {
-        let http =
-            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+        Self::connect_as(args, None).await
+    }
+
+    /// Like [`Aws::connect`], acting as `role` when given. Still no network call: the
+    /// role is assumed on the first AWS call.
+    pub async fn connect_as(args: &AwsArgs, role: Option<&AssumeRole>) -> Result<Aws> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
         if let Some(profile) = &args.profile {
             loader = loader.profile_name(profile);
         }
@@ -60,7 +76,19 @@ impl Aws {
         if let Some(url) = &args.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        let config = loader.load().await;
+        let mut config = loader.load().await;
+        if let Some(role) = role {
+            let session = role.session_name.clone().unwrap_or_else(|| "firedrill".into());
+            let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn).session_name(session);
+            if let Some(id) = &role.external_id {
+                provider = provider.external_id(id);
+            }
+            let provider = provider.configure(&config).build().await;
+            config = config
+                .into_builder()
+                .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(provider))
+                .build();
+        }
         // A chaos tool must know which region it will break: never guess one.
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
             Error::Usage("no AWS region configured: pass --region, set AWS_REGION, or set one in the profile".into())
@@ -72,6 +100,7 @@ impl Aws {
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             autoscaling: aws_sdk_autoscaling::Client::new(&config),
             route53: aws_sdk_route53::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             endpoint: config.endpoint_url().map(str::to_owned),
             region,
         })

@@ -6,7 +6,9 @@ mod actions;
 mod diff;
 mod inject;
 mod plan;
+mod report;
 mod revert;
+mod run;
 mod runs;
 mod sandbox;
 mod show;
@@ -65,6 +67,10 @@ pub enum Command {
     Plan(plan::Args),
     /// Snapshot the targets, break them, verify; prints the run id.
     Inject(inject::Args),
+    /// Run a drill: faults on a timeline against every team, with probes, hints and scores.
+    Run(run::Args),
+    /// A drill's report: scores, timeline, what the teams changed, probe history.
+    Report(report::Args),
     /// Show a run per fault and target (default: the newest run with injected faults, else the newest).
     Status(status::Args),
     /// List runs in the state directory, newest first.
@@ -130,6 +136,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Actions(a) => actions::exec(a, g),
         Command::Plan(a) => plan::exec(a, g).await,
         Command::Inject(a) => inject::exec(a, g).await,
+        Command::Run(a) => run::exec(a, g).await,
+        Command::Report(a) => report::exec(a, g),
         Command::Status(a) => status::exec(a, g).await,
         Command::Diff(a) => diff::exec(a, g).await,
         Command::Show(a) => show::exec(a, g),

@@ -15,21 +15,22 @@ pub struct Args {
 pub fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store();
     let id = store.resolve_or_newest(args.run.as_deref())?;
-    let events = Journal::read(&store.run_dir(&id).join("journal.jsonl"))?;
-    let faults: Vec<String> = match events.first() {
-        Some(Event::RunStarted { faults, .. }) => faults.iter().map(|f| f.name.clone()).collect(),
-        _ => Vec::new(),
-    };
+    let events: Vec<Event> = Journal::read(&store.run_dir(&id).join("journal.jsonl"))?;
+    let faults: Vec<String> = store.read(&id)?.faults.iter().map(|f| f.name.clone()).collect();
     emit(g.output, &events, |events| {
         let name = |i: &usize| faults.get(*i).cloned().unwrap_or_else(|| format!("#{i}"));
         let mut s = format!("run {id}\n");
         for e in events.iter() {
             let line = match e {
-                Event::RunStarted { at, by, command, account, region, endpoint, .. } => format!(
-                    "{at}  started by {by}: {command}\n{:26}account {account}, region {region}{}",
+                Event::RunStarted { at, by, command, account, region, endpoint, drill, .. } => format!(
+                    "{at}  started by {by}: {command}\n{:26}account {account}, region {region}{}{}",
                     "",
-                    endpoint.as_ref().map(|e| format!(", endpoint {e}")).unwrap_or_default()
+                    endpoint.as_ref().map(|e| format!(", endpoint {e}")).unwrap_or_default(),
+                    drill.as_ref().map(|d| format!(", drill {} team {}", d.drill_id, d.team)).unwrap_or_default()
                 ),
+                Event::FaultAdded { at, spec, .. } => {
+                    format!("{at}  fault added  {} ({})", spec.name, spec.action.info().name)
+                }
                 Event::Command { at, by, command } => format!("{at}  {by}: {command}"),
                 Event::Planned { at, fault, target, changes, .. } => {
                     format!("{at}  snapshot  {} {}: {}", name(fault), target.id, changes.join("; "))

@@ -12,8 +12,9 @@ use serde_json::Value;
 use super::{CONCURRENCY, Plan, PlannedFault, RunCtx, SnapshotFile};
 use crate::action::Fault;
 use crate::aws::Aws;
+use crate::store::journal::DrillLink;
 use crate::store::journal::{Event, now};
-use crate::store::{RunRecord, Store};
+use crate::store::{RunDir, RunRecord, Store};
 use crate::target::Target;
 use crate::{Error, Result, failpoint, with_fault};
 
@@ -26,12 +27,19 @@ pub struct InjectReport {
 /// Inject `plan` as run `run_id` (from [`Store::new_run_id`]). If this future is dropped
 /// part-way (Ctrl-C), the journal holds everything `revert` needs to finish the run.
 pub async fn inject(aws: &Aws, store: &Store, plan: &Plan, run_id: &str) -> Result<InjectReport> {
-    let run_id = run_id.to_owned();
-    let run = store.create_run(&run_id)?;
-    let journal = run.journal.clone();
-    journal.append(&Event::RunStarted {
+    let run = start_run(store, run_id, plan, None)?;
+    inject_planned(aws, store, &run, plan, 0).await?;
+    let record = store.read(run_id)?;
+    Ok(InjectReport { run_id: run_id.to_owned(), record })
+}
+
+/// Create run `run_id` and record how it started: `plan`'s account, region and faults
+/// (a drill starts with none and adds them with [`add_faults`]). Holds the run's lock.
+pub fn start_run(store: &Store, run_id: &str, plan: &Plan, drill: Option<DrillLink>) -> Result<RunDir> {
+    let run = store.create_run(run_id)?;
+    run.journal.append(&Event::RunStarted {
         at: now(),
-        run_id: run_id.clone(),
+        run_id: run_id.to_owned(),
         by: crate::store::journal::who(),
         command: crate::store::journal::command_line(),
         firedrill_version: env!("CARGO_PKG_VERSION").into(),
@@ -40,10 +48,30 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan, run_id: &str) -> Resu
         endpoint: plan.endpoint.clone(),
         faults: plan.faults.iter().map(|f| f.spec.clone()).collect(),
         seeds: plan.faults.iter().map(|f| f.seed).collect(),
+        drill,
     })?;
+    Ok(run)
+}
 
-    // Every snapshot is durable before the first mutating call of the run.
-    for (fi, f) in plan.faults.iter().enumerate() {
+/// Add `plan`'s faults to a started run and inject them, with the same guarantees as
+/// [`inject`]: snapshots first, and if any target fails, these faults are rolled back
+/// (faults injected earlier in the run are left as they are). Returns their indices.
+pub async fn add_faults(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan) -> Result<Vec<usize>> {
+    let first = store.read(&run.id)?.faults.len();
+    for (i, f) in plan.faults.iter().enumerate() {
+        run.journal.append(&Event::FaultAdded { at: now(), fault: first + i, spec: f.spec.clone(), seed: f.seed })?;
+    }
+    inject_planned(aws, store, run, plan, first).await?;
+    Ok((first..first + plan.faults.len()).collect())
+}
+
+/// Snapshot and inject `plan`'s faults, which the run knows as `first`, `first + 1`, ...
+async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, first: usize) -> Result<()> {
+    let run_id = run.id.clone();
+    let journal = run.journal.clone();
+    // Every snapshot is durable before the first mutating call.
+    for (i, f) in plan.faults.iter().enumerate() {
+        let fi = first + i;
         for (ti, t) in f.targets.iter().enumerate() {
             let snap = SnapshotFile {
                 run_id: run_id.clone(),
@@ -69,29 +97,30 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan, run_id: &str) -> Resu
     tracing::debug!(run = %run_id, dir = %run.dir.display(), "snapshots durable");
 
     let mut failure = None;
-    for (fi, f) in plan.faults.iter().enumerate() {
-        let ctx = RunCtx::new(&run_id, fi, &run.dir, journal.clone(), Vec::new());
+    for (i, f) in plan.faults.iter().enumerate() {
+        let ctx = RunCtx::new(&run_id, first + i, &run.dir, journal.clone(), Vec::new());
         let result = with_fault!(&f.spec.action, |fault| inject_fault(fault, aws, &ctx, f).await);
         if let Err(e) = result {
             failure = Some(e);
             break;
         }
     }
-
-    if let Some(err) = failure {
-        tracing::warn!("injecting failed, rolling back run {run_id}: {err}");
-        let rollback = super::revert::revert_open(aws, store, &run, true).await;
-        let how = match rollback {
-            Ok(rec) if !rec.needs_revert() => "everything it changed was reverted".to_owned(),
-            Ok(_) => format!(
-                "the rollback did not finish: see `firedrill status {run_id}`, then `firedrill revert {run_id}`"
-            ),
-            Err(e) => format!("the rollback failed ({e}): run `firedrill revert {run_id}`"),
-        };
-        return Err(Error::Failed(format!("run {run_id}: {err}; {how}")));
-    }
-    let record = store.read(&run_id)?;
-    Ok(InjectReport { run_id, record })
+    let Some(err) = failure else {
+        return Ok(());
+    };
+    tracing::warn!("injecting failed, rolling back run {run_id}: {err}");
+    let these: Vec<usize> = (first..first + plan.faults.len()).collect();
+    let rollback = super::revert::revert_open(aws, store, run, true, Some(&these)).await;
+    let how = match rollback {
+        Ok(rec) if !rec.targets.iter().any(|t| these.contains(&t.fault) && t.phase.needs_revert()) => {
+            "everything it changed was reverted".to_owned()
+        }
+        Ok(_) => {
+            format!("the rollback did not finish: see `firedrill status {run_id}`, then `firedrill revert {run_id}`")
+        }
+        Err(e) => format!("the rollback failed ({e}): run `firedrill revert {run_id}`"),
+    };
+    Err(Error::Failed(format!("run {run_id}: {err}; {how}")))
 }
 
 async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &PlannedFault) -> Result<()> {

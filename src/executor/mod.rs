@@ -5,6 +5,7 @@
 //!
 //! Targets of one fault are handled concurrently, at most [`CONCURRENCY`] at a time;
 //! faults run in file order; a revert handles them side by side (they never share a target).
+//! A drill starts a run with [`start_run`] and adds each step's faults with [`add_faults`].
 
 pub mod drift;
 mod inject;
@@ -15,9 +16,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub use inject::{InjectReport, inject};
+pub use inject::{InjectReport, add_faults, inject, start_run};
 pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
-pub use revert::{RevertOptions, abort, revert};
+pub use revert::{RevertOptions, abort, revert, revert_open};
 
 use crate::Result;
 use crate::store::journal::{Event, Journal, now};

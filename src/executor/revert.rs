@@ -42,10 +42,18 @@ pub async fn revert(aws: &Aws, store: &Store, id: &str, opts: &RevertOptions) ->
     for t in rec.targets.iter().filter(|t| opts.abandon.contains(&t.target.id) && t.phase.needs_revert()) {
         run.journal.append(&Event::Abandoned { at: now(), fault: t.fault, target: t.target.id.clone(), by: who() })?;
     }
-    revert_open(aws, store, &run, opts.force).await
+    revert_open(aws, store, &run, opts.force, None).await
 }
 
-pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir, force: bool) -> Result<RunRecord> {
+/// Revert a run whose lock the caller holds: every fault, or only the faults `only`
+/// lists (a drill step's). `force` restores targets the team changed, too.
+pub async fn revert_open(
+    aws: &Aws,
+    store: &Store,
+    run: &RunDir,
+    force: bool,
+    only: Option<&[usize]>,
+) -> Result<RunRecord> {
     let journal = run.journal.clone();
     let rec = store.read(&run.id)?;
     let account = aws.account().await?;
@@ -71,7 +79,8 @@ pub(super) async fn revert_open(aws: &Aws, store: &Store, run: &RunDir, force: b
     // Faults never share a target (plan refuses that), so they are reverted side by side:
     // the wall time is the slowest target's, not the sum.
     let rec = &rec;
-    let errors: Vec<Error> = futures_util::future::join_all(rec.faults.iter().enumerate().map(|(fi, spec)| {
+    let faults = rec.faults.iter().enumerate().filter(|(fi, _)| only.is_none_or(|o| o.contains(fi)));
+    let errors: Vec<Error> = futures_util::future::join_all(faults.map(|(fi, spec)| {
         let journal = journal.clone();
         async move {
             let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();

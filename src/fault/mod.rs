@@ -102,6 +102,13 @@ pub fn load(path: &Path) -> Result<FaultSpec, Diagnostics> {
 
 /// Validate the text of a fault file.
 pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
+    parse_as(path, source, None)
+}
+
+/// Validate a fault. `default_name` is given for a fault written inline in a drill
+/// step: `source` is then the drill file's text with all but the fault blanked out, so
+/// that every position is the drill file's.
+pub fn parse_as(path: &Path, source: &str, default_name: Option<&str>) -> Result<FaultSpec, Diagnostics> {
     if source.trim().is_empty() {
         return Err(Diagnostic::file(path, "empty fault file").into());
     }
@@ -126,9 +133,21 @@ pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
     // Pass two: the params, typed for this action.
     let action = (info.parse)(path, source).map_err(Diagnostics::from)?;
 
-    if doc.name.value.trim().is_empty() {
-        problems.push(at(doc.name.referenced.into(), "`name` must not be empty".into()));
-    }
+    let name = match (&doc.name, default_name) {
+        (Some(n), _) if n.value.trim().is_empty() => {
+            problems.push(at(n.referenced.into(), "`name` must not be empty".into()));
+            String::new()
+        }
+        (Some(n), _) => n.value.clone(),
+        (None, Some(default)) => default.to_owned(),
+        (None, None) => {
+            problems.push(at(
+                doc.action.referenced.into(),
+                "missing field `name` (every fault file names its fault)".into(),
+            ));
+            String::new()
+        }
+    };
     let target = target_spec(&doc.target.value, Some(info.target), &at, doc.target.referenced.into(), &mut problems);
     let duration_secs = doc.duration.as_ref().and_then(|d| match parse_duration(&d.value) {
         Ok(secs) => Some(secs),
@@ -146,7 +165,7 @@ pub fn parse(path: &Path, source: &str) -> Result<FaultSpec, Diagnostics> {
         return Err(problems);
     }
     Ok(FaultSpec {
-        name: doc.name.value,
+        name,
         description: doc.description,
         action,
         target: target.expect("no problems means a target"),

@@ -11,7 +11,9 @@ use serde_saphyr::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault<P> {
-    pub name: Spanned<String>,
+    /// Required in a fault file; a fault inline in a drill step may leave it out.
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
     pub action: Spanned<String>,

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::fault::FaultSpec;
@@ -33,6 +34,17 @@ pub enum Event {
         faults: Vec<FaultSpec>,
         /// The seed each fault's random pick used, so the pick can be repeated.
         seeds: Vec<u64>,
+        /// The drill this run is one team's part of (`firedrill run`), and the team.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        drill: Option<DrillLink>,
+    },
+    /// A fault joined the run after it started (a drill's later step). Its index is the
+    /// number of faults before it.
+    FaultAdded {
+        at: String,
+        fault: usize,
+        spec: FaultSpec,
+        seed: u64,
     },
     /// The target's snapshot is durable; nothing has changed yet.
     Planned {
@@ -151,6 +163,13 @@ pub enum Event {
     },
 }
 
+/// Which drill and team a run belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DrillLink {
+    pub drill_id: String,
+    pub team: String,
+}
+
 /// A later command that changes the run (a revert, an abandon): who ran what, when.
 pub fn who() -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
@@ -168,8 +187,8 @@ pub fn now() -> String {
 }
 
 /// What [`Journal::read_all`] found.
-pub struct Read {
-    pub events: Vec<Event>,
+pub struct Read<E = Event> {
+    pub events: Vec<E>,
     /// Some line other than a torn last one could not be read.
     pub damaged: bool,
 }
@@ -187,8 +206,9 @@ impl Journal {
     }
 
     /// Append one event and fsync before returning. Failpoints `before-<event>` and
-    /// `after-<event>` (e.g. `before-injected`) surround the write.
-    pub fn append(&self, event: &Event) -> Result<()> {
+    /// `after-<event>` (e.g. `before-injected`) surround the write. `E` is a run's
+    /// [`Event`] or a drill's event: any type serialized with an `event` tag.
+    pub fn append<E: Serialize>(&self, event: &E) -> Result<()> {
         let value = serde_json::to_value(event).expect("events serialize");
         let name = value["event"].as_str().unwrap_or("event").to_owned();
         let mut line = serde_json::to_vec(&value).expect("events serialize");
@@ -204,11 +224,11 @@ impl Journal {
     /// Every readable event. A torn last line (a crash mid-write) recorded nothing
     /// durable and is skipped quietly; any other unreadable line is reported on stderr
     /// and skipped, and the read says so ([`Read::damaged`]) so the caller can be careful.
-    pub fn read(path: &Path) -> Result<Vec<Event>> {
+    pub fn read<E: DeserializeOwned>(path: &Path) -> Result<Vec<E>> {
         Ok(Self::read_all(path)?.events)
     }
 
-    pub fn read_all(path: &Path) -> Result<Read> {
+    pub fn read_all<E: DeserializeOwned>(path: &Path) -> Result<Read<E>> {
         let bytes = std::fs::read(path).map_err(Error::store("read journal", path))?;
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();

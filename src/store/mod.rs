@@ -5,6 +5,7 @@
 //!     journal.jsonl              append-only events, fsync'd (see journal.rs)
 //!     snapshots/<f>-<target>.json  the target's state before the fault, and the change
 //!     lock                       held by the process mutating the run
+//! .firedrill/drills/<drill-id>/journal.jsonl   a drill's timeline (see drill::journal)
 //! ```
 //!
 //! Snapshots are written to a temporary file, fsync'd, renamed into place, and the
@@ -42,6 +43,10 @@ pub struct RunDir {
 impl Store {
     pub fn new(root: impl Into<PathBuf>) -> Store {
         Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     fn runs_dir(&self) -> PathBuf {
@@ -266,9 +271,9 @@ mod tests {
         let path = run.dir.join("journal.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"event\":\"inj").unwrap();
-        assert_eq!(Journal::read(&path).unwrap().len(), 1);
+        assert_eq!(Journal::read::<Event>(&path).unwrap().len(), 1);
         f.write_all(b"\n{}\n").unwrap();
-        let read = Journal::read_all(&path).unwrap();
+        let read = Journal::read_all::<Event>(&path).unwrap();
         assert_eq!(read.events.len(), 1, "what is readable is kept");
         assert!(read.damaged, "and the damage is known");
     }

@@ -120,6 +120,8 @@ pub struct RunRecord {
     pub endpoint: Option<String>,
     pub faults: Vec<FaultSpec>,
     pub seeds: Vec<u64>,
+    /// The drill and team this run belongs to, if it was started by `firedrill run`.
+    pub drill: Option<super::journal::DrillLink>,
     pub targets: Vec<TargetRecord>,
     pub created: Vec<CreatedRecord>,
     #[serde(skip)]
@@ -131,7 +133,17 @@ impl RunRecord {
         let mut events = events.into_iter();
         let corrupt = |message: &str| Error::Corrupt { path: path.to_owned(), message: message.to_owned() };
         let Some(Event::RunStarted {
-            at, run_id, by, firedrill_version, account, region, endpoint, faults, seeds, ..
+            at,
+            run_id,
+            by,
+            firedrill_version,
+            account,
+            region,
+            endpoint,
+            faults,
+            seeds,
+            drill,
+            ..
         }) = events.next()
         else {
             return Err(corrupt("the journal does not start with run-started"));
@@ -146,6 +158,7 @@ impl RunRecord {
             endpoint,
             faults,
             seeds,
+            drill,
             targets: Vec::new(),
             created: Vec::new(),
             dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
@@ -169,6 +182,14 @@ impl RunRecord {
                     continue;
                 }
                 Event::Command { .. } => continue,
+                Event::FaultAdded { fault, spec, seed, .. } => {
+                    if fault != run.faults.len() {
+                        return Err(corrupt(&format!("fault {fault} added after {} faults", run.faults.len())));
+                    }
+                    run.faults.push(spec);
+                    run.seeds.push(seed);
+                    continue;
+                }
                 Event::Observed { at, fault, target, live } => {
                     if let Some(t) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target)
                         && live == "restored"

@@ -1,0 +1,44 @@
+//! `firedrill report [DRILL|RUN] --format markdown|html|json`: a drill written up.
+
+use std::path::PathBuf;
+
+use super::Global;
+use crate::Result;
+use crate::drill::{journal, report};
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Html,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A drill id, or the run id of one of its teams (default: the newest drill).
+    pub drill: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write here instead of stdout.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
+
+pub fn exec(args: Args, g: &Global) -> Result<()> {
+    let store = g.store();
+    let id = journal::resolve(&store, args.drill.as_deref())?;
+    let r = report::build(journal::read(&journal::drill_journal(&store, &id))?);
+    let text = match args.format {
+        ReportFormat::Markdown => report::markdown(&r),
+        ReportFormat::Html => report::html(&r),
+        ReportFormat::Json => serde_json::to_string_pretty(&r).expect("report serializes") + "\n",
+    };
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, text).map_err(crate::Error::store("write report", &path))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

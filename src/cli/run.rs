@@ -1,0 +1,165 @@
+//! `firedrill run DRILL.yaml`: a game day. Validates the drill, plans every step for
+//! every team (refusing before any change if something does not resolve), checks the
+//! steady state, then runs the timeline with a live view; prints the scores at the end.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::Global;
+use crate::drill::view::{Mode, View};
+use crate::drill::{self, runner, score};
+use crate::guardrails::Guardrails;
+use crate::output::{Format, emit};
+use crate::{Error, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The drill file.
+    pub drill: PathBuf,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Resolve every team's targets for every step and print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Serialize)]
+struct DryRun<'a> {
+    drill: &'a drill::Drill,
+    plans: Vec<TeamStepPlan<'a>>,
+}
+
+#[derive(Serialize)]
+struct TeamStepPlan<'a> {
+    team: &'a str,
+    step: &'a str,
+    plan: &'a crate::executor::Plan,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    drill_id: &'a str,
+    outcome: &'a str,
+    scores: &'a [score::StepScore],
+    team_scores: Vec<score::TeamScore>,
+    not_restored: &'a [String],
+}
+
+pub async fn exec(args: Args, g: &Global) -> Result<()> {
+    let drill = drill::load(&args.drill).map_err(Error::Input)?;
+    let guard = Guardrails::load(g.config.as_deref())?;
+    let teams = runner::connect(&drill, &g.aws).await?;
+    let plans = runner::preflight(&drill, &teams, &guard).await?;
+    if args.dry_run {
+        let out = DryRun {
+            drill: &drill,
+            plans: plans.iter().map(|(team, step, plan)| TeamStepPlan { team, step, plan }).collect(),
+        };
+        emit(g.output, &out, dry_run_text);
+        return Ok(());
+    }
+    if !args.yes {
+        confirm(&drill, &teams)?;
+    }
+    let mode = match g.output {
+        Format::Json => Mode::Json,
+        Format::Text if std::io::stdout().is_terminal() => Mode::Live,
+        Format::Text => Mode::Lines,
+    };
+    let store = g.store();
+    let fin = runner::run(&drill, teams, &guard, &store, View::new(mode, &drill)).await?;
+
+    let summary = Summary {
+        drill_id: &fin.drill_id,
+        outcome: &fin.outcome,
+        scores: &fin.scores,
+        team_scores: score::teams(&fin.scores),
+        not_restored: &fin.not_restored,
+    };
+    match g.output {
+        // The event stream already went to stdout; the summary is its last line.
+        Format::Json => println!("{}", serde_json::to_string(&summary).expect("summary serializes")),
+        Format::Text => println!("{}", summary_text(&summary)),
+    }
+    if let Some(signal) = fin.interrupted {
+        return Err(Error::Interrupted(format!(
+            "drill {} interrupted by {signal}; everything it injected was reverted",
+            fin.drill_id
+        )));
+    }
+    if !fin.not_restored.is_empty() {
+        return Err(Error::RevertIncomplete(format!(
+            "{} target(s) not restored: see `firedrill status RUN`, then `firedrill revert RUN`",
+            fin.not_restored.len()
+        )));
+    }
+    if let Some(reason) = fin.stopped {
+        return Err(Error::Failed(format!("drill {} stopped early: {reason}; everything was reverted", fin.drill_id)));
+    }
+    Ok(())
+}
+
+fn summary_text(s: &Summary) -> String {
+    let mut out = format!("\ndrill {}: {}\n\n", s.drill_id, s.outcome);
+    out +=
+        &format!("{:<12} {:<28} {:<13} {:>8} {:>6} {:>6}\n", "team", "step", "recovered by", "time", "hints", "points");
+    for x in s.scores {
+        let time = x.time_to_recover_s.map(drill::view::mmss).unwrap_or_else(|| "-".into());
+        out += &format!(
+            "{:<12} {:<28} {:<13} {:>8} {:>6} {:>6}\n",
+            x.team, x.step, x.recovered_by, time, x.hints_before_recovery, x.points
+        );
+    }
+    out += "\n";
+    for t in &s.team_scores {
+        out += &format!("{:<12} {} points, {} of {} recovered\n", t.team, t.points, t.recovered, t.steps);
+    }
+    out += &format!("\nscoring: {}\n", score::RULE);
+    for n in s.not_restored {
+        out += &format!("NOT restored: {n}\n");
+    }
+    out += &format!("report: firedrill report {} --format html > report.html\n", s.drill_id);
+    out
+}
+
+fn dry_run_text(d: &DryRun) -> String {
+    let mut s = format!("drill {} ({}): dry run, nothing changed\n", d.drill.name, d.drill.path.display());
+    for step in &d.drill.steps {
+        let dur = step.duration.map(|x| format!(", auto-revert after {}", drill::human(x))).unwrap_or_default();
+        s += &format!("\nstep {}: {} ({}){dur}\n", step.name, step.start, step.fault.action.info().name);
+        for p in d.plans.iter().filter(|p| p.step == step.name) {
+            s += &format!("  team {}:\n", p.team);
+            for line in super::plan::text(p.plan).lines() {
+                s += &format!("    {line}\n");
+            }
+        }
+    }
+    s
+}
+
+fn confirm(drill: &drill::Drill, teams: &[runner::Connected]) -> Result<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::Refused(
+            "run changes AWS resources: pass --yes to confirm (stdin is not a terminal)".into(),
+        ));
+    }
+    let who: Vec<String> =
+        teams.iter().map(|c| format!("{} (account {}, {})", c.team.name, c.account, c.aws.region)).collect();
+    eprint!(
+        "Run drill {} ({} step(s)) against {}? Type `yes` to continue: ",
+        drill.name,
+        drill.steps.len(),
+        who.join(", ")
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer).map_err(|e| Error::Usage(format!("failed to read the answer: {e}")))?;
+    if answer.trim() != "yes" {
+        return Err(Error::Refused("not confirmed; nothing was changed".into()));
+    }
+    Ok(())
+}

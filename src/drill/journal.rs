@@ -1,0 +1,213 @@
+//! A drill's own journal (`<state>/drills/<id>/journal.jsonl`): the timeline, probe
+//! history, hints, and who fixed what. The team runs' journals hold the snapshots and
+//! every change to AWS; this one holds the game. Same format and guarantees as a run's
+//! journal (fsync'd JSON lines); `--output json` streams these events as they happen.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::probe::Outcome;
+use crate::store::{Journal, Store};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum DrillEvent {
+    Started {
+        at: String,
+        drill_id: String,
+        name: String,
+        file: String,
+        by: String,
+        command: String,
+        teams: Vec<TeamStart>,
+        steps: Vec<StepInfo>,
+        /// The scoring rule, as printed next to the scores.
+        scoring: String,
+    },
+    /// A probe's result (every result: this is the probe history).
+    Probe {
+        at: String,
+        t: f64,
+        team: String,
+        probe: String,
+        #[serde(flatten)]
+        outcome: Outcome,
+    },
+    /// The steady-state check before the first break failed: nothing was injected.
+    Refused {
+        at: String,
+        reason: String,
+    },
+    StepStarted {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+        /// The fault's index in the team's run.
+        fault: usize,
+        targets: Vec<String>,
+    },
+    /// The step could not start (nothing to break, a refused plan, a failed inject that
+    /// was rolled back): the team has nothing to fix.
+    StepFailed {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+        error: String,
+    },
+    Hint {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+        text: String,
+    },
+    /// The team fixed it: no target is broken any more and the step's probes pass.
+    StepRecovered {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+        time_to_recover_s: f64,
+        hints_before: usize,
+        /// Per target: how the team left it compared with the pre-break snapshot (empty
+        /// when restored exactly).
+        targets: Vec<TargetOutcome>,
+    },
+    /// firedrill reverted the step (its duration ran out, the drill ended or stopped).
+    StepReverted {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+        why: String,
+        /// Targets still not restored after the revert.
+        not_restored: Vec<String>,
+    },
+    /// A one-shot step (a reboot): nothing to fix or revert.
+    StepDone {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+    },
+    /// A stop condition fired, or a signal arrived: everything is being reverted.
+    Stopping {
+        at: String,
+        t: f64,
+        reason: String,
+    },
+    Ended {
+        at: String,
+        t: f64,
+        outcome: String,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TeamStart {
+    pub name: String,
+    pub run_id: String,
+    pub account: String,
+    pub region: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepInfo {
+    pub name: String,
+    pub action: String,
+    pub start: String,
+    pub duration_s: Option<f64>,
+    pub runbook: Option<String>,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetOutcome {
+    pub target: String,
+    pub live: String,
+    pub differences: Vec<String>,
+}
+
+impl DrillEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DrillEvent::Started { .. } => "started",
+            DrillEvent::Probe { .. } => "probe",
+            DrillEvent::Refused { .. } => "refused",
+            DrillEvent::StepStarted { .. } => "step-started",
+            DrillEvent::StepFailed { .. } => "step-failed",
+            DrillEvent::Hint { .. } => "hint",
+            DrillEvent::StepRecovered { .. } => "step-recovered",
+            DrillEvent::StepReverted { .. } => "step-reverted",
+            DrillEvent::StepDone { .. } => "step-done",
+            DrillEvent::Stopping { .. } => "stopping",
+            DrillEvent::Ended { .. } => "ended",
+        }
+    }
+}
+
+/// Where drills live in the state store.
+pub fn drills_dir(store: &Store) -> PathBuf {
+    store.root().join("drills")
+}
+
+pub fn drill_journal(store: &Store, id: &str) -> PathBuf {
+    drills_dir(store).join(id).join("journal.jsonl")
+}
+
+/// Create a drill's directory and journal.
+pub fn create(store: &Store, id: &str) -> Result<Arc<Journal>> {
+    let dir = drills_dir(store).join(id);
+    crate::store::create_private_dir(&drills_dir(store))?;
+    crate::store::create_private_dir(&dir)?;
+    Ok(Arc::new(Journal::open(&dir.join("journal.jsonl"))?))
+}
+
+pub fn read(path: &Path) -> Result<Vec<DrillEvent>> {
+    if !path.is_file() {
+        return Err(Error::Usage(format!("no drill journal at {}", path.display())));
+    }
+    Journal::read(path)
+}
+
+/// Every drill id, newest first.
+pub fn drill_ids(store: &Store) -> Result<Vec<String>> {
+    let dir = drills_dir(store);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::store("read drills directory", &dir)(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("journal.jsonl").is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort_by(|a, b| b.cmp(a));
+    Ok(ids)
+}
+
+/// A drill id, the id of one of its team runs, or (none given) the newest drill.
+pub fn resolve(store: &Store, id: Option<&str>) -> Result<String> {
+    let Some(id) = id else {
+        return drill_ids(store)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Usage(format!("no drills in {}", store.root().display())));
+    };
+    if drill_journal(store, id).is_file() {
+        return Ok(id.to_owned());
+    }
+    if store.run_dir(id).join("journal.jsonl").is_file() {
+        if let Some(link) = store.read(id)?.drill {
+            return Ok(link.drill_id);
+        }
+        return Err(Error::Usage(format!("run {id} is not part of a drill (it was a `firedrill inject`)")));
+    }
+    Err(Error::Usage(format!("no drill or run {id} in {}", store.root().display())))
+}

@@ -1,0 +1,634 @@
+//! Running a drill: every team at once, on one clock.
+//!
+//! 1. Connect to each team's account and plan every step for every team (nothing
+//!    changes): no targets, a guardrail, a wrong account refuses the whole drill.
+//! 2. Steady state: the listed probes must pass for every team, or nothing starts.
+//! 3. One run per team in the state store; probes start on their intervals.
+//! 4. The loop, every `poll`: start steps that are due, release hints, look at every
+//!    broken target (fixed by the team? probes passing?), auto-revert steps whose
+//!    duration ran out, check the stop conditions.
+//! 5. At the end (all steps done, `end:` reached, a stop condition, or Ctrl-C / SIGTERM):
+//!    revert what is still broken, record, score.
+//!
+//! A second Ctrl-C exits at once; the runs' journals let `firedrill revert` finish.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use tokio::sync::{mpsc, watch};
+
+use super::journal::{self, DrillEvent, StepInfo, TargetOutcome, TeamStart};
+use super::probe::{Outcome, ProbeKind};
+use super::view::View;
+use super::{Drill, Start, Team, score};
+use crate::aws::{Aws, AwsArgs};
+use crate::executor::{self, Plan, drift};
+use crate::guardrails::Guardrails;
+use crate::store::journal::{DrillLink, Event, now};
+use crate::store::{Journal, RunDir, Store};
+use crate::{Error, Result, with_fault};
+
+/// A team, connected: its clients and account.
+pub struct Connected {
+    pub team: Team,
+    pub aws: Aws,
+    pub account: String,
+}
+
+/// Connect every team (profile or role, region, endpoint; defaults from the command line).
+pub async fn connect(drill: &Drill, base: &AwsArgs) -> Result<Vec<Connected>> {
+    let mut out = Vec::new();
+    for team in &drill.teams {
+        let args = AwsArgs {
+            profile: team.profile.clone().or_else(|| base.profile.clone()),
+            region: team.region.clone().or_else(|| base.region.clone()),
+            endpoint_url: team.endpoint_url.clone().or_else(|| base.endpoint_url.clone()),
+        };
+        let aws = Aws::connect_as(&args, team.role.as_ref()).await?;
+        let account = aws.account().await.map_err(|e| Error::Failed(format!("team {}: {e}", team.name)))?;
+        out.push(Connected { team: team.clone(), aws, account });
+    }
+    Ok(out)
+}
+
+/// Plan every step for every team, changing nothing. Any refusal refuses the drill.
+pub async fn preflight(drill: &Drill, teams: &[Connected], guard: &Guardrails) -> Result<Vec<(String, String, Plan)>> {
+    let mut plans = Vec::new();
+    let mut refusals = Vec::new();
+    for c in teams {
+        for step in &drill.steps {
+            match executor::plan(&c.aws, guard, vec![c.team.scoped(&step.fault)]).await {
+                Ok(p) => plans.push((c.team.name.clone(), step.name.clone(), p)),
+                Err(Error::Refused(why)) => refusals.push(format!("team {}, step {}: {why}", c.team.name, step.name)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(Error::Refused(format!("{}\nnothing was changed", refusals.join("\n"))));
+    }
+    Ok(plans)
+}
+
+/// How a drill ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub drill_id: String,
+    pub outcome: String,
+    pub interrupted: Option<&'static str>,
+    pub stopped: Option<String>,
+    pub not_restored: Vec<String>,
+    pub scores: Vec<score::StepScore>,
+}
+
+/// Records drill events: the journal first (durably), then the view.
+pub struct Recorder {
+    journal: std::sync::Arc<Journal>,
+    view: Mutex<View>,
+    t0: Instant,
+}
+
+impl Recorder {
+    fn t(&self) -> f64 {
+        (self.t0.elapsed().as_millis() as f64) / 1000.0
+    }
+
+    fn record(&self, e: DrillEvent) -> Result<()> {
+        self.journal.append(&e)?;
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).event(&e);
+        Ok(())
+    }
+
+    fn redraw(&self) {
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).redraw(self.t());
+    }
+}
+
+#[derive(Clone, Debug)]
+enum StepState {
+    Pending,
+    Active { fault: usize, start: f64, hints: usize, broken: bool },
+    Recovered,
+    Reverted,
+    Failed,
+    Done,
+}
+
+struct TeamRun {
+    c: Connected,
+    run: RunDir,
+    steps: Vec<StepState>,
+}
+
+/// Latest probe results and how long each has been failing, per (team, probe).
+#[derive(Default)]
+struct ProbeBoard {
+    latest: BTreeMap<(String, String), Outcome>,
+    failing_since: BTreeMap<(String, String), f64>,
+}
+
+impl ProbeBoard {
+    fn update(&mut self, team: &str, probe: &str, t: f64, o: &Outcome) {
+        let key = (team.to_owned(), probe.to_owned());
+        if o.ok {
+            self.failing_since.remove(&key);
+        } else {
+            self.failing_since.entry(key.clone()).or_insert(t);
+        }
+        self.latest.insert(key, o.clone());
+    }
+
+    fn passing(&self, team: &str, probe: &str) -> bool {
+        self.latest.get(&(team.to_owned(), probe.to_owned())).is_some_and(|o| o.ok)
+    }
+}
+
+/// Run the drill (after [`connect`] and [`preflight`]). Never returns an error for a
+/// drill that started: the outcome says how it ended.
+pub async fn run(
+    drill: &Drill,
+    teams: Vec<Connected>,
+    guard: &Guardrails,
+    store: &Store,
+    view: View,
+) -> Result<Finished> {
+    // Signals first: from here on, the first Ctrl-C or SIGTERM stops and reverts, the second exits.
+    let (stop_tx, mut stop_rx) = watch::channel::<Option<&'static str>>(None);
+    let signals = tokio::spawn(watch_signals(stop_tx));
+
+    let drill_id = Store::new_run_id();
+    let journal = journal::create(store, &drill_id)?;
+    let rec = Recorder { journal, view: Mutex::new(view), t0: Instant::now() };
+    let run_ids: Vec<String> = teams.iter().map(|_| Store::new_run_id()).collect();
+    rec.record(DrillEvent::Started {
+        at: now(),
+        drill_id: drill_id.clone(),
+        name: drill.name.clone(),
+        file: drill.path.display().to_string(),
+        by: crate::store::journal::who(),
+        command: crate::store::journal::command_line(),
+        teams: teams
+            .iter()
+            .zip(&run_ids)
+            .map(|(c, id)| TeamStart {
+                name: c.team.name.clone(),
+                run_id: id.clone(),
+                account: c.account.clone(),
+                region: c.aws.region.clone(),
+            })
+            .collect(),
+        steps: drill
+            .steps
+            .iter()
+            .map(|s| StepInfo {
+                name: s.name.clone(),
+                action: s.fault.action.info().name.into(),
+                start: s.start.to_string(),
+                duration_s: s.duration.map(|d| d.as_secs_f64()),
+                runbook: s.fault.runbook.clone(),
+                source: s.fault.source.display().to_string(),
+            })
+            .collect(),
+        scoring: score::RULE.into(),
+    })?;
+
+    // Steady state, before anything breaks.
+    let mut board = ProbeBoard::default();
+    let mut unsteady = Vec::new();
+    for c in &teams {
+        for name in &drill.steady_state {
+            let outcome = check(drill, c, name).await;
+            board.update(&c.team.name, name, rec.t(), &outcome);
+            if !outcome.ok {
+                unsteady.push(format!("team {}: probe {name}: {}", c.team.name, outcome.detail));
+            }
+            let (team, probe, t) = (c.team.name.clone(), name.clone(), rec.t());
+            rec.record(DrillEvent::Probe { at: now(), t, team, probe, outcome })?;
+        }
+    }
+    if !unsteady.is_empty() {
+        let reason = format!("steady state does not hold: {}", unsteady.join("; "));
+        rec.record(DrillEvent::Refused { at: now(), reason: reason.clone() })?;
+        rec.record(DrillEvent::Ended { at: now(), t: rec.t(), outcome: "refused".into() })?;
+        signals.abort();
+        return Err(Error::Refused(format!("{reason}; nothing was injected")));
+    }
+
+    let mut runs = Vec::new();
+    for (c, id) in teams.into_iter().zip(&run_ids) {
+        let empty = Plan {
+            account: c.account.clone(),
+            region: c.aws.region.clone(),
+            endpoint: c.aws.endpoint.clone(),
+            faults: vec![],
+        };
+        let link = DrillLink { drill_id: drill_id.clone(), team: c.team.name.clone() };
+        let run = executor::start_run(store, id, &empty, Some(link))?;
+        runs.push(TeamRun { c, run, steps: vec![StepState::Pending; drill.steps.len()] });
+    }
+
+    // Probes on their own clocks; results come back on a channel.
+    let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<(String, String, Outcome)>();
+    let mut probe_tasks = Vec::new();
+    for tr in &runs {
+        let vars = tr.c.team.template_vars(&tr.c.aws.region);
+        for p in drill.probes.values().filter(|p| !matches!(p.kind, ProbeKind::Restored { .. })) {
+            let kind = p.kind.render(&vars).map_err(Error::Usage)?;
+            let (aws, tx, every) = (tr.c.aws.clone(), probe_tx.clone(), Duration::from_secs_f64(p.every_s));
+            let (team, name) = (tr.c.team.name.clone(), p.name.clone());
+            probe_tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let o = kind.check(&aws).await;
+                    if tx.send((team.clone(), name.clone(), o)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+    }
+
+    // The loop.
+    let mut stopped: Option<String> = None;
+    let mut interrupted: Option<&'static str> = None;
+    let outcome = loop {
+        while let Ok((team, probe, outcome)) = probe_rx.try_recv() {
+            let t = rec.t();
+            board.update(&team, &probe, t, &outcome);
+            rec.record(DrillEvent::Probe { at: now(), t, team, probe, outcome })?;
+        }
+        if let Some(signal) = *stop_rx.borrow() {
+            interrupted = Some(signal);
+            break format!("interrupted by {signal}");
+        }
+        if let Some(reason) = stop_condition(drill, &runs, &board, rec.t()).await {
+            stopped = Some(reason.clone());
+            break format!("stopped: {reason}");
+        }
+        let tick = join_all(runs.iter_mut().map(|tr| tick_team(drill, tr, guard, store, &rec, &board)));
+        let results = tokio::select! {
+            r = tick => r,
+            _ = stop_rx.changed() => continue,
+        };
+        for r in results {
+            r?;
+        }
+        // `restored` probes: answered from what the loop saw of each step.
+        for tr in &runs {
+            for p in drill.probes.values() {
+                if let ProbeKind::Restored { step } = &p.kind {
+                    let o = restored_probe(drill, tr, step);
+                    let (team, probe, t) = (tr.c.team.name.clone(), p.name.clone(), rec.t());
+                    if board.latest.get(&(team.clone(), probe.clone())) != Some(&o) {
+                        rec.record(DrillEvent::Probe {
+                            at: now(),
+                            t,
+                            team: team.clone(),
+                            probe: probe.clone(),
+                            outcome: o.clone(),
+                        })?;
+                    }
+                    board.update(&team, &probe, t, &o);
+                }
+            }
+        }
+        let all_done =
+            runs.iter().all(|tr| tr.steps.iter().all(|s| !matches!(s, StepState::Pending | StepState::Active { .. })));
+        if all_done {
+            break "completed".to_owned();
+        }
+        if drill.end.is_some_and(|end| rec.t() >= end.as_secs_f64()) {
+            break format!("the drill's end ({}) was reached", super::human(drill.end.unwrap_or_default()));
+        }
+        rec.redraw();
+        tokio::select! {
+            _ = tokio::time::sleep(drill.poll) => {}
+            _ = stop_rx.changed() => {}
+        }
+    };
+    for t in probe_tasks {
+        t.abort();
+    }
+
+    // Revert what is still broken. On a stop or a signal, everything the drill changed
+    // (the team's own fixes too, with force); at a normal end, the steps nobody fixed.
+    let everything = stopped.is_some() || interrupted.is_some();
+    if everything {
+        rec.record(DrillEvent::Stopping { at: now(), t: rec.t(), reason: outcome.clone() })?;
+    }
+    let why = if everything { outcome.clone() } else { "the drill ended".to_owned() };
+    let reverts = join_all(runs.iter_mut().map(|tr| revert_team(drill, tr, store, &rec, &why, everything))).await;
+    let mut not_restored = Vec::new();
+    for r in reverts {
+        not_restored.extend(r?);
+    }
+    rec.record(DrillEvent::Ended { at: now(), t: rec.t(), outcome: outcome.clone() })?;
+    signals.abort();
+    let events = journal::read(&journal::drill_journal(store, &drill_id))?;
+    Ok(Finished { drill_id, outcome, interrupted, stopped, not_restored, scores: score::steps(&events) })
+}
+
+/// First signal: ask the loop to stop and revert. Second: exit now.
+async fn watch_signals(stop: watch::Sender<Option<&'static str>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    let first = tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    eprintln!(
+        "\nfiredrill: {first}: stopping the drill and reverting everything it injected (Ctrl-C again to exit at once)"
+    );
+    let _ = stop.send(Some(first));
+    int.recv().await;
+    eprintln!("firedrill: second SIGINT: exiting now; finish with `firedrill abort` or `firedrill revert RUN`");
+    std::process::exit(130);
+}
+
+async fn check(drill: &Drill, c: &Connected, name: &str) -> Outcome {
+    let Some(p) = drill.probes.get(name) else {
+        return Outcome { ok: false, detail: format!("no probe {name}") };
+    };
+    if let ProbeKind::Restored { step } = &p.kind {
+        return Outcome { ok: true, detail: format!("step {step} not started") };
+    }
+    match p.kind.render(&c.team.template_vars(&c.aws.region)) {
+        Ok(kind) => kind.check(&c.aws).await,
+        Err(e) => Outcome { ok: false, detail: e },
+    }
+}
+
+fn restored_probe(drill: &Drill, tr: &TeamRun, step: &str) -> Outcome {
+    let i = drill.steps.iter().position(|s| s.name == step);
+    match i.map(|i| &tr.steps[i]) {
+        Some(StepState::Active { broken: true, .. }) => Outcome { ok: false, detail: format!("step {step} is broken") },
+        Some(StepState::Active { .. }) => Outcome { ok: true, detail: format!("step {step}: nothing broken") },
+        Some(StepState::Pending) => Outcome { ok: true, detail: format!("step {step} not started") },
+        _ => Outcome { ok: true, detail: format!("step {step} is over") },
+    }
+}
+
+async fn stop_condition(drill: &Drill, runs: &[TeamRun], board: &ProbeBoard, t: f64) -> Option<String> {
+    for cond in &drill.stop_when {
+        match cond {
+            super::StopCondition::Probe { probe, failing_for } => {
+                for tr in runs {
+                    let key = (tr.c.team.name.clone(), probe.clone());
+                    if let Some(since) = board.failing_since.get(&key)
+                        && t - since >= failing_for.as_secs_f64()
+                    {
+                        let detail = board.latest.get(&key).map(|o| o.detail.clone()).unwrap_or_default();
+                        return Some(format!("team {}: {cond} ({detail})", tr.c.team.name));
+                    }
+                }
+            }
+            super::StopCondition::Alarm { alarm } => {
+                let looks = join_all(runs.iter().map(|tr| async move {
+                    let kind = ProbeKind::Alarm { name: alarm.clone(), state: "ALARM".into() };
+                    (tr.c.team.name.clone(), kind.check(&tr.c.aws).await)
+                }))
+                .await;
+                if let Some((team, o)) = looks.into_iter().find(|(_, o)| o.ok) {
+                    return Some(format!("team {team}: {cond} ({})", o.detail));
+                }
+            }
+        }
+    }
+    None
+}
+
+async fn tick_team(
+    drill: &Drill,
+    tr: &mut TeamRun,
+    guard: &Guardrails,
+    store: &Store,
+    rec: &Recorder,
+    board: &ProbeBoard,
+) -> Result<()> {
+    let team = tr.c.team.name.clone();
+    for (i, step) in drill.steps.iter().enumerate() {
+        let t = rec.t();
+        match tr.steps[i].clone() {
+            StepState::Pending => {
+                let due = match &step.start {
+                    Start::At(at) => t >= at.as_secs_f64(),
+                    Start::After(name) => {
+                        let j = drill.steps.iter().position(|s| &s.name == name).unwrap_or(i);
+                        match tr.steps[j] {
+                            StepState::Failed => {
+                                let error = format!("skipped: step {name} did not run");
+                                rec.record(DrillEvent::StepFailed {
+                                    at: now(),
+                                    t,
+                                    team: team.clone(),
+                                    step: step.name.clone(),
+                                    error,
+                                })?;
+                                tr.steps[i] = StepState::Failed;
+                                false
+                            }
+                            StepState::Pending | StepState::Active { .. } => false,
+                            _ => true,
+                        }
+                    }
+                };
+                if due {
+                    tr.steps[i] = start_step(drill, i, tr, guard, store, rec).await?;
+                }
+            }
+            StepState::Active { fault, start, mut hints, .. } => {
+                while hints < step.hints.len() && t >= start + step.hints[hints].after.as_secs_f64() {
+                    let text = step.hints[hints].text.clone();
+                    rec.record(DrillEvent::Hint { at: now(), t, team: team.clone(), step: step.name.clone(), text })?;
+                    hints += 1;
+                }
+                let looked = look(tr, store, fault).await;
+                let (broken, outcomes) = match looked {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // A failed look (throttling, a network blip) is not a recovery.
+                        tracing::warn!(team = %team, step = %step.name, "could not look at the targets: {e}");
+                        (true, Vec::new())
+                    }
+                };
+                let probes_pass = step.probes.iter().all(|p| board.passing(&team, p));
+                tr.steps[i] = StepState::Active { fault, start, hints, broken };
+                if !broken && probes_pass {
+                    // The team fixed it: record what firedrill must no longer undo.
+                    for o in &outcomes {
+                        let event = match o.live.as_str() {
+                            "restored" => Event::Restored { at: now(), fault, target: o.target.clone() },
+                            "gone" => Event::Gone { at: now(), fault, target: o.target.clone() },
+                            _ => Event::Drifted {
+                                at: now(),
+                                fault,
+                                target: o.target.clone(),
+                                differences: o.differences.clone(),
+                            },
+                        };
+                        tr.run.journal.append(&event)?;
+                    }
+                    let t = rec.t();
+                    rec.record(DrillEvent::StepRecovered {
+                        at: now(),
+                        t,
+                        team: team.clone(),
+                        step: step.name.clone(),
+                        time_to_recover_s: ((t - start) * 1000.0).round() / 1000.0,
+                        hints_before: hints,
+                        targets: outcomes,
+                    })?;
+                    tr.steps[i] = StepState::Recovered;
+                } else if step.duration.is_some_and(|d| t >= start + d.as_secs_f64()) {
+                    let why = format!("its duration ({}) ran out", super::human(step.duration.unwrap_or_default()));
+                    let not_restored = revert_faults(tr, store, &[fault], true).await?;
+                    rec.record(DrillEvent::StepReverted {
+                        at: now(),
+                        t: rec.t(),
+                        team: team.clone(),
+                        step: step.name.clone(),
+                        why,
+                        not_restored,
+                    })?;
+                    tr.steps[i] = StepState::Reverted;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn start_step(
+    drill: &Drill,
+    i: usize,
+    tr: &mut TeamRun,
+    guard: &Guardrails,
+    store: &Store,
+    rec: &Recorder,
+) -> Result<StepState> {
+    let step = &drill.steps[i];
+    let team = tr.c.team.name.clone();
+    let attempt = async {
+        let plan = executor::plan(&tr.c.aws, guard, vec![tr.c.team.scoped(&step.fault)]).await?;
+        // A target another step still has broken would be snapshotted broken.
+        let open = store.read(&tr.run.id)?;
+        let busy: Vec<String> = plan.faults[0]
+            .targets
+            .iter()
+            .filter(|t| open.targets.iter().any(|o| o.target.id == t.target.id && o.phase.needs_revert()))
+            .map(|t| t.target.id.clone())
+            .collect();
+        if !busy.is_empty() {
+            return Err(Error::Refused(format!("{} still broken by an earlier step", busy.join(", "))));
+        }
+        let faults = executor::add_faults(&tr.c.aws, store, &tr.run, &plan).await?;
+        Ok::<_, Error>((faults[0], plan.faults[0].targets.iter().map(|t| t.target.id.clone()).collect::<Vec<_>>()))
+    };
+    let t = rec.t();
+    match attempt.await {
+        Ok((fault, targets)) => {
+            rec.record(DrillEvent::StepStarted {
+                at: now(),
+                t,
+                team: team.clone(),
+                step: step.name.clone(),
+                fault,
+                targets,
+            })?;
+            if step.fault.action.info().one_shot {
+                rec.record(DrillEvent::StepDone { at: now(), t: rec.t(), team, step: step.name.clone() })?;
+                return Ok(StepState::Done);
+            }
+            Ok(StepState::Active { fault, start: t, hints: 0, broken: true })
+        }
+        Err(e) => {
+            rec.record(DrillEvent::StepFailed { at: now(), t, team, step: step.name.clone(), error: e.to_string() })?;
+            Ok(StepState::Failed)
+        }
+    }
+}
+
+/// Look at every target of fault `fault` still needing a revert: is any still broken,
+/// and how does each differ from its snapshot?
+async fn look(tr: &TeamRun, store: &Store, fault: usize) -> Result<(bool, Vec<TargetOutcome>)> {
+    let rec = store.read(&tr.run.id)?;
+    let spec = &rec.faults[fault];
+    let mut outcomes = Vec::new();
+    let mut broken = false;
+    for t in rec.targets.iter().filter(|t| t.fault == fault && t.phase.needs_revert()) {
+        let o = with_fault!(&spec.action, |f| drift::observe(f, &tr.c.aws, &rec, t).await)?;
+        broken |= o.live == drift::Live::Broken;
+        outcomes.push(TargetOutcome {
+            target: t.target.id.clone(),
+            live: o.live.as_str().into(),
+            differences: o.since_snapshot,
+        });
+    }
+    Ok((broken, outcomes))
+}
+
+/// Revert faults of a team's run; returns "team: target (phase)" for what is still not restored.
+async fn revert_faults(tr: &TeamRun, store: &Store, faults: &[usize], force: bool) -> Result<Vec<String>> {
+    let rec = executor::revert_open(&tr.c.aws, store, &tr.run, force, Some(faults)).await?;
+    Ok(rec
+        .targets
+        .iter()
+        .filter(|t| faults.contains(&t.fault) && t.phase.needs_revert())
+        .map(|t| format!("{}: {} ({})", tr.c.team.name, t.target.id, t.phase.as_str()))
+        .collect())
+}
+
+async fn revert_team(
+    drill: &Drill,
+    tr: &mut TeamRun,
+    store: &Store,
+    rec: &Recorder,
+    why: &str,
+    everything: bool,
+) -> Result<Vec<String>> {
+    let active: Vec<(usize, usize)> = tr
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            StepState::Active { fault, .. } => Some((i, *fault)),
+            _ => None,
+        })
+        .collect();
+    let mut faults: Vec<usize> = active.iter().map(|(_, f)| *f).collect();
+    if everything {
+        // Also what the team fixed its own way, and anything a crash mid-step left.
+        let run = store.read(&tr.run.id)?;
+        faults = (0..run.faults.len()).collect();
+    }
+    let not_restored = if faults.is_empty() { Vec::new() } else { revert_faults(tr, store, &faults, true).await? };
+    for (i, fault) in active {
+        rec.record(DrillEvent::StepReverted {
+            at: now(),
+            t: rec.t(),
+            team: tr.c.team.name.clone(),
+            step: drill.steps[i].name.clone(),
+            why: why.to_owned(),
+            not_restored: not_restored_of(store, tr, fault)?,
+        })?;
+        tr.steps[i] = StepState::Reverted;
+    }
+    Ok(not_restored)
+}
+
+fn not_restored_of(store: &Store, tr: &TeamRun, fault: usize) -> Result<Vec<String>> {
+    Ok(store
+        .read(&tr.run.id)?
+        .targets
+        .iter()
+        .filter(|t| t.fault == fault && t.phase.needs_revert())
+        .map(|t| format!("{} ({})", t.target.id, t.phase.as_str()))
+        .collect())
+}
