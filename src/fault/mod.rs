@@ -265,7 +265,8 @@ fn check_runbook(fault_path: &Path, runbook: &str) -> Result<(), String> {
         Some((f, s)) => (f, Some(s)),
         None => (runbook, None),
     };
-    let dir = fault_path.parent().unwrap_or(Path::new("."));
+    // A bare file name's parent is "", which `absolute` refuses: that is the current directory.
+    let dir = fault_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
     let found = if Path::new(file).is_absolute() {
         Some(PathBuf::from(file)).filter(|p| p.is_file())

@@ -155,6 +155,11 @@ impl Env {
         }
     }
 
+    /// CloudWatch in this test's account (alarms for drill probes and stop conditions).
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&sdk_config(self.creds.clone()))
+    }
+
     /// Run the built binary in this test's directory, with only this test's credentials
     /// and the emulator's endpoint in its environment.
     pub fn firedrill(&self, args: &[&str]) -> Out {

@@ -9,6 +9,7 @@ mod api_failures;
 mod crashes;
 mod dns;
 mod drift;
+mod drills;
 mod files;
 mod iam;
 mod input_errors;
