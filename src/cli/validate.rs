@@ -1,4 +1,4 @@
-//! `firedrill validate PATH...`: check fault files offline.
+//! `firedrill validate PATH...`: check fault files, drill files and guardrails offline.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ use crate::{Error, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Fault files, or directories to search for *.yaml / *.yml.
+    /// Fault or drill files, or directories to search for *.yaml / *.yml.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 }
@@ -30,11 +30,34 @@ struct Valid {
 }
 
 pub fn exec(args: Args, g: &Global) -> Result<()> {
-    let (faults, mut problems) = fault::load_paths(&args.paths);
+    // Drill files are checked as drills (with the fault files they name); the rest as faults.
+    let mut drills = Vec::new();
+    let mut others = Vec::new();
+    for path in &args.paths {
+        match fault::fault_files(path) {
+            Ok(files) => {
+                for f in files {
+                    if crate::drill::is_drill(&f) { drills.push(f) } else { others.push(f) }
+                }
+            }
+            Err(_) => others.push(path.clone()),
+        }
+    }
+    let (faults, mut problems) = if others.is_empty() {
+        (Vec::new(), crate::diagnostic::Diagnostics::default())
+    } else {
+        fault::load_paths(&others)
+    };
     let mut valid: Vec<Valid> = faults
         .iter()
         .map(|f| Valid { path: f.source.display().to_string(), name: f.name.clone(), action: f.action.info().name })
         .collect();
+    for file in &drills {
+        match crate::drill::load(file) {
+            Ok(d) => valid.push(Valid { path: file.display().to_string(), name: d.name, action: "drill" }),
+            Err(d) => problems.extend(d),
+        }
+    }
     // Guardrails files found among the paths are checked too.
     for path in &args.paths {
         for file in fault::fault_files(path).unwrap_or_default().into_iter().filter(|f| fault::is_config(f)) {

@@ -175,6 +175,12 @@ const DEFAULT_POLL: Duration = Duration::from_secs(5);
 const DEFAULT_EVERY: Duration = Duration::from_secs(10);
 const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
+/// Whether `path` holds a drill rather than a fault: a top-level `steps:` or `teams:` key.
+pub fn is_drill(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .is_ok_and(|text| text.lines().any(|l| l.starts_with("steps:") || l.starts_with("teams:")))
+}
+
 /// Load and validate a drill file: every problem, located.
 pub fn load(path: &Path) -> Result<Drill, Diagnostics> {
     let source = std::fs::read_to_string(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;

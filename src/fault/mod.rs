@@ -53,6 +53,13 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<FaultSpec>, Diagnostics) {
             }
         };
         for file in files.into_iter().filter(|f| !is_config(f)) {
+            if crate::drill::is_drill(&file) {
+                problems.push(Diagnostic::file(
+                    &file,
+                    "this is a drill file: run it with `firedrill run`, check it with `firedrill validate`",
+                ));
+                continue;
+            }
             match load(&file) {
                 Ok(f) => faults.push(f),
                 Err(d) => problems.extend(d),
