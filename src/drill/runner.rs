@@ -487,7 +487,8 @@ async fn tick_team(
                     tr.steps[i] = StepState::Recovered;
                 } else if step.duration.is_some_and(|d| t >= start + d.as_secs_f64()) {
                     let why = format!("its duration ({}) ran out", super::human(step.duration.unwrap_or_default()));
-                    let not_restored = revert_faults(tr, store, &[fault], true).await?;
+                    revert_faults(tr, store, &[fault], true).await?;
+                    let not_restored = not_restored_of(store, tr, fault)?;
                     rec.record(DrillEvent::StepReverted {
                         at: now(),
                         t: rec.t(),
