@@ -177,19 +177,7 @@ pub fn read(path: &Path) -> Result<Vec<DrillEvent>> {
 
 /// Every drill id, newest first.
 pub fn drill_ids(store: &Store) -> Result<Vec<String>> {
-    let dir = drills_dir(store);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::store("read drills directory", &dir)(e)),
-    };
-    let mut ids: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.path().join("journal.jsonl").is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    ids.sort_by(|a, b| b.cmp(a));
-    Ok(ids)
+    crate::store::ids_with_journal(&drills_dir(store))
 }
 
 /// A drill id, the id of one of its team runs, or (none given) the newest drill.

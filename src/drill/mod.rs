@@ -187,22 +187,9 @@ pub fn load(path: &Path) -> Result<Drill, Diagnostics> {
     parse(path, &source)
 }
 
-/// A time offset (`0m`, `90s`): zero allowed; at most a day.
-fn offset(text: &str) -> Result<Duration, String> {
-    let d: jiff::SignedDuration =
-        text.parse().map_err(|_| format!("invalid duration `{text}`: use a form like `90s`, `15m` or `1h30m`"))?;
-    if d.is_negative() {
-        return Err(format!("duration `{text}` must not be negative"));
-    }
-    if d.as_secs() > 24 * 3600 {
-        return Err(format!("duration `{text}` is over a day"));
-    }
-    Ok(Duration::from_millis(d.as_millis() as u64))
-}
-
 /// A positive duration.
 fn positive(text: &str) -> Result<Duration, String> {
-    let d = offset(text)?;
+    let d = fault::parse_offset(text)?;
     if d.is_zero() {
         return Err(format!("duration `{text}` must be positive"));
     }
@@ -244,7 +231,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
             v.at(name_at, format!("two steps are named `{name}`: give each a unique `name`"));
         }
         let start = match (&s.at, &s.after) {
-            (Some(at), None) => v.duration(at, offset).map(Start::At),
+            (Some(at), None) => v.duration(at, fault::parse_offset).map(Start::At),
             (None, Some(after)) => Some(Start::After(after.value.clone())),
             (Some(at), Some(_)) => {
                 v.at(at.referenced, "give `at` or `after`, not both".into());
@@ -266,7 +253,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
         };
         let mut hints: Vec<Hint> = Vec::new();
         for h in &s.hints {
-            if let Some(after) = v.duration(&h.value.after, offset) {
+            if let Some(after) = v.duration(&h.value.after, fault::parse_offset) {
                 hints.push(Hint { after, text: h.value.text.clone() });
             }
         }
@@ -312,11 +299,10 @@ pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
         let at = names.get(&cycle[0]).copied().unwrap_or(doc.steps.referenced);
         v.at(at, format!("steps wait on each other in a circle: {}", cycle.join(" -> ")));
     }
-    for (name, p) in &doc.probes {
+    for p in doc.probes.values() {
         if let Some(r) = &p.value.restored
             && !names.contains_key(&r.value.step.value)
         {
-            let _ = name;
             v.unknown(&r.value.step, "step", names.keys().map(String::as_str));
         }
     }

@@ -27,7 +27,7 @@ use crate::aws::{Aws, AwsArgs};
 use crate::executor::{self, Plan, drift};
 use crate::guardrails::Guardrails;
 use crate::store::journal::{DrillLink, Event, now};
-use crate::store::{Journal, RunDir, Store};
+use crate::store::{Journal, RunDir, RunRecord, Store};
 use crate::{Error, Result, with_fault};
 
 /// A team, connected: its clients and account.
@@ -487,8 +487,8 @@ async fn tick_team(
                     tr.steps[i] = StepState::Recovered;
                 } else if step.duration.is_some_and(|d| t >= start + d.as_secs_f64()) {
                     let why = format!("its duration ({}) ran out", super::human(step.duration.unwrap_or_default()));
-                    revert_faults(tr, store, &[fault], true).await?;
-                    let not_restored = not_restored_of(store, tr, fault)?;
+                    let after = executor::revert_open(&tr.c.aws, store, &tr.run, true, Some(&[fault])).await?;
+                    let not_restored = not_restored(&after, &[fault]);
                     rec.record(DrillEvent::StepReverted {
                         at: now(),
                         t: rec.t(),
@@ -575,15 +575,13 @@ async fn look(tr: &TeamRun, store: &Store, fault: usize) -> Result<(bool, Vec<Ta
     Ok((broken, outcomes))
 }
 
-/// Revert faults of a team's run; returns "team: target (phase)" for what is still not restored.
-async fn revert_faults(tr: &TeamRun, store: &Store, faults: &[usize], force: bool) -> Result<Vec<String>> {
-    let rec = executor::revert_open(&tr.c.aws, store, &tr.run, force, Some(faults)).await?;
-    Ok(rec
-        .targets
+/// "target (phase)" for every target of `faults` that a revert left not restored.
+fn not_restored(rec: &RunRecord, faults: &[usize]) -> Vec<String> {
+    rec.targets
         .iter()
         .filter(|t| faults.contains(&t.fault) && t.phase.needs_revert())
-        .map(|t| format!("{}: {} ({})", tr.c.team.name, t.target.id, t.phase.as_str()))
-        .collect())
+        .map(|t| format!("{} ({})", t.target.id, t.phase.as_str()))
+        .collect()
 }
 
 async fn revert_team(
@@ -609,7 +607,10 @@ async fn revert_team(
         let run = store.read(&tr.run.id)?;
         faults = (0..run.faults.len()).collect();
     }
-    let not_restored = if faults.is_empty() { Vec::new() } else { revert_faults(tr, store, &faults, true).await? };
+    if faults.is_empty() {
+        return Ok(Vec::new());
+    }
+    let after = executor::revert_open(&tr.c.aws, store, &tr.run, true, Some(&faults)).await?;
     for (i, fault) in active {
         rec.record(DrillEvent::StepReverted {
             at: now(),
@@ -617,19 +618,9 @@ async fn revert_team(
             team: tr.c.team.name.clone(),
             step: drill.steps[i].name.clone(),
             why: why.to_owned(),
-            not_restored: not_restored_of(store, tr, fault)?,
+            not_restored: not_restored(&after, &[fault]),
         })?;
         tr.steps[i] = StepState::Reverted;
     }
-    Ok(not_restored)
-}
-
-fn not_restored_of(store: &Store, tr: &TeamRun, fault: usize) -> Result<Vec<String>> {
-    Ok(store
-        .read(&tr.run.id)?
-        .targets
-        .iter()
-        .filter(|t| t.fault == fault && t.phase.needs_revert())
-        .map(|t| format!("{} ({})", t.target.id, t.phase.as_str()))
-        .collect())
+    Ok(not_restored(&after, &faults).into_iter().map(|n| format!("{}: {n}", tr.c.team.name)).collect())
 }

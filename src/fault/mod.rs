@@ -247,18 +247,27 @@ fn target_spec(
     })
 }
 
-/// `15m`, `1h30m`, `90s`, or ISO 8601 (`PT15M`): a positive duration of at most a day.
+/// `15m`, `1h30m`, `90s`, or ISO 8601 (`PT15M`): a positive duration of at most a day,
+/// in whole seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let d: jiff::SignedDuration =
-        text.parse().map_err(|_| format!("invalid duration `{text}`: use a form like `90s`, `15m` or `1h30m`"))?;
-    let secs = d.as_secs();
-    if d.is_negative() || secs == 0 {
+    let d = parse_offset(text)?;
+    if d.as_secs() == 0 {
         return Err(format!("duration `{text}` must be positive"));
     }
-    if secs > 24 * 3600 {
-        return Err(format!("duration `{text}` is over a day; a drill fault should not be"));
+    Ok(d.as_secs())
+}
+
+/// A duration of at most a day that may be zero (a drill step `at: 0m`), to the millisecond.
+pub fn parse_offset(text: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration =
+        text.parse().map_err(|_| format!("invalid duration `{text}`: use a form like `90s`, `15m` or `1h30m`"))?;
+    if d.is_negative() {
+        return Err(format!("duration `{text}` must not be negative"));
     }
-    Ok(secs as u64)
+    if d.as_secs() > 24 * 3600 {
+        return Err(format!("duration `{text}` is over a day; a drill should not be"));
+    }
+    Ok(std::time::Duration::from_millis(d.as_millis() as u64))
 }
 
 /// A runbook is a URL, or a path that must exist: relative to the fault file's

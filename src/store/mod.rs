@@ -108,21 +108,7 @@ impl Store {
 
     /// Every run id, newest first.
     pub fn run_ids(&self) -> Result<Vec<String>> {
-        let dir = self.runs_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::store("read state directory", &dir)(e)),
-        };
-        let mut ids: Vec<String> = entries
-            .flatten()
-            // A run whose journal is still empty crashed before it recorded anything, so
-            // before it changed anything: there is nothing in it to show or revert.
-            .filter(|e| std::fs::metadata(e.path().join("journal.jsonl")).is_ok_and(|m| m.len() > 0))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        ids.sort_by(|a, b| b.cmp(a));
-        Ok(ids)
+        ids_with_journal(&self.runs_dir())
     }
 
     /// Read a run's record (no lock: a reader may see a run mid-flight).
@@ -202,6 +188,24 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes).and_then(|_| file.sync_all()).map_err(Error::store("write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(Error::store("rename into place", path))?;
     sync_dir(dir)
+}
+
+/// The names of the directories in `dir` that hold a non-empty `journal.jsonl` (runs or
+/// drills), newest first: ids sort by start time. A journal still empty crashed before
+/// it recorded anything, so before it changed anything: nothing to show or revert.
+pub fn ids_with_journal(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::store("read state directory", dir)(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|e| std::fs::metadata(e.path().join("journal.jsonl")).is_ok_and(|m| m.len() > 0))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort_by(|a, b| b.cmp(a));
+    Ok(ids)
 }
 
 /// Snapshots can hold IAM policies and DNS data: the state directory is the user's only
