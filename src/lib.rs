@@ -18,6 +18,8 @@
 //!   adapters that list and describe resources.
 //! - [`drill`]: game days: drill files, the runner (many teams, one clock, probes, stop
 //!   conditions, hints), scoring and the report.
+//! - [`schedule`]: unattended drills and faults: cron slots and random windows in time
+//!   zones, blackouts, opt-in tags, and a scheduler that never fires a slot twice.
 //! - [`sweep`]: what firedrill created that no open run owns (lost state, closed runs).
 //! - [`sandbox`]: the practice stack (`firedrill sandbox up|down`), also the tests' fixture.
 //! - [`cli`]: one file per command; each parses its arguments and calls the library.
@@ -36,6 +38,7 @@ pub mod fault;
 pub mod guardrails;
 pub mod output;
 pub mod sandbox;
+pub mod schedule;
 pub mod store;
 pub mod sweep;
 pub mod target;

@@ -210,10 +210,16 @@ pub fn fresh_seed() -> u64 {
     h.finish()
 }
 
-struct SplitMix64(u64);
+/// SplitMix64: small, fast, and the same sequence everywhere (picks, schedule draws).
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    /// A float in [0, 1), from the top 53 bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

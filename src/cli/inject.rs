@@ -54,7 +54,7 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
 }
 
 /// The first of SIGINT (Ctrl-C) or SIGTERM.
-async fn interrupted() -> &'static str {
+pub(crate) async fn interrupted() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         return std::future::pending().await;

@@ -11,6 +11,7 @@ mod revert;
 mod run;
 mod runs;
 mod sandbox;
+mod schedule;
 mod show;
 mod status;
 mod sweep;
@@ -87,6 +88,8 @@ pub enum Command {
     Sweep(sweep::Args),
     /// Create or delete the practice stack (for drills, demos and tests).
     Sandbox(sandbox::Args),
+    /// Scheduled drills and faults: check a schedule file, run the scheduler, or tick once.
+    Schedule(schedule::Args),
 }
 
 impl Global {
@@ -108,7 +111,8 @@ pub fn load_faults(paths: &[PathBuf]) -> Result<Vec<FaultSpec>> {
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose);
+    // The scheduler runs unattended: its decisions are logged at info by default.
+    init_tracing(cli.global.verbose, matches!(cli.command, Command::Schedule(_)));
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -146,12 +150,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sandbox(a) => sandbox::exec(a, g).await,
         Command::Abort(a) => abort::exec(a, g).await,
         Command::Sweep(a) => sweep::exec(a, g).await,
+        Command::Schedule(a) => schedule::exec(a, g).await,
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, info: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
+        0 if info => "firedrill=info,warn",
         0 => "warn",
         1 => "firedrill=debug,warn",
         _ => "debug",

@@ -22,11 +22,15 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
         let mut s = format!("run {id}\n");
         for e in events.iter() {
             let line = match e {
-                Event::RunStarted { at, by, command, account, region, endpoint, drill, .. } => format!(
-                    "{at}  started by {by}: {command}\n{:26}account {account}, region {region}{}{}",
+                Event::RunStarted { at, by, command, account, region, endpoint, drill, schedule, .. } => format!(
+                    "{at}  started by {by}: {command}\n{:26}account {account}, region {region}{}{}{}",
                     "",
                     endpoint.as_ref().map(|e| format!(", endpoint {e}")).unwrap_or_default(),
-                    drill.as_ref().map(|d| format!(", drill {} team {}", d.drill_id, d.team)).unwrap_or_default()
+                    drill.as_ref().map(|d| format!(", drill {} team {}", d.drill_id, d.team)).unwrap_or_default(),
+                    schedule
+                        .as_ref()
+                        .map(|s| format!(", schedule {} slot {} (reverted at {})", s.name, s.slot, s.expires_at))
+                        .unwrap_or_default()
                 ),
                 Event::FaultAdded { at, spec, .. } => {
                     format!("{at}  fault added  {} ({})", spec.name, spec.action.info().name)

@@ -225,7 +225,7 @@ pub async fn run(
             faults: vec![],
         };
         let link = DrillLink { drill_id: drill_id.clone(), team: c.team.name.clone() };
-        let run = executor::start_run(store, id, &empty, Some(link))?;
+        let run = executor::start_run(store, id, &empty, Some(link), None)?;
         runs.push(TeamRun { c, run, steps: vec![StepState::Pending; drill.steps.len()] });
     }
 

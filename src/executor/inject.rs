@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{CONCURRENCY, Plan, PlannedFault, RunCtx, SnapshotFile};
 use crate::action::Fault;
 use crate::aws::Aws;
-use crate::store::journal::DrillLink;
+use crate::store::journal::{DrillLink, ScheduleLink};
 use crate::store::journal::{Event, now};
 use crate::store::{RunDir, RunRecord, Store};
 use crate::target::Target;
@@ -27,7 +27,18 @@ pub struct InjectReport {
 /// Inject `plan` as run `run_id` (from [`Store::new_run_id`]). If this future is dropped
 /// part-way (Ctrl-C), the journal holds everything `revert` needs to finish the run.
 pub async fn inject(aws: &Aws, store: &Store, plan: &Plan, run_id: &str) -> Result<InjectReport> {
-    let run = start_run(store, run_id, plan, None)?;
+    inject_as(aws, store, plan, run_id, None).await
+}
+
+/// [`inject`], recording the schedule that fired the run.
+pub async fn inject_as(
+    aws: &Aws,
+    store: &Store,
+    plan: &Plan,
+    run_id: &str,
+    schedule: Option<ScheduleLink>,
+) -> Result<InjectReport> {
+    let run = start_run(store, run_id, plan, None, schedule)?;
     inject_planned(aws, store, &run, plan, 0).await?;
     let record = store.read(run_id)?;
     Ok(InjectReport { run_id: run_id.to_owned(), record })
@@ -35,7 +46,13 @@ pub async fn inject(aws: &Aws, store: &Store, plan: &Plan, run_id: &str) -> Resu
 
 /// Create run `run_id` and record how it started: `plan`'s account, region and faults
 /// (a drill starts with none and adds them with [`add_faults`]). Holds the run's lock.
-pub fn start_run(store: &Store, run_id: &str, plan: &Plan, drill: Option<DrillLink>) -> Result<RunDir> {
+pub fn start_run(
+    store: &Store,
+    run_id: &str,
+    plan: &Plan,
+    drill: Option<DrillLink>,
+    schedule: Option<ScheduleLink>,
+) -> Result<RunDir> {
     let run = store.create_run(run_id)?;
     run.journal.append(&Event::RunStarted {
         at: now(),
@@ -49,6 +66,7 @@ pub fn start_run(store: &Store, run_id: &str, plan: &Plan, drill: Option<DrillLi
         faults: plan.faults.iter().map(|f| f.spec.clone()).collect(),
         seeds: plan.faults.iter().map(|f| f.seed).collect(),
         drill,
+        schedule,
     })?;
     Ok(run)
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub use inject::{InjectReport, add_faults, inject, start_run};
+pub use inject::{InjectReport, add_faults, inject, inject_as, start_run};
 pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
 pub use revert::{RevertOptions, abort, revert, revert_open};
 

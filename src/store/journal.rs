@@ -37,6 +37,9 @@ pub enum Event {
         /// The drill this run is one team's part of (`firedrill run`), and the team.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         drill: Option<DrillLink>,
+        /// The schedule that fired this run (`firedrill schedule`), and when it expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule: Option<ScheduleLink>,
     },
     /// A fault joined the run after it started (a drill's later step). Its index is the
     /// number of faults before it.
@@ -168,6 +171,15 @@ pub enum Event {
 pub struct DrillLink {
     pub drill_id: String,
     pub team: String,
+}
+
+/// Which schedule fired a run, for which slot, and when the run's fault duration is up
+/// (`firedrill schedule tick` reverts it then, whichever process runs the tick).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScheduleLink {
+    pub name: String,
+    pub slot: String,
+    pub expires_at: String,
 }
 
 /// A later command that changes the run (a revert, an abandon): who ran what, when.

@@ -6,6 +6,7 @@
 //!     snapshots/<f>-<target>.json  the target's state before the fault, and the change
 //!     lock                       held by the process mutating the run
 //! .firedrill/drills/<drill-id>/journal.jsonl   a drill's timeline (see drill::journal)
+//! .firedrill/schedules/<name>/                 a schedule's state (see schedule::state)
 //! ```
 //!
 //! Snapshots are written to a temporary file, fsync'd, renamed into place, and the

@@ -122,6 +122,9 @@ pub struct RunRecord {
     pub seeds: Vec<u64>,
     /// The drill and team this run belongs to, if it was started by `firedrill run`.
     pub drill: Option<super::journal::DrillLink>,
+    /// The schedule that fired this run, if `firedrill schedule` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<super::journal::ScheduleLink>,
     pub targets: Vec<TargetRecord>,
     pub created: Vec<CreatedRecord>,
     #[serde(skip)]
@@ -143,6 +146,7 @@ impl RunRecord {
             faults,
             seeds,
             drill,
+            schedule,
             ..
         }) = events.next()
         else {
@@ -159,6 +163,7 @@ impl RunRecord {
             faults,
             seeds,
             drill,
+            schedule,
             targets: Vec::new(),
             created: Vec::new(),
             dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
