@@ -192,7 +192,7 @@ pub fn pick(mut candidates: Vec<Target>, pick: Pick, seed: u64) -> Vec<Target> {
         // Partial Fisher-Yates: the first k slots become a uniform random k-subset.
         let mut rng = SplitMix64(seed);
         for i in 0..k {
-            let j = i + (rng.next() % (candidates.len() - i) as u64) as usize;
+            let j = i + (rng.next_u64() % (candidates.len() - i) as u64) as usize;
             candidates.swap(i, j);
         }
         candidates.truncate(k);
@@ -216,10 +216,10 @@ pub struct SplitMix64(pub u64);
 impl SplitMix64 {
     /// A float in [0, 1), from the top 53 bits.
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -1,4 +1,4 @@
-//! `firedrill validate PATH...`: check fault files, drill files and guardrails offline.
+//! `firedrill validate PATH...`: check fault, drill and schedule files and guardrails offline.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ use crate::{Error, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Fault or drill files, or directories to search for *.yaml / *.yml.
+    /// Fault, drill or schedule files, or directories to search for *.yaml / *.yml.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 }
@@ -30,14 +30,24 @@ struct Valid {
 }
 
 pub fn exec(args: Args, g: &Global) -> Result<()> {
-    // Drill files are checked as drills (with the fault files they name); the rest as faults.
+    // Drill and schedule files are checked as such (with the files they name); the rest as
+    // faults. Kubernetes manifests (the example CronJob) are not firedrill's: skipped.
     let mut drills = Vec::new();
+    let mut schedules = Vec::new();
     let mut others = Vec::new();
     for path in &args.paths {
         match fault::fault_files(path) {
             Ok(files) => {
                 for f in files {
-                    if crate::drill::is_drill(&f) { drills.push(f) } else { others.push(f) }
+                    if crate::drill::is_drill(&f) {
+                        drills.push(f)
+                    } else if has_top_level_key(&f, "schedules:") {
+                        schedules.push(f)
+                    } else if has_top_level_key(&f, "apiVersion:") {
+                        eprintln!("skip  {} (a Kubernetes manifest, not a firedrill file)", f.display());
+                    } else {
+                        others.push(f)
+                    }
                 }
             }
             Err(_) => others.push(path.clone()),
@@ -55,6 +65,16 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
     for file in &drills {
         match crate::drill::load(file) {
             Ok(d) => valid.push(Valid { path: file.display().to_string(), name: d.name, action: "drill" }),
+            Err(d) => problems.extend(d),
+        }
+    }
+    for file in &schedules {
+        match crate::schedule::load(file) {
+            Ok(s) => valid.push(Valid {
+                path: file.display().to_string(),
+                name: format!("{} schedule(s)", s.schedules.len()),
+                action: "schedule",
+            }),
             Err(d) => problems.extend(d),
         }
     }
@@ -78,4 +98,8 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
         s
     });
     Ok(())
+}
+
+fn has_top_level_key(path: &std::path::Path, key: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(|l| l.starts_with(key)))
 }

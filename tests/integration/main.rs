@@ -19,4 +19,5 @@ mod misuse;
 mod network;
 mod runs;
 mod sandbox;
+mod schedules;
 mod security_groups;

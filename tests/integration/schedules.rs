@@ -1,0 +1,157 @@
+//! Scheduled faults end to end against the emulator: `schedule tick` fires a due fault
+//! and a later tick reverts it when its duration is up; `schedule run` reverts at the
+//! duration by itself and, on SIGTERM, reverts what it started and exits 0. The timing
+//! logic (DST, windows, blackouts, restarts, two schedulers) is tested on a test clock in
+//! `src/schedule/tests.rs`.
+//!
+//! Each schedule here fires at the current UTC minute (`M H * * *`), with `--catch-up
+//! 10m`, so the test does not depend on when in the minute it starts, and the next
+//! slot is a day away: no second fire can sneak in.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::Tag;
+
+use crate::harness::Env;
+
+const WEB_HTTP: &str = "\
+name: web-http
+action: security-group.revoke-ingress
+target:
+  names: [web]
+params:
+  protocol: tcp
+  ports: [80]
+duration: 3s
+";
+
+const LB_EGRESS: &str = "\
+name: lb-egress
+action: security-group.revoke-egress
+target:
+  names: [lb]
+duration: 10m
+";
+
+const DB_EGRESS: &str = "\
+name: db-egress
+action: security-group.revoke-egress
+target:
+  names: [db]
+duration: 10m
+";
+
+/// `M H * * *` for the current UTC minute.
+fn this_minute() -> String {
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    format!("{} {} * * *", now.minute(), now.hour())
+}
+
+async fn opt_in(env: &Env, group: &str) {
+    let tag = Tag::builder().key("firedrill").value("scheduled").build();
+    env.ec2.create_tags().resources(group).tags(tag).send().await.unwrap();
+}
+
+fn has_http(rules: &[String]) -> bool {
+    rules.iter().any(|r| r.starts_with("ingress tcp 80-80"))
+}
+
+fn decisions(env: &Env, name: &str) -> String {
+    std::fs::read_to_string(env.state.join("schedules").join(name).join("journal.jsonl")).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn tick_fires_a_due_fault_only_on_opted_in_resources_and_a_later_tick_reverts_it() {
+    let env = Env::new().await;
+    let stack = env.seed_stack().await;
+    opt_in(&env, &stack.web_sg).await;
+    let before = env.world().await;
+    env.write("web.yaml", WEB_HTTP);
+    env.write("db.yaml", DB_EGRESS);
+    let cron = this_minute();
+    env.write(
+        "schedules.yaml",
+        &format!(
+            "schedules:\n  - name: web\n    fault: web.yaml\n    cron: \"{cron}\"\n  \
+             - name: db\n    fault: db.yaml\n    cron: \"{cron}\"\nopt_in_tag: {{ firedrill: scheduled }}\n"
+        ),
+    );
+    let check = env.firedrill(&["schedule", "check", "schedules.yaml", "-n", "2"]).ok();
+    assert!(check.stdout.contains("schedule web: fault web.yaml (broken 3s)"), "{}", check.stdout);
+
+    let tick = env.firedrill(&["schedule", "tick", "schedules.yaml", "--catch-up", "10m", "--output", "json"]).ok();
+    let lines: Vec<serde_json::Value> = tick.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Each schedule first reports yesterday's slot as missed, then decides today's.
+    let line =
+        |name: &str| lines.iter().rev().find(|l| l["schedule"] == name).unwrap_or_else(|| panic!("{}", tick.stdout));
+    assert_eq!(line("web")["decision"], "fired", "{}", tick.stdout);
+    // The db group did not opt in: zero targets, refused before any change.
+    assert_eq!(line("db")["decision"], "skipped", "{}", tick.stdout);
+    assert!(line("db")["detail"].as_str().unwrap().contains("nothing to break"), "{}", tick.stdout);
+    assert!(!has_http(&env.rules(&stack.web_sg).await), "the scheduled fault broke web");
+    assert!(env.rules(&stack.db_sg).await.iter().any(|r| r.starts_with("egress")), "db untouched");
+    let run_id =
+        line("web")["detail"].as_str().unwrap().split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
+    let show = env.firedrill(&["show", &run_id]).ok();
+    assert!(show.stdout.contains("schedule web slot"), "{}", show.stdout);
+
+    // A second tick in the same slot fires nothing, and the fault has not expired yet.
+    let again = env.firedrill(&["schedule", "tick", "schedules.yaml", "--output", "json"]).ok();
+    assert!(!again.stdout.contains("\"fired\""), "{}", again.stdout);
+    assert!(!has_http(&env.rules(&stack.web_sg).await));
+
+    // After the fault's 3 s, the next tick reverts it: the account reads back as captured.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    env.firedrill(&["schedule", "tick", "schedules.yaml"]).ok();
+    assert_eq!(env.world().await, before, "the tick must revert the expired scheduled fault exactly");
+    let journal = decisions(&env, "web");
+    assert!(journal.contains("\"event\":\"fired\"") && journal.contains("\"event\":\"reverted\""), "{journal}");
+    assert!(journal.contains(&format!("\"run_id\":\"{run_id}\"")), "{journal}");
+    let status = env.firedrill(&["status", &run_id, "--output", "json"]).ok().json();
+    assert_eq!(status["faults"][0]["targets"][0]["status"], "reverted", "{status:#}");
+}
+
+#[tokio::test]
+async fn run_reverts_at_the_duration_and_on_sigterm_reverts_what_it_started_and_exits_0() {
+    let env = Env::new().await;
+    let stack = env.seed_stack().await;
+    opt_in(&env, &stack.web_sg).await;
+    opt_in(&env, &stack.lb_sg).await;
+    let before = env.world().await;
+    env.write("web.yaml", WEB_HTTP);
+    env.write("lb.yaml", LB_EGRESS);
+    let cron = this_minute();
+    env.write(
+        "schedules.yaml",
+        &format!(
+            "schedules:\n  - name: web\n    fault: web.yaml\n    cron: \"{cron}\"\n  \
+             - name: lb\n    fault: lb.yaml\n    cron: \"{cron}\"\nopt_in_tag: {{ firedrill: scheduled }}\n"
+        ),
+    );
+    let mut child = env.spawn_firedrill(&["schedule", "run", "schedules.yaml", "--catch-up", "10m"], &[]);
+
+    // Both fire; web's 3 s run out and the scheduler reverts it by itself.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut web_broken = false;
+    loop {
+        assert!(Instant::now() < deadline, "web was not broken and then reverted in time (broken seen: {web_broken})");
+        let lb_broken = !env.rules(&stack.lb_sg).await.iter().any(|r| r.starts_with("egress"));
+        let http = has_http(&env.rules(&stack.web_sg).await);
+        web_broken |= !http;
+        if web_broken && http && lb_broken {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(decisions(&env, "web").contains("\"event\":\"reverted\""), "{}", decisions(&env, "web"));
+
+    // SIGTERM: the lb fault (10 minutes to go) is reverted before the scheduler exits 0.
+    std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(stderr.contains("stopping the scheduler"), "{stderr}");
+    assert_eq!(env.world().await, before, "everything the scheduler started is reverted");
+    assert!(decisions(&env, "lb").contains("\"event\":\"reverted\""), "{}", decisions(&env, "lb"));
+}
