@@ -6,7 +6,8 @@
 //! 1. Slots due: after the previous tick, up to `now`. With no previous tick, only those
 //!    within `catch_up` (a minute unless told otherwise); older ones are logged as
 //!    missed, never fired late.
-//! 2. Of several due slots, only the latest fires; the others are logged as superseded.
+//! 2. Of several due slots, only the latest fires; the others are logged (in one line) as
+//!    superseded.
 //!    A window the random draw passed over is not due at all.
 //! 3. The slot is skipped, with the reason in the schedule's journal and the log, if it
 //!    was fired already (by a restarted or another scheduler), falls in a blackout, its
@@ -151,10 +152,16 @@ impl<'a, F: Firer> Scheduler<'a, F> {
         }
         let mut firing: Vec<Occurrence> = due.into_iter().filter(|o| o.fires).collect();
         let chosen = firing.pop();
-        for o in &firing {
+        // One line for all of them: a scheduler down for a week on `* * * * *` is one skip.
+        if let (Some(older), Some(c)) = (firing.last(), chosen) {
             skip(
-                Some(o.slot),
-                format!("superseded: a later slot ({}) is due in the same tick", chosen.map(|c| c.at).unwrap_or(now)),
+                Some(older.slot),
+                format!(
+                    "superseded: {} earlier slot(s) since the last tick (from {}); only the latest ({}) fires",
+                    firing.len(),
+                    firing[0].at,
+                    c.at
+                ),
             )?;
         }
         let mut claimed = None;

@@ -155,3 +155,49 @@ async fn run_reverts_at_the_duration_and_on_sigterm_reverts_what_it_started_and_
     assert_eq!(env.world().await, before, "everything the scheduler started is reverted");
     assert!(decisions(&env, "lb").contains("\"event\":\"reverted\""), "{}", decisions(&env, "lb"));
 }
+
+#[tokio::test]
+async fn tick_runs_a_due_drill_to_its_end_and_skips_one_whose_steady_state_fails() {
+    let env = Env::new().await;
+    let stack = env.seed_stack().await;
+    opt_in(&env, &stack.web_sg).await;
+    let before = env.world().await;
+    env.write("web.yaml", WEB_HTTP);
+    // A loopback port nobody listens on: the steady-state probe of the second drill fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let drill = "name: NAME\nteams:\n  - name: blue\nprobes:\n  closed: { tcp: { host: 127.0.0.1, port: PORT, timeout: 1s } }\n\
+                 STEADYpoll: 1s\nsteps:\n  - at: 0s\n    fault: web.yaml\n    duration: 2s\nend: 4s\n";
+    env.write("ok.yaml", &drill.replace("NAME", "ok").replace("PORT", &closed.to_string()).replace("STEADY", ""));
+    env.write(
+        "unsteady.yaml",
+        &drill
+            .replace("NAME", "unsteady")
+            .replace("PORT", &closed.to_string())
+            .replace("STEADY", "steady_state: [closed]\n"),
+    );
+    let cron = this_minute();
+    env.write(
+        "schedules.yaml",
+        &format!(
+            "schedules:\n  - name: ok\n    drill: ok.yaml\n    cron: \"{cron}\"\n  \
+             - name: unsteady\n    drill: unsteady.yaml\n    cron: \"{cron}\"\nopt_in_tag: {{ firedrill: scheduled }}\n"
+        ),
+    );
+    let tick = env.firedrill(&["schedule", "tick", "schedules.yaml", "--catch-up", "10m", "--output", "json"]).ok();
+    // The drill's own events stream on stdout too; the scheduler's lines carry a decision.
+    let lines: Vec<serde_json::Value> = tick
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l.get("decision").is_some())
+        .collect();
+    let line =
+        |name: &str| lines.iter().rev().find(|l| l["schedule"] == name).unwrap_or_else(|| panic!("{}", tick.stdout));
+    assert_eq!(line("ok")["decision"], "fired", "{}", tick.stdout);
+    assert!(line("ok")["detail"].as_str().unwrap().starts_with("drill "), "{}", tick.stdout);
+    assert_eq!(line("unsteady")["decision"], "skipped", "{}", tick.stdout);
+    assert!(line("unsteady")["detail"].as_str().unwrap().contains("steady state does not hold"), "{}", tick.stdout);
+    // The drill broke web for its step's 2 s and reverted it; the account reads back as captured.
+    assert!(env.journals().iter().any(|j| j.contains("\"event\":\"fault-added\"")), "the drill injected its step");
+    assert_eq!(env.world().await, before);
+}
