@@ -13,6 +13,12 @@ use serde::de::DeserializeOwned;
 
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 
+/// Whether the file at `path` has one of `keys` (written `name:`) at the top level: how
+/// `validate` tells drills, schedules and other files from fault files.
+pub fn has_top_level_key(path: &Path, keys: &[&str]) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(|l| keys.iter().any(|k| l.starts_with(k))))
+}
+
 /// Parse `source` (the text of `path`) into `T`, or one located diagnostic.
 pub fn parse<T: DeserializeOwned>(path: &Path, source: &str) -> Result<T, Diagnostic> {
     let options = serde_saphyr::options! { strict_booleans: true };

@@ -171,37 +171,22 @@ fn check(path: &std::path::Path, count: usize, from: Timestamp, g: &Global) -> R
 fn preview(file: &ScheduleFile, s: &Schedule, from: Timestamp, count: usize) -> SchedulePreview {
     let local = |t: Timestamp| t.to_zoned(s.tz.clone()).strftime("%a %F %H:%M %Z").to_string();
     let blackout = |t: Timestamp| file.blackout(s, t).map(|b| b.describe());
-    let mut next = Vec::new();
-    match &s.trigger {
-        Trigger::Cron(c) => {
-            let mut t = from;
-            while next.len() < count {
-                let Some(at) = c.next_after(t, &s.tz) else { break };
-                next.push(Slot { kind: "fire", at, until: None, local: local(at), blackout: blackout(at) });
-                t = at;
-            }
-        }
-        Trigger::Window(w) => {
-            let mut day = from.to_zoned(s.tz.clone()).date();
-            for _ in 0..3700 {
-                if next.len() >= count {
-                    break;
-                }
-                if let Some((start, end)) = w.on(day).filter(|(_, end)| *end > from) {
-                    let text = format!("{} to {}", local(start), end.to_zoned(s.tz.clone()).strftime("%H:%M"));
-                    next.push(Slot {
-                        kind: "window",
-                        at: start,
-                        until: Some(end),
-                        local: text,
-                        blackout: blackout(start),
-                    });
-                }
-                let Ok(d) = day.tomorrow() else { break };
-                day = d;
-            }
-        }
-    }
+    let next: Vec<Slot> = match &s.trigger {
+        Trigger::Cron(c) => c
+            .after(from, &s.tz)
+            .take(count)
+            .map(|at| Slot { kind: "fire", at, until: None, local: local(at), blackout: blackout(at) })
+            .collect(),
+        Trigger::Window(w) => w
+            .from_day(from.to_zoned(s.tz.clone()).date())
+            .filter(|(_, end)| *end > from)
+            .take(count)
+            .map(|(start, end)| {
+                let text = format!("{} to {}", local(start), end.to_zoned(s.tz.clone()).strftime("%H:%M"));
+                Slot { kind: "window", at: start, until: Some(end), local: text, blackout: blackout(start) }
+            })
+            .collect(),
+    };
     let source = match &s.what {
         What::Fault { duration, .. } => format!("{} (broken {})", s.what.source(), crate::drill::human(*duration)),
         What::Drill(_) => s.what.source(),

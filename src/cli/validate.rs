@@ -41,9 +41,9 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
                 for f in files {
                     if crate::drill::is_drill(&f) {
                         drills.push(f)
-                    } else if has_top_level_key(&f, "schedules:") {
+                    } else if crate::yaml::has_top_level_key(&f, &["schedules:"]) {
                         schedules.push(f)
-                    } else if has_top_level_key(&f, "apiVersion:") {
+                    } else if crate::yaml::has_top_level_key(&f, &["apiVersion:"]) {
                         eprintln!("skip  {} (a Kubernetes manifest, not a firedrill file)", f.display());
                     } else {
                         others.push(f)
@@ -98,8 +98,4 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
         s
     });
     Ok(())
-}
-
-fn has_top_level_key(path: &std::path::Path, key: &str) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(|l| l.starts_with(key)))
 }

@@ -177,8 +177,7 @@ const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
 /// Whether `path` holds a drill rather than a fault: a top-level `steps:` or `teams:` key.
 pub fn is_drill(path: &Path) -> bool {
-    std::fs::read_to_string(path)
-        .is_ok_and(|text| text.lines().any(|l| l.starts_with("steps:") || l.starts_with("teams:")))
+    crate::yaml::has_top_level_key(path, &["steps:", "teams:"])
 }
 
 /// Load and validate a drill file: every problem, located.

@@ -219,6 +219,13 @@ impl Cron {
     }
 }
 
+impl Cron {
+    /// Every slot after `after`, in order.
+    pub fn after<'a>(&'a self, after: Timestamp, tz: &'a TimeZone) -> impl Iterator<Item = Timestamp> + 'a {
+        std::iter::successors(self.next_after(after, tz), move |t| self.next_after(*t, tz))
+    }
+}
+
 impl fmt::Display for Cron {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)

@@ -118,18 +118,12 @@ impl Schedule {
     /// `(after, upto]`, in order.
     pub fn between(&self, seed: u64, after: Timestamp, upto: Timestamp) -> Vec<Occurrence> {
         match &self.trigger {
-            Trigger::Cron(c) => {
-                let mut out = Vec::new();
-                let mut t = after;
-                while let Some(next) = c.next_after(t, &self.tz) {
-                    if next > upto || out.len() >= MAX_SLOTS {
-                        break;
-                    }
-                    out.push(Occurrence { slot: next, at: next, fires: true, closes: None });
-                    t = next;
-                }
-                out
-            }
+            Trigger::Cron(c) => c
+                .after(after, &self.tz)
+                .take_while(|t| *t <= upto)
+                .take(MAX_SLOTS)
+                .map(|t| Occurrence { slot: t, at: t, fires: true, closes: None })
+                .collect(),
             Trigger::Window(w) => w
                 .between(seed, after, upto)
                 .into_iter()

@@ -70,42 +70,33 @@ impl Window {
         Drawn { start, end, at, fires }
     }
 
+    /// Every window from local date `day` on, in order (within about ten years).
+    pub fn from_day(&self, day: Date) -> impl Iterator<Item = (Timestamp, Timestamp)> + '_ {
+        std::iter::successors(Some(day), |d| d.tomorrow().ok()).take(3700).filter_map(|d| self.on(d))
+    }
+
+    /// The windows that can hold an instant after `after`: from the day before (an
+    /// overnight window) on.
+    fn around(&self, after: Timestamp) -> impl Iterator<Item = (Timestamp, Timestamp)> + '_ {
+        let day = after.to_zoned(self.tz.clone()).date();
+        self.from_day(day.yesterday().unwrap_or(day))
+    }
+
     /// Every window whose drawn instant (or start, for windows that do not fire) falls in
     /// `(after, upto]`, in order.
     pub fn between(&self, seed: u64, after: Timestamp, upto: Timestamp) -> Vec<Drawn> {
-        let mut out = Vec::new();
-        let Some(mut day) = after.to_zoned(self.tz.clone()).date().yesterday().ok() else {
-            return out;
-        };
-        let last = upto.to_zoned(self.tz.clone()).date();
-        while day <= last {
-            if let Some((start, end)) = self.on(day) {
-                let d = self.draw(seed, start, end);
+        self.around(after)
+            .take_while(|(start, _)| *start <= upto)
+            .map(|(start, end)| self.draw(seed, start, end))
+            .filter(|d| {
                 let key = if d.fires { d.at } else { d.start };
-                if key > after && key <= upto {
-                    out.push(d);
-                }
-            }
-            match day.tomorrow() {
-                Ok(next) => day = next,
-                Err(_) => break,
-            }
-        }
-        out
+                key > after && key <= upto
+            })
+            .collect()
     }
 
     /// The first window with a fire after `after` (within about ten years).
     pub fn next_fire(&self, seed: u64, after: Timestamp) -> Option<Drawn> {
-        let mut day = after.to_zoned(self.tz.clone()).date().yesterday().ok()?;
-        for _ in 0..3700 {
-            if let Some((start, end)) = self.on(day) {
-                let d = self.draw(seed, start, end);
-                if d.fires && d.at > after {
-                    return Some(d);
-                }
-            }
-            day = day.tomorrow().ok()?;
-        }
-        None
+        self.around(after).map(|(start, end)| self.draw(seed, start, end)).find(|d| d.fires && d.at > after)
     }
 }

@@ -56,6 +56,30 @@ fn has_http(rules: &[String]) -> bool {
     rules.iter().any(|r| r.starts_with("ingress tcp 80-80"))
 }
 
+/// A schedule file with two schedules, `(name, drill|fault, file)`, both due this minute.
+fn two_schedules(env: &Env, a: (&str, &str, &str), b: (&str, &str, &str)) {
+    let cron = this_minute();
+    let one = |(name, kind, file): (&str, &str, &str)| {
+        format!("  - name: {name}\n    {kind}: {file}\n    cron: \"{cron}\"\n")
+    };
+    env.write("schedules.yaml", &format!("schedules:\n{}{}opt_in_tag: {{ firedrill: scheduled }}\n", one(a), one(b)));
+}
+
+/// The scheduler's lines from `--output json` (a drill's own events stream there too).
+fn tick_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l.get("decision").is_some())
+        .collect()
+}
+
+/// The last line about `name`: a first tick reports yesterday's slot as missed, then
+/// decides today's.
+fn last_line<'a>(lines: &'a [serde_json::Value], name: &str, stdout: &str) -> &'a serde_json::Value {
+    lines.iter().rev().find(|l| l["schedule"] == name).unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"))
+}
+
 fn decisions(env: &Env, name: &str) -> String {
     std::fs::read_to_string(env.state.join("schedules").join(name).join("journal.jsonl")).unwrap_or_default()
 }
@@ -68,22 +92,13 @@ async fn tick_fires_a_due_fault_only_on_opted_in_resources_and_a_later_tick_reve
     let before = env.world().await;
     env.write("web.yaml", WEB_HTTP);
     env.write("db.yaml", DB_EGRESS);
-    let cron = this_minute();
-    env.write(
-        "schedules.yaml",
-        &format!(
-            "schedules:\n  - name: web\n    fault: web.yaml\n    cron: \"{cron}\"\n  \
-             - name: db\n    fault: db.yaml\n    cron: \"{cron}\"\nopt_in_tag: {{ firedrill: scheduled }}\n"
-        ),
-    );
+    two_schedules(&env, ("web", "fault", "web.yaml"), ("db", "fault", "db.yaml"));
     let check = env.firedrill(&["schedule", "check", "schedules.yaml", "-n", "2"]).ok();
     assert!(check.stdout.contains("schedule web: fault web.yaml (broken 3s)"), "{}", check.stdout);
 
     let tick = env.firedrill(&["schedule", "tick", "schedules.yaml", "--catch-up", "10m", "--output", "json"]).ok();
-    let lines: Vec<serde_json::Value> = tick.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    // Each schedule first reports yesterday's slot as missed, then decides today's.
-    let line =
-        |name: &str| lines.iter().rev().find(|l| l["schedule"] == name).unwrap_or_else(|| panic!("{}", tick.stdout));
+    let lines = tick_lines(&tick.stdout);
+    let line = |name: &str| last_line(&lines, name, &tick.stdout);
     assert_eq!(line("web")["decision"], "fired", "{}", tick.stdout);
     // The db group did not opt in: zero targets, refused before any change.
     assert_eq!(line("db")["decision"], "skipped", "{}", tick.stdout);
@@ -120,14 +135,7 @@ async fn run_reverts_at_the_duration_and_on_sigterm_reverts_what_it_started_and_
     let before = env.world().await;
     env.write("web.yaml", WEB_HTTP);
     env.write("lb.yaml", LB_EGRESS);
-    let cron = this_minute();
-    env.write(
-        "schedules.yaml",
-        &format!(
-            "schedules:\n  - name: web\n    fault: web.yaml\n    cron: \"{cron}\"\n  \
-             - name: lb\n    fault: lb.yaml\n    cron: \"{cron}\"\nopt_in_tag: {{ firedrill: scheduled }}\n"
-        ),
-    );
+    two_schedules(&env, ("web", "fault", "web.yaml"), ("lb", "fault", "lb.yaml"));
     let mut child = env.spawn_firedrill(&["schedule", "run", "schedules.yaml", "--catch-up", "10m"], &[]);
 
     // Both fire; web's 3 s run out and the scheduler reverts it by itself.
@@ -175,24 +183,10 @@ async fn tick_runs_a_due_drill_to_its_end_and_skips_one_whose_steady_state_fails
             .replace("PORT", &closed.to_string())
             .replace("STEADY", "steady_state: [closed]\n"),
     );
-    let cron = this_minute();
-    env.write(
-        "schedules.yaml",
-        &format!(
-            "schedules:\n  - name: ok\n    drill: ok.yaml\n    cron: \"{cron}\"\n  \
-             - name: unsteady\n    drill: unsteady.yaml\n    cron: \"{cron}\"\nopt_in_tag: {{ firedrill: scheduled }}\n"
-        ),
-    );
+    two_schedules(&env, ("ok", "drill", "ok.yaml"), ("unsteady", "drill", "unsteady.yaml"));
     let tick = env.firedrill(&["schedule", "tick", "schedules.yaml", "--catch-up", "10m", "--output", "json"]).ok();
-    // The drill's own events stream on stdout too; the scheduler's lines carry a decision.
-    let lines: Vec<serde_json::Value> = tick
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l.get("decision").is_some())
-        .collect();
-    let line =
-        |name: &str| lines.iter().rev().find(|l| l["schedule"] == name).unwrap_or_else(|| panic!("{}", tick.stdout));
+    let lines = tick_lines(&tick.stdout);
+    let line = |name: &str| last_line(&lines, name, &tick.stdout);
     assert_eq!(line("ok")["decision"], "fired", "{}", tick.stdout);
     assert!(line("ok")["detail"].as_str().unwrap().starts_with("drill "), "{}", tick.stdout);
     assert_eq!(line("unsteady")["decision"], "skipped", "{}", tick.stdout);
