@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ActionInfo, Fault, Params};
+use super::{ActionInfo, Fault, Params, RevertItem};
 use crate::aws::{Aws, ec2};
 use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
@@ -25,9 +25,32 @@ async fn run_state(aws: &Aws, id: &str) -> Result<RunState> {
     let i = ec2::describe_instance(&aws.ec2, id)
         .await?
         .ok_or_else(|| Error::Gone(format!("instance {id} no longer exists")))?;
-    let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default();
-    Ok(RunState { instance_id: id.to_owned(), state })
+    Ok(RunState { instance_id: id.to_owned(), state: state_name(&i) })
 }
+
+fn state_name(i: &aws_sdk_ec2::types::Instance) -> String {
+    i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default()
+}
+
+/// [`Fault::describe_batch`] of the run-state actions: one paged call for all of `targets`.
+async fn run_states(aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<RunState>>> {
+    let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+    let found: std::collections::BTreeMap<String, String> = ec2::describe_instances(&aws.ec2, &ids)
+        .await?
+        .iter()
+        .map(|i| (i.instance_id().unwrap_or_default().to_owned(), state_name(i)))
+        .collect();
+    Ok(ids
+        .iter()
+        .map(|id| match found.get(*id) {
+            Some(state) => Ok(RunState { instance_id: (*id).to_owned(), state: state.clone() }),
+            None => Err(Error::Gone(format!("instance {id} no longer exists"))),
+        })
+        .collect())
+}
+
+/// How many instances one `ec2:StopInstances` or `ec2:StartInstances` call names.
+const CHANGE_BATCH: usize = 100;
 
 fn must_be_running(target: &Target, state: &RunState) -> Result<(), String> {
     if state.running() {
@@ -62,8 +85,15 @@ impl Fault for StopInstances {
     type State = RunState;
     type Change = StopChange;
 
+    const DESCRIBE_BATCH: usize = ec2::DESCRIBE_BATCH;
+    const CHANGE_BATCH: usize = CHANGE_BATCH;
+
     async fn describe(&self, aws: &Aws, target: &Target) -> Result<RunState> {
         run_state(aws, &target.id).await
+    }
+
+    async fn describe_batch(&self, aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<RunState>>> {
+        run_states(aws, targets).await
     }
 
     fn plan(&self, target: &Target, state: &RunState) -> Result<StopChange, String> {
@@ -76,15 +106,11 @@ impl Fault for StopInstances {
     }
 
     async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &StopChange) -> Result<()> {
-        let id = &change.instance_id;
-        aws.ec2
-            .stop_instances()
-            .instance_ids(id)
-            .hibernate(self.hibernate)
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("stop {id} (ec2:StopInstances)")))
+        self.stop(aws, std::slice::from_ref(&change.instance_id)).await
+    }
+
+    async fn inject_batch(&self, aws: &Aws, _run: &RunCtx, items: &[(&Target, &StopChange)]) -> Result<()> {
+        self.stop(aws, &items.iter().map(|(_, c)| c.instance_id.clone()).collect::<Vec<_>>()).await
     }
 
     fn observe(&self, _run: &RunCtx, _change: &StopChange, now: &RunState) -> Result<(), String> {
@@ -106,17 +132,13 @@ impl Fault for StopInstances {
         if now.running() {
             return Ok(());
         }
-        let id = &change.instance_id;
-        // An instance cannot be started while it is still stopping.
-        ec2::wait_for_instances(&aws.ec2, std::slice::from_ref(id), &["stopped", "running", "pending"], STOP_WAIT_SECS)
-            .await?;
-        aws.ec2
-            .start_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("start {id} (ec2:StartInstances)")))
+        start(aws, std::slice::from_ref(&change.instance_id), now.state != "stopped").await
+    }
+
+    async fn revert_batch(&self, aws: &Aws, _run: &RunCtx, items: &[RevertItem<'_, Self>]) -> Result<()> {
+        let down: Vec<&RevertItem<'_, Self>> = items.iter().filter(|i| !i.now.running()).collect();
+        let ids: Vec<String> = down.iter().map(|i| i.change.instance_id.clone()).collect();
+        start(aws, &ids, down.iter().any(|i| i.now.state != "stopped")).await
     }
 
     fn differences(&self, before: &RunState, now: &RunState) -> Vec<String> {
@@ -126,6 +148,37 @@ impl Fault for StopInstances {
             vec![format!("{} is {}, was {}", now.instance_id, now.state, before.state)]
         }
     }
+}
+
+impl StopInstances {
+    async fn stop(&self, aws: &Aws, ids: &[String]) -> Result<()> {
+        aws.ec2
+            .stop_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .hibernate(self.hibernate)
+            .send()
+            .await
+            .map(drop)
+            .map_err(Error::aws(format!("stop {} (ec2:StopInstances)", ids.join(", "))))
+    }
+}
+
+/// Start `ids`, first waiting until none is still stopping (an instance cannot be started
+/// until it has stopped) when the state just described says one may be (`wait`).
+async fn start(aws: &Aws, ids: &[String], wait: bool) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if wait {
+        ec2::wait_for_instances(&aws.ec2, ids, &["stopped", "running", "pending"], STOP_WAIT_SECS).await?;
+    }
+    aws.ec2
+        .start_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::aws(format!("start {} (ec2:StartInstances)", ids.join(", "))))
 }
 
 pub const STOP_INSTANCES: ActionInfo = ActionInfo {
@@ -157,8 +210,14 @@ impl Fault for RebootInstances {
     type State = RunState;
     type Change = StopChange;
 
+    const DESCRIBE_BATCH: usize = ec2::DESCRIBE_BATCH;
+
     async fn describe(&self, aws: &Aws, target: &Target) -> Result<RunState> {
         run_state(aws, &target.id).await
+    }
+
+    async fn describe_batch(&self, aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<RunState>>> {
+        run_states(aws, targets).await
     }
 
     fn plan(&self, target: &Target, state: &RunState) -> Result<StopChange, String> {

@@ -6,6 +6,11 @@
 //! that, so that every action gets snapshot-before-mutate, crash safety, bounded
 //! concurrency and rollback without writing them again.
 //!
+//! Where the AWS API takes many ids, an action may also describe (`describe_batch`) or
+//! change (`inject_batch`, `revert_batch`) a batch of targets with one call; the executor
+//! forms the batches. Security groups and instances describe in batches of 200, and
+//! stop/start instances 100 at a time.
+//!
 //! Adding an action: write its params and a `Fault` impl in the service's module, add a
 //! variant to [`Action`], an arm to [`with_fault!`], and an entry to [`CATALOGUE`].
 
@@ -41,6 +46,48 @@ pub trait Fault: Sync {
 
     /// Describe the target as AWS reports it now.
     fn describe(&self, aws: &Aws, target: &Target) -> impl Future<Output = Result<Self::State>> + Send;
+
+    /// How many targets [`Fault::describe_batch`] describes in one call; 0 (the default)
+    /// when the action describes one target at a time.
+    const DESCRIBE_BATCH: usize = 0;
+
+    /// Describe up to [`Fault::DESCRIBE_BATCH`] targets with one (paged) call, one entry
+    /// per target in order; a target that no longer exists is `Err(Error::Gone)`. Never
+    /// called when `DESCRIBE_BATCH` is 0. The executor describes through this, so a fleet
+    /// costs a few calls per phase rather than one per target.
+    fn describe_batch(
+        &self,
+        aws: &Aws,
+        targets: &[&Target],
+    ) -> impl Future<Output = Result<Vec<Result<Self::State>>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(targets.len());
+            for t in targets {
+                out.push(self.describe(aws, t).await);
+            }
+            Ok(out)
+        }
+    }
+
+    /// How many targets [`Fault::inject_batch`] and [`Fault::revert_batch`] change in one
+    /// call (`ec2:StopInstances` takes many ids); 0 (the default): one call per target.
+    const CHANGE_BATCH: usize = 0;
+
+    /// Make the change on up to [`Fault::CHANGE_BATCH`] targets with one call. Never
+    /// called when `CHANGE_BATCH` is 0. If it fails, every target in the batch failed.
+    fn inject_batch(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        items: &[(&Target, &Self::Change)],
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            for (t, c) in items {
+                self.inject(aws, run, t, c).await?;
+            }
+            Ok(())
+        }
+    }
 
     /// The exact change for this target, or why there is nothing to break. Pure.
     fn plan(&self, target: &Target, state: &Self::State) -> Result<Self::Change, String>;
@@ -84,6 +131,22 @@ pub trait Fault: Sync {
         now: &Self::State,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// [`Fault::revert`] for up to [`Fault::CHANGE_BATCH`] targets with one call, given
+    /// each one's snapshot, change and state now. Never called when `CHANGE_BATCH` is 0.
+    fn revert_batch(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        items: &[RevertItem<'_, Self>],
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            for i in items {
+                self.revert(aws, run, i.target, i.before, i.change, i.now).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// How the state now differs from the snapshot, ignoring what AWS assigns (rule ids).
     /// Empty means restored exactly.
     fn differences(&self, before: &Self::State, now: &Self::State) -> Vec<String>;
@@ -98,6 +161,14 @@ pub trait Fault: Sync {
     fn teardown(&self, _aws: &Aws, _run: &RunCtx) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
     }
+}
+
+/// One target of a [`Fault::revert_batch`]: its snapshot, its change, its state now.
+pub struct RevertItem<'a, F: Fault + ?Sized> {
+    pub target: &'a Target,
+    pub before: &'a F::State,
+    pub change: &'a F::Change,
+    pub now: &'a F::State,
 }
 
 /// One line when `now` differs from `before` — "<who>: <what> is <now>, snapshot had

@@ -211,10 +211,23 @@ impl GroupState {
 }
 
 async fn describe_group(aws: &Aws, id: &str) -> Result<GroupState> {
-    let g = ec2::describe_security_group(&aws.ec2, id)
-        .await?
-        .ok_or_else(|| Error::Gone(format!("security group {id} no longer exists")))?;
+    let g = ec2::describe_security_group(&aws.ec2, id).await?.ok_or_else(|| gone(id))?;
     Ok(GroupState::from_sdk(&g))
+}
+
+/// [`Fault::describe_batch`] of the group actions: one paged call for all of `targets`.
+async fn describe_groups(aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<GroupState>>> {
+    let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+    let found: BTreeMap<String, GroupState> = ec2::describe_security_groups(&aws.ec2, &ids)
+        .await?
+        .iter()
+        .map(|g| (g.group_id().unwrap_or_default().to_owned(), GroupState::from_sdk(g)))
+        .collect();
+    Ok(ids.iter().map(|id| found.get(*id).cloned().ok_or_else(|| gone(id))).collect())
+}
+
+fn gone(id: &str) -> Error {
+    Error::Gone(format!("security group {id} no longer exists"))
 }
 
 /// Send one of the four rule calls (authorize/revoke × ingress/egress), whose builders
@@ -448,8 +461,14 @@ impl Fault for RevokeRules {
     type State = GroupState;
     type Change = RulesChange;
 
+    const DESCRIBE_BATCH: usize = ec2::DESCRIBE_BATCH;
+
     async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
         describe_group(aws, &target.id).await
+    }
+
+    async fn describe_batch(&self, aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<GroupState>>> {
+        describe_groups(aws, targets).await
     }
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
@@ -471,10 +490,17 @@ impl Fault for RevokeRules {
     }
 
     async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &RulesChange) -> Result<()> {
-        // After a crash the rules may be partly gone already: remove only those present.
-        let now = describe_group(aws, &change.group_id).await?;
-        let present: Vec<Rule> = change.rules.iter().filter(|r| now.has(change.direction, r)).cloned().collect();
-        revoke(aws, &change.group_id, change.direction, &present).await
+        // The rules were described moments ago, at plan time: revoke them in one call. If
+        // one has gone since (EC2 then revokes none), remove only those still present.
+        match revoke(aws, &change.group_id, change.direction, &change.rules).await {
+            Err(e) if e.aws_code() == Some("InvalidPermission.NotFound") => {
+                let now = describe_group(aws, &change.group_id).await?;
+                let present: Vec<Rule> =
+                    change.rules.iter().filter(|r| now.has(change.direction, r)).cloned().collect();
+                revoke(aws, &change.group_id, change.direction, &present).await
+            }
+            other => other,
+        }
     }
 
     fn observe(&self, _run: &RunCtx, change: &RulesChange, now: &GroupState) -> Result<(), String> {
@@ -629,8 +655,14 @@ impl Fault for OpenIngress {
     type State = GroupState;
     type Change = RulesChange;
 
+    const DESCRIBE_BATCH: usize = ec2::DESCRIBE_BATCH;
+
     async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
         describe_group(aws, &target.id).await
+    }
+
+    async fn describe_batch(&self, aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<GroupState>>> {
+        describe_groups(aws, targets).await
     }
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {

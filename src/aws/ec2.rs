@@ -64,6 +64,66 @@ pub async fn describe_security_group(ec2: &aws_sdk_ec2::Client, id: &str) -> Res
     Ok(out.security_groups.unwrap_or_default().into_iter().next())
 }
 
+/// How many ids one batched describe asks for (one filter's values).
+pub const DESCRIBE_BATCH: usize = 200;
+
+/// The security groups with these ids that exist, over every page. Asked by id list
+/// (an id lookup: 65 ms for 200 of 1000 groups in the emulator, against 490 ms as a
+/// `group-id` filter); if one no longer exists EC2 fails the whole call, and the filter,
+/// which leaves it out, is asked instead.
+pub async fn describe_security_groups(ec2: &aws_sdk_ec2::Client, ids: &[&str]) -> Result<Vec<SecurityGroup>> {
+    let doing = || format!("describe {} security groups (ec2:DescribeSecurityGroups)", ids.len());
+    let by_id: Result<Vec<SecurityGroup>> = ec2
+        .describe_security_groups()
+        .set_group_ids(Some(ids.iter().map(|s| (*s).to_owned()).collect()))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws(doing()));
+    match by_id {
+        Err(e) if e.aws_code() == Some("InvalidGroup.NotFound") => ec2
+            .describe_security_groups()
+            .filters(filter("group-id", ids.iter().copied()))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(Error::aws(doing())),
+        other => other,
+    }
+}
+
+/// The instances with these ids that exist, over every page: by id list, and by filter
+/// when one no longer exists (as [`describe_security_groups`]).
+pub async fn describe_instances(ec2: &aws_sdk_ec2::Client, ids: &[&str]) -> Result<Vec<Instance>> {
+    let doing = || format!("describe {} instances (ec2:DescribeInstances)", ids.len());
+    let by_id: Result<Vec<_>> = ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.iter().map(|s| (*s).to_owned()).collect()))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws(doing()));
+    let reservations = match by_id {
+        Err(e) if e.aws_code() == Some("InvalidInstanceID.NotFound") => ec2
+            .describe_instances()
+            .filters(filter("instance-id", ids.iter().copied()))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(Error::aws(doing()))?,
+        other => other?,
+    };
+    Ok(reservations.into_iter().flat_map(|r| r.instances.unwrap_or_default()).collect())
+}
+
 /// Security groups carrying `key=value`, e.g. what a run created.
 pub async fn security_groups_tagged(ec2: &aws_sdk_ec2::Client, key: &str, value: &str) -> Result<Vec<SecurityGroup>> {
     let out = ec2

@@ -45,6 +45,7 @@ pub async fn connect(drill: &Drill, base: &AwsArgs) -> Result<Vec<Connected>> {
             profile: team.profile.clone().or_else(|| base.profile.clone()),
             region: team.region.clone().or_else(|| base.region.clone()),
             endpoint_url: team.endpoint_url.clone().or_else(|| base.endpoint_url.clone()),
+            concurrency: base.concurrency,
         };
         let aws = Aws::connect_as(&args, team.role.as_ref()).await?;
         let account = aws.account().await.map_err(|e| Error::Failed(format!("team {}: {e}", team.name)))?;

@@ -1,15 +1,18 @@
 //! Injecting: snapshot every target durably, then change them, observing each change.
 //!
 //! Order of writes, each fsync'd before the next step (see the store):
-//! `run-started` → every snapshot + `planned` → per target `injecting` → the AWS calls →
-//! `injected` or `inject-failed`. A crash anywhere leaves a run `revert` can finish.
-//! If any target fails, everything this run changed is rolled back before returning.
+//! `run-started` → every snapshot, then their `planned` events (one write) → per call,
+//! `injecting` for its targets → the AWS calls → one describe of them all → every
+//! target's `injected` or `inject-failed` (one write). A crash anywhere leaves a run
+//! `revert` can finish. If any target fails, everything this run changed is rolled back
+//! before returning.
 
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{CONCURRENCY, Plan, PlannedFault, RunCtx, SnapshotFile};
+use super::batch::describe_all;
+use super::{Plan, PlannedFault, RunCtx, SnapshotFile};
 use crate::action::Fault;
 use crate::aws::Aws;
 use crate::store::journal::{DrillLink, ScheduleLink};
@@ -87,7 +90,9 @@ pub async fn add_faults(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan) -> 
 async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, first: usize) -> Result<()> {
     let run_id = run.id.clone();
     let journal = run.journal.clone();
-    // Every snapshot is durable before the first mutating call.
+    // Every snapshot is durable before the first mutating call: all the files, one
+    // directory fsync, then one journal write naming them.
+    let mut files = Vec::new();
     for (i, f) in plan.faults.iter().enumerate() {
         let fi = first + i;
         for (ti, t) in f.targets.iter().enumerate() {
@@ -101,18 +106,25 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
                 state: &t.state,
                 change: &t.change,
             };
-            let rel = run.write_snapshot(&snapshot_name(fi, ti, &t.target.id), &snap)?;
-            journal.append(&Event::Planned {
-                at: now(),
-                fault: fi,
-                target: t.target.clone(),
-                snapshot: rel,
-                changes: t.changes.clone(),
-            })?;
+            files.push((snapshot_name(fi, ti, &t.target.id), snap));
         }
     }
+    let paths = crate::store::write_json_all(&run.dir, &files)?;
+    let planned: Vec<Event> = files
+        .iter()
+        .zip(paths)
+        .zip(plan.faults.iter().flat_map(|f| &f.targets))
+        .map(|(((_, snap), snapshot), t)| Event::Planned {
+            at: now(),
+            fault: snap.fault,
+            target: t.target.clone(),
+            snapshot,
+            changes: t.changes.clone(),
+        })
+        .collect();
+    journal.append_all(&planned)?;
     failpoint::hit("after-snapshot");
-    tracing::debug!(run = %run_id, dir = %run.dir.display(), "snapshots durable");
+    tracing::debug!(run = %run_id, dir = %run.dir.display(), targets = planned.len(), "snapshots durable");
 
     let mut failure = None;
     for (i, f) in plan.faults.iter().enumerate() {
@@ -141,6 +153,9 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     Err(Error::Failed(format!("run {run_id}: {err}; {how}")))
 }
 
+/// Inject one fault's targets: change them (each batch journaled `injecting` just before
+/// its call), then describe them all at once and observe each, then journal the outcome
+/// of every target in one write.
 async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &PlannedFault) -> Result<()> {
     // Use what was stored, not what was planned in memory: they are the same by
     // construction, and revert will read the stored form.
@@ -151,48 +166,104 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
     let refs: Vec<(&Target, &F::State, &F::Change)> = items.iter().map(|(t, s, c)| (t, s, c)).collect();
     f.setup(aws, ctx, &refs).await?;
     let one_shot = planned.spec.action.info().one_shot;
+    let journal = &ctx.journal;
+    let fault = ctx.fault;
 
-    let results: Vec<Result<()>> = stream::iter(items.iter().enumerate())
-        .map(|(ti, (target, _, change))| async move {
-            let journal = &ctx.journal;
-            let (fault, id) = (ctx.fault, target.id.clone());
-            journal.append(&Event::Injecting { at: now(), fault, target: id.clone() })?;
-            tracing::debug!(fault, target = %id, "injecting");
-            let outcome = async {
-                f.inject(aws, ctx, target, change).await?;
+    // 1. Change: one call per target, or per batch where the API takes many ids.
+    let indexed: Vec<usize> = (0..items.len()).collect();
+    let batch = F::CHANGE_BATCH.max(1);
+    let calls: Vec<Vec<(usize, Result<()>)>> = stream::iter(indexed.chunks(batch))
+        .map(|chunk| {
+            let items = &items;
+            async move {
+                let turn = aws.permit().await;
+                let injecting: Vec<Event> = chunk
+                    .iter()
+                    .map(|&i| Event::Injecting { at: now(), fault, target: items[i].0.id.clone() })
+                    .collect();
+                if let Err(e) = journal.append_all(&injecting) {
+                    let why = e.to_string();
+                    return chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect();
+                }
+                let called = if F::CHANGE_BATCH == 0 {
+                    let (target, _, change) = &items[chunk[0]];
+                    f.inject(aws, ctx, target, change).await
+                } else {
+                    let pairs: Vec<(&Target, &F::Change)> = chunk.iter().map(|&i| (&items[i].0, &items[i].2)).collect();
+                    f.inject_batch(aws, ctx, &pairs).await
+                };
+                drop(turn);
                 failpoint::hit("after-inject-call");
                 failpoint::pause("after-inject-call").await;
-                failpoint::fail("inject", &target.id)?;
-                let now_state = f.describe(aws, target).await?;
-                f.observe(ctx, change, &now_state)
-                    .map_err(|why| Error::Failed(format!("{}: the change did not take effect: {why}", target.id)))?;
-                Ok::<_, Error>(now_state)
-            }
-            .await;
-            match outcome {
-                Ok(after) => {
-                    tracing::debug!(fault, target = %id, "injected and observed");
-                    if one_shot {
-                        journal.append(&Event::Done { at: now(), fault, target: id })
-                    } else {
-                        let name = format!("{}.after", snapshot_name(fault, ti, &id));
-                        let after = AfterFile { taken_at: now(), state: &after };
-                        let rel =
-                            ctx.run_dir.as_ref().map(|d| crate::store::write_json(d, &name, &after)).transpose()?;
-                        journal.append(&Event::Injected { at: now(), fault, target: id, after: rel })
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(fault, target = %id, "inject failed: {e}");
-                    journal.append(&Event::InjectFailed { at: now(), fault, target: id, error: e.to_string() })?;
-                    Err(e)
-                }
+                let why = called.err().map(|e| e.to_string());
+                chunk
+                    .iter()
+                    .map(|&i| {
+                        let outcome = match &why {
+                            Some(why) => Err(Error::Failed(why.clone())),
+                            None => failpoint::fail("inject", &items[i].0.id),
+                        };
+                        (i, outcome)
+                    })
+                    .collect()
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(aws.concurrency)
         .collect()
         .await;
-    results.into_iter().collect()
+    let mut outcomes: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
+    for (i, r) in calls.into_iter().flatten() {
+        outcomes[i] = Some(r);
+    }
+
+    // 2. Observe: describe every changed target at once.
+    let changed: Vec<usize> = (0..items.len()).filter(|&i| matches!(outcomes[i], Some(Ok(())))).collect();
+    let targets: Vec<&Target> = changed.iter().map(|&i| &items[i].0).collect();
+    let mut afters = Vec::new();
+    for (&i, now_state) in changed.iter().zip(describe_all(f, aws, &targets).await) {
+        let (target, _, change) = &items[i];
+        let observed = now_state.and_then(|s| {
+            f.observe(ctx, change, &s)
+                .map(|()| s)
+                .map_err(|why| Error::Failed(format!("{}: the change did not take effect: {why}", target.id)))
+        });
+        match observed {
+            Ok(after) if !one_shot => {
+                let name = format!("{}.after", snapshot_name(fault, i, &target.id));
+                afters.push((i, name, AfterFile { taken_at: now(), state: after }));
+            }
+            Ok(_) => {}
+            Err(e) => outcomes[i] = Some(Err(e)),
+        }
+    }
+    let after_files: Vec<(String, &AfterFile<F::State>)> = afters.iter().map(|(_, n, a)| (n.clone(), a)).collect();
+    let written = match &ctx.run_dir {
+        Some(dir) => crate::store::write_json_all(dir, &after_files)?.into_iter().map(Some).collect(),
+        None => vec![None; afters.len()],
+    };
+    let mut after_of: Vec<Option<String>> = vec![None; items.len()];
+    for ((i, _, _), rel) in afters.iter().zip(written) {
+        after_of[*i] = rel;
+    }
+
+    // 3. Journal every target's outcome in one write.
+    let mut events = Vec::new();
+    let mut first_error = None;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let id = items[i].0.id.clone();
+        match outcome.expect("every target was tried") {
+            Ok(()) if one_shot => events.push(Event::Done { at: now(), fault, target: id }),
+            Ok(()) => events.push(Event::Injected { at: now(), fault, target: id, after: after_of[i].take() }),
+            Err(e) => {
+                tracing::warn!(fault, target = %id, "inject failed: {e}");
+                events.push(Event::InjectFailed { at: now(), fault, target: id, error: e.to_string() });
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    journal.append_all(&events)?;
+    tracing::debug!(fault, targets = items.len(), failed = first_error.is_some(), "injected and observed");
+    first_error.map_or(Ok(()), Err)
 }
 
 /// The state right after a change: what "still broken" looks like.

@@ -3,10 +3,14 @@
 //! ([`inject`]), and restores from the store alone ([`revert`]). Faults only ever see
 //! one target at a time, plus the [`RunCtx`] for recording what they create.
 //!
-//! Targets of one fault are handled concurrently, at most [`CONCURRENCY`] at a time;
-//! faults run in file order; a revert handles them side by side (they never share a target).
-//! A drill starts a run with [`start_run`] and adds each step's faults with [`add_faults`].
+//! Each phase works on a fault's targets together: one batched describe for all of them
+//! ([`batch::describe_all`]), one mutating call per target (or per batch, where the API
+//! takes many ids), at most `--concurrency` AWS calls in flight, and one journal write
+//! (one fsync) per step of the phase rather than per target. Faults run in file order; a
+//! revert handles them side by side (they never share a target). A drill starts a run
+//! with [`start_run`] and adds each step's faults with [`add_faults`].
 
+pub mod batch;
 pub mod drift;
 mod inject;
 mod plan;
@@ -24,9 +28,6 @@ use crate::Result;
 use crate::store::journal::{Event, Journal, now};
 use crate::store::record::CreatedRecord;
 use crate::target::Target;
-
-/// How many targets of one fault are injected or reverted at once.
-pub const CONCURRENCY: usize = 8;
 
 /// What a fault may know of the run it is part of.
 pub struct RunCtx {

@@ -4,11 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::CONCURRENCY;
 use crate::action::Fault;
 use crate::aws::{self, Aws};
 use crate::fault::FaultSpec;
@@ -53,16 +51,21 @@ pub struct PlannedTarget {
 
 pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Result<Plan> {
     guard.check_region(&aws.region)?;
-    let account = aws.account().await?;
+    // Who we are and what the selectors match are both reads: ask at once, one round
+    // trip instead of two, and check the account before anything else is decided.
+    let listing =
+        futures_util::future::join_all(faults.iter().map(|s| aws::list(aws, s.action.info().target, &s.target)));
+    let (account, lists) = tokio::join!(aws.account(), listing);
+    let account = account?;
     guard.check_account(&account)?;
     tracing::debug!(%account, region = %aws.region, endpoint = ?aws.endpoint, "planning");
 
     let mut refusals = Vec::new();
     let mut planned = Vec::new();
-    for spec in faults {
+    for (spec, candidates) in faults.into_iter().zip(lists) {
         let info = spec.action.info();
         let what = format!("fault `{}` ({})", spec.name, spec.source.display());
-        let candidates = aws::list(aws, info.target, &spec.target).await?;
+        let candidates = candidates?;
         // An id may be given as an ARN whose last part is the target's id (IAM roles).
         let found = |id: &str| candidates.iter().any(|c| c.id == id || id.ends_with(&format!("/{}", c.id)));
         let missing: Vec<&String> = spec.target.ids.iter().filter(|id| !found(id)).collect();
@@ -128,14 +131,11 @@ async fn plan_targets<F: Fault>(
     aws: &Aws,
     targets: Vec<Target>,
 ) -> Result<std::result::Result<Vec<PlannedTarget>, Vec<String>>> {
-    let described: Vec<(Target, F::State)> = stream::iter(targets)
-        .map(|t| async move { f.describe(aws, &t).await.map(|s| (t, s)) })
-        .buffered(CONCURRENCY)
-        .try_collect()
-        .await?;
+    let refs: Vec<&Target> = targets.iter().collect();
+    let states = super::batch::describe_all(f, aws, &refs).await.into_iter().collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    for (target, state) in described {
+    for (target, state) in targets.into_iter().zip(states) {
         match f.plan(&target, &state) {
             Ok(change) => out.push(PlannedTarget {
                 changes: f.summarize(&change),

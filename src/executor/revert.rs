@@ -6,9 +6,10 @@
 
 use futures_util::{StreamExt, stream};
 
+use super::batch::describe_all;
 use super::drift::{self, Live};
-use super::{CONCURRENCY, RunCtx, SnapshotFile};
-use crate::action::Fault;
+use super::{RunCtx, SnapshotFile};
+use crate::action::{Fault, RevertItem};
 use crate::aws::Aws;
 use crate::store::journal::{Event, command_line, now, who};
 use crate::store::record::{Phase, TargetRecord};
@@ -100,6 +101,10 @@ pub async fn revert_open(
     store.read(&run.id)
 }
 
+/// Revert one fault's targets: read their snapshots, describe them all at once, leave
+/// alone those restored, gone or changed by the team, restore the rest (each batch
+/// journaled `reverting` just before its call), then describe those at once again and
+/// compare each with its snapshot. Each step's outcomes are journaled in one write.
 async fn revert_fault<F: Fault>(
     f: &F,
     aws: &Aws,
@@ -108,114 +113,162 @@ async fn revert_fault<F: Fault>(
     targets: &[&TargetRecord],
     force: bool,
 ) -> Result<()> {
+    let fault = ctx.fault;
+    let journal = &ctx.journal;
     let pending: Vec<&TargetRecord> = targets.iter().copied().filter(|t| t.phase.needs_revert()).collect();
-    let results: Vec<bool> = stream::iter(pending)
-        .map(|t| async move {
-            let (fault, id) = (ctx.fault, t.target.id.clone());
-            let journal = &ctx.journal;
-            journal.append(&Event::Reverting { at: now(), fault, target: id.clone() })?;
-            let snap: SnapshotFile<F::State, F::Change> = match read_snapshot(&rec.dir, &t.snapshot) {
-                Ok(s) => s,
-                Err(e) => {
-                    let error = e.to_string();
-                    journal.append(&Event::RevertFailed {
-                        at: now(),
-                        fault,
-                        target: id,
-                        error,
-                        differences: vec![],
-                    })?;
-                    return Ok(false);
+    let failed = |t: &TargetRecord, error: String| Event::RevertFailed {
+        at: now(),
+        fault,
+        target: t.target.id.clone(),
+        error,
+        differences: vec![],
+    };
+    // Whether each pending target is settled (restored, gone, irreversible): teardown
+    // waits for all of them.
+    let mut settled = 0;
+    let mut events = Vec::new();
+
+    // 1. Snapshots, from the store.
+    type Snapshot<F> = SnapshotFile<<F as Fault>::State, <F as Fault>::Change>;
+    let mut live: Vec<(&TargetRecord, Snapshot<F>)> = Vec::new();
+    for t in &pending {
+        match read_snapshot::<SnapshotFile<F::State, F::Change>>(&rec.dir, &t.snapshot) {
+            Err(e) => events.push(failed(t, e.to_string())),
+            Ok(snap) => match f.irreversible(&snap.state, &snap.change, ctx) {
+                Some(note) => {
+                    events.push(Event::Irreversible { at: now(), fault, target: t.target.id.clone(), note });
+                    settled += 1;
                 }
-            };
-            if let Some(note) = f.irreversible(&snap.state, &snap.change, ctx) {
-                journal.append(&Event::Irreversible { at: now(), fault, target: id, note })?;
-                return Ok(true);
+                None => live.push((t, snap)),
+            },
+        }
+    }
+
+    // 2. One description of each target serves both the drift check and the revert.
+    let ids: Vec<&crate::target::Target> = live.iter().map(|(t, _)| &t.target).collect();
+    let mut to_revert = Vec::new();
+    for ((t, snap), current) in live.iter().zip(describe_all(f, aws, &ids).await) {
+        let id = t.target.id.clone();
+        let current = match current {
+            Ok(current) => current,
+            Err(Error::Gone(_)) => {
+                events.push(Event::Gone { at: now(), fault, target: id });
+                settled += 1;
+                continue;
             }
-            // One description of the target serves both the drift check and the revert.
-            let current = match f.describe(aws, &t.target).await {
-                Ok(current) => current,
-                Err(Error::Gone(_)) => {
-                    journal.append(&Event::Gone { at: now(), fault, target: id })?;
-                    return Ok(true);
-                }
+            Err(e) => {
+                events.push(failed(t, e.to_string()));
+                continue;
+            }
+        };
+        // Respect what happened since the fault, unless firedrill itself was midway
+        // through restoring this target (then it is its own work, not the team's).
+        if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
+            let after = match drift::read_after::<F>(rec, t) {
+                Ok(after) => after,
                 Err(e) => {
-                    let error = e.to_string();
-                    journal.append(&Event::RevertFailed {
-                        at: now(),
-                        fault,
-                        target: id,
-                        error,
-                        differences: vec![],
-                    })?;
-                    return Ok(false);
+                    events.push(failed(t, e.to_string()));
+                    continue;
                 }
             };
-            // Respect what happened since the fault, unless firedrill itself was midway
-            // through restoring this target (then it is its own work, not the team's).
-            if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
-                let after = match drift::read_after::<F>(rec, t) {
-                    Ok(after) => after,
-                    Err(e) => {
-                        let error = e.to_string();
-                        journal.append(&Event::RevertFailed {
-                            at: now(),
-                            fault,
-                            target: id,
-                            error,
-                            differences: vec![],
-                        })?;
-                        return Ok(false);
+            match drift::classify(f, &snap.state, after.as_ref(), &current) {
+                (Live::Restored, _) => {
+                    events.push(Event::Restored { at: now(), fault, target: id });
+                    settled += 1;
+                    continue;
+                }
+                (Live::Changed, differences) if !force => {
+                    events.push(Event::Drifted { at: now(), fault, target: id, differences });
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        to_revert.push((*t, snap, current));
+    }
+    journal.append_all(&events)?;
+    events.clear();
+
+    // 3. Restore: one call per target, or per batch where the API takes many ids.
+    let indexed: Vec<usize> = (0..to_revert.len()).collect();
+    let batch = F::CHANGE_BATCH.max(1);
+    let calls: Vec<Vec<(usize, std::result::Result<(), String>)>> = stream::iter(indexed.chunks(batch))
+        .map(|chunk| {
+            let to_revert = &to_revert;
+            async move {
+                let reverting: Vec<Event> = chunk
+                    .iter()
+                    .map(|&i| Event::Reverting { at: now(), fault, target: to_revert[i].0.target.id.clone() })
+                    .collect();
+                let turn = aws.permit().await;
+                let called = match journal.append_all(&reverting) {
+                    Err(e) => Err(e),
+                    Ok(()) if F::CHANGE_BATCH == 0 => {
+                        let (t, snap, current) = &to_revert[chunk[0]];
+                        f.revert(aws, ctx, &t.target, &snap.state, &snap.change, current).await
+                    }
+                    Ok(()) => {
+                        let items: Vec<RevertItem<'_, F>> = chunk
+                            .iter()
+                            .map(|&i| {
+                                let (t, snap, current) = &to_revert[i];
+                                RevertItem {
+                                    target: &t.target,
+                                    before: &snap.state,
+                                    change: &snap.change,
+                                    now: current,
+                                }
+                            })
+                            .collect();
+                        f.revert_batch(aws, ctx, &items).await
                     }
                 };
-                match drift::classify(f, &snap.state, after.as_ref(), &current) {
-                    (Live::Restored, _) => {
-                        journal.append(&Event::Restored { at: now(), fault, target: id })?;
-                        return Ok(true);
-                    }
-                    (Live::Changed, differences) if !force => {
-                        journal.append(&Event::Drifted { at: now(), fault, target: id, differences })?;
-                        return Ok(false);
-                    }
-                    _ => {}
-                }
-            }
-            let outcome = async {
-                f.revert(aws, ctx, &t.target, &snap.state, &snap.change, &current).await?;
+                drop(turn);
                 crate::failpoint::hit("after-revert-call");
-                let after = f.describe(aws, &t.target).await?;
-                Ok::<_, Error>(f.differences(&snap.state, &after))
+                let called = called.map_err(|e| e.to_string());
+                chunk.iter().map(|&i| (i, called.clone())).collect()
             }
-            .await;
-            let event = match outcome {
-                Ok(diffs) if diffs.is_empty() => Event::Reverted { at: now(), fault, target: id },
-                Ok(differences) => Event::RevertFailed {
-                    at: now(),
-                    fault,
-                    target: id,
-                    error: "not restored exactly: the target differs from its snapshot".into(),
-                    differences,
-                },
-                Err(e) => {
-                    Event::RevertFailed { at: now(), fault, target: id, error: e.to_string(), differences: vec![] }
-                }
-            };
-            let ok = matches!(event, Event::Reverted { .. });
-            tracing::debug!(fault, target = %t.target.id, restored = ok, "reverted");
-            journal.append(&event)?;
-            Ok::<_, Error>(ok)
         })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<Result<bool>>>()
-        .await
-        .into_iter()
-        .collect::<Result<_>>()?;
+        .buffer_unordered(aws.concurrency)
+        .collect()
+        .await;
+
+    // 4. Verify: describe every restored target at once and compare with its snapshot.
+    let mut restored = Vec::new();
+    for (i, called) in calls.into_iter().flatten() {
+        match called {
+            Ok(()) => restored.push(i),
+            Err(error) => events.push(failed(to_revert[i].0, error)),
+        }
+    }
+    restored.sort_unstable();
+    let ids: Vec<&crate::target::Target> = restored.iter().map(|&i| &to_revert[i].0.target).collect();
+    for (&i, after) in restored.iter().zip(describe_all(f, aws, &ids).await) {
+        let (t, snap, _) = &to_revert[i];
+        let target = t.target.id.clone();
+        let event = match after.map(|after| f.differences(&snap.state, &after)) {
+            Ok(diffs) if diffs.is_empty() => {
+                settled += 1;
+                Event::Reverted { at: now(), fault, target }
+            }
+            Ok(differences) => Event::RevertFailed {
+                at: now(),
+                fault,
+                target,
+                error: "not restored exactly: the target differs from its snapshot".into(),
+                differences,
+            },
+            Err(e) => failed(t, e.to_string()),
+        };
+        events.push(event);
+    }
+    journal.append_all(&events)?;
+    tracing::debug!(fault, pending = pending.len(), settled, "reverted");
 
     // Shared resources go only when no target still depends on them.
-    let untouched = targets.iter().filter(|t| !t.phase.needs_revert()).count();
-    let all_reverted = results.iter().all(|ok| *ok) && untouched + results.len() == targets.len();
-    if all_reverted {
-        tracing::debug!(fault = ctx.fault, "every target restored: deleting what the fault created");
+    let untouched = targets.len() - pending.len();
+    if settled == pending.len() && untouched + settled == targets.len() {
+        tracing::debug!(fault, "every target restored: deleting what the fault created");
         f.teardown(aws, ctx).await?;
     }
     Ok(())

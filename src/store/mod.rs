@@ -158,18 +158,21 @@ impl Store {
     }
 }
 
-impl RunDir {
-    /// Write a snapshot durably; returns its path relative to the run directory.
-    pub fn write_snapshot(&self, name: &str, value: &impl Serialize) -> Result<String> {
-        write_json(&self.dir, name, value)
+/// Write `snapshots/<name>.json` in a run directory for each `(name, value)`, durably
+/// (see [`write_durably`]) with one directory fsync for all of them; returns the paths
+/// relative to the run directory, in order.
+pub fn write_json_all<T: Serialize>(run_dir: &Path, files: &[(String, T)]) -> Result<Vec<String>> {
+    let dir = run_dir.join("snapshots");
+    let mut out = Vec::with_capacity(files.len());
+    for (name, value) in files {
+        let rel = format!("snapshots/{name}.json");
+        write_synced(&run_dir.join(&rel), &serde_json::to_vec_pretty(value).expect("snapshots serialize"))?;
+        out.push(rel);
     }
-}
-
-/// Write `snapshots/<name>.json` in a run directory, durably; returns the relative path.
-pub fn write_json(run_dir: &Path, name: &str, value: &impl Serialize) -> Result<String> {
-    let rel = format!("snapshots/{name}.json");
-    write_durably(&run_dir.join(&rel), &serde_json::to_vec_pretty(value).expect("snapshots serialize"))?;
-    Ok(rel)
+    if !files.is_empty() {
+        sync_dir(&dir)?;
+    }
+    Ok(out)
 }
 
 pub fn read_snapshot<T: DeserializeOwned>(run_dir: &Path, rel: &str) -> Result<T> {
@@ -181,14 +184,19 @@ pub fn read_snapshot<T: DeserializeOwned>(run_dir: &Path, rel: &str) -> Result<T
 /// Replace `path` with `bytes` so that it holds either the old or the new content, whole,
 /// whatever happens: write a temporary file, fsync it, rename it over, fsync the directory.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_synced(path, bytes)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// [`write_durably`] but for the directory fsync, which the caller does once for many.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut file =
         private_file().create(true).write(true).truncate(true).open(&tmp).map_err(Error::store("create", &tmp))?;
     file.write_all(bytes).and_then(|_| file.sync_all()).map_err(Error::store("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(Error::store("rename into place", path))?;
-    sync_dir(dir)
+    std::fs::rename(&tmp, path).map_err(Error::store("rename into place", path))
 }
 
 /// The names of the directories in `dir` that hold a non-empty `journal.jsonl` (runs or
@@ -242,7 +250,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let store = temp_store("perm");
         let run = store.create_run("r1").unwrap();
-        run.write_snapshot("x", &1).unwrap();
+        write_json_all(&run.dir, &[("x".to_owned(), 1)]).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&run.dir), 0o700);
         assert_eq!(mode(&run.dir.join("snapshots")), 0o700);

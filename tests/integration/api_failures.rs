@@ -1,5 +1,6 @@
 //! A failing API, through the fault-injecting proxy: throttling, dropped connections and
-//! slow answers are ridden out by the SDK's retries (five attempts, backoff and jitter); a target whose calls always fail is reported with the AWS error code
+//! slow answers are ridden out by the SDK's retries (standard mode, five attempts, backoff
+//! and jitter); a target whose calls always fail is reported with the AWS error code
 //! while the others complete; a revert run again after the API heals finishes the job.
 
 use crate::harness::{Env, endpoint};
@@ -27,12 +28,14 @@ async fn inject_and_revert_complete_with_dropped_connections_and_slow_answers() 
 }
 
 #[tokio::test]
-async fn inject_and_revert_complete_with_a_third_of_calls_throttled() {
+async fn inject_and_revert_complete_when_throttled_by_a_token_bucket() {
     let env = Env::new().await;
     env.sandbox().await;
     let before = env.world().await;
     let proxy = Proxy::start(endpoint());
-    proxy.set(|r| r.throttle_every = Some((3, Vec::new())));
+    // As EC2 throttles, per account: a bucket of 2 calls refilled at 2 a second, against
+    // up to 16 calls in flight. The retries (backoff with jitter) must get through.
+    proxy.set(|r| r.bucket = Some(crate::proxy::Bucket::new(2.0, 2.0)));
     let via = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     env.write("a.yaml", TWO_GROUPS);
     env.write("b.yaml", DB);
