@@ -4,9 +4,16 @@
 //! Plain threads and blocking sockets, so it keeps serving while a test blocks on the
 //! firedrill process. Failures are deterministic — throttle or drop every Nth call, fail
 //! every call of an action that mentions a given resource, answer late — so tests do not
-//! flake. Each response closes
+//! flake (the throttling bucket is the one rule that depends on timing; tests assert only
+//! that it throttled something, and that everything completed). Each response closes
 //! its connection; the SDK opens a new one.
+//!
+//! It also counts calls by action and measures how long the emulator was busy (at least
+//! one call outstanding upstream); `GET /__proxy/counts` answers both as JSON and starts
+//! again from zero. `scripts/bench` runs it as a program
+//! (`examples/bench_proxy.rs`) to add latency and count every tool's calls.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,8 +21,9 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct Rules {
-    /// Throttle every Nth call (by arrival), for the actions named (all when empty).
-    pub throttle_every: Option<(u64, Vec<String>)>,
+    /// Throttle as AWS does: a token bucket of `capacity` calls refilled at `per_second`;
+    /// a call that finds it empty gets `RequestLimitExceeded`.
+    pub bucket: Option<Bucket>,
     /// Fail with this AWS error code every call of `action` whose request mentions `needle`.
     pub fail: Vec<(String, String, String)>,
     /// Close the connection without answering every Nth call.
@@ -24,10 +32,76 @@ pub struct Rules {
     pub delay: Option<std::time::Duration>,
 }
 
+pub struct Bucket {
+    pub capacity: f64,
+    pub per_second: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl Bucket {
+    pub fn new(capacity: f64, per_second: f64) -> Bucket {
+        Bucket { capacity, per_second, tokens: capacity, last: std::time::Instant::now() }
+    }
+
+    /// Take a token if there is one.
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_second).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 pub struct Proxy {
     pub endpoint: String,
     rules: Arc<Mutex<Rules>>,
     pub injected: Arc<AtomicU64>,
+}
+
+/// Calls by action, and the emulator's busy time: the union of the intervals during
+/// which at least one forwarded call was outstanding.
+#[derive(Default)]
+struct Stats {
+    calls: BTreeMap<String, u64>,
+    in_flight: usize,
+    since: Option<std::time::Instant>,
+    busy: std::time::Duration,
+}
+
+type Counts = Mutex<Stats>;
+
+impl Stats {
+    fn enter(counts: &Counts) {
+        let mut s = counts.lock().unwrap();
+        s.in_flight += 1;
+        if s.in_flight == 1 {
+            s.since = Some(std::time::Instant::now());
+        }
+    }
+
+    fn leave(counts: &Counts) {
+        let mut s = counts.lock().unwrap();
+        s.in_flight -= 1;
+        if s.in_flight == 0 {
+            let since = s.since.take().expect("entered");
+            s.busy += since.elapsed();
+        }
+    }
+
+    /// `{"busy_ms": .., "calls": {action: n}}`, and start again from zero.
+    fn take_json(counts: &Counts) -> String {
+        let mut s = counts.lock().unwrap();
+        let calls = std::mem::take(&mut s.calls);
+        let busy = std::mem::take(&mut s.busy);
+        let calls: Vec<String> = calls.iter().map(|(a, n)| format!("\"{a}\":{n}")).collect();
+        format!("{{\"busy_ms\":{:.3},\"calls\":{{{}}}}}", busy.as_secs_f64() * 1000.0, calls.join(","))
+    }
 }
 
 impl Proxy {
@@ -38,12 +112,14 @@ impl Proxy {
         let rules = Arc::new(Mutex::new(Rules::default()));
         let injected = Arc::new(AtomicU64::new(0));
         let calls = Arc::new(AtomicU64::new(0));
+        let counts = Arc::new(Counts::default());
         let (r, i) = (rules.clone(), injected.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (r, i, c, up) = (r.clone(), i.clone(), calls.clone(), upstream.clone());
+                let counts = counts.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(client, &up, &r, &i, &c);
+                    let _ = serve(client, &up, &r, &i, &c, &counts);
                 });
             }
         });
@@ -61,6 +137,7 @@ fn serve(
     rules: &Mutex<Rules>,
     injected: &AtomicU64,
     calls: &AtomicU64,
+    counts: &Counts,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut head = String::new();
@@ -73,6 +150,15 @@ fn serve(
         if line == "\r\n" {
             break;
         }
+    }
+    if head.starts_with("GET /__proxy/counts ") {
+        let json = Stats::take_json(counts);
+        write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            json.len()
+        )?;
+        return client.flush();
     }
     let length = head
         .lines()
@@ -88,6 +174,7 @@ fn serve(
         .find_map(|kv| kv.strip_prefix("Action="))
         .map(str::to_owned)
         .unwrap_or_else(|| head.lines().next().unwrap_or_default().to_owned());
+    *counts.lock().unwrap().calls.entry(action.clone()).or_default() += 1;
     let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
     let (drop, delay) = {
         let rules = rules.lock().unwrap();
@@ -101,12 +188,9 @@ fn serve(
         return Ok(()); // the connection closes with no answer
     }
     let verdict = {
-        let rules = rules.lock().unwrap();
-        let throttled = rules
-            .throttle_every
-            .as_ref()
-            .filter(|(k, actions)| n.is_multiple_of(*k) && (actions.is_empty() || actions.contains(&action)))
-            .map(|_| (503, "RequestLimitExceeded".to_owned(), "Request limit exceeded.".to_owned()));
+        let mut rules = rules.lock().unwrap();
+        let empty = rules.bucket.as_mut().is_some_and(|b| !b.take());
+        let throttled = empty.then(|| (503, "RequestLimitExceeded".to_owned(), "Request limit exceeded.".to_owned()));
         throttled.or_else(|| {
             rules
                 .fail
@@ -138,6 +222,15 @@ fn serve(
         return client.flush();
     }
     // Forward as is, asking the emulator to close so the response ends at EOF.
+    Stats::enter(counts);
+    let forwarded = forward(&head, &body, upstream);
+    Stats::leave(counts);
+    client.write_all(&forwarded?)?;
+    client.flush()
+}
+
+/// Send the request upstream and read the whole response.
+fn forward(head: &str, body: &[u8], upstream: &str) -> std::io::Result<Vec<u8>> {
     let mut up = TcpStream::connect(upstream)?;
     let head: String = head
         .lines()
@@ -147,9 +240,8 @@ fn serve(
         .trim_end()
         .to_owned();
     write!(up, "{head}\r\nConnection: close\r\n\r\n")?;
-    up.write_all(&body)?;
+    up.write_all(body)?;
     let mut response = Vec::new();
     up.read_to_end(&mut response)?;
-    client.write_all(&response)?;
-    client.flush()
+    Ok(response)
 }

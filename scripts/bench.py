@@ -1,0 +1,537 @@
+#!/usr/bin/env python3
+"""firedrill against Chaos Toolkit (chaostoolkit-aws) on the same break and undo.
+
+Run by scripts/bench, which installs what this needs and builds the release binaries.
+Everything runs on loopback: the emulator (moto in server mode) and the test harness's
+proxy (examples/bench_proxy.rs), which counts every call by action, measures how long
+the emulator was busy, and in the "50ms" setting answers every call 50 ms later.
+
+For each scenario (security groups: revoke a rule then restore it; instances: stop
+them then start them), each N and each setting, each tool runs --runs times on a freshly
+seeded emulator. Each run checks that the tool put everything back (the described state
+equals the capture taken before) and that it broke what it should have.
+
+Per tool and run: wall time, CPU time of the tool's own processes (user+sys, from
+wait4), peak RSS, and the calls seen at the proxy. Printed as median and min-max.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+FIREDRILL = Path(os.environ.get("FIREDRILL_BIN", ROOT / "target/release/firedrill"))
+PROXY = Path(os.environ.get("BENCH_PROXY", ROOT / "target/release/examples/bench_proxy"))
+RUSAGE = PROXY.parent / "bench_rusage"
+REGION = "us-east-1"
+PORT = 443
+CIDR = "10.0.0.0/8"
+# Credentials for the emulator only; no call leaves loopback.
+ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "NO_PROXY": "*",
+}
+MUTATING = ("Revoke", "Authorize", "Stop", "Start", "Reboot", "Terminate", "Modify", "Create", "Delete", "Replace")
+
+
+# --- servers -----------------------------------------------------------------------------
+
+
+class Server:
+    """A child process that prints its endpoint on its first line and stops when its
+    stdin closes (scripts/emulator.py, the bench proxy)."""
+
+    def __init__(self, argv, scheme=""):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line:
+            raise SystemExit(f"bench: {argv[0]} did not start")
+        self.endpoint = scheme + line
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def start_emulator():
+    py = ROOT / ".venv/bin/python"
+    return Server([str(py), str(ROOT / "scripts/emulator.py"), "--stdin"], scheme="http://127.0.0.1:")
+
+
+def start_proxy(upstream, delay_ms):
+    return Server([str(PROXY), "--upstream", upstream, "--delay-ms", str(delay_ms)])
+
+
+def proxy_stats(proxy):
+    with urllib.request.urlopen(proxy.endpoint + "/__proxy/counts", timeout=10) as r:
+        return json.load(r)
+
+
+def reset(moto):
+    req = urllib.request.Request(moto + "/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=30).read()
+
+
+def ec2(endpoint):
+    return boto3.client(
+        "ec2",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
+# --- scenarios: seed, describe, and each tool's inputs -----------------------------------
+
+TAGS = [{"Key": "bench", "Value": "1"}, {"Key": "firedrill", "Value": "allowed"}]
+
+
+def rule():
+    return {"IpProtocol": "tcp", "FromPort": PORT, "ToPort": PORT, "IpRanges": [{"CidrIp": CIDR}]}
+
+
+class SecurityGroups:
+    name = "security groups: revoke one ingress rule, restore it"
+    fault = f"""name: bench-revoke
+action: security-group.revoke-ingress
+target:
+  tags: {{ bench: "1" }}
+params:
+  protocol: tcp
+  ports: [{PORT}]
+"""
+
+    @staticmethod
+    def seed(client, n):
+        vpc = client.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        ids = []
+        for i in range(n):
+            g = client.create_security_group(
+                GroupName=f"bench-{i}",
+                Description="bench",
+                VpcId=vpc,
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": TAGS}],
+            )["GroupId"]
+            client.authorize_security_group_ingress(GroupId=g, IpPermissions=[rule()])
+            ids.append(g)
+        return ids
+
+    @staticmethod
+    def describe(client):
+        out = {}
+        pages = client.get_paginator("describe_security_groups").paginate(
+            Filters=[{"Name": "tag:bench", "Values": ["1"]}]
+        )
+        for page in pages:
+            for g in page["SecurityGroups"]:
+                perms = [
+                    (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), sorted(r["CidrIp"] for r in p.get("IpRanges", [])))
+                    for p in g["IpPermissions"]
+                ]
+                out[g["GroupId"]] = sorted(perms)
+        return out
+
+    @staticmethod
+    def broken(state, ids):
+        return all(state[i] == [] for i in ids)
+
+    @staticmethod
+    def ctk(ids):
+        def act(verb, g):
+            return {
+                "type": "action",
+                "name": f"{verb}-{g}",
+                "provider": {
+                    "type": "python",
+                    "module": "chaosaws.ec2.actions",
+                    "func": f"{verb}_security_group_ingress",
+                    "arguments": {
+                        "requested_security_group_id": g,
+                        "ip_protocol": "tcp",
+                        "from_port": PORT,
+                        "to_port": PORT,
+                        "cidr_ip": CIDR,
+                    },
+                },
+            }
+
+        return [act("revoke", g) for g in ids], [act("authorize", g) for g in ids]
+
+
+class Instances:
+    name = "instances: stop them, start them"
+    fault = """name: bench-stop
+action: ec2.stop-instances
+target:
+  tags: { bench: "1" }
+"""
+
+    @staticmethod
+    def seed(client, n):
+        ids = []
+        while len(ids) < n:
+            k = min(1000, n - len(ids))
+            r = client.run_instances(
+                ImageId="ami-12c6146b",
+                MinCount=k,
+                MaxCount=k,
+                InstanceType="t3.micro",
+                TagSpecifications=[{"ResourceType": "instance", "Tags": TAGS}],
+            )
+            ids += [i["InstanceId"] for i in r["Instances"]]
+        return ids
+
+    @staticmethod
+    def describe(client):
+        out = {}
+        for page in client.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "tag:bench", "Values": ["1"]}]
+        ):
+            for res in page["Reservations"]:
+                for i in res["Instances"]:
+                    out[i["InstanceId"]] = i["State"]["Name"]
+        return out
+
+    @staticmethod
+    def broken(state, ids):
+        return all(state[i] == "stopped" for i in ids)
+
+    @staticmethod
+    def ctk(ids):
+        def act(verb):
+            return {
+                "type": "action",
+                "name": f"{verb}-instances",
+                "provider": {
+                    "type": "python",
+                    "module": "chaosaws.ec2.actions",
+                    "func": f"{verb}_instances",
+                    "arguments": {"instance_ids": ids},
+                },
+            }
+
+        return [act("stop")], [act("start")]
+
+
+# --- running a tool ----------------------------------------------------------------------
+
+
+def measured(argv, env, cwd):
+    """Run argv; return (wall s, cpu s, peak RSS MiB, stdout). Started through
+    bench_rusage, so that the figures are the tool's own and not this driver's."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as fig:
+        p = subprocess.run([RUSAGE, fig.name, "--", *argv], env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+        if p.returncode != 0:
+            raise SystemExit(f"bench: {' '.join(map(str, argv))} exited {p.returncode}\n{stdout}\n{stderr}")
+        f = json.loads(Path(fig.name).read_text())
+    return f["wall"], f["cpu"], f["max_rss_kib"] / 1024, stdout
+
+
+class Sample:
+    """One tool's figures over one run (possibly several processes)."""
+
+    def __init__(self):
+        self.wall = self.cpu = 0.0
+        self.rss = 0.0
+
+    def add(self, wall, cpu, rss):
+        self.wall += wall
+        self.cpu += cpu
+        self.rss = max(self.rss, rss)
+
+
+def tool_env(endpoint, extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(ENV, AWS_ENDPOINT_URL=endpoint)
+    env.update(extra or {})
+    return env
+
+
+def run_firedrill(scenario, endpoint, work, concurrency):
+    fault = work / "fault.yaml"
+    fault.write_text(scenario.fault)
+    env = tool_env(endpoint, {"FIREDRILL_STATE": str(work / "state")})
+    extra = ["--concurrency", str(concurrency)] if concurrency else []
+    s = Sample()
+    wall, cpu, rss, out = measured([FIREDRILL, *extra, "inject", "--yes", "--output", "json", fault], env, work)
+    s.add(wall, cpu, rss)
+    run_id = json.loads(out)["run_id"]
+    wall, cpu, rss, out = measured([FIREDRILL, *extra, "revert", "--output", "json", run_id], env, work)
+    s.add(wall, cpu, rss)
+    return s
+
+
+def run_ctk(scenario, ids, endpoint, work):
+    method, rollbacks = scenario.ctk(ids)
+    experiment = {
+        "version": "1.0.0",
+        "title": "bench",
+        "description": scenario.name,
+        "configuration": {"aws_region": REGION},
+        "method": method,
+        "rollbacks": rollbacks,
+    }
+    (work / "experiment.json").write_text(json.dumps(experiment))
+    s = Sample()
+    argv = [
+        ROOT / ".venv/bin/chaos",
+        "--no-version-check",
+        "--no-log-file",
+        "run",
+        "--rollback-strategy",
+        "always",
+        "--journal-path",
+        work / "journal.json",
+        work / "experiment.json",
+    ]
+    s.add(*measured(argv, tool_env(endpoint), work)[:3])
+    journal = json.loads((work / "journal.json").read_text())
+    failed = [r["activity"]["name"] for r in journal["run"] + journal["rollbacks"] if r["status"] != "succeeded"]
+    if journal["status"] != "completed" or failed or len(journal["rollbacks"]) != len(rollbacks):
+        raise SystemExit(f"bench: chaos run did not complete: {journal['status']}, failed: {failed[:5]}")
+    return s
+
+
+# --- the benchmark -----------------------------------------------------------------------
+
+
+def one_run(args, moto, proxy, scenario, n, tool):
+    """Seed, capture, run the tool through `proxy`, check; returns (Sample, stats)."""
+    reset(moto)
+    client = ec2(moto)
+    ids = scenario.seed(client, n)
+    before = scenario.describe(client)
+    proxy_stats(proxy)  # zero the counters
+    with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
+        work = Path(work)
+        if tool == "firedrill":
+            sample = run_firedrill(scenario, proxy.endpoint, work, args.concurrency)
+        else:
+            sample = run_ctk(scenario, ids, proxy.endpoint, work)
+    stats = proxy_stats(proxy)
+    after = scenario.describe(client)
+    if after != before:
+        bad = [k for k in before if before[k] != after.get(k)]
+        raise SystemExit(f"bench: {tool} did not restore {len(bad)} of {n}: {bad[:3]}")
+    mutating = sum(v for k, v in stats["calls"].items() if k.startswith(MUTATING))
+    if mutating < 2 or (scenario is SecurityGroups and mutating < 2 * n):
+        raise SystemExit(f"bench: {tool} made {mutating} mutating calls for {n} targets: {stats['calls']}")
+    return sample, stats
+
+
+def spread(xs, fmt):
+    med = statistics.median(xs)
+    if len(xs) == 1:
+        return fmt(med)
+    return f"{fmt(med)} ({fmt(min(xs))}–{fmt(max(xs))})"
+
+
+def secs(x):
+    return f"{x:.2f} s" if x < 10 else f"{x:.1f} s"
+
+
+def mib(x):
+    return f"{x:.0f} MiB"
+
+
+def calls_line(stats):
+    calls = stats["calls"]
+    total = sum(calls.values())
+    top = sorted(calls.items(), key=lambda kv: -kv[1])[:4]
+    return f"{total} ({', '.join(f'{k} {v}' for k, v in top)})"
+
+
+def compare(args, moto, proxies, results):
+    rows = []
+    for scenario in (SecurityGroups, Instances):
+        if args.only and args.only not in scenario.__name__.lower():
+            continue
+        for n in args.sizes:
+            for setting, proxy in proxies.items():
+                figures = {}
+                for tool in args.tools:
+                    samples = [one_run(args, moto, proxy, scenario, n, tool) for _ in range(args.runs)]
+                    figures[tool] = samples
+                    w = [s.wall for s, _ in samples]
+                    c = [s.cpu for s, _ in samples]
+                    r = [s.rss for s, _ in samples]
+                    busy = [st["busy_ms"] / 1000 for _, st in samples]
+                    row = {
+                        "scenario": scenario.__name__,
+                        "n": n,
+                        "setting": setting,
+                        "tool": tool,
+                        "wall": spread(w, secs),
+                        "cpu": spread(c, secs),
+                        "cpu_per_target_ms": statistics.median(c) / n * 1000,
+                        "rss": spread(r, mib),
+                        "calls": calls_line(samples[0][1]),
+                        "emulator_busy": spread(busy, secs),
+                        "wall_over_busy": statistics.median(w) / max(statistics.median(busy), 1e-9),
+                        "wall_median": statistics.median(w),
+                    }
+                    rows.append(row)
+                    print(
+                        f"{scenario.__name__:<15} N={n:<5} {setting:<6} {tool:<13} wall {row['wall']:<24} "
+                        f"cpu {row['cpu']:<24} rss {row['rss']:<20} calls {row['calls']}  "
+                        f"emulator busy {row['emulator_busy']} (wall/busy {row['wall_over_busy']:.2f})",
+                        flush=True,
+                    )
+                if len(figures) == 2:
+                    fd = statistics.median(s.wall for s, _ in figures["firedrill"])
+                    ck = statistics.median(s.wall for s, _ in figures["chaostoolkit"])
+                    print(f"{'':<15} N={n:<5} {setting:<6} Chaos Toolkit / firedrill wall: {ck / fd:.1f}x", flush=True)
+                    rows.append({"scenario": scenario.__name__, "n": n, "setting": setting, "speedup": ck / fd})
+    results["compare"] = rows
+
+
+def abort_bench(args, moto, proxy, results):
+    """inject N broken security groups through the 50 ms proxy, then time `abort`."""
+    n = max(args.sizes)
+    reset(moto)
+    client = ec2(moto)
+    SecurityGroups.seed(client, n)
+    before = SecurityGroups.describe(client)
+    with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
+        work = Path(work)
+        (work / "fault.yaml").write_text(SecurityGroups.fault)
+        env = tool_env(proxy.endpoint, {"FIREDRILL_STATE": str(work / "state")})
+        extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
+        measured([FIREDRILL, *extra, "inject", "--yes", work / "fault.yaml"], env, work)
+        assert SecurityGroups.broken(SecurityGroups.describe(client), list(before))
+        proxy_stats(proxy)
+        wall, cpu, rss, _ = measured([FIREDRILL, *extra, "abort", "--output", "json"], env, work)
+    stats = proxy_stats(proxy)
+    if SecurityGroups.describe(client) != before:
+        raise SystemExit("bench: abort did not restore everything")
+    calls = sum(stats["calls"].values())
+    serial = calls * args.delay_ms / 1000
+    line = (
+        f"abort of {n} broken security groups, {args.delay_ms} ms a call: wall {secs(wall)}, cpu {secs(cpu)}, "
+        f"rss {mib(rss)}, {calls_line(stats)}; one after another the latency alone would be {secs(serial)}"
+    )
+    print(line, flush=True)
+    results["abort"] = {"n": n, "wall": wall, "cpu": cpu, "rss": rss, "calls": stats["calls"], "serial": serial}
+
+
+def validate_bench(args, results):
+    """`firedrill validate` of 100 fault files (copies of the catalogue, renamed)."""
+    faults = sorted((ROOT / "faults").glob("*.yaml"))
+    with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
+        work = Path(work)
+        (work / "runbooks").symlink_to(ROOT / "runbooks")
+        d = work / "faults"
+        d.mkdir()
+        for i in range(100):
+            src = faults[i % len(faults)]
+            text = src.read_text().replace("name: ", f"name: n{i}-", 1)
+            (d / f"{i:03}-{src.name}").write_text(text)
+        runs = [measured([FIREDRILL, "validate", d], tool_env("http://127.0.0.1:9"), work) for _ in range(args.runs)]
+    line = (
+        f"validate 100 fault files: wall {spread([r[0] for r in runs], lambda x: f'{x * 1000:.0f} ms')}, "
+        f"cpu {spread([r[1] for r in runs], lambda x: f'{x * 1000:.0f} ms')}, rss {spread([r[2] for r in runs], mib)}"
+    )
+    print(line, flush=True)
+    results["validate"] = line
+
+
+def resolve_bench(args, moto, proxy, results):
+    """`firedrill plan` picking 10 of 10,000 tagged instances: peak RSS and calls."""
+    n = args.fleet
+    reset(moto)
+    client = ec2(moto)
+    t0 = time.monotonic()
+    Instances.seed(client, n)
+    seeded = time.monotonic() - t0
+    with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
+        work = Path(work)
+        (work / "fault.yaml").write_text(Instances.fault + "  count: 10\n  seed: 1\n")
+        env = tool_env(proxy.endpoint, {"FIREDRILL_STATE": str(work / "state")})
+        proxy_stats(proxy)
+        runs = []
+        for _ in range(args.runs):
+            runs.append(measured([FIREDRILL, "plan", "--output", "json", work / "fault.yaml"], env, work))
+            stats = proxy_stats(proxy)
+        plan = json.loads(runs[-1][3])
+    picked = len(plan["faults"][0]["targets"])
+    matched = plan["faults"][0]["matched"]
+    assert (picked, matched) == (10, n), (picked, matched)
+    line = (
+        f"plan: pick 10 of {n} instances (seeded in {secs(seeded)}): wall {spread([r[0] for r in runs], secs)}, "
+        f"cpu {spread([r[1] for r in runs], secs)}, rss {spread([r[2] for r in runs], mib)}, calls {calls_line(stats)}, "
+        f"emulator busy {secs(stats['busy_ms'] / 1000)}"
+    )
+    print(line, flush=True)
+    results["resolve"] = line
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="1,100,1000", help="numbers of targets (default 1,100,1000)")
+    p.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
+    p.add_argument("--delay-ms", type=int, default=50, help="latency the proxy adds (default 50)")
+    p.add_argument("--fleet", type=int, default=10000, help="instances for target resolution (default 10000)")
+    p.add_argument("--concurrency", type=int, default=0, help="firedrill --concurrency (default: its own)")
+    p.add_argument("--tools", default="firedrill,chaostoolkit", help="which tools (default both)")
+    p.add_argument("--only", choices=["securitygroups", "instances", "extras"], help="one part only")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args()
+    args.sizes = [int(x) for x in args.sizes.split(",")]
+    args.tools = args.tools.split(",")
+
+    print(f"machine: {machine()}", flush=True)
+    version = subprocess.run([FIREDRILL, "--version"], capture_output=True, text=True).stdout.strip()
+    ctk = subprocess.run([ROOT / ".venv/bin/chaos", "--no-log-file", "--version"], capture_output=True, text=True, cwd=tempfile.gettempdir()).stdout.strip()
+    print(f"tools: {version}; {ctk}", flush=True)
+    results = {"machine": machine(), "args": vars(args) | {"json": str(args.json)}}
+    moto = start_emulator()
+    direct = start_proxy(moto.endpoint, 0)
+    slow = start_proxy(moto.endpoint, args.delay_ms)
+    try:
+        ec2(moto.endpoint).describe_regions()  # warm the emulator's EC2 backend
+        proxies = {"direct": direct, f"{args.delay_ms}ms": slow}
+        if args.only != "extras":
+            compare(args, moto.endpoint, proxies, results)
+        if args.only in (None, "extras"):
+            abort_bench(args, moto.endpoint, slow, results)
+            validate_bench(args, results)
+            resolve_bench(args, moto.endpoint, direct, results)
+    finally:
+        for s in (slow, direct, moto):
+            s.stop()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
