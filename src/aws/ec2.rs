@@ -72,26 +72,18 @@ pub const DESCRIBE_BATCH: usize = 200;
 /// `group-id` filter); if one no longer exists EC2 fails the whole call, and the filter,
 /// which leaves it out, is asked instead.
 pub async fn describe_security_groups(ec2: &aws_sdk_ec2::Client, ids: &[&str]) -> Result<Vec<SecurityGroup>> {
+    let ask = |by_id: bool| {
+        let request = ec2.describe_security_groups();
+        let request = if by_id {
+            request.set_group_ids(Some(ids.iter().map(|s| (*s).to_owned()).collect()))
+        } else {
+            request.filters(filter("group-id", ids.iter().copied()))
+        };
+        request.into_paginator().items().send().try_collect()
+    };
     let doing = || format!("describe {} security groups (ec2:DescribeSecurityGroups)", ids.len());
-    let by_id: Result<Vec<SecurityGroup>> = ec2
-        .describe_security_groups()
-        .set_group_ids(Some(ids.iter().map(|s| (*s).to_owned()).collect()))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(Error::aws(doing()));
-    match by_id {
-        Err(e) if e.aws_code() == Some("InvalidGroup.NotFound") => ec2
-            .describe_security_groups()
-            .filters(filter("group-id", ids.iter().copied()))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(Error::aws(doing())),
+    match ask(true).await.map_err(Error::aws(doing())) {
+        Err(e) if e.aws_code() == Some("InvalidGroup.NotFound") => ask(false).await.map_err(Error::aws(doing())),
         other => other,
     }
 }
@@ -99,26 +91,20 @@ pub async fn describe_security_groups(ec2: &aws_sdk_ec2::Client, ids: &[&str]) -
 /// The instances with these ids that exist, over every page: by id list, and by filter
 /// when one no longer exists (as [`describe_security_groups`]).
 pub async fn describe_instances(ec2: &aws_sdk_ec2::Client, ids: &[&str]) -> Result<Vec<Instance>> {
+    let ask = |by_id: bool| {
+        let request = ec2.describe_instances();
+        let request = if by_id {
+            request.set_instance_ids(Some(ids.iter().map(|s| (*s).to_owned()).collect()))
+        } else {
+            request.filters(filter("instance-id", ids.iter().copied()))
+        };
+        request.into_paginator().items().send().try_collect()
+    };
     let doing = || format!("describe {} instances (ec2:DescribeInstances)", ids.len());
-    let by_id: Result<Vec<_>> = ec2
-        .describe_instances()
-        .set_instance_ids(Some(ids.iter().map(|s| (*s).to_owned()).collect()))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(Error::aws(doing()));
-    let reservations = match by_id {
-        Err(e) if e.aws_code() == Some("InvalidInstanceID.NotFound") => ec2
-            .describe_instances()
-            .filters(filter("instance-id", ids.iter().copied()))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(Error::aws(doing()))?,
+    let reservations: Vec<_> = match ask(true).await.map_err(Error::aws(doing())) {
+        Err(e) if e.aws_code() == Some("InvalidInstanceID.NotFound") => {
+            ask(false).await.map_err(Error::aws(doing()))?
+        }
         other => other?,
     };
     Ok(reservations.into_iter().flat_map(|r| r.instances.unwrap_or_default()).collect())

@@ -123,7 +123,7 @@ async fn revert_fault<F: Fault>(
         error,
         differences: vec![],
     };
-    // Whether each pending target is settled (restored, gone, irreversible): teardown
+    // How many pending targets are settled (restored, gone, irreversible): teardown
     // waits for all of them.
     let mut settled = 0;
     let mut events = Vec::new();
@@ -266,8 +266,7 @@ async fn revert_fault<F: Fault>(
     tracing::debug!(fault, pending = pending.len(), settled, "reverted");
 
     // Shared resources go only when no target still depends on them.
-    let untouched = targets.len() - pending.len();
-    if settled == pending.len() && untouched + settled == targets.len() {
+    if settled == pending.len() {
         tracing::debug!(fault, "every target restored: deleting what the fault created");
         f.teardown(aws, ctx).await?;
     }
