@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{ActionInfo, Fault, Params, RevertItem};
 use crate::aws::{Aws, ec2};
 use crate::executor::RunCtx;
-use crate::target::{Target, TargetKind};
+use crate::target::{Target, TargetKind, TargetSpec};
 use crate::{Error, Result};
 
 /// An instance's run state. `pending` counts as `running`: it is on its way there.
@@ -45,6 +45,18 @@ async fn run_states(aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<RunStat
         .map(|id| match found.get(*id) {
             Some(state) => Ok(RunState { instance_id: (*id).to_owned(), state: state.clone() }),
             None => Err(Error::Gone(format!("instance {id} no longer exists"))),
+        })
+        .collect())
+}
+
+/// [`Fault::list_described`] of the run-state actions: the listing's own description.
+async fn list_run_states(aws: &Aws, spec: &TargetSpec) -> Result<Vec<(Target, RunState)>> {
+    let listed = ec2::list_instances_described(&aws.ec2, spec).await?;
+    Ok(listed
+        .into_iter()
+        .map(|(t, i)| {
+            let state = RunState { instance_id: t.id.clone(), state: state_name(&i) };
+            (t, state)
         })
         .collect())
 }
@@ -96,6 +108,10 @@ impl Fault for StopInstances {
         run_states(aws, targets).await
     }
 
+    async fn list_described(&self, aws: &Aws, spec: &TargetSpec) -> Option<Result<Vec<(Target, RunState)>>> {
+        Some(list_run_states(aws, spec).await)
+    }
+
     fn plan(&self, target: &Target, state: &RunState) -> Result<StopChange, String> {
         must_be_running(target, state)?;
         Ok(StopChange { instance_id: state.instance_id.clone() })
@@ -106,11 +122,17 @@ impl Fault for StopInstances {
     }
 
     async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &StopChange) -> Result<()> {
-        self.stop(aws, std::slice::from_ref(&change.instance_id)).await
+        self.stop(aws, std::slice::from_ref(&change.instance_id)).await.map(drop)
     }
 
-    async fn inject_batch(&self, aws: &Aws, _run: &RunCtx, items: &[(&Target, &StopChange)]) -> Result<()> {
-        self.stop(aws, &items.iter().map(|(_, c)| c.instance_id.clone()).collect::<Vec<_>>()).await
+    async fn inject_batch(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        items: &[(&Target, &RunState, &StopChange)],
+    ) -> Result<Vec<Option<RunState>>> {
+        let answered = self.stop(aws, &items.iter().map(|(_, _, c)| c.instance_id.clone()).collect::<Vec<_>>()).await?;
+        Ok(items.iter().map(|(_, _, c)| answered_state(&answered, &c.instance_id)).collect())
     }
 
     fn observe(&self, _run: &RunCtx, _change: &StopChange, now: &RunState) -> Result<(), String> {
@@ -132,13 +154,27 @@ impl Fault for StopInstances {
         if now.running() {
             return Ok(());
         }
-        start(aws, std::slice::from_ref(&change.instance_id), now.state != "stopped").await
+        start(aws, std::slice::from_ref(&change.instance_id), now.state != "stopped").await.map(drop)
     }
 
-    async fn revert_batch(&self, aws: &Aws, _run: &RunCtx, items: &[RevertItem<'_, Self>]) -> Result<()> {
+    async fn revert_batch(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        items: &[RevertItem<'_, Self>],
+    ) -> Result<Vec<Option<RunState>>> {
         let down: Vec<&RevertItem<'_, Self>> = items.iter().filter(|i| !i.now.running()).collect();
         let ids: Vec<String> = down.iter().map(|i| i.change.instance_id.clone()).collect();
-        start(aws, &ids, down.iter().any(|i| i.now.state != "stopped")).await
+        let answered = start(aws, &ids, down.iter().any(|i| i.now.state != "stopped")).await?;
+        // One already running was just described so; the others, as EC2 answered.
+        Ok(items
+            .iter()
+            .map(
+                |i| {
+                    if i.now.running() { Some(i.now.clone()) } else { answered_state(&answered, &i.change.instance_id) }
+                },
+            )
+            .collect())
     }
 
     fn differences(&self, before: &RunState, now: &RunState) -> Vec<String> {
@@ -151,23 +187,42 @@ impl Fault for StopInstances {
 }
 
 impl StopInstances {
-    async fn stop(&self, aws: &Aws, ids: &[String]) -> Result<()> {
+    /// Stop `ids`; returns each one's state as EC2 answered (see [`answered`]).
+    async fn stop(&self, aws: &Aws, ids: &[String]) -> Result<Answered> {
         aws.ec2
             .stop_instances()
             .set_instance_ids(Some(ids.to_vec()))
             .hibernate(self.hibernate)
             .send()
             .await
-            .map(drop)
+            .map(|out| answered(out.stopping_instances()))
             .map_err(Error::aws(format!("stop {} (ec2:StopInstances)", ids.join(", "))))
     }
 }
 
+/// Each instance's state as a stop or start call's answer gives it, by id: what it
+/// proves without describing the instances again.
+type Answered = std::collections::BTreeMap<String, String>;
+
+fn answered(changes: &[aws_sdk_ec2::types::InstanceStateChange]) -> Answered {
+    changes
+        .iter()
+        .filter_map(|c| {
+            let state = c.current_state()?.name()?.as_str().to_owned();
+            Some((c.instance_id()?.to_owned(), state))
+        })
+        .collect()
+}
+
+fn answered_state(answered: &Answered, id: &str) -> Option<RunState> {
+    answered.get(id).map(|state| RunState { instance_id: id.to_owned(), state: state.clone() })
+}
+
 /// Start `ids`, first waiting until none is still stopping (an instance cannot be started
 /// until it has stopped) when the state just described says one may be (`wait`).
-async fn start(aws: &Aws, ids: &[String], wait: bool) -> Result<()> {
+async fn start(aws: &Aws, ids: &[String], wait: bool) -> Result<Answered> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(Answered::new());
     }
     if wait {
         ec2::wait_for_instances(&aws.ec2, ids, &["stopped", "running", "pending"], STOP_WAIT_SECS).await?;
@@ -177,7 +232,7 @@ async fn start(aws: &Aws, ids: &[String], wait: bool) -> Result<()> {
         .set_instance_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map(drop)
+        .map(|out| answered(out.starting_instances()))
         .map_err(Error::aws(format!("start {} (ec2:StartInstances)", ids.join(", "))))
 }
 
@@ -218,6 +273,10 @@ impl Fault for RebootInstances {
 
     async fn describe_batch(&self, aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<RunState>>> {
         run_states(aws, targets).await
+    }
+
+    async fn list_described(&self, aws: &Aws, spec: &TargetSpec) -> Option<Result<Vec<(Target, RunState)>>> {
+        Some(list_run_states(aws, spec).await)
     }
 
     fn plan(&self, target: &Target, state: &RunState) -> Result<StopChange, String> {

@@ -11,6 +11,14 @@
 //! forms the batches. Security groups and instances describe in batches of 200, and
 //! stop/start instances 100 at a time.
 //!
+//! Round trips an action can save: where listing the targets is itself a describe, it
+//! hands the planner each state with the listing (`list_described`: the snapshot costs
+//! no second call); where a change call's answer proves the state it left (EC2 answers
+//! a revoke with the rules it did not know, an authorize with the rules it created, a
+//! stop or start with each instance's state), it returns that state (`inject_confirmed`,
+//! `revert_confirmed`, the batch forms) and the executor observes or verifies it without
+//! describing the target again. An answer that proves nothing means a describe.
+//!
 //! Adding an action: write its params and a `Fault` impl in the service's module, add a
 //! variant to [`Action`], an arm to [`with_fault!`], and an entry to [`CATALOGUE`].
 
@@ -34,7 +42,7 @@ use crate::Result;
 use crate::aws::Aws;
 use crate::diagnostic::Diagnostic;
 use crate::executor::RunCtx;
-use crate::target::{Target, TargetKind};
+use crate::target::{Target, TargetKind, TargetSpec};
 
 /// What one action does to one target. `State` is the target's described state — the
 /// snapshot, written durably before any change, and what revert restores. `Change` is
@@ -69,23 +77,39 @@ pub trait Fault: Sync {
         }
     }
 
+    /// The targets `spec` selects, each with its state, when listing them already
+    /// describes them (EC2 lists security groups and instances with its describe call):
+    /// planning then snapshots from the listing, one round trip instead of two. `None`
+    /// (the default): the executor lists ([`crate::aws::list`]) and describes what it
+    /// picked.
+    fn list_described(
+        &self,
+        _aws: &Aws,
+        _spec: &TargetSpec,
+    ) -> impl Future<Output = Option<Result<Listed<Self::State>>>> + Send {
+        async { None }
+    }
+
     /// How many targets [`Fault::inject_batch`] and [`Fault::revert_batch`] change in one
     /// call (`ec2:StopInstances` takes many ids); 0 (the default): one call per target.
     const CHANGE_BATCH: usize = 0;
 
     /// Make the change on up to [`Fault::CHANGE_BATCH`] targets with one call. Never
     /// called when `CHANGE_BATCH` is 0. If it fails, every target in the batch failed.
+    /// Returns, per item in order, the state the call's answer proves (see
+    /// [`Fault::inject_confirmed`]).
     fn inject_batch(
         &self,
         aws: &Aws,
         run: &RunCtx,
-        items: &[(&Target, &Self::Change)],
-    ) -> impl Future<Output = Result<()>> + Send {
+        items: &[(&Target, &Self::State, &Self::Change)],
+    ) -> impl Future<Output = Result<Vec<Option<Self::State>>>> + Send {
         async move {
-            for (t, c) in items {
-                self.inject(aws, run, t, c).await?;
+            let mut out = Vec::with_capacity(items.len());
+            for (t, before, c) in items {
+                out.push(self.inject_confirmed(aws, run, t, before, c).await?);
             }
-            Ok(())
+            Ok(out)
         }
     }
 
@@ -116,6 +140,20 @@ pub trait Fault: Sync {
         change: &Self::Change,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// [`Fault::inject`], and the state the change left when the call's answer proves it
+    /// (a successful EC2 revoke that names no unknown rule): the executor observes that
+    /// instead of describing the target once more. The default proves nothing: `None`.
+    fn inject_confirmed(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        target: &Target,
+        _before: &Self::State,
+        change: &Self::Change,
+    ) -> impl Future<Output = Result<Option<Self::State>>> + Send {
+        async move { self.inject(aws, run, target, change).await.map(|()| None) }
+    }
+
     /// Whether the change is in effect, given the state described after injecting.
     fn observe(&self, run: &RunCtx, change: &Self::Change, now: &Self::State) -> Result<(), String>;
 
@@ -131,19 +169,36 @@ pub trait Fault: Sync {
         now: &Self::State,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// [`Fault::revert`], and the state it left when the call's answer proves it (EC2
+    /// answers an authorize with the rules it created): the executor compares that with
+    /// the snapshot instead of describing the target once more. The default: `None`.
+    fn revert_confirmed(
+        &self,
+        aws: &Aws,
+        run: &RunCtx,
+        target: &Target,
+        before: &Self::State,
+        change: &Self::Change,
+        now: &Self::State,
+    ) -> impl Future<Output = Result<Option<Self::State>>> + Send {
+        async move { self.revert(aws, run, target, before, change, now).await.map(|()| None) }
+    }
+
     /// [`Fault::revert`] for up to [`Fault::CHANGE_BATCH`] targets with one call, given
     /// each one's snapshot, change and state now. Never called when `CHANGE_BATCH` is 0.
+    /// Returns, per item in order, the state the call's answer proves.
     fn revert_batch(
         &self,
         aws: &Aws,
         run: &RunCtx,
         items: &[RevertItem<'_, Self>],
-    ) -> impl Future<Output = Result<()>> + Send {
+    ) -> impl Future<Output = Result<Vec<Option<Self::State>>>> + Send {
         async move {
+            let mut out = Vec::with_capacity(items.len());
             for i in items {
-                self.revert(aws, run, i.target, i.before, i.change, i.now).await?;
+                out.push(self.revert_confirmed(aws, run, i.target, i.before, i.change, i.now).await?);
             }
-            Ok(())
+            Ok(out)
         }
     }
 
@@ -162,6 +217,10 @@ pub trait Fault: Sync {
         async { Ok(()) }
     }
 }
+
+/// What [`Fault::list_described`] returns: each target the selector matched, with its
+/// state.
+pub type Listed<S> = Vec<(Target, S)>;
 
 /// One target of a [`Fault::revert_batch`]: its snapshot, its change, its state now.
 pub struct RevertItem<'a, F: Fault + ?Sized> {

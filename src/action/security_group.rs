@@ -12,14 +12,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag, TagSpecification, UserIdGroupPair,
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, SecurityGroupRule, Tag,
+    TagSpecification, UserIdGroupPair,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
 use crate::executor::RunCtx;
-use crate::target::{Target, TargetKind};
+use crate::target::{Target, TargetKind, TargetSpec};
 use crate::{Error, Result, failpoint};
 
 // ---------------------------------------------------------------------------------------
@@ -190,6 +191,13 @@ impl GroupState {
         }
     }
 
+    fn rules_mut(&mut self, direction: Direction) -> &mut Vec<Rule> {
+        match direction {
+            Direction::Ingress => &mut self.ingress,
+            Direction::Egress => &mut self.egress,
+        }
+    }
+
     fn has(&self, direction: Direction, rule: &Rule) -> bool {
         self.rules(direction).iter().any(|r| r.same_rule(rule))
     }
@@ -226,33 +234,40 @@ async fn describe_groups(aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<Gr
     Ok(ids.iter().map(|id| found.get(*id).cloned().ok_or_else(|| gone(id))).collect())
 }
 
+/// [`Fault::list_described`] of the group actions: the listing's own description.
+async fn list_groups(aws: &Aws, spec: &TargetSpec) -> Result<Vec<(Target, GroupState)>> {
+    let listed = ec2::list_security_groups_described(&aws.ec2, spec).await?;
+    Ok(listed.into_iter().map(|(t, g)| (t, GroupState::from_sdk(&g))).collect())
+}
+
 fn gone(id: &str) -> Error {
     Error::Gone(format!("security group {id} no longer exists"))
 }
 
 /// Send one of the four rule calls (authorize/revoke × ingress/egress), whose builders
-/// are distinct types with the same methods.
+/// are distinct types with the same methods; `$answer` reads the call's output.
 macro_rules! send_rules {
-    ($builder:expr, $group:expr, $rules:expr, $doing:expr) => {
+    ($builder:expr, $group:expr, $rules:expr, $doing:expr, $answer:expr) => {
         $builder
             .group_id($group)
             .set_ip_permissions(Some($rules.iter().map(Rule::to_permission).collect()))
             .send()
             .await
-            .map(drop)
+            .map($answer)
             .map_err(Error::aws($doing))
     };
 }
 
+/// Add `rules`; returns the rules EC2's answer says it created (none if it lists none).
 async fn authorize(
     aws: &Aws,
     group_id: &str,
     direction: Direction,
     rules: &[Rule],
     tags: Option<TagSpecification>,
-) -> Result<()> {
+) -> Result<Vec<Rule>> {
     if rules.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let tags = tags.map(|t| vec![t]);
     match direction {
@@ -260,33 +275,68 @@ async fn authorize(
             aws.ec2.authorize_security_group_ingress().set_tag_specifications(tags),
             group_id,
             rules,
-            format!("add ingress rules to {group_id} (ec2:AuthorizeSecurityGroupIngress)")
+            format!("add ingress rules to {group_id} (ec2:AuthorizeSecurityGroupIngress)"),
+            |out| created(out.security_group_rules())
         ),
         Direction::Egress => send_rules!(
             aws.ec2.authorize_security_group_egress().set_tag_specifications(tags),
             group_id,
             rules,
-            format!("add egress rules to {group_id} (ec2:AuthorizeSecurityGroupEgress)")
+            format!("add egress rules to {group_id} (ec2:AuthorizeSecurityGroupEgress)"),
+            |out| created(out.security_group_rules())
         ),
     }
 }
 
-async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule]) -> Result<()> {
+/// The rules an authorize's answer lists, flat, as [`rules`] reads a description.
+fn created(answer: &[SecurityGroupRule]) -> Vec<Rule> {
+    let mut out: Vec<Rule> = answer
+        .iter()
+        .filter_map(|r| {
+            let protocol = r.ip_protocol()?.to_owned();
+            let (from_port, to_port) = if protocol == "-1" { (None, None) } else { (r.from_port(), r.to_port()) };
+            let peer = if let Some(c) = r.cidr_ipv4() {
+                Peer::Cidr(c.into())
+            } else if let Some(c) = r.cidr_ipv6() {
+                Peer::CidrV6(c.into())
+            } else if let Some(p) = r.prefix_list_id() {
+                Peer::PrefixList(p.into())
+            } else {
+                let g = r.referenced_group_info()?;
+                Peer::Group {
+                    group_id: g.group_id()?.into(),
+                    user_id: g.user_id().map(str::to_owned),
+                    vpc_peering_connection_id: g.vpc_peering_connection_id().map(str::to_owned),
+                }
+            };
+            let description = r.description().filter(|d| !d.is_empty()).map(str::to_owned);
+            Some(Rule { protocol, from_port, to_port, peer, description })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Remove `rules`; returns whether EC2's answer proves them all gone: it succeeded and
+/// names none it did not know.
+async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule]) -> Result<bool> {
     if rules.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     match direction {
         Direction::Ingress => send_rules!(
             aws.ec2.revoke_security_group_ingress(),
             group_id,
             rules,
-            format!("remove ingress rules from {group_id} (ec2:RevokeSecurityGroupIngress)")
+            format!("remove ingress rules from {group_id} (ec2:RevokeSecurityGroupIngress)"),
+            |out| out.r#return() == Some(true) && out.unknown_ip_permissions().is_empty()
         ),
         Direction::Egress => send_rules!(
             aws.ec2.revoke_security_group_egress(),
             group_id,
             rules,
-            format!("remove egress rules from {group_id} (ec2:RevokeSecurityGroupEgress)")
+            format!("remove egress rules from {group_id} (ec2:RevokeSecurityGroupEgress)"),
+            |out| out.r#return() == Some(true) && out.unknown_ip_permissions().is_empty()
         ),
     }
 }
@@ -447,6 +497,21 @@ impl RevokeRules {
     pub fn new(direction: Direction, filter: RuleFilter) -> Self {
         RevokeRules { direction, filter }
     }
+
+    /// Revoke the planned rules; whether EC2's answer proves them gone. The rules were
+    /// described moments ago, at plan time: revoke them in one call. If one has gone
+    /// since (EC2 then revokes none), remove only those still present, unproved.
+    async fn revoke_planned(aws: &Aws, change: &RulesChange) -> Result<bool> {
+        match revoke(aws, &change.group_id, change.direction, &change.rules).await {
+            Err(e) if e.aws_code() == Some("InvalidPermission.NotFound") => {
+                let now = describe_group(aws, &change.group_id).await?;
+                let present: Vec<Rule> =
+                    change.rules.iter().filter(|r| now.has(change.direction, r)).cloned().collect();
+                revoke(aws, &change.group_id, change.direction, &present).await.map(|_| false)
+            }
+            other => other,
+        }
+    }
 }
 
 /// The rules a revoke removed: exactly what revert puts back.
@@ -471,6 +536,10 @@ impl Fault for RevokeRules {
         describe_groups(aws, targets).await
     }
 
+    async fn list_described(&self, aws: &Aws, spec: &TargetSpec) -> Option<Result<Vec<(Target, GroupState)>>> {
+        Some(list_groups(aws, spec).await)
+    }
+
     fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
         let rules: Vec<Rule> = state.rules(self.direction).iter().filter(|r| self.filter.matches(r)).cloned().collect();
         if rules.is_empty() {
@@ -490,17 +559,24 @@ impl Fault for RevokeRules {
     }
 
     async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &RulesChange) -> Result<()> {
-        // The rules were described moments ago, at plan time: revoke them in one call. If
-        // one has gone since (EC2 then revokes none), remove only those still present.
-        match revoke(aws, &change.group_id, change.direction, &change.rules).await {
-            Err(e) if e.aws_code() == Some("InvalidPermission.NotFound") => {
-                let now = describe_group(aws, &change.group_id).await?;
-                let present: Vec<Rule> =
-                    change.rules.iter().filter(|r| now.has(change.direction, r)).cloned().collect();
-                revoke(aws, &change.group_id, change.direction, &present).await
-            }
-            other => other,
-        }
+        Self::revoke_planned(aws, change).await.map(drop)
+    }
+
+    async fn inject_confirmed(
+        &self,
+        aws: &Aws,
+        _run: &RunCtx,
+        _target: &Target,
+        before: &GroupState,
+        change: &RulesChange,
+    ) -> Result<Option<GroupState>> {
+        // EC2 revokes all of a call's rules or none, and says which it did not know.
+        let proved = Self::revoke_planned(aws, change).await?;
+        Ok(proved.then(|| {
+            let mut after = before.clone();
+            after.rules_mut(change.direction).retain(|r| !change.rules.iter().any(|c| c.same_rule(r)));
+            after
+        }))
     }
 
     fn observe(&self, _run: &RunCtx, change: &RulesChange, now: &GroupState) -> Result<(), String> {
@@ -513,14 +589,35 @@ impl Fault for RevokeRules {
     async fn revert(
         &self,
         aws: &Aws,
+        run: &RunCtx,
+        target: &Target,
+        before: &GroupState,
+        change: &RulesChange,
+        now: &GroupState,
+    ) -> Result<()> {
+        self.revert_confirmed(aws, run, target, before, change, now).await.map(drop)
+    }
+
+    async fn revert_confirmed(
+        &self,
+        aws: &Aws,
         _run: &RunCtx,
         _target: &Target,
         _before: &GroupState,
         change: &RulesChange,
         now: &GroupState,
-    ) -> Result<()> {
-        let missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(change.direction, r)).cloned().collect();
-        authorize(aws, &change.group_id, change.direction, &missing, None).await
+    ) -> Result<Option<GroupState>> {
+        let mut missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(change.direction, r)).cloned().collect();
+        missing.sort();
+        let added = authorize(aws, &change.group_id, change.direction, &missing, None).await?;
+        // The state is proved when EC2 lists exactly the rules asked for, descriptions
+        // and all; otherwise the executor describes the group to compare.
+        Ok((added == missing).then(|| {
+            let mut after = now.clone();
+            after.rules_mut(change.direction).extend(missing);
+            after.rules_mut(change.direction).sort();
+            after
+        }))
     }
 
     fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
@@ -665,6 +762,10 @@ impl Fault for OpenIngress {
         describe_groups(aws, targets).await
     }
 
+    async fn list_described(&self, aws: &Aws, spec: &TargetSpec) -> Option<Result<Vec<(Target, GroupState)>>> {
+        Some(list_groups(aws, spec).await)
+    }
+
     fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
         let rules: Vec<Rule> = self.rules().into_iter().filter(|r| !state.has(Direction::Ingress, r)).collect();
         if rules.is_empty() {
@@ -681,7 +782,7 @@ impl Fault for OpenIngress {
         let now = describe_group(aws, &change.group_id).await?;
         let missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(Direction::Ingress, r)).cloned().collect();
         let tags = run_tags(run, ResourceType::SecurityGroupRule, &[]);
-        authorize(aws, &change.group_id, Direction::Ingress, &missing, Some(tags)).await
+        authorize(aws, &change.group_id, Direction::Ingress, &missing, Some(tags)).await.map(drop)
     }
 
     fn observe(&self, _run: &RunCtx, change: &RulesChange, now: &GroupState) -> Result<(), String> {
@@ -707,7 +808,7 @@ impl Fault for OpenIngress {
             .filter(|r| now.has(Direction::Ingress, r) && !before.has(Direction::Ingress, r))
             .cloned()
             .collect();
-        revoke(aws, &change.group_id, Direction::Ingress, &added).await
+        revoke(aws, &change.group_id, Direction::Ingress, &added).await.map(drop)
     }
 
     fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {

@@ -25,6 +25,15 @@ pub fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
 
 /// Security groups matching the selector (before any count/percent pick).
 pub async fn list_security_groups(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
+    Ok(list_security_groups_described(ec2, spec).await?.into_iter().map(|(t, _)| t).collect())
+}
+
+/// [`list_security_groups`], keeping what EC2 said of each group: the listing is a
+/// describe, so planning can snapshot from it.
+pub async fn list_security_groups_described(
+    ec2: &aws_sdk_ec2::Client,
+    spec: &TargetSpec,
+) -> Result<Vec<(Target, SecurityGroup)>> {
     let mut filters = tag_filters(spec);
     if !spec.ids.is_empty() {
         filters.push(filter("group-id", spec.ids.clone()));
@@ -32,7 +41,7 @@ pub async fn list_security_groups(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) 
     if !spec.names.is_empty() {
         filters.push(filter("group-name", spec.names.clone()));
     }
-    let groups = ec2
+    let groups: Vec<SecurityGroup> = ec2
         .describe_security_groups()
         .set_filters(Some(filters))
         .into_paginator()
@@ -41,16 +50,18 @@ pub async fn list_security_groups(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) 
         .try_collect()
         .await
         .map_err(Error::aws("list security groups (ec2:DescribeSecurityGroups)"))?;
-    let mut out: Vec<Target> = groups
-        .iter()
-        .map(|g| Target {
-            id: g.group_id().unwrap_or_default().to_owned(),
-            name: g.group_name().map(str::to_owned),
-            tags: tags_map(g.tags()),
+    Ok(groups
+        .into_iter()
+        .map(|g| {
+            let t = Target {
+                id: g.group_id().unwrap_or_default().to_owned(),
+                name: g.group_name().map(str::to_owned),
+                tags: tags_map(g.tags()),
+            };
+            (t, g)
         })
-        .collect();
-    out.retain(|t| t.matches(spec));
-    Ok(out)
+        .filter(|(t, _)| t.matches(spec))
+        .collect())
 }
 
 /// One security group, or `None` if it no longer exists.
@@ -123,6 +134,12 @@ pub async fn security_groups_tagged(ec2: &aws_sdk_ec2::Client, key: &str, value:
 
 /// Instances matching the selector that are not terminated or terminating.
 pub async fn list_instances(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
+    Ok(list_instances_described(ec2, spec).await?.into_iter().map(|(t, _)| t).collect())
+}
+
+/// [`list_instances`], keeping what EC2 said of each instance (see
+/// [`list_security_groups_described`]).
+pub async fn list_instances_described(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<(Target, Instance)>> {
     let mut filters = tag_filters(spec);
     filters.push(filter("instance-state-name", ["pending", "running", "stopping", "stopped"]));
     if !spec.ids.is_empty() {
@@ -131,7 +148,7 @@ pub async fn list_instances(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Res
     if !spec.names.is_empty() {
         filters.push(filter("tag:Name", spec.names.clone()));
     }
-    let reservations = ec2
+    let reservations: Vec<aws_sdk_ec2::types::Reservation> = ec2
         .describe_instances()
         .set_filters(Some(filters))
         .into_paginator()
@@ -140,16 +157,17 @@ pub async fn list_instances(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Res
         .try_collect()
         .await
         .map_err(Error::aws("list instances (ec2:DescribeInstances)"))?;
-    let mut out: Vec<Target> = reservations
-        .iter()
-        .flat_map(|r| r.instances())
+    Ok(reservations
+        .into_iter()
+        .flat_map(|r| r.instances.unwrap_or_default())
         .map(|i| {
             let tags = tags_map(i.tags());
-            Target { id: i.instance_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags }
+            let t =
+                Target { id: i.instance_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags };
+            (t, i)
         })
-        .collect();
-    out.retain(|t| t.matches(spec));
-    Ok(out)
+        .filter(|(t, _)| t.matches(spec))
+        .collect())
 }
 
 /// One instance, or `None` if it does not exist.

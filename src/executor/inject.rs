@@ -2,8 +2,9 @@
 //!
 //! Order of writes, each fsync'd before the next step (see the store):
 //! `run-started` → every snapshot, then their `planned` events (one write) → per call,
-//! `injecting` for its targets → the AWS calls → one describe of them all → every
-//! target's `injected` or `inject-failed` (one write). A crash anywhere leaves a run
+//! `injecting` for its targets → the AWS calls → one describe of the targets whose call's
+//! answer did not prove their new state → every target's `.after` state, then its
+//! `injected` or `inject-failed` (one write). A crash anywhere leaves a run
 //! `revert` can finish. If any target fails, everything this run changed is rolled back
 //! before returning.
 
@@ -154,8 +155,8 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
 }
 
 /// Inject one fault's targets: change them (each batch journaled `injecting` just before
-/// its call), then describe them all at once and observe each, then journal the outcome
-/// of every target in one write.
+/// its call), then observe each in the state its call's answer proved or, for the rest,
+/// as described all at once, then journal the outcome of every target in one write.
 async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &PlannedFault) -> Result<()> {
     // Use what was stored, not what was planned in memory: they are the same by
     // construction, and revert will read the stored form.
@@ -172,7 +173,7 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
     // 1. Change: one call per target, or per batch where the API takes many ids.
     let indexed: Vec<usize> = (0..items.len()).collect();
     let batch = F::CHANGE_BATCH.max(1);
-    let calls: Vec<Vec<(usize, Result<()>)>> = stream::iter(indexed.chunks(batch))
+    let calls: Vec<Vec<(usize, super::Proved<F::State>)>> = stream::iter(indexed.chunks(batch))
         .map(|chunk| {
             let items = &items;
             async move {
@@ -186,41 +187,59 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
                     return chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect();
                 }
                 let called = if F::CHANGE_BATCH == 0 {
-                    let (target, _, change) = &items[chunk[0]];
-                    f.inject(aws, ctx, target, change).await
+                    let (target, before, change) = &items[chunk[0]];
+                    f.inject_confirmed(aws, ctx, target, before, change).await.map(|s| vec![s])
                 } else {
-                    let pairs: Vec<(&Target, &F::Change)> = chunk.iter().map(|&i| (&items[i].0, &items[i].2)).collect();
-                    f.inject_batch(aws, ctx, &pairs).await
+                    let batch: Vec<_> = chunk.iter().map(|&i| (&items[i].0, &items[i].1, &items[i].2)).collect();
+                    f.inject_batch(aws, ctx, &batch).await
                 };
                 drop(turn);
                 failpoint::hit("after-inject-call");
                 failpoint::pause("after-inject-call").await;
-                let why = called.err().map(|e| e.to_string());
-                chunk
-                    .iter()
-                    .map(|&i| {
-                        let outcome = match &why {
-                            Some(why) => Err(Error::Failed(why.clone())),
-                            None => failpoint::fail("inject", &items[i].0.id),
-                        };
-                        (i, outcome)
-                    })
-                    .collect()
+                match called {
+                    Ok(proved) => {
+                        let proved = proved.into_iter().chain(std::iter::repeat_with(|| None));
+                        chunk
+                            .iter()
+                            .zip(proved)
+                            .map(|(&i, state)| (i, failpoint::fail("inject", &items[i].0.id).map(|()| state)))
+                            .collect()
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect()
+                    }
+                }
             }
         })
         .buffer_unordered(aws.concurrency)
         .collect()
         .await;
     let mut outcomes: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
+    let mut seen: Vec<(usize, Result<F::State>)> = Vec::new();
+    let mut unseen = Vec::new();
     for (i, r) in calls.into_iter().flatten() {
-        outcomes[i] = Some(r);
+        outcomes[i] = Some(match r {
+            Ok(Some(state)) => {
+                seen.push((i, Ok(state)));
+                Ok(())
+            }
+            Ok(None) => {
+                unseen.push(i);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        });
     }
 
-    // 2. Observe: describe every changed target at once.
-    let changed: Vec<usize> = (0..items.len()).filter(|&i| matches!(outcomes[i], Some(Ok(())))).collect();
-    let targets: Vec<&Target> = changed.iter().map(|&i| &items[i].0).collect();
+    // 2. Observe: the state each call's answer proved, or else describe every other
+    // changed target at once.
+    unseen.sort_unstable();
+    let targets: Vec<&Target> = unseen.iter().map(|&i| &items[i].0).collect();
+    seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &targets).await));
+    seen.sort_unstable_by_key(|(i, _)| *i);
     let mut afters = Vec::new();
-    for (&i, now_state) in changed.iter().zip(describe_all(f, aws, &targets).await) {
+    for (i, now_state) in seen {
         let (target, _, change) = &items[i];
         let observed = now_state.and_then(|s| {
             f.observe(ctx, change, &s)

@@ -29,6 +29,10 @@ use crate::store::journal::{Event, Journal, now};
 use crate::store::record::CreatedRecord;
 use crate::target::Target;
 
+/// What one change call made known of one target: the state its answer proves, or
+/// `None` when the executor must describe the target to see.
+type Proved<S> = Result<Option<S>>;
+
 /// What a fault may know of the run it is part of.
 pub struct RunCtx {
     pub run_id: String,

@@ -2,7 +2,7 @@
 //! and account, lists and picks targets, applies guardrails, describes every target and
 //! computes its exact change. `firedrill plan` prints this; `inject` executes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -51,57 +51,40 @@ pub struct PlannedTarget {
 
 pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Result<Plan> {
     guard.check_region(&aws.region)?;
-    // Who we are and what the selectors match are both reads: ask at once, one round
-    // trip instead of two, and check the account before anything else is decided.
-    let listing =
-        futures_util::future::join_all(faults.iter().map(|s| aws::list(aws, s.action.info().target, &s.target)));
-    let (account, lists) = tokio::join!(aws.account(), listing);
+    // Who we are and what each fault would touch are all reads: ask at once, so a
+    // one-target run waits one round trip, not three. Nothing is decided before the
+    // account is checked.
+    let planning = futures_util::future::join_all(
+        faults.iter().map(|spec| async move { with_fault!(&spec.action, |f| plan_fault(f, aws, guard, spec).await) }),
+    );
+    let (account, outcomes) = tokio::join!(aws.account(), planning);
     let account = account?;
     guard.check_account(&account)?;
     tracing::debug!(%account, region = %aws.region, endpoint = ?aws.endpoint, "planning");
 
     let mut refusals = Vec::new();
     let mut planned = Vec::new();
-    for (spec, candidates) in faults.into_iter().zip(lists) {
-        let info = spec.action.info();
-        let what = format!("fault `{}` ({})", spec.name, spec.source.display());
-        let candidates = candidates?;
-        // An id may be given as an ARN whose last part is the target's id (IAM roles).
-        let found = |id: &str| candidates.iter().any(|c| c.id == id || id.ends_with(&format!("/{}", c.id)));
-        let missing: Vec<&String> = spec.target.ids.iter().filter(|id| !found(id)).collect();
-        if !missing.is_empty() {
-            let ids: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            refusals.push(format!("{what}: no {} {} matches {}", info.target, ids.join(", "), spec.target));
-            continue;
-        }
-        if candidates.is_empty() {
-            refusals.push(format!(
-                "{what}: no {} matches {} in account {account}, {}: nothing to break",
-                info.target, spec.target, aws.region
-            ));
-            continue;
-        }
-        let matched = candidates.len();
-        let seed = spec.target.seed.unwrap_or_else(target::fresh_seed);
-        let targets = target::pick(candidates, spec.target.pick, seed);
-        tracing::debug!(fault = %spec.name, matched, picked = targets.len(), seed, "targets selected");
-        let problems = guard.check_targets(&spec, &targets);
-        if !problems.is_empty() {
-            refusals.extend(problems);
-            continue;
-        }
-        match with_fault!(&spec.action, |f| plan_targets(f, aws, targets).await)? {
-            Ok(targets) => planned.push(PlannedFault {
+    for (spec, outcome) in faults.into_iter().zip(outcomes) {
+        match outcome? {
+            Outcome::Planned { matched, seed, targets } => planned.push(PlannedFault {
                 name: spec.name.clone(),
-                action: info.name,
-                revertible: !info.one_shot,
+                action: spec.action.info().name,
+                revertible: !spec.action.info().one_shot,
                 source: spec.source.display().to_string(),
                 matched,
                 seed,
                 targets,
                 spec,
             }),
-            Err(problems) => refusals.extend(problems.into_iter().map(|p| format!("{what}: {p}"))),
+            Outcome::NothingMatched => refusals.push(format!(
+                "fault `{}` ({}): no {} matches {} in account {account}, {}: nothing to break",
+                spec.name,
+                spec.source.display(),
+                spec.action.info().target,
+                spec.target,
+                aws.region
+            )),
+            Outcome::Refused(why) => refusals.extend(why),
         }
     }
 
@@ -124,15 +107,67 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
     Ok(Plan { account, region: aws.region.clone(), endpoint: aws.endpoint.clone(), faults: planned })
 }
 
-/// Describe each target and plan its change. `Err` inside `Ok` lists targets with
-/// nothing to break; the outer `Err` is a failed AWS call.
-async fn plan_targets<F: Fault>(
-    f: &F,
-    aws: &Aws,
-    targets: Vec<Target>,
-) -> Result<std::result::Result<Vec<PlannedTarget>, Vec<String>>> {
-    let refs: Vec<&Target> = targets.iter().collect();
-    let states = super::batch::describe_all(f, aws, &refs).await.into_iter().collect::<Result<Vec<_>>>()?;
+/// What planning one fault came to.
+enum Outcome {
+    Planned {
+        matched: usize,
+        seed: u64,
+        targets: Vec<PlannedTarget>,
+    },
+    /// The selector matched nothing (the refusal names the account, checked later).
+    NothingMatched,
+    Refused(Vec<String>),
+}
+
+/// List, pick, guard, describe and plan one fault's targets. The outer `Err` is a failed
+/// AWS call.
+async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &FaultSpec) -> Result<Outcome> {
+    let info = spec.action.info();
+    let what = format!("fault `{}` ({})", spec.name, spec.source.display());
+    // Where the listing is a describe, keep its states: they are the snapshots.
+    let (candidates, mut listed) = match f.list_described(aws, &spec.target).await {
+        Some(described) => {
+            let described = described?;
+            let mut states = HashMap::with_capacity(described.len());
+            let targets: Vec<Target> = described
+                .into_iter()
+                .map(|(t, s)| {
+                    states.insert(t.id.clone(), s);
+                    t
+                })
+                .collect();
+            (targets, Some(states))
+        }
+        None => (aws::list(aws, info.target, &spec.target).await?, None),
+    };
+    // An id may be given as an ARN whose last part is the target's id (IAM roles).
+    let found = |id: &str| candidates.iter().any(|c| c.id == id || id.ends_with(&format!("/{}", c.id)));
+    let missing: Vec<&str> = spec.target.ids.iter().map(String::as_str).filter(|id| !found(id)).collect();
+    if !missing.is_empty() {
+        let why = format!("{what}: no {} {} matches {}", info.target, missing.join(", "), spec.target);
+        return Ok(Outcome::Refused(vec![why]));
+    }
+    if candidates.is_empty() {
+        return Ok(Outcome::NothingMatched);
+    }
+    let matched = candidates.len();
+    let seed = spec.target.seed.unwrap_or_else(target::fresh_seed);
+    let targets = target::pick(candidates, spec.target.pick, seed);
+    tracing::debug!(fault = %spec.name, matched, picked = targets.len(), seed, "targets selected");
+    let problems = guard.check_targets(spec, &targets);
+    if !problems.is_empty() {
+        return Ok(Outcome::Refused(problems));
+    }
+    let states: Vec<F::State> = match &mut listed {
+        Some(states) => targets
+            .iter()
+            .map(|t| states.remove(&t.id).ok_or_else(|| Error::Failed(format!("internal: {} was not listed", t.id))))
+            .collect::<Result<_>>()?,
+        None => {
+            let refs: Vec<&Target> = targets.iter().collect();
+            super::batch::describe_all(f, aws, &refs).await.into_iter().collect::<Result<_>>()?
+        }
+    };
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (target, state) in targets.into_iter().zip(states) {
@@ -143,8 +178,8 @@ async fn plan_targets<F: Fault>(
                 change: serde_json::to_value(&change).expect("change serializes"),
                 target,
             }),
-            Err(p) => problems.push(p),
+            Err(p) => problems.push(format!("{what}: {p}")),
         }
     }
-    Ok(if problems.is_empty() { Ok(out) } else { Err(problems) })
+    Ok(if problems.is_empty() { Outcome::Planned { matched, seed, targets: out } } else { Outcome::Refused(problems) })
 }

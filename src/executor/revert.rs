@@ -57,43 +57,33 @@ pub async fn revert_open(
 ) -> Result<RunRecord> {
     let journal = run.journal.clone();
     let rec = store.read(&run.id)?;
-    let account = aws.account().await?;
-    let wrong = if aws.region != rec.region {
-        Some(format!(
-            "run {} was injected in region {}, not {}: pass --region {}",
-            rec.run_id, rec.region, aws.region, rec.region
-        ))
-    } else if account != rec.account {
-        Some(format!(
-            "run {} was injected in account {}, but these credentials are for account {account}",
-            rec.run_id, rec.account
-        ))
-    } else {
-        None
+    // Checking the account and each fault's first look at its targets are reads: they
+    // go at once, one round trip instead of two. The faults write and change nothing
+    // until the check has passed (the gate).
+    let gate = Gate::new();
+    let check = async {
+        let checked = check_where(aws, &rec, force).await;
+        gate.open(checked.is_ok());
+        checked
     };
-    match wrong {
-        Some(why) if !force => return Err(Error::Refused(format!("{why} (--force overrides)"))),
-        Some(why) => eprintln!("warning: {why}; going on because of --force"),
-        None => {}
-    }
 
     // Faults never share a target (plan refuses that), so they are reverted side by side:
     // the wall time is the slowest target's, not the sum.
     let rec = &rec;
+    let gate = &gate;
     let faults = rec.faults.iter().enumerate().filter(|(fi, _)| only.is_none_or(|o| o.contains(fi)));
-    let errors: Vec<Error> = futures_util::future::join_all(faults.map(|(fi, spec)| {
+    let reverting = futures_util::future::join_all(faults.map(|(fi, spec)| {
         let journal = journal.clone();
         async move {
             let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
             let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal, created);
             let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
-            with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, rec, &targets, force).await)
+            with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, rec, &targets, force, gate).await)
         }
-    }))
-    .await
-    .into_iter()
-    .filter_map(|r| r.err())
-    .collect();
+    }));
+    let (checked, results) = tokio::join!(check, reverting);
+    checked?;
+    let errors: Vec<Error> = results.into_iter().filter_map(|r| r.err()).collect();
     for e in &errors {
         tracing::error!("{e}");
         eprintln!("error: {e}");
@@ -101,10 +91,57 @@ pub async fn revert_open(
     store.read(&run.id)
 }
 
+/// Refuse a revert in another region or account than the run's, unless `force`.
+async fn check_where(aws: &Aws, rec: &RunRecord, force: bool) -> Result<()> {
+    let wrong = if aws.region != rec.region {
+        Some(format!(
+            "run {} was injected in region {}, not {}: pass --region {}",
+            rec.run_id, rec.region, aws.region, rec.region
+        ))
+    } else {
+        let account = aws.account().await?;
+        (account != rec.account).then(|| {
+            format!(
+                "run {} was injected in account {}, but these credentials are for account {account}",
+                rec.run_id, rec.account
+            )
+        })
+    };
+    match wrong {
+        Some(why) if !force => Err(Error::Refused(format!("{why} (--force overrides)"))),
+        Some(why) => {
+            eprintln!("warning: {why}; going on because of --force");
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// Opens once [`check_where`] has answered: until then a revert may read, not write.
+struct Gate(tokio::sync::watch::Sender<Option<bool>>);
+
+impl Gate {
+    fn new() -> Self {
+        Gate(tokio::sync::watch::Sender::new(None))
+    }
+
+    fn open(&self, passed: bool) {
+        self.0.send_replace(Some(passed));
+    }
+
+    /// Wait for the check; whether it passed.
+    async fn passed(&self) -> bool {
+        let mut rx = self.0.subscribe();
+        let answer = rx.wait_for(Option::is_some).await.map(|v| *v == Some(true));
+        answer.unwrap_or(false)
+    }
+}
+
 /// Revert one fault's targets: read their snapshots, describe them all at once, leave
 /// alone those restored, gone or changed by the team, restore the rest (each batch
-/// journaled `reverting` just before its call), then describe those at once again and
-/// compare each with its snapshot. Each step's outcomes are journaled in one write.
+/// journaled `reverting` just before its call), then compare each with its snapshot, in
+/// the state its call's answer proved or as described at once again. Nothing is written
+/// before `gate` opens. Each step's outcomes are journaled in one write.
 async fn revert_fault<F: Fault>(
     f: &F,
     aws: &Aws,
@@ -112,6 +149,7 @@ async fn revert_fault<F: Fault>(
     rec: &RunRecord,
     targets: &[&TargetRecord],
     force: bool,
+    gate: &Gate,
 ) -> Result<()> {
     let fault = ctx.fault;
     let journal = &ctx.journal;
@@ -186,13 +224,16 @@ async fn revert_fault<F: Fault>(
         }
         to_revert.push((*t, snap, current));
     }
+    if !gate.passed().await {
+        return Err(Error::Refused("the run's account or region could not be confirmed".into()));
+    }
     journal.append_all(&events)?;
     events.clear();
 
     // 3. Restore: one call per target, or per batch where the API takes many ids.
     let indexed: Vec<usize> = (0..to_revert.len()).collect();
     let batch = F::CHANGE_BATCH.max(1);
-    let calls: Vec<Vec<(usize, std::result::Result<(), String>)>> = stream::iter(indexed.chunks(batch))
+    let calls: Vec<Vec<(usize, super::Proved<F::State>)>> = stream::iter(indexed.chunks(batch))
         .map(|chunk| {
             let to_revert = &to_revert;
             async move {
@@ -205,7 +246,9 @@ async fn revert_fault<F: Fault>(
                     Err(e) => Err(e),
                     Ok(()) if F::CHANGE_BATCH == 0 => {
                         let (t, snap, current) = &to_revert[chunk[0]];
-                        f.revert(aws, ctx, &t.target, &snap.state, &snap.change, current).await
+                        f.revert_confirmed(aws, ctx, &t.target, &snap.state, &snap.change, current)
+                            .await
+                            .map(|s| vec![s])
                     }
                     Ok(()) => {
                         let items: Vec<RevertItem<'_, F>> = chunk
@@ -225,25 +268,38 @@ async fn revert_fault<F: Fault>(
                 };
                 drop(turn);
                 crate::failpoint::hit("after-revert-call");
-                let called = called.map_err(|e| e.to_string());
-                chunk.iter().map(|&i| (i, called.clone())).collect()
+                match called {
+                    Ok(proved) => {
+                        let proved = proved.into_iter().chain(std::iter::repeat_with(|| None));
+                        chunk.iter().zip(proved).map(|(&i, state)| (i, Ok(state))).collect()
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect()
+                    }
+                }
             }
         })
         .buffer_unordered(aws.concurrency)
         .collect()
         .await;
 
-    // 4. Verify: describe every restored target at once and compare with its snapshot.
-    let mut restored = Vec::new();
+    // 4. Verify: compare each restored target with its snapshot, as the call's answer
+    // proved it or else as described (every such target at once).
+    let mut seen: Vec<(usize, Result<F::State>)> = Vec::new();
+    let mut unseen = Vec::new();
     for (i, called) in calls.into_iter().flatten() {
         match called {
-            Ok(()) => restored.push(i),
-            Err(error) => events.push(failed(to_revert[i].0, error)),
+            Ok(Some(state)) => seen.push((i, Ok(state))),
+            Ok(None) => unseen.push(i),
+            Err(error) => events.push(failed(to_revert[i].0, error.to_string())),
         }
     }
-    restored.sort_unstable();
-    let ids: Vec<&crate::target::Target> = restored.iter().map(|&i| &to_revert[i].0.target).collect();
-    for (&i, after) in restored.iter().zip(describe_all(f, aws, &ids).await) {
+    unseen.sort_unstable();
+    let ids: Vec<&crate::target::Target> = unseen.iter().map(|&i| &to_revert[i].0.target).collect();
+    seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &ids).await));
+    seen.sort_unstable_by_key(|(i, _)| *i);
+    for (i, after) in seen {
         let (t, snap, _) = &to_revert[i];
         let target = t.target.id.clone();
         let event = match after.map(|after| f.differences(&snap.state, &after)) {

@@ -6,6 +6,7 @@ mod harness;
 mod proxy;
 
 mod api_failures;
+mod calls;
 mod crashes;
 mod dns;
 mod drift;

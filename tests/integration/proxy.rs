@@ -129,6 +129,17 @@ impl Proxy {
     pub fn set(&self, f: impl FnOnce(&mut Rules)) {
         f(&mut self.rules.lock().unwrap());
     }
+
+    /// Calls by action since the last time asked (`GET /__proxy/counts`).
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        let mut s = TcpStream::connect(self.endpoint.trim_start_matches("http://")).unwrap();
+        s.write_all(b"GET /__proxy/counts HTTP/1.1\r\nHost: proxy\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").expect("an HTTP answer").1;
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        json["calls"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+    }
 }
 
 fn serve(
