@@ -181,10 +181,10 @@ target:
 """
 
     @staticmethod
-    def seed(client, n):
+    def seed(client, n, per=1000):
         ids = []
         while len(ids) < n:
-            k = min(1000, n - len(ids))
+            k = min(per, n - len(ids))
             r = client.run_instances(
                 ImageId="ami-12c6146b",
                 MinCount=k,
@@ -458,7 +458,10 @@ def resolve_bench(args, moto, proxy, results):
     reset(moto)
     client = ec2(moto)
     t0 = time.monotonic()
-    Instances.seed(client, n)
+    # One instance per reservation, as auto scaling launches them. The emulator pages
+    # DescribeInstances by reservation: a fleet launched 1000 at a time would come back
+    # as one page of all 10,000, where AWS pages by instance (1000 at most a page).
+    Instances.seed(client, n, per=1)
     seeded = time.monotonic() - t0
     with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
         work = Path(work)

@@ -51,11 +51,11 @@ async fn run_states(aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<RunStat
 
 /// [`Fault::list_described`] of the run-state actions: the listing's own description.
 async fn list_run_states(aws: &Aws, spec: &TargetSpec) -> Result<Vec<(Target, RunState)>> {
-    let listed = ec2::list_instances_described(&aws.ec2, spec).await?;
+    let listed = ec2::list_instances_with(&aws.ec2, spec, state_name).await?;
     Ok(listed
         .into_iter()
-        .map(|(t, i)| {
-            let state = RunState { instance_id: t.id.clone(), state: state_name(&i) };
+        .map(|(t, state)| {
+            let state = RunState { instance_id: t.id.clone(), state };
             (t, state)
         })
         .collect())

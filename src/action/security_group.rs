@@ -236,8 +236,7 @@ async fn describe_groups(aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<Gr
 
 /// [`Fault::list_described`] of the group actions: the listing's own description.
 async fn list_groups(aws: &Aws, spec: &TargetSpec) -> Result<Vec<(Target, GroupState)>> {
-    let listed = ec2::list_security_groups_described(&aws.ec2, spec).await?;
-    Ok(listed.into_iter().map(|(t, g)| (t, GroupState::from_sdk(&g))).collect())
+    ec2::list_security_groups_with(&aws.ec2, spec, GroupState::from_sdk).await
 }
 
 fn gone(id: &str) -> Error {

@@ -25,15 +25,21 @@ pub fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
 
 /// Security groups matching the selector (before any count/percent pick).
 pub async fn list_security_groups(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
-    Ok(list_security_groups_described(ec2, spec).await?.into_iter().map(|(t, _)| t).collect())
+    Ok(list_security_groups_with(ec2, spec, |_| ()).await?.into_iter().map(|(t, ())| t).collect())
 }
 
-/// [`list_security_groups`], keeping what EC2 said of each group: the listing is a
-/// describe, so planning can snapshot from it.
-pub async fn list_security_groups_described(
+/// How many resources one page of a listing asks for: EC2's most, which bounds the
+/// memory a page takes however large the fleet.
+const PAGE: i32 = 1000;
+
+/// [`list_security_groups`], keeping `keep(group)` of each: the listing is a describe,
+/// so planning can snapshot from it. Page by page: only what `keep` returns outlives
+/// its page.
+pub async fn list_security_groups_with<T>(
     ec2: &aws_sdk_ec2::Client,
     spec: &TargetSpec,
-) -> Result<Vec<(Target, SecurityGroup)>> {
+    keep: impl Fn(&SecurityGroup) -> T,
+) -> Result<Vec<(Target, T)>> {
     let mut filters = tag_filters(spec);
     if !spec.ids.is_empty() {
         filters.push(filter("group-id", spec.ids.clone()));
@@ -41,27 +47,22 @@ pub async fn list_security_groups_described(
     if !spec.names.is_empty() {
         filters.push(filter("group-name", spec.names.clone()));
     }
-    let groups: Vec<SecurityGroup> = ec2
-        .describe_security_groups()
-        .set_filters(Some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(Error::aws("list security groups (ec2:DescribeSecurityGroups)"))?;
-    Ok(groups
-        .into_iter()
-        .map(|g| {
+    let mut pages = ec2.describe_security_groups().set_filters(Some(filters)).max_results(PAGE).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(Error::aws("list security groups (ec2:DescribeSecurityGroups)"))?;
+        for g in page.security_groups() {
             let t = Target {
                 id: g.group_id().unwrap_or_default().to_owned(),
                 name: g.group_name().map(str::to_owned),
                 tags: tags_map(g.tags()),
             };
-            (t, g)
-        })
-        .filter(|(t, _)| t.matches(spec))
-        .collect())
+            if t.matches(spec) {
+                out.push((t, keep(g)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One security group, or `None` if it no longer exists.
@@ -134,12 +135,16 @@ pub async fn security_groups_tagged(ec2: &aws_sdk_ec2::Client, key: &str, value:
 
 /// Instances matching the selector that are not terminated or terminating.
 pub async fn list_instances(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<Target>> {
-    Ok(list_instances_described(ec2, spec).await?.into_iter().map(|(t, _)| t).collect())
+    Ok(list_instances_with(ec2, spec, |_| ()).await?.into_iter().map(|(t, ())| t).collect())
 }
 
-/// [`list_instances`], keeping what EC2 said of each instance (see
-/// [`list_security_groups_described`]).
-pub async fn list_instances_described(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Result<Vec<(Target, Instance)>> {
+/// [`list_instances`], keeping `keep(instance)` of each, page by page (see
+/// [`list_security_groups_with`]).
+pub async fn list_instances_with<T>(
+    ec2: &aws_sdk_ec2::Client,
+    spec: &TargetSpec,
+    keep: impl Fn(&Instance) -> T,
+) -> Result<Vec<(Target, T)>> {
     let mut filters = tag_filters(spec);
     filters.push(filter("instance-state-name", ["pending", "running", "stopping", "stopped"]));
     if !spec.ids.is_empty() {
@@ -148,26 +153,20 @@ pub async fn list_instances_described(ec2: &aws_sdk_ec2::Client, spec: &TargetSp
     if !spec.names.is_empty() {
         filters.push(filter("tag:Name", spec.names.clone()));
     }
-    let reservations: Vec<aws_sdk_ec2::types::Reservation> = ec2
-        .describe_instances()
-        .set_filters(Some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(Error::aws("list instances (ec2:DescribeInstances)"))?;
-    Ok(reservations
-        .into_iter()
-        .flat_map(|r| r.instances.unwrap_or_default())
-        .map(|i| {
+    let mut pages = ec2.describe_instances().set_filters(Some(filters)).max_results(PAGE).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(Error::aws("list instances (ec2:DescribeInstances)"))?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
             let tags = tags_map(i.tags());
             let t =
                 Target { id: i.instance_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags };
-            (t, i)
-        })
-        .filter(|(t, _)| t.matches(spec))
-        .collect())
+            if t.matches(spec) {
+                out.push((t, keep(i)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One instance, or `None` if it does not exist.

@@ -5,8 +5,8 @@
 //! firedrill process. Failures are deterministic — throttle or drop every Nth call, fail
 //! every call of an action that mentions a given resource, answer late — so tests do not
 //! flake (the throttling bucket is the one rule that depends on timing; tests assert only
-//! that it throttled something, and that everything completed). Each response closes
-//! its connection; the SDK opens a new one.
+//! that it throttled something, and that everything completed). Connections stay open
+//! from call to call, as AWS's do, except after an injected failure.
 //!
 //! It also counts calls by action and measures how long the emulator was busy (at least
 //! one call outstanding upstream); `GET /__proxy/counts` answers both as JSON and starts
@@ -151,17 +151,44 @@ fn serve(
     counts: &Counts,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
+    // One call after another on the client's connection, as AWS's endpoints allow: the
+    // SDKs keep connections open, and a proxy that closed each would charge every call
+    // a connection set-up the tool does not pay against AWS.
+    while let Some(head) = read_head(&mut reader)? {
+        if !serve_one(&mut client, &mut reader, head, upstream, rules, injected, calls, counts)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A request's line and headers, or `None` at the end of the connection.
+fn read_head(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<String>> {
     let mut head = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
-            return Ok(());
+            return Ok(None);
         }
         head.push_str(&line);
         if line == "\r\n" {
-            break;
+            return Ok(Some(head));
         }
     }
+}
+
+/// Answer one call; whether the connection stays open for another.
+#[allow(clippy::too_many_arguments)]
+fn serve_one(
+    client: &mut TcpStream,
+    reader: &mut BufReader<TcpStream>,
+    head: String,
+    upstream: &str,
+    rules: &Mutex<Rules>,
+    injected: &AtomicU64,
+    calls: &AtomicU64,
+    counts: &Counts,
+) -> std::io::Result<bool> {
     if head.starts_with("GET /__proxy/counts ") {
         let json = Stats::take_json(counts);
         write!(
@@ -169,7 +196,8 @@ fn serve(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
             json.len()
         )?;
-        return client.flush();
+        client.flush()?;
+        return Ok(false);
     }
     let length = head
         .lines()
@@ -196,7 +224,7 @@ fn serve(
     }
     if drop {
         injected.fetch_add(1, Ordering::SeqCst);
-        return Ok(()); // the connection closes with no answer
+        return Ok(false); // the connection closes with no answer
     }
     let verdict = {
         let mut rules = rules.lock().unwrap();
@@ -230,14 +258,44 @@ fn serve(
             "HTTP/1.1 {status} {reason}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
             xml.len()
         )?;
-        return client.flush();
+        client.flush()?;
+        return Ok(false);
     }
     // Forward as is, asking the emulator to close so the response ends at EOF.
     Stats::enter(counts);
     let forwarded = forward(&head, &body, upstream);
     Stats::leave(counts);
-    client.write_all(&forwarded?)?;
-    client.flush()
+    let (response, open) = keep_open(forwarded?);
+    client.write_all(&response)?;
+    client.flush()?;
+    Ok(open)
+}
+
+/// The emulator's answer (ended by EOF) framed to leave the client's connection open:
+/// its `Connection` header dropped and its length given. Unchanged, and the connection
+/// closed after it, if its framing is not a plain body.
+fn keep_open(response: Vec<u8>) -> (Vec<u8>, bool) {
+    let Some(split) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (response, false);
+    };
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let body = &response[split + 4..];
+    let lower = head.to_ascii_lowercase();
+    if lower.contains("transfer-encoding:") {
+        return (response, false);
+    }
+    let mut out: String = head
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("connection:") && !l.starts_with("content-length:")
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut framed = out.into_bytes();
+    framed.extend_from_slice(body);
+    (framed, true)
 }
 
 /// Send the request upstream and read the whole response.
