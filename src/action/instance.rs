@@ -167,14 +167,11 @@ impl Fault for StopInstances {
         let ids: Vec<String> = down.iter().map(|i| i.change.instance_id.clone()).collect();
         let answered = start(aws, &ids, down.iter().any(|i| i.now.state != "stopped")).await?;
         // One already running was just described so; the others, as EC2 answered.
-        Ok(items
-            .iter()
-            .map(
-                |i| {
-                    if i.now.running() { Some(i.now.clone()) } else { answered_state(&answered, &i.change.instance_id) }
-                },
-            )
-            .collect())
+        let proved = |i: &RevertItem<'_, Self>| match i.now.running() {
+            true => Some(i.now.clone()),
+            false => answered_state(&answered, &i.change.instance_id),
+        };
+        Ok(items.iter().map(proved).collect())
     }
 
     fn differences(&self, before: &RunState, now: &RunState) -> Vec<String> {
