@@ -1,5 +1,8 @@
 //! Describing many targets at once: the executor's one way to read a fault's targets, so
-//! that a fleet costs a few paged calls per phase, not one call per target.
+//! that a fleet costs a few paged calls per phase, not one call per target. Inject and
+//! revert share the rest here: spreading a change call's outcome over its batch, and
+//! reading the targets after a change, from the call's answers where they prove the
+//! state and with one describe for the others.
 
 use futures_util::{StreamExt, stream};
 
@@ -40,4 +43,43 @@ pub async fn describe_all<F: Fault>(f: &F, aws: &Aws, targets: &[&Target]) -> Ve
 
 fn failed<S>(chunk: &[&Target], why: &str) -> Vec<Result<S>> {
     chunk.iter().map(|_| Err(Error::Failed(why.to_owned()))).collect()
+}
+
+/// What one change call made known of each target of its batch (`chunk`, indices into
+/// the caller's list), in order: the state its answer proves or `None`; the call's error
+/// for every one if it failed.
+pub fn spread<S>(chunk: &[usize], called: Result<Vec<Option<S>>>) -> Vec<(usize, super::Proved<S>)> {
+    match called {
+        Ok(proved) => {
+            let proved = proved.into_iter().chain(std::iter::repeat_with(|| None));
+            chunk.iter().copied().zip(proved.map(Ok)).collect()
+        }
+        Err(e) => {
+            let why = e.to_string();
+            chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect()
+        }
+    }
+}
+
+/// Each changed target's state now, by index in order: as its call's answer proved it,
+/// or else described, all those at once. `target(i)` names the target at index `i`.
+pub async fn states_after<'a, F: Fault>(
+    f: &F,
+    aws: &Aws,
+    changed: Vec<(usize, Option<F::State>)>,
+    target: impl Fn(usize) -> &'a Target,
+) -> Vec<(usize, Result<F::State>)> {
+    let mut seen = Vec::with_capacity(changed.len());
+    let mut unseen = Vec::new();
+    for (i, proved) in changed {
+        match proved {
+            Some(state) => seen.push((i, Ok(state))),
+            None => unseen.push(i),
+        }
+    }
+    unseen.sort_unstable();
+    let targets: Vec<&Target> = unseen.iter().map(|&i| target(i)).collect();
+    seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &targets).await));
+    seen.sort_unstable_by_key(|(i, _)| *i);
+    seen
 }

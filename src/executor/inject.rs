@@ -12,7 +12,7 @@ use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::batch::describe_all;
+use super::batch;
 use super::{Plan, PlannedFault, RunCtx, SnapshotFile};
 use crate::action::Fault;
 use crate::aws::Aws;
@@ -196,50 +196,25 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
                 drop(turn);
                 failpoint::hit("after-inject-call");
                 failpoint::pause("after-inject-call").await;
-                match called {
-                    Ok(proved) => {
-                        let proved = proved.into_iter().chain(std::iter::repeat_with(|| None));
-                        chunk
-                            .iter()
-                            .zip(proved)
-                            .map(|(&i, state)| (i, failpoint::fail("inject", &items[i].0.id).map(|()| state)))
-                            .collect()
-                    }
-                    Err(e) => {
-                        let why = e.to_string();
-                        chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect()
-                    }
-                }
+                let spread = batch::spread(chunk, called).into_iter();
+                spread
+                    .map(|(i, r)| (i, r.and_then(|s| failpoint::fail("inject", &items[i].0.id).map(|()| s))))
+                    .collect()
             }
         })
         .buffer_unordered(aws.concurrency)
         .collect()
         .await;
     let mut outcomes: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
-    let mut seen: Vec<(usize, Result<F::State>)> = Vec::new();
-    let mut unseen = Vec::new();
+    let mut changed = Vec::new();
     for (i, r) in calls.into_iter().flatten() {
-        outcomes[i] = Some(match r {
-            Ok(Some(state)) => {
-                seen.push((i, Ok(state)));
-                Ok(())
-            }
-            Ok(None) => {
-                unseen.push(i);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        });
+        outcomes[i] = Some(r.map(|proved| changed.push((i, proved))));
     }
 
     // 2. Observe: the state each call's answer proved, or else describe every other
     // changed target at once.
-    unseen.sort_unstable();
-    let targets: Vec<&Target> = unseen.iter().map(|&i| &items[i].0).collect();
-    seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &targets).await));
-    seen.sort_unstable_by_key(|(i, _)| *i);
     let mut afters = Vec::new();
-    for (i, now_state) in seen {
+    for (i, now_state) in batch::states_after(f, aws, changed, |i| &items[i].0).await {
         let (target, _, change) = &items[i];
         let observed = now_state.and_then(|s| {
             f.observe(ctx, change, &s)

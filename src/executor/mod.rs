@@ -31,7 +31,7 @@ use crate::target::Target;
 
 /// What one change call made known of one target: the state its answer proves, or
 /// `None` when the executor must describe the target to see.
-type Proved<S> = Result<Option<S>>;
+pub(super) type Proved<S> = Result<Option<S>>;
 
 /// What a fault may know of the run it is part of.
 pub struct RunCtx {

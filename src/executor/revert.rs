@@ -6,7 +6,7 @@
 
 use futures_util::{StreamExt, stream};
 
-use super::batch::describe_all;
+use super::batch::{self, describe_all};
 use super::drift::{self, Live};
 use super::{RunCtx, SnapshotFile};
 use crate::action::{Fault, RevertItem};
@@ -268,16 +268,7 @@ async fn revert_fault<F: Fault>(
                 };
                 drop(turn);
                 crate::failpoint::hit("after-revert-call");
-                match called {
-                    Ok(proved) => {
-                        let proved = proved.into_iter().chain(std::iter::repeat_with(|| None));
-                        chunk.iter().zip(proved).map(|(&i, state)| (i, Ok(state))).collect()
-                    }
-                    Err(e) => {
-                        let why = e.to_string();
-                        chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect()
-                    }
-                }
+                batch::spread(chunk, called)
             }
         })
         .buffer_unordered(aws.concurrency)
@@ -286,20 +277,14 @@ async fn revert_fault<F: Fault>(
 
     // 4. Verify: compare each restored target with its snapshot, as the call's answer
     // proved it or else as described (every such target at once).
-    let mut seen: Vec<(usize, Result<F::State>)> = Vec::new();
-    let mut unseen = Vec::new();
+    let mut changed = Vec::new();
     for (i, called) in calls.into_iter().flatten() {
         match called {
-            Ok(Some(state)) => seen.push((i, Ok(state))),
-            Ok(None) => unseen.push(i),
+            Ok(proved) => changed.push((i, proved)),
             Err(error) => events.push(failed(to_revert[i].0, error.to_string())),
         }
     }
-    unseen.sort_unstable();
-    let ids: Vec<&crate::target::Target> = unseen.iter().map(|&i| &to_revert[i].0.target).collect();
-    seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &ids).await));
-    seen.sort_unstable_by_key(|(i, _)| *i);
-    for (i, after) in seen {
+    for (i, after) in batch::states_after(f, aws, changed, |i| &to_revert[i].0.target).await {
         let (t, snap, _) = &to_revert[i];
         let target = t.target.id.clone();
         let event = match after.map(|after| f.differences(&snap.state, &after)) {
