@@ -1,13 +1,17 @@
 //! Describing many targets at once: the executor's one way to read a fault's targets, so
 //! that a fleet costs a few paged calls per phase, not one call per target. Inject and
-//! revert share the rest here: spreading a change call's outcome over its batch, and
-//! reading the targets after a change, from the call's answers where they prove the
-//! state and with one describe for the others.
+//! revert share the rest here: journaling `injecting` / `reverting` ahead of the change
+//! calls, spreading a change call's outcome over its batch, and reading the targets after
+//! a change, from the call's answers where they prove the state and with one describe for
+//! the others.
+
+use std::sync::Mutex;
 
 use futures_util::{StreamExt, stream};
 
 use crate::action::Fault;
 use crate::aws::Aws;
+use crate::store::journal::{Event, Journal};
 use crate::target::Target;
 use crate::{Error, Result};
 
@@ -43,6 +47,46 @@ pub async fn describe_all<F: Fault>(f: &F, aws: &Aws, targets: &[&Target]) -> Ve
 
 fn failed<S>(chunk: &[&Target], why: &str) -> Vec<Result<S>> {
     chunk.iter().map(|_| Err(Error::Failed(why.to_owned()))).collect()
+}
+
+/// Journals that the targets of change calls are about to change (`injecting`,
+/// `reverting`), ahead of the calls: the first call of a window marks the targets of
+/// the next `window` calls in one write, so a fleet costs one fsync per window of calls
+/// rather than one per call. Every target is marked, durably, before its call is made.
+/// A crash can leave at most a window of targets marked but untouched: revert describes
+/// them, finds them equal to their snapshots, and leaves them be.
+pub struct MarkAhead<'a> {
+    journal: &'a Journal,
+    /// The calls' targets, as indices into the caller's list, one slice per call.
+    calls: Vec<&'a [usize]>,
+    window: usize,
+    /// How many calls, from the first, have their targets marked.
+    marked: Mutex<usize>,
+}
+
+impl<'a> MarkAhead<'a> {
+    pub fn new(journal: &'a Journal, calls: Vec<&'a [usize]>, window: usize) -> Self {
+        MarkAhead { journal, calls, window: window.max(1), marked: Mutex::new(0) }
+    }
+
+    /// The targets of each call, in order.
+    pub fn calls(&self) -> &[&'a [usize]] {
+        &self.calls
+    }
+
+    /// Make sure call `k`'s targets are marked, writing `event(i)` for each target `i`
+    /// of the calls from the first unmarked one to the end of `k`'s window.
+    pub fn ensure(&self, k: usize, event: impl Fn(usize) -> Event) -> Result<()> {
+        let mut marked = self.marked.lock().unwrap_or_else(|e| e.into_inner());
+        if k < *marked {
+            return Ok(());
+        }
+        let end = (k + self.window).min(self.calls.len());
+        let events: Vec<Event> = self.calls[*marked..end].iter().flat_map(|c| c.iter().map(|&i| event(i))).collect();
+        self.journal.append_all(&events)?;
+        *marked = end;
+        Ok(())
+    }
 }
 
 /// What one change call made known of each target of its batch (`chunk`, indices into
@@ -82,4 +126,40 @@ pub async fn states_after<'a, F: Fault>(
     seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &targets).await));
     seen.sort_unstable_by_key(|(i, _)| *i);
     seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marked(path: &std::path::Path) -> Vec<String> {
+        Journal::read::<Event>(path)
+            .unwrap()
+            .into_iter()
+            .map(|e| match e {
+                Event::Injecting { target, .. } => target,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn marks_a_window_of_calls_ahead_and_each_target_once() {
+        let path = std::env::temp_dir().join(format!("firedrill-marks-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let journal = Journal::open(&path).unwrap();
+        let targets: Vec<usize> = (0..7).collect();
+        // Seven targets, two a call: four calls, marked two calls at a time.
+        let marks = MarkAhead::new(&journal, targets.chunks(2).collect(), 2);
+        let event = |i: usize| Event::Injecting { at: "t".into(), fault: 0, target: format!("t{i}") };
+        marks.ensure(0, event).unwrap();
+        assert_eq!(marked(&path), ["t0", "t1", "t2", "t3"], "the first call marks its window");
+        marks.ensure(1, event).unwrap();
+        assert_eq!(marked(&path).len(), 4, "a call already marked writes nothing");
+        marks.ensure(3, event).unwrap();
+        assert_eq!(marked(&path), ["t0", "t1", "t2", "t3", "t4", "t5", "t6"], "the rest, once, to the last call");
+        marks.ensure(2, event).unwrap();
+        assert_eq!(marked(&path).len(), 7);
+        let _ = std::fs::remove_file(&path);
+    }
 }

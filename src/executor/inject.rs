@@ -1,8 +1,9 @@
 //! Injecting: snapshot every target durably, then change them, observing each change.
 //!
 //! Order of writes, each fsync'd before the next step (see the store):
-//! `run-started` → every snapshot, then their `planned` events (one write) → per call,
-//! `injecting` for its targets → the AWS calls → one describe of the targets whose call's
+//! `run-started` → every snapshot, then their `planned` events (one write) → before a
+//! call, `injecting` for its targets (and those of the next calls in its window: see
+//! [`batch::MarkAhead`]) → the AWS calls → one describe of the targets whose call's
 //! answer did not prove their new state → every target's `.after` state, then its
 //! `injected` or `inject-failed` (one write). A crash anywhere leaves a run
 //! `revert` can finish. If any target fails, everything this run changed is rolled back
@@ -154,8 +155,8 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     Err(Error::Failed(format!("run {run_id}: {err}; {how}")))
 }
 
-/// Inject one fault's targets: change them (each batch journaled `injecting` just before
-/// its call), then observe each in the state its call's answer proved or, for the rest,
+/// Inject one fault's targets: change them (each batch journaled `injecting` before its
+/// call, a window of calls at a time), then observe each in the state its call's answer proved or, for the rest,
 /// as described all at once, then journal the outcome of every target in one write.
 async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &PlannedFault) -> Result<()> {
     // Use what was stored, not what was planned in memory: they are the same by
@@ -172,19 +173,15 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
 
     // 1. Change: one call per target, or per batch where the API takes many ids.
     let indexed: Vec<usize> = (0..items.len()).collect();
-    let batch = F::CHANGE_BATCH.max(1);
-    let calls: Vec<Vec<(usize, super::Proved<F::State>)>> = stream::iter(indexed.chunks(batch))
-        .map(|chunk| {
-            let items = &items;
+    let marks = batch::MarkAhead::new(journal, indexed.chunks(F::CHANGE_BATCH.max(1)).collect(), aws.concurrency);
+    let calls: Vec<Vec<(usize, super::Proved<F::State>)>> = stream::iter(marks.calls().iter().enumerate())
+        .map(|(k, &chunk)| {
+            let (items, marks) = (&items, &marks);
             async move {
                 let turn = aws.permit().await;
-                let injecting: Vec<Event> = chunk
-                    .iter()
-                    .map(|&i| Event::Injecting { at: now(), fault, target: items[i].0.id.clone() })
-                    .collect();
-                if let Err(e) = journal.append_all(&injecting) {
-                    let why = e.to_string();
-                    return chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect();
+                let injecting = |i: usize| Event::Injecting { at: now(), fault, target: items[i].0.id.clone() };
+                if let Err(e) = marks.ensure(k, injecting) {
+                    return batch::spread(chunk, Err(e));
                 }
                 let called = if F::CHANGE_BATCH == 0 {
                     let (target, before, change) = &items[chunk[0]];

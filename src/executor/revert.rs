@@ -139,9 +139,10 @@ impl Gate {
 
 /// Revert one fault's targets: read their snapshots, describe them all at once, leave
 /// alone those restored, gone or changed by the team, restore the rest (each batch
-/// journaled `reverting` just before its call), then compare each with its snapshot, in
-/// the state its call's answer proved or as described at once again. Nothing is written
-/// before `gate` opens. Each step's outcomes are journaled in one write.
+/// journaled `reverting` before its call, a window of calls at a time), then compare
+/// each with its snapshot, in the state its call's answer proved or as described at once
+/// again. Nothing is written before `gate` opens. Each step's outcomes are journaled in
+/// one write.
 async fn revert_fault<F: Fault>(
     f: &F,
     aws: &Aws,
@@ -232,17 +233,15 @@ async fn revert_fault<F: Fault>(
 
     // 3. Restore: one call per target, or per batch where the API takes many ids.
     let indexed: Vec<usize> = (0..to_revert.len()).collect();
-    let batch = F::CHANGE_BATCH.max(1);
-    let calls: Vec<Vec<(usize, super::Proved<F::State>)>> = stream::iter(indexed.chunks(batch))
-        .map(|chunk| {
-            let to_revert = &to_revert;
+    let marks = batch::MarkAhead::new(journal, indexed.chunks(F::CHANGE_BATCH.max(1)).collect(), aws.concurrency);
+    let calls: Vec<Vec<(usize, super::Proved<F::State>)>> = stream::iter(marks.calls().iter().enumerate())
+        .map(|(k, &chunk)| {
+            let (to_revert, marks) = (&to_revert, &marks);
             async move {
-                let reverting: Vec<Event> = chunk
-                    .iter()
-                    .map(|&i| Event::Reverting { at: now(), fault, target: to_revert[i].0.target.id.clone() })
-                    .collect();
+                let reverting =
+                    |i: usize| Event::Reverting { at: now(), fault, target: to_revert[i].0.target.id.clone() };
                 let turn = aws.permit().await;
-                let called = match journal.append_all(&reverting) {
+                let called = match marks.ensure(k, reverting) {
                     Err(e) => Err(e),
                     Ok(()) if F::CHANGE_BATCH == 0 => {
                         let (t, snap, current) = &to_revert[chunk[0]];

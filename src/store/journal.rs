@@ -78,7 +78,8 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<String>,
     },
-    /// The target was found equal to its snapshot without firedrill: the team fixed it.
+    /// The target was found equal to its snapshot without firedrill: the team fixed it
+    /// (or, for a target marked `injecting` by a run that crashed, its change never came).
     Restored {
         at: String,
         fault: usize,
