@@ -12,11 +12,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::SnapshotFile;
-use super::inject::AfterFile;
 use crate::action::Fault;
 use crate::aws::Aws;
-use crate::store::read_snapshot;
 use crate::store::record::{RunRecord, TargetRecord};
 use crate::{Error, Result};
 
@@ -57,9 +54,9 @@ pub struct Observation {
 }
 
 pub async fn observe<F: Fault>(f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRecord) -> Result<Observation> {
-    let snap: SnapshotFile<F::State, F::Change> = read_snapshot(&rec.dir, &t.snapshot)?;
-    let after = read_after::<F>(rec, t)?;
-    let before = serde_json::to_value(&snap.state).expect("state serializes");
+    let (snapshot, _): (F::State, F::Change) = rec.before(t)?;
+    let after: Option<F::State> = rec.after(t)?;
+    let before = serde_json::to_value(&snapshot).expect("state serializes");
     let after_value = after.as_ref().map(|a| serde_json::to_value(a).expect("state serializes"));
     let now = match f.describe(aws, &t.target).await {
         Ok(now) => now,
@@ -69,15 +66,9 @@ pub async fn observe<F: Fault>(f: &F, aws: &Aws, rec: &RunRecord, t: &TargetReco
         }
         Err(e) => return Err(e),
     };
-    let (live, since_snapshot) = classify(f, &snap.state, after.as_ref(), &now);
+    let (live, since_snapshot) = classify(f, &snapshot, after.as_ref(), &now);
     let now = Some(serde_json::to_value(&now).expect("state serializes"));
     Ok(Observation { live, since_snapshot, before, after: after_value, now })
-}
-
-/// The target's post-break state, if it was recorded.
-pub fn read_after<F: Fault>(rec: &RunRecord, t: &TargetRecord) -> Result<Option<F::State>> {
-    let after: Option<AfterFile<F::State>> = t.after.as_deref().map(|a| read_snapshot(&rec.dir, a)).transpose()?;
-    Ok(after.map(|a| a.state))
 }
 
 /// Where `now` stands between the snapshot (`before`) and the post-break state (`after`),

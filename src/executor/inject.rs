@@ -1,12 +1,12 @@
 //! Injecting: snapshot every target durably, then change them, observing each change.
 //!
 //! Order of writes, each fsync'd before the next step (see the store):
-//! `run-started` → every snapshot, then their `planned` events (one write) → before a
-//! call, `injecting` for its targets (and those of the next calls in its window: see
-//! [`batch::MarkAhead`]) → the AWS calls → one describe of the targets whose call's
-//! answer did not prove their new state → every target's `.after` state, then its
-//! `injected` or `inject-failed` (one write). A crash anywhere leaves a run
-//! `revert` can finish. If any target fails, everything this run changed is rolled back
+//! `run-started` → a snapshot file per fault, then every target's `planned` event (one
+//! write) → before a call, `injecting` for its targets (and those of the next calls in
+//! its window: see [`batch::MarkAhead`]) → the AWS calls → one describe of the targets
+//! whose call's answer did not prove their new state → the fault's `.after` file (every
+//! target's state after the change), then each target's `injected` or `inject-failed`
+//! (one write). A crash anywhere leaves a run `revert` can finish. If any target fails, everything this run changed is rolled back
 //! before returning.
 
 use futures_util::{StreamExt, stream};
@@ -14,11 +14,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::batch;
-use super::{Plan, PlannedFault, RunCtx, SnapshotFile};
+use super::{Plan, PlannedFault, RunCtx};
 use crate::action::Fault;
 use crate::aws::Aws;
 use crate::store::journal::{DrillLink, ScheduleLink};
 use crate::store::journal::{Event, now};
+use crate::store::snapshot::{After, Before, TargetAfter, TargetBefore};
 use crate::store::{RunDir, RunRecord, Store};
 use crate::target::Target;
 use crate::{Error, Result, failpoint, with_fault};
@@ -92,36 +93,43 @@ pub async fn add_faults(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan) -> 
 async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, first: usize) -> Result<()> {
     let run_id = run.id.clone();
     let journal = run.journal.clone();
-    // Every snapshot is durable before the first mutating call: all the files, one
+    // Every snapshot is durable before the first mutating call: a file per fault, one
     // directory fsync, then one journal write naming them.
-    let mut files = Vec::new();
-    for (i, f) in plan.faults.iter().enumerate() {
-        let fi = first + i;
-        for (ti, t) in f.targets.iter().enumerate() {
-            let snap = SnapshotFile {
-                run_id: run_id.clone(),
-                fault: fi,
-                fault_name: f.name.clone(),
-                action: f.action.into(),
-                target: t.target.clone(),
-                taken_at: now(),
-                state: &t.state,
-                change: &t.change,
-            };
-            files.push((snapshot_name(fi, ti, &t.target.id), snap));
-        }
-    }
-    let paths = crate::store::write_json_all(&run.dir, &files)?;
-    let planned: Vec<Event> = files
+    let taken_at = now();
+    let files: Vec<(String, Before<'_, Value, Value>)> = plan
+        .faults
         .iter()
-        .zip(paths)
-        .zip(plan.faults.iter().flat_map(|f| &f.targets))
-        .map(|(((_, snap), snapshot), t)| Event::Planned {
-            at: now(),
-            fault: snap.fault,
-            target: t.target.clone(),
-            snapshot,
-            changes: t.changes.clone(),
+        .enumerate()
+        .map(|(i, f)| {
+            let before = Before {
+                run_id: &run_id,
+                fault: first + i,
+                fault_name: &f.name,
+                action: f.action,
+                taken_at: taken_at.clone(),
+                targets: f
+                    .targets
+                    .iter()
+                    .map(|t| TargetBefore { target: &t.target, state: &t.state, change: &t.change })
+                    .collect(),
+            };
+            (file_name(first + i, &f.name), before)
+        })
+        .collect();
+    let paths = crate::store::write_json_all(&run.dir, &files)?;
+    let planned: Vec<Event> = plan
+        .faults
+        .iter()
+        .enumerate()
+        .zip(&paths)
+        .flat_map(|((i, f), snapshot)| {
+            f.targets.iter().map(move |t| Event::Planned {
+                at: now(),
+                fault: first + i,
+                target: t.target.clone(),
+                snapshot: snapshot.clone(),
+                changes: t.changes.clone(),
+            })
         })
         .collect();
     journal.append_all(&planned)?;
@@ -219,22 +227,24 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
                 .map_err(|why| Error::Failed(format!("{}: the change did not take effect: {why}", target.id)))
         });
         match observed {
-            Ok(after) if !one_shot => {
-                let name = format!("{}.after", snapshot_name(fault, i, &target.id));
-                afters.push((i, name, AfterFile { taken_at: now(), state: after }));
-            }
+            Ok(after) if !one_shot => afters.push((i, after)),
             Ok(_) => {}
             Err(e) => outcomes[i] = Some(Err(e)),
         }
     }
-    let after_files: Vec<(String, &AfterFile<F::State>)> = afters.iter().map(|(_, n, a)| (n.clone(), a)).collect();
-    let written = match &ctx.run_dir {
-        Some(dir) => crate::store::write_json_all(dir, &after_files)?.into_iter().map(Some).collect(),
-        None => vec![None; afters.len()],
-    };
     let mut after_of: Vec<Option<String>> = vec![None; items.len()];
-    for ((i, _, _), rel) in afters.iter().zip(written) {
-        after_of[*i] = rel;
+    if let Some(dir) = ctx.run_dir.as_ref().filter(|_| !afters.is_empty()) {
+        let file = After {
+            run_id: &ctx.run_id,
+            fault,
+            taken_at: now(),
+            targets: afters.iter().map(|(i, state)| TargetAfter { id: &items[*i].0.id, state }).collect(),
+        };
+        let name = format!("{}.after", file_name(fault, &planned.name));
+        let rel = crate::store::write_json_all(dir, &[(name, file)])?.remove(0);
+        for (i, _) in &afters {
+            after_of[*i] = Some(rel.clone());
+        }
     }
 
     // 3. Journal every target's outcome in one write.
@@ -257,30 +267,14 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
     first_error.map_or(Ok(()), Err)
 }
 
-/// The state right after a change: what "still broken" looks like.
-#[derive(Serialize, serde::Deserialize)]
-pub struct AfterFile<S> {
-    pub taken_at: String,
-    pub state: S,
-}
-
-/// A snapshot's file name: unique by fault and target index, readable by the target's id
-/// (ARNs and record ids hold `/` and `:`, which file names cannot).
-fn snapshot_name(fault: usize, target: usize, id: &str) -> String {
-    let readable: String = id
-        .rsplit(['/', ':'])
-        .filter(|p| !p.is_empty())
-        .take(3)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("-")
+/// A fault's snapshot file name: unique by the fault's index, readable by its name.
+fn file_name(fault: usize, name: &str) -> String {
+    let readable: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
         .take(80)
         .collect();
-    format!("{fault}-{target}-{readable}")
+    format!("{fault}-{readable}")
 }
 
 fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
@@ -291,10 +285,8 @@ fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn snapshot_names_are_file_names() {
-        assert_eq!(super::snapshot_name(0, 1, "sg-123"), "0-1-sg-123");
-        let arn = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/05f31bb452f96f11";
-        assert_eq!(super::snapshot_name(2, 0, arn), "2-0-targetgroup-web-05f31bb452f96f11");
-        assert_eq!(super::snapshot_name(0, 0, "Z1/www.example.com./A/blue"), "0-0-www.example.com.-A-blue");
+    fn snapshot_file_names_are_file_names() {
+        assert_eq!(super::file_name(0, "web-ssh"), "0-web-ssh");
+        assert_eq!(super::file_name(2, "dns/www: blue"), "2-dns_www__blue");
     }
 }

@@ -18,8 +18,6 @@ mod revert;
 
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 pub use inject::{InjectReport, add_faults, inject, inject_as, start_run};
 pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
 pub use revert::{RevertOptions, abort, revert, revert_open};
@@ -27,7 +25,6 @@ pub use revert::{RevertOptions, abort, revert, revert_open};
 use crate::Result;
 use crate::store::journal::{Event, Journal, now};
 use crate::store::record::CreatedRecord;
-use crate::target::Target;
 
 /// What one change call made known of one target: the state its answer proves, or
 /// `None` when the executor must describe the target to see.
@@ -107,18 +104,4 @@ impl RunCtx {
         let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         created.iter().filter(|c| !c.deleted && c.kind == kind).map(|c| c.id.clone()).collect()
     }
-}
-
-/// A snapshot file: the target's state before the fault, and the exact change planned.
-/// `S` and `C` are the fault's `State` and `Change`, or JSON values when written.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SnapshotFile<S, C> {
-    pub run_id: String,
-    pub fault: usize,
-    pub fault_name: String,
-    pub action: String,
-    pub target: Target,
-    pub taken_at: String,
-    pub state: S,
-    pub change: C,
 }

@@ -6,14 +6,14 @@
 
 use futures_util::{StreamExt, stream};
 
+use super::RunCtx;
 use super::batch::{self, describe_all};
 use super::drift::{self, Live};
-use super::{RunCtx, SnapshotFile};
 use crate::action::{Fault, RevertItem};
 use crate::aws::Aws;
 use crate::store::journal::{Event, command_line, now, who};
 use crate::store::record::{Phase, TargetRecord};
-use crate::store::{RunDir, RunRecord, Store, read_snapshot};
+use crate::store::{RunDir, RunRecord, Store};
 use crate::{Error, Result, with_fault};
 
 /// How a revert treats targets the team changed, and which targets to leave alone.
@@ -137,6 +137,12 @@ impl Gate {
     }
 }
 
+/// A target's snapshot: its state before the fault, and the change.
+struct Snapshot<F: Fault> {
+    state: F::State,
+    change: F::Change,
+}
+
 /// Revert one fault's targets: read their snapshots, describe them all at once, leave
 /// alone those restored, gone or changed by the team, restore the rest (each batch
 /// journaled `reverting` before its call, a window of calls at a time), then compare
@@ -168,17 +174,16 @@ async fn revert_fault<F: Fault>(
     let mut events = Vec::new();
 
     // 1. Snapshots, from the store.
-    type Snapshot<F> = SnapshotFile<<F as Fault>::State, <F as Fault>::Change>;
     let mut live: Vec<(&TargetRecord, Snapshot<F>)> = Vec::new();
     for t in &pending {
-        match read_snapshot::<SnapshotFile<F::State, F::Change>>(&rec.dir, &t.snapshot) {
+        match rec.before::<F::State, F::Change>(t) {
             Err(e) => events.push(failed(t, e.to_string())),
-            Ok(snap) => match f.irreversible(&snap.state, &snap.change, ctx) {
+            Ok((state, change)) => match f.irreversible(&state, &change, ctx) {
                 Some(note) => {
                     events.push(Event::Irreversible { at: now(), fault, target: t.target.id.clone(), note });
                     settled += 1;
                 }
-                None => live.push((t, snap)),
+                None => live.push((t, Snapshot { state, change })),
             },
         }
     }
@@ -203,7 +208,7 @@ async fn revert_fault<F: Fault>(
         // Respect what happened since the fault, unless firedrill itself was midway
         // through restoring this target (then it is its own work, not the team's).
         if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
-            let after = match drift::read_after::<F>(rec, t) {
+            let after = match rec.after::<F::State>(t) {
                 Ok(after) => after,
                 Err(e) => {
                     events.push(failed(t, e.to_string()));

@@ -3,7 +3,9 @@
 //! ```text
 //! .firedrill/runs/<run-id>/
 //!     journal.jsonl              append-only events, fsync'd (see journal.rs)
-//!     snapshots/<f>-<target>.json  the target's state before the fault, and the change
+//!     snapshots/<n>-<fault>.json         every target's state before the fault, and the
+//!                                        change (see snapshot.rs)
+//!     snapshots/<n>-<fault>.after.json   every target's state right after it
 //!     lock                       held by the process mutating the run
 //! .firedrill/drills/<drill-id>/journal.jsonl   a drill's timeline (see drill::journal)
 //! .firedrill/schedules/<name>/                 a schedule's state (see schedule::state)
@@ -15,6 +17,7 @@
 
 pub mod journal;
 pub mod record;
+pub mod snapshot;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -22,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 pub use journal::{Event, Journal};
 pub use record::{Phase, RunRecord};
@@ -173,12 +175,6 @@ pub fn write_json_all<T: Serialize>(run_dir: &Path, files: &[(String, T)]) -> Re
         sync_dir(&dir)?;
     }
     Ok(out)
-}
-
-pub fn read_snapshot<T: DeserializeOwned>(run_dir: &Path, rel: &str) -> Result<T> {
-    let path = run_dir.join(rel);
-    let text = std::fs::read(&path).map_err(Error::store("read snapshot", &path))?;
-    serde_json::from_slice(&text).map_err(|e| Error::Corrupt { path, message: e.to_string() })
 }
 
 /// Replace `path` with `bytes` so that it holds either the old or the new content, whole,

@@ -6,8 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::journal::Event;
+use super::snapshot;
 use crate::fault::FaultSpec;
 use crate::target::Target;
 use crate::{Error, Result};
@@ -129,6 +131,9 @@ pub struct RunRecord {
     pub created: Vec<CreatedRecord>,
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The snapshot files read so far.
+    #[serde(skip)]
+    snapshots: snapshot::Reader,
 }
 
 impl RunRecord {
@@ -167,6 +172,7 @@ impl RunRecord {
             targets: Vec::new(),
             created: Vec::new(),
             dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+            snapshots: snapshot::Reader::default(),
         };
         for event in events {
             let (fault, target, phase, at, error, differences) = match event {
@@ -263,6 +269,19 @@ impl RunRecord {
             rec.differences = differences;
         }
         Ok(run)
+    }
+
+    /// Target `t`'s state before the fault, and the change, from its snapshot.
+    pub fn before<S: DeserializeOwned, C: DeserializeOwned>(&self, t: &TargetRecord) -> Result<(S, C)> {
+        let entry: snapshot::BeforeEntry<S, C> = self.snapshots.entry(&self.dir, &t.snapshot, &t.target.id)?;
+        Ok((entry.state, entry.change))
+    }
+
+    /// Target `t`'s state right after the fault, if it was recorded.
+    pub fn after<S: DeserializeOwned>(&self, t: &TargetRecord) -> Result<Option<S>> {
+        let Some(rel) = &t.after else { return Ok(None) };
+        let entry: snapshot::AfterEntry<S> = self.snapshots.entry(&self.dir, rel, &t.target.id)?;
+        Ok(Some(entry.state))
     }
 
     /// Whether some target could not be restored and never will be.

@@ -41,9 +41,13 @@ async fn revoke_ingress_removes_matching_rules_and_revert_restores_them_exactly(
     assert_eq!(target["id"], stack.web_sg.as_str());
     assert_eq!(target["status"], "injected");
 
-    // The snapshot is there for an investigator: the group's full rules before the fault.
-    let snap: serde_json::Value =
+    // The snapshot is there for an investigator: the fault's file holds the group's full
+    // rules before the fault, and the change.
+    let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(target["snapshot"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(file["fault_name"], "http-blocked", "{file:#}");
+    let snap = &file["targets"][0];
+    assert_eq!(snap["target"]["id"], stack.web_sg.as_str());
     assert_eq!(snap["state"]["ingress"].as_array().unwrap().len(), 5, "{snap:#}");
     assert_eq!(snap["change"]["rules"].as_array().unwrap().len(), 3, "{snap:#}");
 

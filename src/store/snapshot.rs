@@ -1,0 +1,182 @@
+//! Snapshot files: what a fault's targets looked like before it (and the exact change
+//! planned for each), and right after it. One file per fault and phase, written whole and
+//! fsync'd once, however many targets the fault has:
+//!
+//! ```text
+//! snapshots/<n>-<fault>.json         {run_id, fault, fault_name, action, taken_at,
+//!                                     targets: [{target, state, change}, ...]}
+//! snapshots/<n>-<fault>.after.json   {run_id, fault, taken_at, targets: [{id, state}, ...]}
+//! ```
+//!
+//! Runs recorded before these files held one target each (`snapshots/<n>-<i>-<id>.json`,
+//! `{..., target, state, change}`; `.after.json`, `{taken_at, state}`) are read too.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::target::Target;
+use crate::{Error, Result};
+
+/// A fault's snapshot: every target as described before the change, and the change.
+/// `S` and `C` are the fault's `State` and `Change`, or JSON values.
+#[derive(Debug, Serialize)]
+pub struct Before<'a, S, C> {
+    pub run_id: &'a str,
+    pub fault: usize,
+    pub fault_name: &'a str,
+    pub action: &'a str,
+    pub taken_at: String,
+    pub targets: Vec<TargetBefore<'a, S, C>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetBefore<'a, S, C> {
+    pub target: &'a Target,
+    pub state: &'a S,
+    pub change: &'a C,
+}
+
+/// The states of a fault's targets right after the change: what "still broken" looks like.
+#[derive(Debug, Serialize)]
+pub struct After<'a, S> {
+    pub run_id: &'a str,
+    pub fault: usize,
+    pub taken_at: String,
+    pub targets: Vec<TargetAfter<'a, S>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetAfter<'a, S> {
+    pub id: &'a str,
+    pub state: &'a S,
+}
+
+/// One target's entry in a fault's snapshot, as read back: its state before, and the change.
+#[derive(Debug, Deserialize)]
+pub struct BeforeEntry<S, C> {
+    pub state: S,
+    pub change: C,
+}
+
+/// One target's entry in a fault's post-break states, as read back.
+#[derive(Debug, Deserialize)]
+pub struct AfterEntry<S> {
+    pub state: S,
+}
+
+/// Reads a run's snapshot files, each at most once however many of its targets are
+/// asked for. Cloning shares what was read.
+#[derive(Clone, Debug, Default)]
+pub struct Reader {
+    /// Each file read, by path relative to the run directory.
+    files: Arc<Mutex<HashMap<String, Arc<File>>>>,
+}
+
+#[derive(Debug)]
+enum File {
+    /// A one-target file of an earlier run: the entry itself.
+    One(Value),
+    /// A fault's file: its entries by target id.
+    Many(HashMap<String, Value>),
+}
+
+impl Reader {
+    /// Target `id`'s entry in the file `rel` (relative to `run_dir`).
+    /// `T` is a [`BeforeEntry`] or an [`AfterEntry`].
+    pub fn entry<T: DeserializeOwned>(&self, run_dir: &Path, rel: &str, id: &str) -> Result<T> {
+        let path = run_dir.join(rel);
+        let corrupt = |message: String| Error::Corrupt { path: path.clone(), message };
+        let file = self.file(&path, rel)?;
+        let value = match &*file {
+            File::One(v) => v,
+            File::Many(by_id) => by_id.get(id).ok_or_else(|| corrupt(format!("no entry for {id}")))?,
+        };
+        T::deserialize(value).map_err(|e| corrupt(format!("{id}: {e}")))
+    }
+
+    fn file(&self, path: &PathBuf, rel: &str) -> Result<Arc<File>> {
+        if let Some(f) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(rel) {
+            return Ok(f.clone());
+        }
+        let bytes = std::fs::read(path).map_err(Error::store("read snapshot", path))?;
+        let mut value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt { path: path.clone(), message: e.to_string() })?;
+        let file = match value.get_mut("targets").map(Value::take) {
+            Some(Value::Array(entries)) => File::Many(
+                entries
+                    .into_iter()
+                    .filter_map(|e| {
+                        let id = e.pointer("/target/id").or_else(|| e.get("id"))?.as_str()?.to_owned();
+                        Some((id, e))
+                    })
+                    .collect(),
+            ),
+            _ => File::One(value),
+        };
+        let file = Arc::new(file);
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(rel.to_owned(), file.clone());
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("firedrill-snap-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("snapshots")).unwrap();
+        d
+    }
+
+    #[test]
+    fn reads_each_target_of_a_fault_file_and_the_file_once() {
+        let d = dir("many");
+        let t = |id: &str| Target { id: id.into(), name: None, tags: Default::default() };
+        let (a, b) = (t("sg-a"), t("sg-b"));
+        let (one, two, x, y) = (json!({"n": 1}), json!({"n": 2}), json!("x"), json!("y"));
+        let before = Before {
+            run_id: "r",
+            fault: 0,
+            fault_name: "web",
+            action: "security-group.revoke-ingress",
+            taken_at: "t".into(),
+            targets: vec![
+                TargetBefore { target: &a, state: &one, change: &x },
+                TargetBefore { target: &b, state: &two, change: &y },
+            ],
+        };
+        let rel = crate::store::write_json_all(&d, &[("0-web".to_owned(), before)]).unwrap().remove(0);
+        let reader = Reader::default();
+        let e: BeforeEntry<Value, String> = reader.entry(&d, &rel, "sg-b").unwrap();
+        assert_eq!((e.state, e.change.as_str()), (json!({"n": 2}), "y"));
+        std::fs::remove_file(d.join(&rel)).unwrap();
+        let e: BeforeEntry<Value, String> = reader.entry(&d, &rel, "sg-a").unwrap();
+        assert_eq!(e.state, json!({"n": 1}), "read from what was read before");
+        assert!(matches!(reader.entry::<BeforeEntry<Value, String>>(&d, &rel, "sg-c"), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn reads_the_one_target_files_of_earlier_runs() {
+        let d = dir("one");
+        let old = json!({"run_id": "r", "fault": 0, "fault_name": "web", "action": "a",
+            "target": {"id": "sg-a"}, "taken_at": "t", "state": {"n": 1}, "change": "x"});
+        std::fs::write(d.join("snapshots/0-0-sg-a.json"), old.to_string()).unwrap();
+        std::fs::write(
+            d.join("snapshots/0-0-sg-a.after.json"),
+            json!({"taken_at": "t", "state": {"n": 0}}).to_string(),
+        )
+        .unwrap();
+        let reader = Reader::default();
+        let e: BeforeEntry<Value, String> = reader.entry(&d, "snapshots/0-0-sg-a.json", "sg-a").unwrap();
+        assert_eq!((e.state, e.change.as_str()), (json!({"n": 1}), "x"));
+        let e: AfterEntry<Value> = reader.entry(&d, "snapshots/0-0-sg-a.after.json", "sg-a").unwrap();
+        assert_eq!(e.state, json!({"n": 0}));
+    }
+}
