@@ -12,12 +12,13 @@
 //! `{..., target, state, change}`; `.after.json`, `{taken_at, state}`) are read too.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::ops::Range;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::target::Target;
 use crate::{Error, Result};
@@ -70,7 +71,8 @@ pub struct AfterEntry<S> {
 }
 
 /// Reads a run's snapshot files, each at most once however many of its targets are
-/// asked for. Cloning shares what was read.
+/// asked for, keeping each file's text and where each target's entry is in it (parsed
+/// into the fault's types only when asked for). Cloning shares what was read.
 #[derive(Clone, Debug, Default)]
 pub struct Reader {
     /// Each file read, by path relative to the run directory.
@@ -78,56 +80,79 @@ pub struct Reader {
 }
 
 #[derive(Debug)]
-enum File {
-    /// A one-target file of an earlier run: the entry itself.
-    One(Value),
-    /// A fault's file: its entries by target id.
-    Many(HashMap<String, Value>),
+struct File {
+    text: String,
+    /// Where each target's entry is in `text`, by target id; `None` for a one-target file
+    /// of an earlier run, which is the entry itself.
+    entries: Option<HashMap<String, Range<usize>>>,
 }
 
 impl Reader {
-    /// Target `id`'s entry in the file `rel` (relative to `run_dir`).
-    /// `T` is a [`BeforeEntry`] or an [`AfterEntry`].
+    /// Target `id`'s entry in the file `rel` (relative to `run_dir`). `T` is a
+    /// [`BeforeEntry`] or an [`AfterEntry`].
     pub fn entry<T: DeserializeOwned>(&self, run_dir: &Path, rel: &str, id: &str) -> Result<T> {
         let path = run_dir.join(rel);
         let corrupt = |message: String| Error::Corrupt { path: path.clone(), message };
         let file = self.file(&path, rel)?;
-        let value = match &*file {
-            File::One(v) => v,
-            File::Many(by_id) => by_id.get(id).ok_or_else(|| corrupt(format!("no entry for {id}")))?,
+        let text = match &file.entries {
+            None => &file.text[..],
+            Some(entries) => &file.text[entries.get(id).ok_or_else(|| corrupt(format!("no entry for {id}")))?.clone()],
         };
-        T::deserialize(value).map_err(|e| corrupt(format!("{id}: {e}")))
+        serde_json::from_str(text).map_err(|e| corrupt(format!("{id}: {e}")))
     }
 
-    fn file(&self, path: &PathBuf, rel: &str) -> Result<Arc<File>> {
+    fn file(&self, path: &Path, rel: &str) -> Result<Arc<File>> {
         if let Some(f) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(rel) {
             return Ok(f.clone());
         }
-        let bytes = std::fs::read(path).map_err(Error::store("read snapshot", path))?;
-        let mut value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt { path: path.clone(), message: e.to_string() })?;
-        let file = match value.get_mut("targets").map(Value::take) {
-            Some(Value::Array(entries)) => File::Many(
-                entries
-                    .into_iter()
-                    .filter_map(|e| {
-                        let id = e.pointer("/target/id").or_else(|| e.get("id"))?.as_str()?.to_owned();
-                        Some((id, e))
-                    })
-                    .collect(),
-            ),
-            _ => File::One(value),
-        };
-        let file = Arc::new(file);
+        let text = std::fs::read_to_string(path).map_err(Error::store("read snapshot", path))?;
+        let entries = index(&text).map_err(|e| Error::Corrupt { path: path.to_owned(), message: e.to_string() })?;
+        let file = Arc::new(File { text, entries });
         self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(rel.to_owned(), file.clone());
         Ok(file)
     }
 }
 
+/// Where each entry of a fault's file is, by target id (`None`: a one-target file).
+fn index(text: &str) -> serde_json::Result<Option<HashMap<String, Range<usize>>>> {
+    #[derive(Deserialize)]
+    struct Entries<'a> {
+        #[serde(borrow, default)]
+        targets: Option<Vec<&'a RawValue>>,
+    }
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(default)]
+        target: Option<Id>,
+        #[serde(default)]
+        id: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let Some(targets) = serde_json::from_str::<Entries<'_>>(text)?.targets else {
+        return Ok(None);
+    };
+    let mut entries = HashMap::with_capacity(targets.len());
+    for raw in targets {
+        let named: Named = serde_json::from_str(raw.get())?;
+        if let Some(id) = named.target.map(|t| t.id).or(named.id) {
+            // A borrowed raw value is a slice of `text`.
+            let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+            entries.insert(id, start..start + raw.get().len());
+        }
+    }
+    Ok(Some(entries))
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::{Value, json};
+
     use super::*;
-    use serde_json::json;
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("firedrill-snap-{name}-{}", std::process::id()));
