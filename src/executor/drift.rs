@@ -54,7 +54,7 @@ pub struct Observation {
 }
 
 pub async fn observe<F: Fault>(f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRecord) -> Result<Observation> {
-    let (snapshot, _): (F::State, F::Change) = rec.before(t)?;
+    let snapshot = rec.before::<F::State, F::Change>(t)?.state;
     let after: Option<F::State> = rec.after(t)?;
     let before = serde_json::to_value(&snapshot).expect("state serializes");
     let after_value = after.as_ref().map(|a| serde_json::to_value(a).expect("state serializes"));

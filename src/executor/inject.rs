@@ -6,8 +6,8 @@
 //! its window: see [`batch::MarkAhead`]) → the AWS calls → one describe of the targets
 //! whose call's answer did not prove their new state → the fault's `.after` file (every
 //! target's state after the change), then each target's `injected` or `inject-failed`
-//! (one write). A crash anywhere leaves a run `revert` can finish. If any target fails, everything this run changed is rolled back
-//! before returning.
+//! (one write). A crash anywhere leaves a run `revert` can finish. If any target fails,
+//! everything this run changed is rolled back before returning.
 
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
@@ -164,8 +164,9 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
 }
 
 /// Inject one fault's targets: change them (each batch journaled `injecting` before its
-/// call, a window of calls at a time), then observe each in the state its call's answer proved or, for the rest,
-/// as described all at once, then journal the outcome of every target in one write.
+/// call, a window of calls at a time), then observe each in the state its call's answer
+/// proved or, for the rest, as described all at once, then journal the outcome of every
+/// target in one write.
 async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &PlannedFault) -> Result<()> {
     // Use what was stored, not what was planned in memory: they are the same by
     // construction, and revert will read the stored form.

@@ -13,6 +13,7 @@ use crate::action::{Fault, RevertItem};
 use crate::aws::Aws;
 use crate::store::journal::{Event, command_line, now, who};
 use crate::store::record::{Phase, TargetRecord};
+use crate::store::snapshot::BeforeEntry;
 use crate::store::{RunDir, RunRecord, Store};
 use crate::{Error, Result, with_fault};
 
@@ -138,10 +139,7 @@ impl Gate {
 }
 
 /// A target's snapshot: its state before the fault, and the change.
-struct Snapshot<F: Fault> {
-    state: F::State,
-    change: F::Change,
-}
+type Snapshot<F> = BeforeEntry<<F as Fault>::State, <F as Fault>::Change>;
 
 /// Revert one fault's targets: read their snapshots, describe them all at once, leave
 /// alone those restored, gone or changed by the team, restore the rest (each batch
@@ -176,14 +174,14 @@ async fn revert_fault<F: Fault>(
     // 1. Snapshots, from the store.
     let mut live: Vec<(&TargetRecord, Snapshot<F>)> = Vec::new();
     for t in &pending {
-        match rec.before::<F::State, F::Change>(t) {
+        match rec.before(t) {
             Err(e) => events.push(failed(t, e.to_string())),
-            Ok((state, change)) => match f.irreversible(&state, &change, ctx) {
+            Ok(snap) => match f.irreversible(&snap.state, &snap.change, ctx) {
                 Some(note) => {
                     events.push(Event::Irreversible { at: now(), fault, target: t.target.id.clone(), note });
                     settled += 1;
                 }
-                None => live.push((t, Snapshot { state, change })),
+                None => live.push((t, snap)),
             },
         }
     }
@@ -208,7 +206,7 @@ async fn revert_fault<F: Fault>(
         // Respect what happened since the fault, unless firedrill itself was midway
         // through restoring this target (then it is its own work, not the team's).
         if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
-            let after = match rec.after::<F::State>(t) {
+            let after = match rec.after(t) {
                 Ok(after) => after,
                 Err(e) => {
                     events.push(failed(t, e.to_string()));

@@ -272,9 +272,11 @@ impl RunRecord {
     }
 
     /// Target `t`'s state before the fault, and the change, from its snapshot.
-    pub fn before<S: DeserializeOwned, C: DeserializeOwned>(&self, t: &TargetRecord) -> Result<(S, C)> {
-        let entry: snapshot::BeforeEntry<S, C> = self.snapshots.entry(&self.dir, &t.snapshot, &t.target.id)?;
-        Ok((entry.state, entry.change))
+    pub fn before<S: DeserializeOwned, C: DeserializeOwned>(
+        &self,
+        t: &TargetRecord,
+    ) -> Result<snapshot::BeforeEntry<S, C>> {
+        self.snapshots.entry(&self.dir, &t.snapshot, &t.target.id)
     }
 
     /// Target `t`'s state right after the fault, if it was recorded.
