@@ -3,6 +3,7 @@
 //! Phases follow chaos-mesh's records: a target whose revert failed stays in a phase
 //! that needs reverting, so the next `revert` retries it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -174,10 +175,17 @@ impl RunRecord {
             dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
             snapshots: snapshot::Reader::default(),
         };
+        // Where each fault's targets are in `run.targets`, by id: a fleet's journal has
+        // thousands of events, each naming a target.
+        let mut index: HashMap<usize, HashMap<String, usize>> = HashMap::new();
+        let find = |index: &HashMap<usize, HashMap<String, usize>>, fault: usize, target: &str| {
+            index.get(&fault).and_then(|ids| ids.get(target)).copied()
+        };
         for event in events {
             let (fault, target, phase, at, error, differences) = match event {
                 Event::RunStarted { .. } => return Err(corrupt("a second run-started event")),
                 Event::Planned { at, fault, target, snapshot, changes } => {
+                    index.entry(fault).or_default().entry(target.id.clone()).or_insert(run.targets.len());
                     run.targets.push(TargetRecord {
                         fault,
                         target,
@@ -202,11 +210,11 @@ impl RunRecord {
                     continue;
                 }
                 Event::Observed { at, fault, target, live } => {
-                    if let Some(t) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target)
+                    if let Some(i) = find(&index, fault, &target)
                         && live == "restored"
-                        && t.first_restored_at.is_none()
+                        && run.targets[i].first_restored_at.is_none()
                     {
-                        t.first_restored_at = Some(at);
+                        run.targets[i].first_restored_at = Some(at);
                     }
                     continue;
                 }
@@ -222,14 +230,14 @@ impl RunRecord {
                 }
                 Event::Injecting { at, fault, target } => (fault, target, Phase::Injecting, at, None, vec![]),
                 Event::Injected { at, fault, target, after } => {
-                    if let Some(t) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target) {
-                        t.after = after;
+                    if let Some(i) = find(&index, fault, &target) {
+                        run.targets[i].after = after;
                     }
                     (fault, target, Phase::Injected, at, None, vec![])
                 }
                 Event::Restored { at, fault, target } => {
-                    if let Some(t) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target) {
-                        t.first_restored_at.get_or_insert_with(|| at.clone());
+                    if let Some(i) = find(&index, fault, &target) {
+                        run.targets[i].first_restored_at.get_or_insert_with(|| at.clone());
                     }
                     (fault, target, Phase::Restored, at, None, vec![])
                 }
@@ -258,7 +266,7 @@ impl RunRecord {
                     (fault, target, Phase::RevertFailed, at, Some(error), differences)
                 }
             };
-            let Some(rec) = run.targets.iter_mut().find(|t| t.fault == fault && t.target.id == target) else {
+            let Some(rec) = find(&index, fault, &target).map(|i| &mut run.targets[i]) else {
                 // Its `planned` line was lost (a damaged journal): nothing to attach it to.
                 eprintln!("warning: {}: event for {target} before its snapshot; skipped", path.display());
                 continue;
@@ -321,5 +329,54 @@ impl RunRecord {
         } else {
             "reverted"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_reach_their_fault_s_target_even_when_two_faults_share_an_id() {
+        let at = || "t".to_owned();
+        let target = |id: &str| Target { id: id.into(), name: None, tags: Default::default() };
+        let planned = |fault, id: &str| Event::Planned {
+            at: at(),
+            fault,
+            target: target(id),
+            snapshot: format!("snapshots/{fault}.json"),
+            changes: vec![],
+        };
+        let events = vec![
+            Event::RunStarted {
+                at: at(),
+                run_id: "r".into(),
+                by: String::new(),
+                command: String::new(),
+                firedrill_version: "0".into(),
+                account: "1".into(),
+                region: "r".into(),
+                endpoint: None,
+                faults: vec![],
+                seeds: vec![],
+                drill: None,
+                schedule: None,
+            },
+            planned(0, "i-1"),
+            planned(0, "i-2"),
+            planned(1, "i-1"),
+            Event::Injected { at: at(), fault: 1, target: "i-1".into(), after: Some("a".into()) },
+            Event::Injecting { at: at(), fault: 0, target: "i-2".into() },
+            Event::Reverted { at: at(), fault: 7, target: "i-1".into() },
+        ];
+        let run = RunRecord::fold(Path::new("/x/journal.jsonl"), events).unwrap();
+        let phases: Vec<(usize, &str, Phase)> =
+            run.targets.iter().map(|t| (t.fault, t.target.id.as_str(), t.phase)).collect();
+        assert_eq!(
+            phases,
+            [(0, "i-1", Phase::NotInjected), (0, "i-2", Phase::Injecting), (1, "i-1", Phase::Injected)],
+            "an event for a target never planned changes nothing"
+        );
+        assert_eq!(run.targets[2].after.as_deref(), Some("a"));
     }
 }
