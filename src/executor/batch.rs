@@ -1,10 +1,10 @@
 //! Describing many targets at once: the executor's one way to read a fault's targets, so
 //! that a fleet costs a few paged calls per phase, not one call per target. Inject and
-//! revert share the rest here: journaling `injecting` / `reverting` ahead of the change
-//! calls, spreading a change call's outcome over its batch, and reading the targets after
-//! a change, from the call's answers where they prove the state and with one describe for
-//! the others.
+//! revert share the rest here: making the change calls (bounded, each target journaled
+//! before its call), and reading the targets after a change, from the calls' answers
+//! where they prove the state and with one describe for the others.
 
+use std::ops::Range;
 use std::sync::Mutex;
 
 use futures_util::{StreamExt, stream};
@@ -13,7 +13,7 @@ use crate::action::Fault;
 use crate::aws::Aws;
 use crate::store::journal::{Event, Journal};
 use crate::target::Target;
-use crate::{Error, Result};
+use crate::{Error, Result, failpoint};
 
 /// Describe every target, one entry per target in order. Actions with a batch describe
 /// ([`Fault::DESCRIBE_BATCH`]) get one call per batch; others one call per target. Either
@@ -49,58 +49,82 @@ fn failed<S>(chunk: &[&Target], why: &str) -> Vec<Result<S>> {
     chunk.iter().map(|_| Err(Error::Failed(why.to_owned()))).collect()
 }
 
-/// Journals that the targets of change calls are about to change (`injecting`,
-/// `reverting`), ahead of the calls: the first call of a window marks the targets of
-/// the next `window` calls in one write, so a fleet costs one fsync per window of calls
-/// rather than one per call. Every target is marked, durably, before its call is made.
-/// A crash can leave at most a window of targets marked but untouched: revert describes
-/// them, finds them equal to their snapshots, and leaves them be.
-pub struct MarkAhead<'a> {
-    journal: &'a Journal,
-    /// The calls' targets, as indices into the caller's list, one slice per call.
-    calls: Vec<&'a [usize]>,
-    window: usize,
-    /// How many calls, from the first, have their targets marked.
-    marked: Mutex<usize>,
+/// Make a fault's change calls over its `n` targets, `per_call` at a time (1 for a
+/// fault without a batch call), at most `aws.concurrency` calls in flight. Each target
+/// is journaled `mark(i)` (`injecting`, `reverting`) before its call, a window of
+/// `aws.concurrency` calls ahead (see [`mark_ahead`]). `call(range)` makes the call for
+/// the targets at `range` and answers with what it proves of each; the failpoint `point`
+/// follows each call. Returns every target's outcome, by index (unordered).
+pub async fn change_all<S, Fut>(
+    aws: &Aws,
+    journal: &Journal,
+    n: usize,
+    per_call: usize,
+    point: &str,
+    mark: impl Fn(usize) -> Event,
+    call: impl Fn(Range<usize>) -> Fut,
+) -> Vec<(usize, super::Proved<S>)>
+where
+    Fut: Future<Output = Result<Vec<Option<S>>>>,
+{
+    let per_call = per_call.max(1);
+    let window = per_call * aws.concurrency.max(1);
+    let marked = Mutex::new(0);
+    let (marked, mark, call) = (&marked, &mark, &call);
+    let calls: Vec<Vec<(usize, super::Proved<S>)>> =
+        stream::iter((0..n).step_by(per_call).map(|start| start..(start + per_call).min(n)))
+            .map(|range| async move {
+                let turn = aws.permit().await;
+                if let Err(e) = mark_ahead(journal, marked, range.end, (range.start + window).min(n), mark) {
+                    return spread(range, Err(e));
+                }
+                let called = call(range.clone()).await;
+                drop(turn);
+                failpoint::hit(point);
+                failpoint::pause(point).await;
+                spread(range, called)
+            })
+            .buffer_unordered(aws.concurrency)
+            .collect()
+            .await;
+    calls.into_iter().flatten().collect()
 }
 
-impl<'a> MarkAhead<'a> {
-    pub fn new(journal: &'a Journal, calls: Vec<&'a [usize]>, window: usize) -> Self {
-        MarkAhead { journal, calls, window: window.max(1), marked: Mutex::new(0) }
+/// Unless the first `need` targets are marked already (`marked` counts those that are),
+/// journal `mark(i)` for every target from the first unmarked one up to `to`, in one
+/// write: a fleet costs one fsync per window of calls rather than one per call. A crash
+/// can leave at most a window of targets marked but untouched: revert describes them,
+/// finds them equal to their snapshots, and leaves them be.
+fn mark_ahead(
+    journal: &Journal,
+    marked: &Mutex<usize>,
+    need: usize,
+    to: usize,
+    mark: impl Fn(usize) -> Event,
+) -> Result<()> {
+    let mut marked = marked.lock().unwrap_or_else(|e| e.into_inner());
+    if need <= *marked {
+        return Ok(());
     }
-
-    /// The targets of each call, in order.
-    pub fn calls(&self) -> &[&'a [usize]] {
-        &self.calls
-    }
-
-    /// Make sure call `k`'s targets are marked, writing `event(i)` for each target `i`
-    /// of the calls from the first unmarked one to the end of `k`'s window.
-    pub fn ensure(&self, k: usize, event: impl Fn(usize) -> Event) -> Result<()> {
-        let mut marked = self.marked.lock().unwrap_or_else(|e| e.into_inner());
-        if k < *marked {
-            return Ok(());
-        }
-        let end = (k + self.window).min(self.calls.len());
-        let events: Vec<Event> = self.calls[*marked..end].iter().flat_map(|c| c.iter().map(|&i| event(i))).collect();
-        self.journal.append_all(&events)?;
-        *marked = end;
-        Ok(())
-    }
+    let to = to.max(need);
+    let events: Vec<Event> = (*marked..to).map(mark).collect();
+    journal.append_all(&events)?;
+    *marked = to;
+    Ok(())
 }
 
-/// What one change call made known of each target of its batch (`chunk`, indices into
+/// What one change call made known of each target of its batch (`range`, indices into
 /// the caller's list), in order: the state its answer proves or `None`; the call's error
 /// for every one if it failed.
-pub fn spread<S>(chunk: &[usize], called: Result<Vec<Option<S>>>) -> Vec<(usize, super::Proved<S>)> {
+fn spread<S>(range: Range<usize>, called: Result<Vec<Option<S>>>) -> Vec<(usize, super::Proved<S>)> {
     match called {
         Ok(proved) => {
             let proved = proved.into_iter().chain(std::iter::repeat_with(|| None));
-            chunk.iter().copied().zip(proved.map(Ok)).collect()
+            range.zip(proved.map(Ok)).collect()
         }
         Err(e) => {
             let why = e.to_string();
-            chunk.iter().map(|&i| (i, Err(Error::Failed(why.clone())))).collect()
+            range.map(|i| (i, Err(Error::Failed(why.clone())))).collect()
         }
     }
 }
@@ -132,7 +156,7 @@ pub async fn states_after<'a, F: Fault>(
 mod tests {
     use super::*;
 
-    fn marked(path: &std::path::Path) -> Vec<String> {
+    fn marked_in(path: &std::path::Path) -> Vec<String> {
         Journal::read::<Event>(path)
             .unwrap()
             .into_iter()
@@ -148,18 +172,20 @@ mod tests {
         let path = std::env::temp_dir().join(format!("firedrill-marks-{}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let journal = Journal::open(&path).unwrap();
-        let targets: Vec<usize> = (0..7).collect();
-        // Seven targets, two a call: four calls, marked two calls at a time.
-        let marks = MarkAhead::new(&journal, targets.chunks(2).collect(), 2);
+        // Seven targets, two a call: four calls (0..2, 2..4, 4..6, 6..7), marked two
+        // calls (four targets) at a time.
+        let marked = Mutex::new(0);
         let event = |i: usize| Event::Injecting { at: "t".into(), fault: 0, target: format!("t{i}") };
-        marks.ensure(0, event).unwrap();
-        assert_eq!(marked(&path), ["t0", "t1", "t2", "t3"], "the first call marks its window");
-        marks.ensure(1, event).unwrap();
-        assert_eq!(marked(&path).len(), 4, "a call already marked writes nothing");
-        marks.ensure(3, event).unwrap();
-        assert_eq!(marked(&path), ["t0", "t1", "t2", "t3", "t4", "t5", "t6"], "the rest, once, to the last call");
-        marks.ensure(2, event).unwrap();
-        assert_eq!(marked(&path).len(), 7);
+        let ensure =
+            |call: std::ops::Range<usize>| mark_ahead(&journal, &marked, call.end, (call.start + 4).min(7), event);
+        ensure(0..2).unwrap();
+        assert_eq!(marked_in(&path), ["t0", "t1", "t2", "t3"], "the first call marks its window");
+        ensure(2..4).unwrap();
+        assert_eq!(marked_in(&path).len(), 4, "a call already marked writes nothing");
+        ensure(6..7).unwrap();
+        assert_eq!(marked_in(&path), ["t0", "t1", "t2", "t3", "t4", "t5", "t6"], "the rest, once, to the last call");
+        ensure(4..6).unwrap();
+        assert_eq!(marked_in(&path).len(), 7);
         let _ = std::fs::remove_file(&path);
     }
 }

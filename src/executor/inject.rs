@@ -3,13 +3,12 @@
 //! Order of writes, each fsync'd before the next step (see the store):
 //! `run-started` → a snapshot file per fault, then every target's `planned` event (one
 //! write) → before a call, `injecting` for its targets (and those of the next calls in
-//! its window: see [`batch::MarkAhead`]) → the AWS calls → one describe of the targets
+//! its window: see [`batch::change_all`]) → the AWS calls → one describe of the targets
 //! whose call's answer did not prove their new state → the fault's `.after` file (every
 //! target's state after the change), then each target's `injected` or `inject-failed`
 //! (one write). A crash anywhere leaves a run `revert` can finish. If any target fails,
 //! everything this run changed is rolled back before returning.
 
-use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -181,39 +180,24 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
     let fault = ctx.fault;
 
     // 1. Change: one call per target, or per batch where the API takes many ids.
-    let indexed: Vec<usize> = (0..items.len()).collect();
-    let marks = batch::MarkAhead::new(journal, indexed.chunks(F::CHANGE_BATCH.max(1)).collect(), aws.concurrency);
-    let calls: Vec<Vec<(usize, super::Proved<F::State>)>> = stream::iter(marks.calls().iter().enumerate())
-        .map(|(k, &chunk)| {
-            let (items, marks) = (&items, &marks);
-            async move {
-                let turn = aws.permit().await;
-                let injecting = |i: usize| Event::Injecting { at: now(), fault, target: items[i].0.id.clone() };
-                if let Err(e) = marks.ensure(k, injecting) {
-                    return batch::spread(chunk, Err(e));
-                }
-                let called = if F::CHANGE_BATCH == 0 {
-                    let (target, before, change) = &items[chunk[0]];
-                    f.inject_confirmed(aws, ctx, target, before, change).await.map(|s| vec![s])
-                } else {
-                    let batch: Vec<_> = chunk.iter().map(|&i| (&items[i].0, &items[i].1, &items[i].2)).collect();
-                    f.inject_batch(aws, ctx, &batch).await
-                };
-                drop(turn);
-                failpoint::hit("after-inject-call");
-                failpoint::pause("after-inject-call").await;
-                let spread = batch::spread(chunk, called).into_iter();
-                spread
-                    .map(|(i, r)| (i, r.and_then(|s| failpoint::fail("inject", &items[i].0.id).map(|()| s))))
-                    .collect()
+    let injecting = |i: usize| Event::Injecting { at: now(), fault, target: items[i].0.id.clone() };
+    let call = |range: std::ops::Range<usize>| {
+        let refs = &refs;
+        async move {
+            if F::CHANGE_BATCH == 0 {
+                let (target, before, change) = refs[range.start];
+                f.inject_confirmed(aws, ctx, target, before, change).await.map(|s| vec![s])
+            } else {
+                f.inject_batch(aws, ctx, &refs[range]).await
             }
-        })
-        .buffer_unordered(aws.concurrency)
-        .collect()
-        .await;
+        }
+    };
+    let calls =
+        batch::change_all(aws, journal, items.len(), F::CHANGE_BATCH, "after-inject-call", injecting, call).await;
     let mut outcomes: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
     let mut changed = Vec::new();
-    for (i, r) in calls.into_iter().flatten() {
+    for (i, r) in calls {
+        let r = r.and_then(|proved| failpoint::fail("inject", &items[i].0.id).map(|()| proved));
         outcomes[i] = Some(r.map(|proved| changed.push((i, proved))));
     }
 

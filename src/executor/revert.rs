@@ -4,8 +4,6 @@
 //! tried again. Refuses to run against another account or region than the run's.
 //! [`abort`] reverts every open run at once.
 
-use futures_util::{StreamExt, stream};
-
 use super::RunCtx;
 use super::batch::{self, describe_all};
 use super::drift::{self, Live};
@@ -235,52 +233,34 @@ async fn revert_fault<F: Fault>(
     events.clear();
 
     // 3. Restore: one call per target, or per batch where the API takes many ids.
-    let indexed: Vec<usize> = (0..to_revert.len()).collect();
-    let marks = batch::MarkAhead::new(journal, indexed.chunks(F::CHANGE_BATCH.max(1)).collect(), aws.concurrency);
-    let calls: Vec<Vec<(usize, super::Proved<F::State>)>> = stream::iter(marks.calls().iter().enumerate())
-        .map(|(k, &chunk)| {
-            let (to_revert, marks) = (&to_revert, &marks);
-            async move {
-                let reverting =
-                    |i: usize| Event::Reverting { at: now(), fault, target: to_revert[i].0.target.id.clone() };
-                let turn = aws.permit().await;
-                let called = match marks.ensure(k, reverting) {
-                    Err(e) => Err(e),
-                    Ok(()) if F::CHANGE_BATCH == 0 => {
-                        let (t, snap, current) = &to_revert[chunk[0]];
-                        f.revert_confirmed(aws, ctx, &t.target, &snap.state, &snap.change, current)
-                            .await
-                            .map(|s| vec![s])
-                    }
-                    Ok(()) => {
-                        let items: Vec<RevertItem<'_, F>> = chunk
-                            .iter()
-                            .map(|&i| {
-                                let (t, snap, current) = &to_revert[i];
-                                RevertItem {
-                                    target: &t.target,
-                                    before: &snap.state,
-                                    change: &snap.change,
-                                    now: current,
-                                }
-                            })
-                            .collect();
-                        f.revert_batch(aws, ctx, &items).await
-                    }
-                };
-                drop(turn);
-                crate::failpoint::hit("after-revert-call");
-                batch::spread(chunk, called)
+    let reverting = |i: usize| Event::Reverting { at: now(), fault, target: to_revert[i].0.target.id.clone() };
+    let call = |range: std::ops::Range<usize>| {
+        let to_revert = &to_revert;
+        async move {
+            if F::CHANGE_BATCH == 0 {
+                let (t, snap, current) = &to_revert[range.start];
+                f.revert_confirmed(aws, ctx, &t.target, &snap.state, &snap.change, current).await.map(|s| vec![s])
+            } else {
+                let items: Vec<RevertItem<'_, F>> = to_revert[range]
+                    .iter()
+                    .map(|(t, snap, current)| RevertItem {
+                        target: &t.target,
+                        before: &snap.state,
+                        change: &snap.change,
+                        now: current,
+                    })
+                    .collect();
+                f.revert_batch(aws, ctx, &items).await
             }
-        })
-        .buffer_unordered(aws.concurrency)
-        .collect()
-        .await;
+        }
+    };
+    let calls =
+        batch::change_all(aws, journal, to_revert.len(), F::CHANGE_BATCH, "after-revert-call", reverting, call).await;
 
     // 4. Verify: compare each restored target with its snapshot, as the call's answer
     // proved it or else as described (every such target at once).
     let mut changed = Vec::new();
-    for (i, called) in calls.into_iter().flatten() {
+    for (i, called) in calls {
         match called {
             Ok(proved) => changed.push((i, proved)),
             Err(error) => events.push(failed(to_revert[i].0, error.to_string())),
