@@ -45,6 +45,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A file of the store is not what the run wrote (its digest differs): nothing is
+    /// restored from it.
+    #[error("refused: {0}; nothing was changed")]
+    Tampered(String),
+
     /// A stored record could not be decoded.
     #[error("corrupt state in {}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
@@ -69,7 +74,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input(_) | Error::Usage(_) | Error::Refused(_) | Error::Locked { .. } => 2,
+            Error::Input(_) | Error::Usage(_) | Error::Refused(_) | Error::Locked { .. } | Error::Tampered(_) => 2,
             Error::RevertIncomplete(_) => 3,
             // As shells report a process ended by SIGINT.
             Error::Interrupted(_) => 130,

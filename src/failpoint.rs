@@ -13,7 +13,7 @@
 /// Abort the process here if `FIREDRILL_FAILPOINT` names this point.
 pub fn hit(name: &str) {
     if std::env::var_os("FIREDRILL_FAILPOINT").is_some_and(|v| v == name) {
-        eprintln!("firedrill: failpoint {name}: aborting");
+        crate::errln!("firedrill: failpoint {name}: aborting");
         std::process::abort();
     }
 }
@@ -30,7 +30,7 @@ pub fn fail(name: &str, target: &str) -> crate::Result<()> {
 /// test signal the process while it is in the middle of a step.
 pub async fn pause(name: &str) {
     if std::env::var("FIREDRILL_FAILPOINT").is_ok_and(|v| v.strip_prefix("pause-") == Some(name)) {
-        eprintln!("firedrill: failpoint pause-{name}: pausing");
+        crate::errln!("firedrill: failpoint pause-{name}: pausing");
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     }
 }

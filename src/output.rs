@@ -1,6 +1,14 @@
 //! Output: every command prints text for people or, with `--output json`, one JSON
 //! document on stdout for scripts. JSON field names are part of the interface: add
 //! fields, never rename them. Errors always go to stderr as text.
+//!
+//! Everything is printed through [`out`] and [`err`] (and the [`outln!`](crate::outln)
+//! and [`errln!`](crate::errln) macros), which ignore a failed write: a closed pipe
+//! (`firedrill run drill.yaml | head`), a `tee` ended by the same Ctrl-C, or a terminal
+//! that went away must never stop a command, least of all a revert. Nothing is lost by
+//! it: the journal holds what the command did. `println!` would panic there instead.
+
+use std::io::Write;
 
 use serde::Serialize;
 
@@ -13,14 +21,37 @@ pub enum Format {
     Json,
 }
 
+/// Write `text` to stdout; a failed write (a closed pipe, a dead terminal) is ignored.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// Write `text` to stderr; a failed write is ignored.
+pub fn err(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// `println!` that never panics: see [`out`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::output::out(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprintln!` that never panics: see [`err`].
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::err(&format!("{}\n", format_args!($($arg)*))) };
+}
+
 /// Print `value` as JSON, or as the text `text` renders.
 pub fn emit<T: Serialize>(format: Format, value: &T, text: impl FnOnce(&T) -> String) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(value).expect("output serializes")),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(value).expect("output serializes")),
         Format::Text => {
             let s = text(value);
             if !s.is_empty() {
-                println!("{}", s.trim_end());
+                crate::outln!("{}", s.trim_end());
             }
         }
     }

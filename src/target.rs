@@ -34,6 +34,14 @@ pub enum TargetKind {
     AutoScalingGroup,
 }
 
+impl TargetKind {
+    /// Whether the service is global (IAM, Route 53): a resource of this kind is the same
+    /// in every region of its account.
+    pub fn is_global(self) -> bool {
+        matches!(self, TargetKind::Role | TargetKind::Record | TargetKind::HealthCheck)
+    }
+}
+
 impl fmt::Display for TargetKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

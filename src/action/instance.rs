@@ -415,7 +415,7 @@ async fn instance_config(aws: &Aws, instance: &aws_sdk_ec2::types::Instance) -> 
         security_groups,
         profile_arn: instance.iam_instance_profile().and_then(|p| p.arn()).map(str::to_owned),
         key_name: instance.key_name().map(str::to_owned),
-        tags: ec2::tags_map(instance.tags())
+        tags: crate::aws::holds::without_holds(ec2::tags_map(instance.tags()))
             .into_iter()
             .filter(|(k, _)| !k.starts_with("aws:") && !k.starts_with("firedrill:"))
             .collect(),
@@ -485,6 +485,9 @@ impl TerminateInstances {
             before.tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()).collect();
         tags.push(aws_sdk_ec2::types::Tag::builder().key(crate::aws::RUN_TAG).value(&run.run_id).build());
         tags.push(aws_sdk_ec2::types::Tag::builder().key(REPLACES_TAG).value(id).build());
+        tags.push(
+            aws_sdk_ec2::types::Tag::builder().key(crate::aws::KIND_TAG).value(crate::aws::kind::RELAUNCHED).build(),
+        );
         let out = aws
             .ec2
             .run_instances()
@@ -560,7 +563,14 @@ impl Fault for TerminateInstances {
         let id = &change.instance_id;
         let cfg = self.describe(aws, target).await?;
         // The evidence carries the run's tags and says which instance it is of.
-        let tags = |kind| super::security_group::run_tags(run, kind, &[("firedrill:instance", id.clone())]);
+        let tags = |kind| {
+            super::security_group::run_tags(
+                run,
+                kind,
+                crate::aws::kind::EVIDENCE,
+                &[("firedrill:instance", id.clone())],
+            )
+        };
         match change.preserve {
             Preserve::None => {}
             Preserve::Image if run.created_in("image", id).is_none() => {

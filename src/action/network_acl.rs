@@ -206,7 +206,12 @@ impl Fault for DenyAll {
                 .ec2
                 .create_network_acl()
                 .vpc_id(vpc)
-                .tag_specifications(run_tags(run, ResourceType::NetworkAcl, &[("Name", name)]))
+                .tag_specifications(run_tags(
+                    run,
+                    ResourceType::NetworkAcl,
+                    crate::aws::kind::ACL_CLONE,
+                    &[("Name", name)],
+                ))
                 .send()
                 .await
                 .map_err(Error::aws(format!("create a deny-all network ACL in {vpc} (ec2:CreateNetworkAcl)")))?;

@@ -18,7 +18,7 @@ use aws_sdk_ec2::types::{
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ActionInfo, Fault, ParamInfo, Params};
-use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
+use crate::aws::{Aws, FAULT_TAG, KIND_TAG, RUN_TAG, ec2};
 use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind, TargetSpec};
 use crate::{Error, Result, failpoint};
@@ -180,7 +180,7 @@ impl GroupState {
             description: g.description().unwrap_or_default().into(),
             ingress: rules(g.ip_permissions()),
             egress: rules(g.ip_permissions_egress()),
-            tags: ec2::tags_map(g.tags()),
+            tags: crate::aws::holds::without_holds(ec2::tags_map(g.tags())),
         }
     }
 
@@ -340,11 +340,14 @@ async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule])
     }
 }
 
-pub(crate) fn run_tags(run: &RunCtx, resource: ResourceType, extra: &[(&str, String)]) -> TagSpecification {
+/// The tags of a resource firedrill creates: its run, its fault, and what kind of thing
+/// it is (see [`crate::aws::KIND_TAG`]): `sweep` deletes only what carries all three.
+pub(crate) fn run_tags(run: &RunCtx, resource: ResourceType, kind: &str, extra: &[(&str, String)]) -> TagSpecification {
     let mut b = TagSpecification::builder()
         .resource_type(resource)
         .tags(Tag::builder().key(RUN_TAG).value(&run.run_id).build())
-        .tags(Tag::builder().key(FAULT_TAG).value(run.fault.to_string()).build());
+        .tags(Tag::builder().key(FAULT_TAG).value(run.fault.to_string()).build())
+        .tags(Tag::builder().key(KIND_TAG).value(kind).build());
     for (k, v) in extra {
         b = b.tags(Tag::builder().key(*k).value(v).build());
     }
@@ -780,7 +783,7 @@ impl Fault for OpenIngress {
     async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &RulesChange) -> Result<()> {
         let now = describe_group(aws, &change.group_id).await?;
         let missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(Direction::Ingress, r)).cloned().collect();
-        let tags = run_tags(run, ResourceType::SecurityGroupRule, &[]);
+        let tags = run_tags(run, ResourceType::SecurityGroupRule, crate::aws::kind::RULE, &[]);
         authorize(aws, &change.group_id, Direction::Ingress, &missing, Some(tags)).await.map(drop)
     }
 
@@ -901,7 +904,12 @@ pub(crate) async fn ensure_quarantine(aws: &Aws, run: &RunCtx, vpc: &str) -> Res
         .group_name(&name)
         .description(format!("firedrill quarantine group for run {}: no rules, by design", run.run_id))
         .vpc_id(vpc)
-        .tag_specifications(run_tags(run, ResourceType::SecurityGroup, &[("Name", name.clone())]))
+        .tag_specifications(run_tags(
+            run,
+            ResourceType::SecurityGroup,
+            crate::aws::kind::QUARANTINE_GROUP,
+            &[("Name", name.clone())],
+        ))
         .send()
         .await
         .map_err(Error::aws(format!("create a quarantine security group in {vpc} (ec2:CreateSecurityGroup)")))?;

@@ -6,9 +6,11 @@
 //! the standard chain (env, profiles, SSO, process, IMDS). `AWS_ENDPOINT_URL` is honoured
 //! by the SDK itself; `--endpoint-url` overrides it.
 
+pub mod access;
 pub mod autoscaling;
 pub mod ec2;
 pub mod elbv2;
+pub mod holds;
 pub mod iam;
 pub mod route53;
 
@@ -20,9 +22,17 @@ use crate::{Error, Result};
 /// Where to send AWS calls: the global options every command shares.
 #[derive(Clone, Debug, clap::Args)]
 pub struct AwsArgs {
-    /// Named profile from the AWS config files.
-    #[arg(long, global = true, env = "AWS_PROFILE")]
+    /// Named profile from the AWS config files (AWS_PROFILE works too). Commands on an
+    /// existing run use the run's recorded profile unless this is given.
+    #[arg(long, global = true)]
     pub profile: Option<String>,
+    /// Assume this role with the base credentials and act as it. Commands on an existing
+    /// run use the run's recorded role unless this is given (checked against its account).
+    #[arg(long, global = true, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy requires (with --role-arn).
+    #[arg(long, global = true, requires = "role_arn")]
+    pub external_id: Option<String>,
     /// AWS region (otherwise AWS_REGION or the profile's region).
     #[arg(long, global = true)]
     pub region: Option<String>,
@@ -67,6 +77,8 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: String,
     pub endpoint: Option<String>,
+    /// How these clients' credentials were obtained (recorded with every run).
+    pub access: access::Access,
     /// At most this many calls in flight at once ([`AwsArgs::concurrency`]).
     pub concurrency: usize,
     /// The permits for those calls, shared by every clone of this `Aws`.
@@ -75,17 +87,29 @@ pub struct Aws {
 
 /// A role to act as (a drill team's account): assumed through STS with the base
 /// credentials, and refreshed before it expires.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AssumeRole {
     pub role_arn: String,
     pub external_id: Option<String>,
     pub session_name: Option<String>,
 }
 
+impl AwsArgs {
+    /// The role `--role-arn` names, if any.
+    pub fn role(&self) -> Option<AssumeRole> {
+        self.role_arn.as_ref().map(|arn| AssumeRole {
+            role_arn: arn.clone(),
+            external_id: self.external_id.clone(),
+            session_name: None,
+        })
+    }
+}
+
 impl Aws {
-    /// Resolve configuration and build clients. Makes no network call.
+    /// Resolve configuration and build clients (acting as `--role-arn` when given). Makes
+    /// no network call.
     pub async fn connect(args: &AwsArgs) -> Result<Aws> {
-        Self::connect_as(args, None).await
+        Self::connect_as(args, args.role().as_ref()).await
     }
 
     /// Like [`Aws::connect`], acting as `role` when given. Still no network call: the
@@ -130,10 +154,18 @@ impl Aws {
             route53: aws_sdk_route53::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             endpoint: config.endpoint_url().map(str::to_owned),
+            access: access::Access::of(args, role),
             region,
             concurrency: usize::from(args.concurrency),
             limit: std::sync::Arc::new(tokio::sync::Semaphore::new(usize::from(args.concurrency))),
         })
+    }
+
+    /// Share `other`'s bound on calls in flight (clients for several accounts in one
+    /// command: `abort`, a drill).
+    pub fn share_limit(&mut self, other: &Aws) {
+        self.limit = other.limit.clone();
+        self.concurrency = other.concurrency;
     }
 
     /// Wait for a turn to call AWS: the executor holds one permit per call (or batch)
@@ -187,3 +219,19 @@ pub async fn list(
 pub const RUN_TAG: &str = "firedrill:run";
 /// Which fault of the run created it.
 pub const FAULT_TAG: &str = "firedrill:fault";
+/// What kind of thing firedrill made it as (see [`kind`]).
+pub const KIND_TAG: &str = "firedrill:kind";
+
+/// The values of [`KIND_TAG`]: what firedrill creates.
+pub mod kind {
+    /// An empty security group that isolates an instance or a load balancer.
+    pub const QUARANTINE_GROUP: &str = "quarantine-group";
+    /// A network ACL cloned from a subnet's, with deny-all entries at the top.
+    pub const ACL_CLONE: &str = "acl-clone";
+    /// A security-group rule firedrill added (`open-ingress`).
+    pub const RULE: &str = "rule";
+    /// An image or EBS snapshot of a terminated instance: kept, never swept.
+    pub const EVIDENCE: &str = "evidence";
+    /// An instance launched to replace a terminated one: kept, never swept.
+    pub const RELAUNCHED: &str = "relaunched-instance";
+}

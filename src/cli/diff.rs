@@ -35,8 +35,13 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store();
     let id = store.resolve(args.run.as_deref())?;
     let rec = store.read(&id)?;
-    let aws = g.aws().await?;
-    let seen = drift::observe_run(&aws, &rec, args.fault.as_deref(), args.target.as_deref()).await?;
+    super::warn_all(&rec.warnings);
+    let aws = g.reach(&rec).await?;
+    let looking = drift::Looking { fault: args.fault.as_deref(), target: args.target.as_deref(), verify: false };
+    let seen = drift::observe_run(&aws, &rec, looking).await?;
+    for w in seen.iter().filter_map(|(_, _, o)| o.warning.as_ref()) {
+        crate::errln!("warning: {w}");
+    }
     let diffs: Vec<TargetDiff> = seen
         .into_iter()
         .map(|(fi, target, o)| {

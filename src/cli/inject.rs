@@ -1,6 +1,6 @@
 //! `firedrill inject FILE... --yes`: snapshot, break, verify.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -18,6 +18,10 @@ pub struct Args {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Break targets another open run already holds, on top of its break (refused
+    /// otherwise). Stacked runs are reverted newest first, each from its own snapshot.
+    #[arg(long)]
+    pub stack: bool,
 }
 
 #[derive(Serialize)]
@@ -35,11 +39,12 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store();
     let run_id = crate::store::Store::new_run_id();
     // Ctrl-C or SIGTERM stops the injection and rolls back what this run changed.
+    let opts = executor::InjectOptions { stack: args.stack, schedule: None };
     let report = tokio::select! {
-        r = executor::inject(&aws, &store, &plan, &run_id) => r?,
+        r = executor::inject(&aws, &store, &plan, &run_id, &opts) => r?,
         signal = interrupted() => {
-            eprintln!("firedrill: {signal}: stopping, and rolling back run {run_id}");
-            let opts = executor::RevertOptions { force: true, abandon: Vec::new() };
+            crate::errln!("firedrill: {signal}: stopping, and rolling back run {run_id}");
+            let opts = executor::RevertOptions { force: true, ..Default::default() };
             let how = match executor::revert(&aws, &store, &run_id, &opts).await {
                 Ok(rec) if !rec.needs_revert() => "everything it changed was reverted".to_owned(),
                 Ok(_) => format!("the rollback did not finish: run `firedrill revert {run_id}`"),
@@ -72,10 +77,12 @@ fn confirm(plan: &executor::Plan) -> Result<()> {
             "inject changes AWS resources: pass --yes to confirm (stdin is not a terminal)".into(),
         ));
     }
-    eprintln!("{}", super::plan::text(plan));
+    crate::errln!("{}", super::plan::text(plan));
     let n: usize = plan.faults.iter().map(|f| f.targets.len()).sum();
-    eprint!("Break {n} target(s) in account {} ({})? Type `yes` to continue: ", plan.account, plan.region);
-    let _ = std::io::stderr().flush();
+    crate::output::err(&format!(
+        "Break {n} target(s) in account {} ({})? Type `yes` to continue: ",
+        plan.account, plan.region
+    ));
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer).map_err(|e| Error::Usage(format!("failed to read the answer: {e}")))?;
     if answer.trim() != "yes" {

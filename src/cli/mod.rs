@@ -100,6 +100,19 @@ impl Global {
     pub async fn aws(&self) -> Result<Aws> {
         Aws::connect(&self.aws).await
     }
+
+    /// Clients for acting on run `rec`: its own region, endpoint and recorded
+    /// credentials, unless `--profile` / `--role-arn` override them.
+    pub async fn reach(&self, rec: &crate::store::RunRecord) -> Result<Aws> {
+        crate::aws::access::reach(&self.aws, rec.place(), None).await
+    }
+}
+
+/// Print what reading or reverting a run warned of, on stderr.
+pub fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        crate::errln!("warning: {w}");
+    }
 }
 
 /// Load fault files, or fail with every problem found in them.
@@ -116,7 +129,7 @@ pub fn main() -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            crate::errln!("error: failed to start the async runtime: {e}");
             return 1;
         }
     };
@@ -125,8 +138,8 @@ pub fn main() -> i32 {
         Err(e) => {
             match &e {
                 // Diagnostics already read "path:line:col: error: ...".
-                Error::Input(d) => eprintln!("{d}"),
-                e => eprintln!("error: {e}"),
+                Error::Input(d) => crate::errln!("{d}"),
+                e => crate::errln!("error: {e}"),
             }
             e.exit_code()
         }
@@ -163,5 +176,7 @@ fn init_tracing(verbose: u8, info: bool) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // A log line that cannot be written (stderr closed) is dropped; the subscriber would
+    // otherwise report it with `eprintln!`, which panics on a closed stderr.
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false).init();
 }

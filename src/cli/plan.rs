@@ -19,6 +19,9 @@ pub struct Args {
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let (_, plan) = make(&args.files, g).await?;
     emit(g.output, &plan, text);
+    if let Err(crate::Error::Refused(why)) = executor::holds::check(&g.store(), &[&plan], false) {
+        crate::errln!("note: inject would refuse this without --stack:\n{why}");
+    }
     Ok(())
 }
 

@@ -36,9 +36,9 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
     match args.out {
         Some(path) => {
             std::fs::write(&path, text).map_err(crate::Error::store("write report", &path))?;
-            eprintln!("wrote {}", path.display());
+            crate::errln!("wrote {}", path.display());
         }
-        None => print!("{text}"),
+        None => crate::output::out(&text),
     }
     Ok(())
 }

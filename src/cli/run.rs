@@ -2,7 +2,7 @@
 //! every team (refusing before any change if something does not resolve), checks the
 //! steady state, then runs the timeline with a live view; prints the scores at the end.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -24,6 +24,10 @@ pub struct Args {
     /// Resolve every team's targets for every step and print the plan; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Let steps break targets another open run already holds, on top of its break
+    /// (refused otherwise). Stacked runs are reverted newest first.
+    #[arg(long)]
+    pub stack: bool,
 }
 
 #[derive(Serialize)]
@@ -53,6 +57,7 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let guard = Guardrails::load(g.config.as_deref())?;
     let teams = runner::connect(&drill, &g.aws).await?;
     let plans = runner::preflight(&drill, &teams, &guard).await?;
+    crate::executor::holds::check(&g.store(), &plans.iter().map(|(_, _, p)| p).collect::<Vec<_>>(), args.stack)?;
     if args.dry_run {
         let out = DryRun {
             drill: &drill,
@@ -70,7 +75,7 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
         Format::Text => Mode::Lines,
     };
     let store = g.store();
-    let fin = runner::run(&drill, teams, &guard, &store, View::new(mode, &drill)).await?;
+    let fin = runner::run(&drill, teams, &guard, &store, View::new(mode, &drill), args.stack).await?;
 
     let summary = Summary {
         drill_id: &fin.drill_id,
@@ -81,8 +86,8 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     };
     match g.output {
         // The event stream already went to stdout; the summary is its last line.
-        Format::Json => println!("{}", serde_json::to_string(&summary).expect("summary serializes")),
-        Format::Text => println!("{}", summary_text(&summary)),
+        Format::Json => crate::outln!("{}", serde_json::to_string(&summary).expect("summary serializes")),
+        Format::Text => crate::outln!("{}", summary_text(&summary)),
     }
     if let Some(signal) = fin.interrupted {
         return Err(Error::Interrupted(format!(
@@ -149,13 +154,12 @@ fn confirm(drill: &drill::Drill, teams: &[runner::Connected]) -> Result<()> {
     }
     let who: Vec<String> =
         teams.iter().map(|c| format!("{} (account {}, {})", c.team.name, c.account, c.aws.region)).collect();
-    eprint!(
+    crate::output::err(&format!(
         "Run drill {} ({} step(s)) against {}? Type `yes` to continue: ",
         drill.name,
         drill.steps.len(),
         who.join(", ")
-    );
-    let _ = std::io::stderr().flush();
+    ));
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer).map_err(|e| Error::Usage(format!("failed to read the answer: {e}")))?;
     if answer.trim() != "yes" {

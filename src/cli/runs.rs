@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::Global;
 use crate::Result;
 use crate::output::emit;
+use crate::store::Entry;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
@@ -19,22 +20,39 @@ struct Row {
     region: String,
     faults: Vec<String>,
     targets: usize,
+    /// Why the run directory could not be read, for a damaged one (`status: damaged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    damaged: Option<String>,
 }
 
 pub fn exec(_args: Args, g: &Global) -> Result<()> {
     let store = g.store();
     let mut rows = Vec::new();
-    for id in store.run_ids()? {
-        let rec = store.read(&id)?;
-        rows.push(Row {
-            status: rec.status(),
-            needs_revert: rec.needs_revert(),
-            targets: rec.targets.len(),
-            faults: rec.faults.iter().map(|f| f.name.clone()).collect(),
-            run_id: rec.run_id,
-            started_at: rec.started_at,
-            account: rec.account,
-            region: rec.region,
+    for entry in store.entries()? {
+        rows.push(match entry {
+            Entry::Run(rec) => Row {
+                status: rec.status(),
+                needs_revert: rec.needs_revert(),
+                targets: rec.targets.len(),
+                faults: rec.faults.iter().map(|f| f.name.clone()).collect(),
+                run_id: rec.run_id,
+                started_at: rec.started_at,
+                account: rec.account,
+                region: rec.region,
+                damaged: None,
+            },
+            // Unknown: it may hold broken targets; its snapshots are there to read.
+            Entry::Damaged { id, reason } => Row {
+                run_id: id,
+                status: "damaged",
+                needs_revert: true,
+                started_at: String::new(),
+                account: "?".into(),
+                region: "?".into(),
+                faults: Vec::new(),
+                targets: 0,
+                damaged: Some(reason),
+            },
         });
     }
     emit(g.output, &rows, |rows| {
@@ -53,6 +71,9 @@ pub fn exec(_args: Args, g: &Global) -> Result<()> {
                 r.targets,
                 r.faults.join(", ")
             );
+            if let Some(why) = &r.damaged {
+                s += &format!("    {why}\n");
+            }
         }
         s
     });

@@ -89,7 +89,7 @@ async fn tick(path: &std::path::Path, catch_up: SignedDuration, g: &Global) -> R
         print_line(g.output, l);
     }
     if lines.is_empty() && g.output == Format::Text {
-        println!("nothing due");
+        crate::outln!("nothing due");
     }
     let failed = lines.iter().filter(|l| l.decision == "failed").count();
     if failed > 0 {
@@ -113,10 +113,10 @@ async fn run(path: &std::path::Path, catch_up: SignedDuration, g: &Global) -> Re
 
 fn print_line(format: Format, l: &Line) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string(l).expect("line serializes")),
+        Format::Json => crate::outln!("{}", serde_json::to_string(l).expect("line serializes")),
         Format::Text => {
             let slot = l.slot.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
-            println!(
+            crate::outln!(
                 "{}  {:<24} {:<8} slot {slot}: {}",
                 Timestamp::now().strftime("%FT%TZ"),
                 l.schedule,

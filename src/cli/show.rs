@@ -15,7 +15,7 @@ pub struct Args {
 pub fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store();
     let id = store.resolve_or_newest(args.run.as_deref())?;
-    let events: Vec<Event> = Journal::read(&store.run_dir(&id).join("journal.jsonl"))?;
+    let events: Vec<Event> = Journal::read(&store.run_dir(&id)?.join("journal.jsonl"))?;
     let faults: Vec<String> = store.read(&id)?.faults.iter().map(|f| f.name.clone()).collect();
     emit(g.output, &events, |events| {
         let name = |i: &usize| faults.get(*i).cloned().unwrap_or_else(|| format!("#{i}"));
@@ -36,6 +36,11 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
                     format!("{at}  fault added  {} ({})", spec.name, spec.action.info().name)
                 }
                 Event::Command { at, by, command } => format!("{at}  {by}: {command}"),
+                Event::Snapshot { at, fault, file, sha256 } => {
+                    format!("{at}  snapshot file  {} {file} (sha256 {})", name(fault), &sha256[..sha256.len().min(12)])
+                }
+                Event::Held { at, fault } => format!("{at}  holding the targets of {} (hold tags)", name(fault)),
+                Event::Released { at, fault } => format!("{at}  released the targets of {}", name(fault)),
                 Event::Planned { at, fault, target, changes, .. } => {
                     format!("{at}  snapshot  {} {}: {}", name(fault), target.id, changes.join("; "))
                 }

@@ -44,7 +44,7 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
                     } else if crate::yaml::has_top_level_key(&f, &["schedules:"]) {
                         schedules.push(f)
                     } else if crate::yaml::has_top_level_key(&f, &["apiVersion:"]) {
-                        eprintln!("skip  {} (a Kubernetes manifest, not a firedrill file)", f.display());
+                        crate::errln!("skip  {} (a Kubernetes manifest, not a firedrill file)", f.display());
                     } else {
                         others.push(f)
                     }

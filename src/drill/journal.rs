@@ -188,10 +188,11 @@ pub fn resolve(store: &Store, id: Option<&str>) -> Result<String> {
             .next()
             .ok_or_else(|| Error::Usage(format!("no drills in {}", store.root().display())));
     };
+    crate::store::check_id(id)?;
     if drill_journal(store, id).is_file() {
         return Ok(id.to_owned());
     }
-    if store.run_dir(id).join("journal.jsonl").is_file() {
+    if store.run_dir(id)?.join("journal.jsonl").is_file() {
         if let Some(link) = store.read(id)?.drill {
             return Ok(link.drill_id);
         }

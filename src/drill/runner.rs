@@ -39,15 +39,21 @@ pub struct Connected {
 
 /// Connect every team (profile or role, region, endpoint; defaults from the command line).
 pub async fn connect(drill: &Drill, base: &AwsArgs) -> Result<Vec<Connected>> {
-    let mut out = Vec::new();
+    let mut out: Vec<Connected> = Vec::new();
     for team in &drill.teams {
         let args = AwsArgs {
             profile: team.profile.clone().or_else(|| base.profile.clone()),
             region: team.region.clone().or_else(|| base.region.clone()),
             endpoint_url: team.endpoint_url.clone().or_else(|| base.endpoint_url.clone()),
+            role_arn: None,
+            external_id: None,
             concurrency: base.concurrency,
         };
-        let aws = Aws::connect_as(&args, team.role.as_ref()).await?;
+        let role = team.role.clone().or_else(|| base.role());
+        let mut aws = Aws::connect_as(&args, role.as_ref()).await?;
+        if let Some(first) = out.first() {
+            aws.share_limit(&first.aws);
+        }
         let account = aws.account().await.map_err(|e| Error::Failed(format!("team {}: {e}", team.name)))?;
         out.push(Connected { team: team.clone(), aws, account });
     }
@@ -147,13 +153,15 @@ impl ProbeBoard {
 }
 
 /// Run the drill (after [`connect`] and [`preflight`]). Never returns an error for a
-/// drill that started: the outcome says how it ended.
+/// drill that started: the outcome says how it ended. `stack` lets a step break a target
+/// another open run holds (see [`executor::holds`]).
 pub async fn run(
     drill: &Drill,
     teams: Vec<Connected>,
     guard: &Guardrails,
     store: &Store,
     view: View,
+    stack: bool,
 ) -> Result<Finished> {
     // Signals first: from here on, the first Ctrl-C or SIGTERM stops and reverts, the second exits.
     let (stop_tx, mut stop_rx) = watch::channel::<Option<&'static str>>(None);
@@ -223,6 +231,7 @@ pub async fn run(
             account: c.account.clone(),
             region: c.aws.region.clone(),
             endpoint: c.aws.endpoint.clone(),
+            access: c.aws.access.clone(),
             faults: vec![],
         };
         let link = DrillLink { drill_id: drill_id.clone(), team: c.team.name.clone() };
@@ -270,7 +279,7 @@ pub async fn run(
             stopped = Some(reason.clone());
             break format!("stopped: {reason}");
         }
-        let tick = join_all(runs.iter_mut().map(|tr| tick_team(drill, tr, guard, store, &rec, &board)));
+        let tick = join_all(runs.iter_mut().map(|tr| tick_team(drill, tr, (guard, stack), store, &rec, &board)));
         let results = tokio::select! {
             r = tick => r,
             _ = stop_rx.changed() => continue,
@@ -343,12 +352,12 @@ async fn watch_signals(stop: watch::Sender<Option<&'static str>>) {
         _ = int.recv() => "SIGINT",
         _ = term.recv() => "SIGTERM",
     };
-    eprintln!(
+    crate::errln!(
         "\nfiredrill: {first}: stopping the drill and reverting everything it injected (Ctrl-C again to exit at once)"
     );
     let _ = stop.send(Some(first));
     int.recv().await;
-    eprintln!("firedrill: second SIGINT: exiting now; finish with `firedrill abort` or `firedrill revert RUN`");
+    crate::errln!("firedrill: second SIGINT: exiting now; finish with `firedrill abort` or `firedrill revert RUN`");
     std::process::exit(130);
 }
 
@@ -407,7 +416,7 @@ async fn stop_condition(drill: &Drill, runs: &[TeamRun], board: &ProbeBoard, t: 
 async fn tick_team(
     drill: &Drill,
     tr: &mut TeamRun,
-    guard: &Guardrails,
+    guard: (&Guardrails, bool),
     store: &Store,
     rec: &Recorder,
     board: &ProbeBoard,
@@ -511,7 +520,7 @@ async fn start_step(
     drill: &Drill,
     i: usize,
     tr: &mut TeamRun,
-    guard: &Guardrails,
+    (guard, stack): (&Guardrails, bool),
     store: &Store,
     rec: &Recorder,
 ) -> Result<StepState> {
@@ -530,7 +539,7 @@ async fn start_step(
         if !busy.is_empty() {
             return Err(Error::Refused(format!("{} still broken by an earlier step", busy.join(", "))));
         }
-        let faults = executor::add_faults(&tr.c.aws, store, &tr.run, &plan).await?;
+        let faults = executor::add_faults(&tr.c.aws, store, &tr.run, &plan, stack).await?;
         Ok::<_, Error>((faults[0], plan.faults[0].targets.iter().map(|t| t.target.id.clone()).collect::<Vec<_>>()))
     };
     let t = rec.t();
@@ -603,10 +612,17 @@ async fn revert_team(
         })
         .collect();
     let mut faults: Vec<usize> = active.iter().map(|(_, f)| *f).collect();
+    let all: Vec<usize> = (0..store.read(&tr.run.id)?.faults.len()).collect();
     if everything {
         // Also what the team fixed its own way, and anything a crash mid-step left.
-        let run = store.read(&tr.run.id)?;
-        faults = (0..run.faults.len()).collect();
+        faults = all.clone();
+    } else {
+        // The steps the teams recovered: their fixes stay (no force), and what the
+        // faults created and the hold tags go, now that nothing depends on them.
+        let recovered: Vec<usize> = all.iter().copied().filter(|f| !faults.contains(f)).collect();
+        if !recovered.is_empty() {
+            executor::revert_open(&tr.c.aws, store, &tr.run, false, Some(&recovered)).await?;
+        }
     }
     if faults.is_empty() {
         return Ok(Vec::new());

@@ -117,7 +117,7 @@ impl View {
         };
         let Some(line) = line else { return };
         match self.mode {
-            Mode::Lines => println!("{line}"),
+            Mode::Lines => crate::outln!("{line}"),
             Mode::Live => {
                 self.messages.push(line);
                 if self.messages.len() > 6 {

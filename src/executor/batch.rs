@@ -54,7 +54,9 @@ fn failed<S>(chunk: &[&Target], why: &str) -> Vec<Result<S>> {
 /// is journaled `mark(i)` (`injecting`, `reverting`) before its call, a window of
 /// `aws.concurrency` calls ahead (see [`mark_ahead`]). `call(range)` makes the call for
 /// the targets at `range` and answers with what it proves of each; the failpoint `point`
-/// follows each call. Returns every target's outcome, by index (unordered).
+/// follows each call. Once a stop is requested ([`super::stop`]), calls not yet started
+/// are not made: their targets fail with [`Error::Interrupted`]. Returns every target's
+/// outcome, by index (unordered).
 pub async fn change_all<S, Fut>(
     aws: &Aws,
     journal: &Journal,
@@ -75,6 +77,11 @@ where
         stream::iter((0..n).step_by(per_call).map(|start| start..(start + per_call).min(n)))
             .map(|range| async move {
                 let turn = aws.permit().await;
+                // A signal asked to stop (see `stop`): calls in flight finish, no new one
+                // starts, and these targets stay as they are, unmarked.
+                if let Some(why) = super::stop::requested() {
+                    return spread(range, Err(Error::Interrupted(format!("not changed: stopped by {why}"))));
+                }
                 if let Err(e) = mark_ahead(journal, marked, range.end, (range.start + window).min(n), mark) {
                     return spread(range, Err(e));
                 }

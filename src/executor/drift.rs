@@ -51,24 +51,30 @@ pub struct Observation {
     pub after: Option<Value>,
     #[serde(skip)]
     pub now: Option<Value>,
+    /// Why the post-break state could not be used, if it could not.
+    #[serde(skip)]
+    pub warning: Option<String>,
 }
 
 pub async fn observe<F: Fault>(f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRecord) -> Result<Observation> {
     let snapshot = rec.before::<F::State, F::Change>(t)?.state;
-    let after: Option<F::State> = rec.after(t)?;
+    let (after, warning): (Option<F::State>, _) = match rec.after(t) {
+        Ok(after) => (after, None),
+        Err(w) => (None, Some(w)),
+    };
     let before = serde_json::to_value(&snapshot).expect("state serializes");
     let after_value = after.as_ref().map(|a| serde_json::to_value(a).expect("state serializes"));
     let now = match f.describe(aws, &t.target).await {
         Ok(now) => now,
         Err(Error::Gone(_)) => {
             let (since_snapshot, now) = (Vec::new(), None);
-            return Ok(Observation { live: Live::Gone, since_snapshot, before, after: after_value, now });
+            return Ok(Observation { live: Live::Gone, since_snapshot, before, after: after_value, now, warning });
         }
         Err(e) => return Err(e),
     };
     let (live, since_snapshot) = classify(f, &snapshot, after.as_ref(), &now);
     let now = Some(serde_json::to_value(&now).expect("state serializes"));
-    Ok(Observation { live, since_snapshot, before, after: after_value, now })
+    Ok(Observation { live, since_snapshot, before, after: after_value, now, warning })
 }
 
 /// Where `now` stands between the snapshot (`before`) and the post-break state (`after`),
@@ -121,28 +127,35 @@ fn diff_at(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Observe every target of `rec` that still has a fault applied (optionally only those of
-/// fault `fault` and target `target`). Returns (fault index, target id, observation).
+/// Which targets [`observe_run`] looks at.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Looking<'a> {
+    /// Only the targets of the fault of this name.
+    pub fault: Option<&'a str>,
+    /// Only this target.
+    pub target: Option<&'a str>,
+    /// Targets the journal says are done (reverted, restored) too: a journal line is
+    /// not proof, a look is.
+    pub verify: bool,
+}
+
+/// Observe every target of `rec` that still has a fault applied (or, with
+/// `looking.verify`, that was reverted or restored). Returns (fault index, target id,
+/// observation). Only a look in the run's own account and region can say `gone`, so
+/// any other is refused.
 pub async fn observe_run(
     aws: &Aws,
     rec: &RunRecord,
-    fault: Option<&str>,
-    target: Option<&str>,
+    looking: Looking<'_>,
 ) -> Result<Vec<(usize, String, Observation)>> {
-    // Looking in another region or account would find nothing and call every target gone.
     if aws.region != rec.region {
         return Err(Error::Refused(format!(
-            "run {} is in region {}, not {}: pass --region {}",
-            rec.run_id, rec.region, aws.region, rec.region
+            "run {} is in region {}, not {}: a look there would find none of its targets",
+            rec.run_id, rec.region, aws.region
         )));
     }
-    let account = aws.account().await?;
-    if account != rec.account {
-        return Err(Error::Refused(format!(
-            "run {} is in account {}, but these credentials are for account {account}",
-            rec.run_id, rec.account
-        )));
-    }
+    crate::aws::access::check_account(aws, rec.place()).await?;
+    let Looking { fault, target, verify } = looking;
     let mut out = Vec::new();
     for (fi, spec) in rec.faults.iter().enumerate() {
         if fault.is_some_and(|n| n != spec.name) {
@@ -152,7 +165,10 @@ pub async fn observe_run(
             .targets
             .iter()
             .filter(|t| t.fault == fi && target.is_none_or(|id| id == t.target.id))
-            .filter(|t| t.phase.needs_revert())
+            .filter(|t| {
+                t.phase.needs_revert()
+                    || (verify && matches!(t.phase, crate::store::Phase::Reverted | crate::store::Phase::Restored))
+            })
             .collect();
         for t in targets {
             let o = crate::with_fault!(&spec.action, |f| observe(f, aws, rec, t).await)?;

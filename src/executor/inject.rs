@@ -29,22 +29,22 @@ pub struct InjectReport {
     pub record: RunRecord,
 }
 
-/// Inject `plan` as run `run_id` (from [`Store::new_run_id`]). If this future is dropped
-/// part-way (Ctrl-C), the journal holds everything `revert` needs to finish the run.
-pub async fn inject(aws: &Aws, store: &Store, plan: &Plan, run_id: &str) -> Result<InjectReport> {
-    inject_as(aws, store, plan, run_id, None).await
+/// How [`inject`] goes about it.
+#[derive(Clone, Debug, Default)]
+pub struct InjectOptions {
+    /// Break targets another open run holds, on top of its break (see [`super::holds`]).
+    pub stack: bool,
+    /// The schedule that fired the run, to record.
+    pub schedule: Option<ScheduleLink>,
 }
 
-/// [`inject`], recording the schedule that fired the run.
-pub async fn inject_as(
-    aws: &Aws,
-    store: &Store,
-    plan: &Plan,
-    run_id: &str,
-    schedule: Option<ScheduleLink>,
-) -> Result<InjectReport> {
-    let run = start_run(store, run_id, plan, None, schedule)?;
-    inject_planned(aws, store, &run, plan, 0).await?;
+/// Inject `plan` as run `run_id` (from [`Store::new_run_id`]). Refuses, changing nothing,
+/// targets another open run holds (unless `opts.stack`). If this future is dropped
+/// part-way (Ctrl-C), the journal holds everything `revert` needs to finish the run.
+pub async fn inject(aws: &Aws, store: &Store, plan: &Plan, run_id: &str, opts: &InjectOptions) -> Result<InjectReport> {
+    super::holds::check(store, &[plan], opts.stack)?;
+    let run = start_run(store, run_id, plan, None, opts.schedule.clone())?;
+    inject_planned(aws, store, &run, plan, 0, opts.stack).await?;
     let record = store.read(run_id)?;
     Ok(InjectReport { run_id: run_id.to_owned(), record })
 }
@@ -58,38 +58,42 @@ pub fn start_run(
     drill: Option<DrillLink>,
     schedule: Option<ScheduleLink>,
 ) -> Result<RunDir> {
-    let run = store.create_run(run_id)?;
-    run.journal.append(&Event::RunStarted {
-        at: now(),
-        run_id: run_id.to_owned(),
-        by: crate::store::journal::who(),
-        command: crate::store::journal::command_line(),
-        firedrill_version: env!("CARGO_PKG_VERSION").into(),
-        account: plan.account.clone(),
-        region: plan.region.clone(),
-        endpoint: plan.endpoint.clone(),
-        faults: plan.faults.iter().map(|f| f.spec.clone()).collect(),
-        seeds: plan.faults.iter().map(|f| f.seed).collect(),
-        drill,
-        schedule,
-    })?;
-    Ok(run)
+    store.create_run(
+        run_id,
+        &Event::RunStarted {
+            at: now(),
+            run_id: run_id.to_owned(),
+            by: crate::store::journal::who(),
+            command: crate::store::journal::command_line(),
+            firedrill_version: env!("CARGO_PKG_VERSION").into(),
+            account: plan.account.clone(),
+            region: plan.region.clone(),
+            endpoint: plan.endpoint.clone(),
+            access: Some(plan.access.clone()),
+            faults: plan.faults.iter().map(|f| f.spec.clone()).collect(),
+            seeds: plan.faults.iter().map(|f| f.seed).collect(),
+            drill,
+            schedule,
+        },
+    )
 }
 
 /// Add `plan`'s faults to a started run and inject them, with the same guarantees as
-/// [`inject`]: snapshots first, and if any target fails, these faults are rolled back
-/// (faults injected earlier in the run are left as they are). Returns their indices.
-pub async fn add_faults(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan) -> Result<Vec<usize>> {
+/// [`inject`]: targets another open run holds refused (unless `stack`), snapshots first,
+/// and if any target fails, these faults are rolled back (faults injected earlier in the
+/// run are left as they are). Returns their indices.
+pub async fn add_faults(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, stack: bool) -> Result<Vec<usize>> {
+    super::holds::check(store, &[plan], stack)?;
     let first = store.read(&run.id)?.faults.len();
     for (i, f) in plan.faults.iter().enumerate() {
         run.journal.append(&Event::FaultAdded { at: now(), fault: first + i, spec: f.spec.clone(), seed: f.seed })?;
     }
-    inject_planned(aws, store, run, plan, first).await?;
+    inject_planned(aws, store, run, plan, first, stack).await?;
     Ok((first..first + plan.faults.len()).collect())
 }
 
 /// Snapshot and inject `plan`'s faults, which the run knows as `first`, `first + 1`, ...
-async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, first: usize) -> Result<()> {
+async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, first: usize, stack: bool) -> Result<()> {
     let run_id = run.id.clone();
     let journal = run.journal.clone();
     // Every snapshot is durable before the first mutating call: a file per fault, one
@@ -115,25 +119,51 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
             (file_name(first + i, &f.name), before)
         })
         .collect();
-    let paths = crate::store::write_json_all(&run.dir, &files)?;
-    let planned: Vec<Event> = plan
-        .faults
+    let written = crate::store::write_json_all(&run.dir, &files)?;
+    let mut planned: Vec<Event> = written
         .iter()
         .enumerate()
-        .zip(&paths)
-        .flat_map(|((i, f), snapshot)| {
-            f.targets.iter().map(move |t| Event::Planned {
-                at: now(),
-                fault: first + i,
-                target: t.target.clone(),
-                snapshot: snapshot.clone(),
-                changes: t.changes.clone(),
-            })
+        .map(|(i, (file, sha256))| Event::Snapshot {
+            at: now(),
+            fault: first + i,
+            file: file.clone(),
+            sha256: sha256.clone(),
         })
         .collect();
+    planned.extend(plan.faults.iter().enumerate().zip(&written).flat_map(|((i, f), (snapshot, _))| {
+        f.targets.iter().map(move |t| Event::Planned {
+            at: now(),
+            fault: first + i,
+            target: t.target.clone(),
+            snapshot: snapshot.clone(),
+            changes: t.changes.clone(),
+            change_sha256: Some(crate::store::snapshot::change_sha256(&t.change)),
+        })
+    }));
     journal.append_all(&planned)?;
     failpoint::hit("after-snapshot");
     tracing::debug!(run = %run_id, dir = %run.dir.display(), targets = planned.len(), "snapshots durable");
+
+    // Hold every target (tagged where the service allows) before the first break; a run
+    // of another store that took hold of one at the same moment refuses the lot.
+    for (i, f) in plan.faults.iter().enumerate() {
+        let kind = f.spec.action.info().target;
+        if !f.revertible || !crate::aws::holds::taggable(kind) {
+            continue;
+        }
+        journal.append(&Event::Held { at: now(), fault: first + i })?;
+        let targets: Vec<&Target> = f.targets.iter().map(|t| &t.target).collect();
+        if let Err(e) = super::holds::take(aws, store, kind, &targets, &run_id, stack).await {
+            for (j, f) in plan.faults[..=i].iter().enumerate() {
+                let ids: Vec<&str> = f.targets.iter().map(|t| t.target.id.as_str()).collect();
+                match super::holds::release(aws, f.spec.action.info().target, &ids, &run_id).await {
+                    Some(w) => tracing::warn!("{w}"),
+                    None => journal.append(&Event::Released { at: now(), fault: first + j })?,
+                }
+            }
+            return Err(e);
+        }
+    }
 
     let mut failure = None;
     for (i, f) in plan.faults.iter().enumerate() {
@@ -218,6 +248,7 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
         }
     }
     let mut after_of: Vec<Option<String>> = vec![None; items.len()];
+    let mut written = None;
     if let Some(dir) = ctx.run_dir.as_ref().filter(|_| !afters.is_empty()) {
         let file = After {
             run_id: &ctx.run_id,
@@ -226,14 +257,15 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
             targets: afters.iter().map(|(i, state)| TargetAfter { id: &items[*i].0.id, state }).collect(),
         };
         let name = format!("{}.after", file_name(fault, &planned.name));
-        let rel = crate::store::write_json_all(dir, &[(name, file)])?.remove(0);
+        let (rel, sha256) = crate::store::write_json_all(dir, &[(name, file)])?.remove(0);
         for (i, _) in &afters {
             after_of[*i] = Some(rel.clone());
         }
+        written = Some(Event::Snapshot { at: now(), fault, file: rel, sha256 });
     }
 
     // 3. Journal every target's outcome in one write.
-    let mut events = Vec::new();
+    let mut events: Vec<Event> = written.into_iter().collect();
     let mut first_error = None;
     for (i, outcome) in outcomes.into_iter().enumerate() {
         let id = items[i].0.id.clone();

@@ -10,17 +10,21 @@
 //! revert handles them side by side (they never share a target). A drill starts a run
 //! with [`start_run`] and adds each step's faults with [`add_faults`].
 
+mod abort;
 pub mod batch;
 pub mod drift;
+pub mod holds;
 mod inject;
 mod plan;
 mod revert;
+pub mod stop;
 
 use std::sync::{Arc, Mutex};
 
-pub use inject::{InjectReport, add_faults, inject, inject_as, start_run};
+pub use abort::{Aborted, abort};
+pub use inject::{InjectOptions, InjectReport, add_faults, inject, start_run};
 pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
-pub use revert::{RevertOptions, abort, revert, revert_open};
+pub use revert::{RevertOptions, revert, revert_open};
 
 use crate::Result;
 use crate::store::journal::{Event, Journal, now};

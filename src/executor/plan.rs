@@ -20,6 +20,9 @@ pub struct Plan {
     pub region: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// How the credentials were obtained: recorded with the run.
+    #[serde(skip)]
+    pub access: crate::aws::access::Access,
     pub faults: Vec<PlannedFault>,
 }
 
@@ -104,7 +107,13 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
     if !refusals.is_empty() {
         return Err(Error::Refused(refusals.join("\n")));
     }
-    Ok(Plan { account, region: aws.region.clone(), endpoint: aws.endpoint.clone(), faults: planned })
+    Ok(Plan {
+        account,
+        region: aws.region.clone(),
+        endpoint: aws.endpoint.clone(),
+        access: aws.access.clone(),
+        faults: planned,
+    })
 }
 
 /// What planning one fault came to.

@@ -1,14 +1,16 @@
 //! Reverting: from the store alone — the journal names the faults (with their params),
 //! the targets and their phases; the snapshots hold the state before and the change.
 //! Idempotent: targets already reverted are skipped; a target whose revert failed is
-//! tried again. Refuses to run against another account or region than the run's.
-//! [`abort`] reverts every open run at once.
+//! tried again. Refuses, changing nothing, to act in another account or region than the
+//! run's (`--force` never overrides that), and to restore from a snapshot that is not the
+//! one the run wrote. [`abort`](super::abort) reverts every open run at once.
 
 use super::RunCtx;
 use super::batch::{self, describe_all};
 use super::drift::{self, Live};
 use crate::action::{Fault, RevertItem};
 use crate::aws::Aws;
+use crate::aws::access::check_account;
 use crate::store::journal::{Event, command_line, now, who};
 use crate::store::record::{Phase, TargetRecord};
 use crate::store::snapshot::BeforeEntry;
@@ -22,10 +24,22 @@ pub struct RevertOptions {
     pub force: bool,
     /// Targets a person chose to leave as they are.
     pub abandon: Vec<String>,
+    /// Look at targets already reverted or restored too, and restore any that is broken
+    /// again (as firedrill left it): a journal line that says "reverted" is not proof.
+    pub verify: bool,
 }
 
-/// Revert run `id`; returns its record afterwards (check `needs_revert()`).
+/// Revert run `id` with `aws` (clients for the run's own account: see
+/// [`crate::aws::access::reach`]); returns its record afterwards (check `needs_revert()`).
 pub async fn revert(aws: &Aws, store: &Store, id: &str, opts: &RevertOptions) -> Result<RunRecord> {
+    let newer = super::holds::Known::read(store)?.newer_on(&store.read(id)?);
+    if !newer.is_empty() {
+        return Err(Error::Refused(format!(
+            "{} newer and still open on targets of run {id} (stacked with --stack): revert {} first, or `firedrill abort`, which reverts stacked runs newest first; nothing was changed",
+            if newer.len() == 1 { format!("run {} is", newer[0]) } else { format!("runs {} are", newer.join(", ")) },
+            if newer.len() == 1 { "it" } else { "them" }
+        )));
+    }
     let run = store.open_run(id)?;
     run.journal.append(&Event::Command { at: now(), by: who(), command: command_line() })?;
     let rec = store.read(&run.id)?;
@@ -42,7 +56,7 @@ pub async fn revert(aws: &Aws, store: &Store, id: &str, opts: &RevertOptions) ->
     for t in rec.targets.iter().filter(|t| opts.abandon.contains(&t.target.id) && t.phase.needs_revert()) {
         run.journal.append(&Event::Abandoned { at: now(), fault: t.fault, target: t.target.id.clone(), by: who() })?;
     }
-    revert_open(aws, store, &run, opts.force, None).await
+    revert_run(aws, store, &run, opts.force, None, opts.verify).await
 }
 
 /// Revert a run whose lock the caller holds: every fault, or only the faults `only`
@@ -54,14 +68,34 @@ pub async fn revert_open(
     force: bool,
     only: Option<&[usize]>,
 ) -> Result<RunRecord> {
+    revert_run(aws, store, run, force, only, false).await
+}
+
+async fn revert_run(
+    aws: &Aws,
+    store: &Store,
+    run: &RunDir,
+    force: bool,
+    only: Option<&[usize]>,
+    verify: bool,
+) -> Result<RunRecord> {
     let journal = run.journal.clone();
     let rec = store.read(&run.id)?;
+    let chosen = |fi: usize| only.is_none_or(|o| o.contains(&fi));
+    // Every snapshot this revert would restore from must be the one the run wrote (its
+    // digest, its change's digest, about its own target) before anything is written.
+    for t in rec.targets.iter().filter(|t| chosen(t.fault) && wanted(t, verify)) {
+        match rec.before::<serde_json::Value, serde_json::Value>(t) {
+            Err(e @ Error::Tampered(_)) => return Err(e),
+            _ => continue,
+        }
+    }
     // Checking the account and each fault's first look at its targets are reads: they
     // go at once, one round trip instead of two. The faults write and change nothing
     // until the check has passed (the gate).
     let gate = Gate::new();
     let check = async {
-        let checked = check_where(aws, &rec, force).await;
+        let checked = check_where(aws, &rec).await;
         gate.open(checked.is_ok());
         checked
     };
@@ -70,50 +104,47 @@ pub async fn revert_open(
     // the wall time is the slowest target's, not the sum.
     let rec = &rec;
     let gate = &gate;
-    let faults = rec.faults.iter().enumerate().filter(|(fi, _)| only.is_none_or(|o| o.contains(fi)));
+    let faults = rec.faults.iter().enumerate().filter(|(fi, _)| chosen(*fi));
     let reverting = futures_util::future::join_all(faults.map(|(fi, spec)| {
         let journal = journal.clone();
         async move {
             let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
             let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal, created);
             let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
-            with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, rec, &targets, force, gate).await)
+            let how = How { force, verify };
+            with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, rec, &targets, how, gate).await)
         }
     }));
     let (checked, results) = tokio::join!(check, reverting);
     checked?;
-    let errors: Vec<Error> = results.into_iter().filter_map(|r| r.err()).collect();
-    for e in &errors {
-        tracing::error!("{e}");
-        eprintln!("error: {e}");
+    let mut warnings = Vec::new();
+    for r in results {
+        match r {
+            Ok(w) => warnings.extend(w),
+            Err(e) => warnings.push(format!("error: {e}")),
+        }
     }
-    store.read(&run.id)
+    let mut after = store.read(&run.id)?;
+    after.warnings.extend(warnings);
+    Ok(after)
 }
 
-/// Refuse a revert in another region or account than the run's, unless `force`.
-async fn check_where(aws: &Aws, rec: &RunRecord, force: bool) -> Result<()> {
-    let wrong = if aws.region != rec.region {
-        Some(format!(
-            "run {} was injected in region {}, not {}: pass --region {}",
-            rec.run_id, rec.region, aws.region, rec.region
-        ))
-    } else {
-        let account = aws.account().await?;
-        (account != rec.account).then(|| {
-            format!(
-                "run {} was injected in account {}, but these credentials are for account {account}",
-                rec.run_id, rec.account
-            )
-        })
-    };
-    match wrong {
-        Some(why) if !force => Err(Error::Refused(format!("{why} (--force overrides)"))),
-        Some(why) => {
-            eprintln!("warning: {why}; going on because of --force");
-            Ok(())
-        }
-        None => Ok(()),
+/// Whether a revert looks at target `t`: it needs reverting, or `verify` asks to look at
+/// what the journal says is done too.
+fn wanted(t: &TargetRecord, verify: bool) -> bool {
+    t.phase.needs_revert() || (verify && matches!(t.phase, Phase::Reverted | Phase::Restored))
+}
+
+/// Refuse a revert in another region or account than the run's: a look there would find
+/// none of its targets and call them all gone. `--force` does not override this.
+async fn check_where(aws: &Aws, rec: &RunRecord) -> Result<()> {
+    if aws.region != rec.region {
+        return Err(Error::Refused(format!(
+            "run {} was injected in region {}, not {}: nothing was changed",
+            rec.run_id, rec.region, aws.region
+        )));
     }
+    check_account(aws, rec.place()).await
 }
 
 /// Opens once [`check_where`] has answered: until then a revert may read, not write.
@@ -139,24 +170,35 @@ impl Gate {
 /// A target's snapshot: its state before the fault, and the change.
 type Snapshot<F> = BeforeEntry<<F as Fault>::State, <F as Fault>::Change>;
 
+/// How one revert treats targets: see [`RevertOptions`].
+#[derive(Clone, Copy)]
+struct How {
+    force: bool,
+    verify: bool,
+}
+
 /// Revert one fault's targets: read their snapshots, describe them all at once, leave
 /// alone those restored, gone or changed by the team, restore the rest (each batch
 /// journaled `reverting` before its call, a window of calls at a time), then compare
 /// each with its snapshot, in the state its call's answer proved or as described at once
 /// again. Nothing is written before `gate` opens. Each step's outcomes are journaled in
-/// one write.
+/// one write. With `how.verify`, targets the journal says are done are looked at too:
+/// one found broken again is restored; one found otherwise is left, with a warning.
+/// Returns the warnings for the person running the revert.
 async fn revert_fault<F: Fault>(
     f: &F,
     aws: &Aws,
     ctx: &RunCtx,
     rec: &RunRecord,
     targets: &[&TargetRecord],
-    force: bool,
+    how: How,
     gate: &Gate,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let fault = ctx.fault;
     let journal = &ctx.journal;
-    let pending: Vec<&TargetRecord> = targets.iter().copied().filter(|t| t.phase.needs_revert()).collect();
+    let mut warnings = Vec::new();
+    let pending: Vec<&TargetRecord> = targets.iter().copied().filter(|t| wanted(t, how.verify)).collect();
+    let done = |t: &TargetRecord| !t.phase.needs_revert();
     let failed = |t: &TargetRecord, error: String| Event::RevertFailed {
         at: now(),
         fault,
@@ -175,6 +217,7 @@ async fn revert_fault<F: Fault>(
         match rec.before(t) {
             Err(e) => events.push(failed(t, e.to_string())),
             Ok(snap) => match f.irreversible(&snap.state, &snap.change, ctx) {
+                Some(_) if done(t) => settled += 1,
                 Some(note) => {
                     events.push(Event::Irreversible { at: now(), fault, target: t.target.id.clone(), note });
                     settled += 1;
@@ -192,7 +235,11 @@ async fn revert_fault<F: Fault>(
         let current = match current {
             Ok(current) => current,
             Err(Error::Gone(_)) => {
-                events.push(Event::Gone { at: now(), fault, target: id });
+                if done(t) {
+                    warnings.push(format!("{id}: {} before, and gone now", t.phase.as_str()));
+                } else {
+                    events.push(Event::Gone { at: now(), fault, target: id });
+                }
                 settled += 1;
                 continue;
             }
@@ -204,22 +251,29 @@ async fn revert_fault<F: Fault>(
         // Respect what happened since the fault, unless firedrill itself was midway
         // through restoring this target (then it is its own work, not the team's).
         if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
-            let after = match rec.after(t) {
-                Ok(after) => after,
-                Err(e) => {
-                    events.push(failed(t, e.to_string()));
-                    continue;
-                }
-            };
+            let after = rec.after(t).unwrap_or_else(|w| {
+                warnings.push(w);
+                None
+            });
             match drift::classify(f, &snap.state, after.as_ref(), &current) {
                 (Live::Restored, _) => {
-                    events.push(Event::Restored { at: now(), fault, target: id });
+                    if !done(t) {
+                        events.push(Event::Restored { at: now(), fault, target: id });
+                    }
                     settled += 1;
                     continue;
                 }
-                (Live::Changed, differences) if !force => {
+                (Live::Changed, differences) if done(t) => {
+                    let since = differences.join("; ");
+                    warnings.push(format!("{id}: {}, but changed since by someone: {since}", t.phase.as_str()));
+                    continue;
+                }
+                (Live::Changed, differences) if !how.force => {
                     events.push(Event::Drifted { at: now(), fault, target: id, differences });
                     continue;
+                }
+                (Live::Broken, _) if done(t) => {
+                    warnings.push(format!("{id}: recorded {}, but broken again: restoring it", t.phase.as_str()));
                 }
                 _ => {}
             }
@@ -228,6 +282,12 @@ async fn revert_fault<F: Fault>(
     }
     if !gate.passed().await {
         return Err(Error::Refused("the run's account or region could not be confirmed".into()));
+    }
+    if let Some(why) = super::stop::requested() {
+        // Stopped before anything was changed: nothing to journal but the looks.
+        journal.append_all(&events)?;
+        warnings.push(format!("stopped by {why} before restoring {} target(s)", to_revert.len()));
+        return Ok(warnings);
     }
     journal.append_all(&events)?;
     events.clear();
@@ -289,26 +349,17 @@ async fn revert_fault<F: Fault>(
     tracing::debug!(fault, pending = pending.len(), settled, "reverted");
 
     // Shared resources go only when no target still depends on them.
-    if settled == pending.len() {
+    if settled == pending.len() && super::stop::requested().is_none() {
         tracing::debug!(fault, "every target restored: deleting what the fault created");
         f.teardown(aws, ctx).await?;
-    }
-    Ok(())
-}
-
-/// The kill switch: revert every run in the store that still has something to undo, all
-/// at once, restoring changed targets too (`--force`). Returns each run's record after.
-pub async fn abort(aws: &Aws, store: &Store) -> Result<Vec<std::result::Result<RunRecord, (String, Error)>>> {
-    let mut open = Vec::new();
-    for id in store.run_ids()? {
-        if store.read(&id)?.needs_revert() {
-            open.push(id);
+        if rec.held.contains(&fault) {
+            let kind = rec.faults[fault].action.info().target;
+            let ids: Vec<&str> = targets.iter().map(|t| t.target.id.as_str()).collect();
+            match super::holds::release(aws, kind, &ids, &rec.run_id).await {
+                Some(w) => warnings.push(w),
+                None => journal.append(&Event::Released { at: now(), fault })?,
+            }
         }
     }
-    let opts = RevertOptions { force: true, abandon: Vec::new() };
-    let opts = &opts;
-    Ok(futures_util::future::join_all(
-        open.into_iter().map(|id| async move { revert(aws, store, &id, opts).await.map_err(|e| (id, e)) }),
-    )
-    .await)
+    Ok(warnings)
 }

@@ -71,7 +71,11 @@ impl<'a> AwsFirer<'a> {
         let expires = Timestamp::now() + jiff::SignedDuration::try_from(duration).unwrap_or_default();
         let link = ScheduleLink { name: s.name.clone(), slot: occ.slot.to_string(), expires_at: expires.to_string() };
         self.started.borrow_mut().push(run_id.clone());
-        let report = executor::inject_as(&aws, self.store, &plan, &run_id, Some(link)).await?;
+        let opts = executor::InjectOptions { stack: false, schedule: Some(link) };
+        let report = match executor::inject(&aws, self.store, &plan, &run_id, &opts).await {
+            Err(Error::Refused(why)) => return Ok(FireResult::Skipped(why)),
+            other => other?,
+        };
         let n = report.record.targets.len();
         Ok(FireResult::Started { id: run_id, outcome: format!("injected {n} target(s); reverts at {expires}") })
     }
@@ -91,7 +95,7 @@ impl<'a> AwsFirer<'a> {
         if let Some(why) = self.busy(&plans.iter().map(|(_, _, p)| p).collect::<Vec<_>>())? {
             return Ok(FireResult::Skipped(why));
         }
-        match runner::run(&drill, teams, &guard, self.store, View::new(self.view, &drill)).await {
+        match runner::run(&drill, teams, &guard, self.store, View::new(self.view, &drill), false).await {
             Ok(fin) => {
                 let mut outcome = fin.outcome.clone();
                 if !fin.not_restored.is_empty() {
@@ -107,19 +111,11 @@ impl<'a> AwsFirer<'a> {
 
     /// An open run already holding one of the plans' targets, as a reason to skip.
     fn busy(&self, plans: &[&Plan]) -> Result<Option<String>> {
-        let wanted: BTreeMap<&str, ()> = plans
-            .iter()
-            .flat_map(|p| p.faults.iter().flat_map(|f| f.targets.iter().map(|t| (t.target.id.as_str(), ()))))
-            .collect();
-        for id in self.store.run_ids()? {
-            let Ok(rec) = self.store.read(&id) else { continue };
-            if let Some(t) =
-                rec.targets.iter().find(|t| t.phase.needs_revert() && wanted.contains_key(t.target.id.as_str()))
-            {
-                return Ok(Some(format!("run {id} is still open on {}: one break at a time", t.target.label())));
-            }
+        match executor::holds::check(self.store, plans, false) {
+            Ok(()) => Ok(None),
+            Err(Error::Refused(why)) => Ok(Some(why)),
+            Err(e) => Err(e),
         }
-        Ok(None)
     }
 
     /// Revert run `id` (force: the schedule's time is up, whatever the team did).
@@ -130,7 +126,8 @@ impl<'a> AwsFirer<'a> {
             Err(Error::Locked { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let aws = Aws::connect(&self.aws).await?;
+        let rec = self.store.read(id)?;
+        let aws = crate::aws::access::reach(&self.aws, rec.place(), None).await?;
         let outcome = match executor::revert_open(&aws, self.store, &run, true, None).await {
             Ok(rec) if !rec.needs_revert() => "reverted".to_owned(),
             Ok(rec) => format!("not fully restored ({}): see `firedrill status {id}`", rec.status()),
@@ -159,15 +156,16 @@ impl Firer for AwsFirer<'_> {
 
     async fn expire(&self, now: Timestamp) -> Option<Timestamp> {
         let mut next: Option<Timestamp> = None;
-        for id in self.store.run_ids().unwrap_or_default() {
-            let Ok(rec) = self.store.read(&id) else { continue };
+        let runs = self.store.runs().map(|(runs, _)| runs).unwrap_or_default();
+        for rec in &runs {
+            let id = &rec.run_id;
             let Some(link) = rec.schedule.as_ref().filter(|_| rec.needs_revert()) else { continue };
             let Ok(expires) = link.expires_at.parse::<Timestamp>() else { continue };
             if expires > now {
                 next = Some(next.map_or(expires, |n| n.min(expires)));
                 continue;
             }
-            if let Err(e) = self.revert(&id, link, now).await {
+            if let Err(e) = self.revert(id, link, now).await {
                 tracing::error!(run = %id, "reverting a scheduled run failed: {e}");
             }
         }

@@ -1,15 +1,18 @@
 //! The run's journal: one JSON event per line, appended and fsync'd before the step it
 //! records is relied on. The run's state is a fold of it ([`super::RunRecord`]).
-//! A torn last line (a crash mid-write) is ignored when reading.
+//! A torn last line (a crash mid-write) is ignored when reading; the next append ends it
+//! and says so, so it is never glued to a new event nor mistaken for damage later.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::fs;
+use crate::aws::access::Access;
 use crate::fault::FaultSpec;
 use crate::target::Target;
 use crate::{Error, Result};
@@ -31,6 +34,9 @@ pub enum Event {
         region: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint: Option<String>,
+        /// How the credentials were obtained, to reach the account again (never a secret).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access: Option<Access>,
         faults: Vec<FaultSpec>,
         /// The seed each fault's random pick used, so the pick can be repeated.
         seeds: Vec<u64>,
@@ -49,6 +55,14 @@ pub enum Event {
         spec: FaultSpec,
         seed: u64,
     },
+    /// A snapshot file (or a post-break file) is durable, with the SHA-256 of what was
+    /// written: what is read back later is checked against it.
+    Snapshot {
+        at: String,
+        fault: usize,
+        file: String,
+        sha256: String,
+    },
     /// The target's snapshot is durable; nothing has changed yet.
     Planned {
         at: String,
@@ -56,6 +70,20 @@ pub enum Event {
         target: Target,
         snapshot: String,
         changes: Vec<String>,
+        /// The SHA-256 of the planned change as the snapshot holds it (compact JSON).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change_sha256: Option<String>,
+    },
+    /// About to tag the fault's targets as held by this run (see `aws::holds`): revert
+    /// removes the tags once every target is settled.
+    Held {
+        at: String,
+        fault: usize,
+    },
+    /// The fault's hold tags were removed.
+    Released {
+        at: String,
+        fault: usize,
     },
     /// About to make the change (it may be partly made if no later event follows).
     Injecting {
@@ -186,8 +214,13 @@ pub struct ScheduleLink {
 /// A later command that changes the run (a revert, an abandon): who ran what, when.
 pub fn who() -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    let host = hostname();
     if host.is_empty() { user } else { format!("{user}@{host}") }
+}
+
+/// This machine's name (empty if unknown).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
 }
 
 /// The command line, for the journal.
@@ -204,18 +237,48 @@ pub struct Read<E = Event> {
     pub events: Vec<E>,
     /// Some line other than a torn last one could not be read.
     pub damaged: bool,
+    /// What was skipped and why, one line each (`path:line: ...`), for the command to show.
+    pub warnings: Vec<String>,
 }
+
+/// The line an appender writes after a torn last line (a crash mid-write) it found, so a
+/// reader knows that line was torn, not damaged: the write it began never returned, so
+/// nothing it recorded was relied on. Not an event; readers skip it.
+const TORN: &str = r#"{"journal":"the line above was torn by a crash and is ignored"}"#;
 
 pub struct Journal {
     path: PathBuf,
-    file: Mutex<File>,
+    file: Mutex<Appender>,
+}
+
+struct Appender {
+    file: File,
+    /// The file ends in a torn line: the next append ends it first (see [`TORN`]).
+    torn: bool,
 }
 
 impl Journal {
+    /// Open `path` for appending, creating it if needed. Never follows a link.
     pub fn open(path: &Path) -> Result<Journal> {
-        let file =
-            super::private_file().create(true).append(true).open(path).map_err(Error::store("open journal", path))?;
-        Ok(Journal { path: path.to_owned(), file: Mutex::new(file) })
+        let file = fs::open(path, fs::private_file().create(true).append(true).read(true), "open journal")?;
+        let torn = ends_torn(&file).map_err(Error::store("read journal", path))?;
+        Ok(Journal { path: path.to_owned(), file: Mutex::new(Appender { file, torn }) })
+    }
+
+    /// Create `path` holding `first` as its only line, atomically (a temporary file
+    /// renamed into place): a journal either starts with `first` or does not exist, so a
+    /// crash can never leave a run directory whose journal lacks its first line. The
+    /// failpoints `before-<event>` and `after-<event>` surround the write.
+    pub fn create<E: Serialize>(path: &Path, first: &E) -> Result<Journal> {
+        let (line, names) = lines(std::slice::from_ref(first));
+        for name in &names {
+            crate::failpoint::hit(&format!("before-{name}"));
+        }
+        fs::write_durably(path, &line)?;
+        for name in &names {
+            crate::failpoint::hit(&format!("after-{name}"));
+        }
+        Self::open(path)
     }
 
     /// Append one event and fsync before returning. Failpoints `before-<event>` and
@@ -232,24 +295,22 @@ impl Journal {
         if events.is_empty() {
             return Ok(());
         }
-        let mut lines = Vec::new();
-        let mut names: Vec<String> = Vec::new();
-        for event in events {
-            let value = serde_json::to_value(event).expect("events serialize");
-            let name = value["event"].as_str().unwrap_or("event");
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_owned());
-            }
-            serde_json::to_writer(&mut lines, &value).expect("events serialize");
-            lines.push(b'\n');
-        }
+        let (lines, names) = lines(events);
         for name in &names {
             crate::failpoint::hit(&format!("before-{name}"));
         }
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&lines).map_err(Error::store("append to journal", &self.path))?;
-        file.sync_data().map_err(Error::store("fsync journal", &self.path))?;
-        drop(file);
+        let mut out = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bytes = Vec::with_capacity(lines.len() + TORN.len() + 2);
+        if out.torn {
+            bytes.push(b'\n');
+            bytes.extend_from_slice(TORN.as_bytes());
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(&lines);
+        out.file.write_all(&bytes).map_err(Error::store("append to journal", &self.path))?;
+        out.file.sync_data().map_err(Error::store("fsync journal", &self.path))?;
+        out.torn = false;
+        drop(out);
         for name in &names {
             crate::failpoint::hit(&format!("after-{name}"));
         }
@@ -257,30 +318,68 @@ impl Journal {
     }
 
     /// Every readable event. A torn last line (a crash mid-write) recorded nothing
-    /// durable and is skipped quietly; any other unreadable line is reported on stderr
-    /// and skipped, and the read says so ([`Read::damaged`]) so the caller can be careful.
+    /// durable and is skipped quietly; any other unreadable line is skipped and logged
+    /// as a warning. [`Journal::read_all`] says whether that happened.
     pub fn read<E: DeserializeOwned>(path: &Path) -> Result<Vec<E>> {
-        Ok(Self::read_all(path)?.events)
+        let read = Self::read_all(path)?;
+        for w in &read.warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(read.events)
     }
 
     pub fn read_all<E: DeserializeOwned>(path: &Path) -> Result<Read<E>> {
-        let bytes = std::fs::read(path).map_err(Error::store("read journal", path))?;
+        let bytes = fs::read(path, "read journal")?;
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
-        let mut read = Read { events: Vec::with_capacity(lines.len()), damaged: false };
-        let last = lines.last().map(|(i, _)| *i);
-        for (i, line) in &lines {
+        let mut read = Read { events: Vec::with_capacity(lines.len()), damaged: false, warnings: Vec::new() };
+        for (k, (i, line)) in lines.iter().enumerate() {
+            if *line == TORN {
+                continue;
+            }
             match serde_json::from_str(line) {
                 Ok(e) => read.events.push(e),
-                Err(_) if Some(*i) == last && !text.ends_with('\n') => {
+                Err(_) if k + 1 == lines.len() && !text.ends_with('\n') => {
                     tracing::debug!("ignoring a torn last line in {}", path.display());
                 }
+                Err(_) if lines.get(k + 1).is_some_and(|(_, next)| *next == TORN) => {
+                    tracing::debug!("ignoring line {} of {}: torn by a crash", i + 1, path.display());
+                }
                 Err(e) => {
-                    eprintln!("warning: {}:{}: unreadable journal line skipped ({e})", path.display(), i + 1);
+                    read.warnings.push(format!("{}:{}: unreadable journal line skipped ({e})", path.display(), i + 1));
                     read.damaged = true;
                 }
             }
         }
         Ok(read)
     }
+}
+
+/// `events` as JSON lines, and the names of their kinds (for the failpoints).
+fn lines<E: Serialize>(events: &[E]) -> (Vec<u8>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for event in events {
+        let value = serde_json::to_value(event).expect("events serialize");
+        let name = value["event"].as_str().unwrap_or("event");
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+        serde_json::to_writer(&mut lines, &value).expect("events serialize");
+        lines.push(b'\n');
+    }
+    (lines, names)
+}
+
+/// Whether `file` ends in a line with no newline: a write a crash cut short.
+fn ends_torn(mut file: &File) -> std::io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::journal::Event;
 use super::snapshot;
+use crate::aws::access::{Access, RunPlace};
 use crate::fault::FaultSpec;
 use crate::target::Target;
 use crate::{Error, Result};
@@ -86,6 +87,9 @@ pub struct TargetRecord {
     /// When the target was first seen restored by someone other than firedrill.
     pub first_restored_at: Option<String>,
     pub changes: Vec<String>,
+    /// The SHA-256 of the planned change, as recorded when it was planned.
+    #[serde(skip)]
+    pub change_sha256: Option<String>,
     pub phase: Phase,
     pub updated_at: String,
     pub error: Option<String>,
@@ -99,6 +103,21 @@ pub struct CreatedRecord {
     pub id: String,
     pub scope: String,
     pub deleted: bool,
+}
+
+/// The resource a snapshot's state or change is about, when it is not `target`: the
+/// first of the fields that name the subject of every state and change in the catalogue
+/// (`group_id`, `instance_id`, `arn`, ...) that is present. `None` when it is `target` or
+/// names none. A defence in depth behind the digests, for runs recorded without them.
+pub fn own_target(value: &serde_json::Value, target: &str) -> Option<String> {
+    // Most specific first: an instance's state names its subnet, a subnet's its ACL.
+    const SUBJECT: &[&str] =
+        &["instance_id", "group_id", "subnet_id", "route_table_id", "network_acl_id", "role_name", "arn", "name", "id"];
+    let object = value.as_object()?;
+    let subject =
+        SUBJECT.iter().find_map(|k| object.get(*k)).or_else(|| object.get("health_check").and_then(|h| h.get("id")))?;
+    let subject = subject.as_str()?;
+    (subject != target).then(|| subject.to_owned())
 }
 
 /// Kinds of created resource that are kept after revert: evidence for the investigation
@@ -121,6 +140,9 @@ pub struct RunRecord {
     pub account: String,
     pub region: String,
     pub endpoint: Option<String>,
+    /// How the run's credentials were obtained (`None` for runs of older versions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
     pub faults: Vec<FaultSpec>,
     pub seeds: Vec<u64>,
     /// The drill and team this run belongs to, if it was started by `firedrill run`.
@@ -130,6 +152,12 @@ pub struct RunRecord {
     pub schedule: Option<super::journal::ScheduleLink>,
     pub targets: Vec<TargetRecord>,
     pub created: Vec<CreatedRecord>,
+    /// The faults whose targets carry this run's hold tags (taken, not yet released).
+    #[serde(skip)]
+    pub held: std::collections::BTreeSet<usize>,
+    /// What reading the run skipped or doubted (damaged lines), for the command to show.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(skip)]
     pub dir: PathBuf,
     /// The snapshot files read so far.
@@ -149,6 +177,7 @@ impl RunRecord {
             account,
             region,
             endpoint,
+            access,
             faults,
             seeds,
             drill,
@@ -166,12 +195,15 @@ impl RunRecord {
             account,
             region,
             endpoint,
+            access,
             faults,
             seeds,
             drill,
             schedule,
             targets: Vec::new(),
             created: Vec::new(),
+            held: Default::default(),
+            warnings: Vec::new(),
             dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
             snapshots: snapshot::Reader::default(),
         };
@@ -184,7 +216,11 @@ impl RunRecord {
         for event in events {
             let (fault, target, phase, at, error, differences) = match event {
                 Event::RunStarted { .. } => return Err(corrupt("a second run-started event")),
-                Event::Planned { at, fault, target, snapshot, changes } => {
+                Event::Snapshot { file, sha256, .. } => {
+                    run.snapshots.expect(&file, &sha256);
+                    continue;
+                }
+                Event::Planned { at, fault, target, snapshot, changes, change_sha256 } => {
                     index.entry(fault).or_default().entry(target.id.clone()).or_insert(run.targets.len());
                     run.targets.push(TargetRecord {
                         fault,
@@ -193,6 +229,7 @@ impl RunRecord {
                         after: None,
                         first_restored_at: None,
                         changes,
+                        change_sha256,
                         phase: Phase::NotInjected,
                         updated_at: at,
                         error: None,
@@ -201,6 +238,14 @@ impl RunRecord {
                     continue;
                 }
                 Event::Command { .. } => continue,
+                Event::Held { fault, .. } => {
+                    run.held.insert(fault);
+                    continue;
+                }
+                Event::Released { fault, .. } => {
+                    run.held.remove(&fault);
+                    continue;
+                }
                 Event::FaultAdded { fault, spec, seed, .. } => {
                     if fault != run.faults.len() {
                         return Err(corrupt(&format!("fault {fault} added after {} faults", run.faults.len())));
@@ -268,7 +313,7 @@ impl RunRecord {
             };
             let Some(rec) = find(&index, fault, &target).map(|i| &mut run.targets[i]) else {
                 // Its `planned` line was lost (a damaged journal): nothing to attach it to.
-                eprintln!("warning: {}: event for {target} before its snapshot; skipped", path.display());
+                run.warnings.push(format!("{}: event for {target} before its snapshot; skipped", path.display()));
                 continue;
             };
             rec.phase = phase;
@@ -279,19 +324,68 @@ impl RunRecord {
         Ok(run)
     }
 
-    /// Target `t`'s state before the fault, and the change, from its snapshot.
+    /// Target `t`'s state before the fault, and the change, from its snapshot: checked
+    /// against the digests the journal recorded (the file's and the change's), and
+    /// checked to describe `t` itself (see [`own_target`]).
     pub fn before<S: DeserializeOwned, C: DeserializeOwned>(
         &self,
         t: &TargetRecord,
     ) -> Result<snapshot::BeforeEntry<S, C>> {
-        self.snapshots.entry(&self.dir, &t.snapshot, &t.target.id)
+        let entry: snapshot::BeforeEntry<serde_json::Value, serde_json::Value> =
+            self.snapshots.entry(&self.dir, &t.snapshot, &t.target.id)?;
+        let path = || self.dir.join(&t.snapshot).display().to_string();
+        if let Some(expected) = &t.change_sha256
+            && snapshot::change_sha256(&entry.change) != *expected
+        {
+            return Err(Error::Tampered(format!(
+                "{}: the change planned for {} is not the one the journal recorded",
+                path(),
+                t.target.id
+            )));
+        }
+        for (what, value) in [("state", &entry.state), ("change", &entry.change)] {
+            if let Some(other) = own_target(value, &t.target.id) {
+                return Err(Error::Tampered(format!(
+                    "{}: the {what} recorded for {} is about {other}, not {}: a revert touches only the run's own targets",
+                    path(),
+                    t.target.id,
+                    t.target.id
+                )));
+            }
+        }
+        let corrupt =
+            |e: serde_json::Error| Error::Corrupt { path: self.dir.join(&t.snapshot), message: e.to_string() };
+        Ok(snapshot::BeforeEntry {
+            state: serde_json::from_value(entry.state).map_err(corrupt)?,
+            change: serde_json::from_value(entry.change).map_err(corrupt)?,
+        })
     }
 
-    /// Target `t`'s state right after the fault, if it was recorded.
-    pub fn after<S: DeserializeOwned>(&self, t: &TargetRecord) -> Result<Option<S>> {
+    /// Target `t`'s state right after the fault, if it was recorded and can be trusted.
+    /// It only tells a team's change from firedrill's break, so a post-break file that
+    /// is missing or not the one the run wrote is set aside with a warning: the target
+    /// then counts as broken unless it is restored, and revert still works from the
+    /// pre-break snapshot alone.
+    pub fn after<S: DeserializeOwned>(&self, t: &TargetRecord) -> Result<Option<S>, String> {
         let Some(rel) = &t.after else { return Ok(None) };
-        let entry: snapshot::AfterEntry<S> = self.snapshots.entry(&self.dir, rel, &t.target.id)?;
-        Ok(Some(entry.state))
+        match self.snapshots.entry::<snapshot::AfterEntry<S>>(&self.dir, rel, &t.target.id) {
+            Ok(entry) => Ok(Some(entry.state)),
+            Err(e) => Err(format!(
+                "{}: the state right after the fault cannot be used ({e}); treating the target as broken unless it is restored",
+                t.target.id
+            )),
+        }
+    }
+
+    /// Where the run was made, and how to reach it again.
+    pub fn place(&self) -> RunPlace<'_> {
+        RunPlace {
+            run_id: &self.run_id,
+            account: &self.account,
+            region: &self.region,
+            endpoint: self.endpoint.as_deref(),
+            access: self.access.as_ref(),
+        }
     }
 
     /// Whether some target could not be restored and never will be.
@@ -337,6 +431,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_state_or_change_about_another_resource_is_named() {
+        use serde_json::json;
+        assert_eq!(own_target(&json!({"group_id": "sg-1", "rules": []}), "sg-1"), None);
+        assert_eq!(own_target(&json!({"group_id": "sg-2", "rules": []}), "sg-1").as_deref(), Some("sg-2"));
+        // A subnet's ACL state names its ACL too; the subnet is its subject.
+        let acl = json!({"subnet_id": "subnet-1", "network_acl_id": "acl-9", "vpc_id": "vpc-1"});
+        assert_eq!(own_target(&acl, "subnet-1"), None);
+        assert_eq!(own_target(&json!({"health_check": {"id": "hc-2"}}), "hc-1").as_deref(), Some("hc-2"));
+        let instance = json!({"instance_id": "i-1", "subnet_id": "subnet-1", "security_groups": ["sg-1"]});
+        assert_eq!(own_target(&instance, "i-1"), None);
+        assert_eq!(own_target(&json!("x"), "sg-1"), None);
+    }
+
+    #[test]
     fn events_reach_their_fault_s_target_even_when_two_faults_share_an_id() {
         let at = || "t".to_owned();
         let target = |id: &str| Target { id: id.into(), name: None, tags: Default::default() };
@@ -346,6 +454,7 @@ mod tests {
             target: target(id),
             snapshot: format!("snapshots/{fault}.json"),
             changes: vec![],
+            change_sha256: None,
         };
         let events = vec![
             Event::RunStarted {
@@ -357,6 +466,7 @@ mod tests {
                 account: "1".into(),
                 region: "r".into(),
                 endpoint: None,
+                access: None,
                 faults: vec![],
                 seeds: vec![],
                 drill: None,

@@ -10,6 +10,13 @@
 //!
 //! Runs recorded before these files held one target each (`snapshots/<n>-<i>-<id>.json`,
 //! `{..., target, state, change}`; `.after.json`, `{taken_at, state}`) are read too.
+//!
+//! A run never trusts a file it did not write: the journal records the SHA-256 of every
+//! file when it is written (`snapshot` events) and of every target's planned change (in
+//! its `planned` event), and the reader checks both on the way back in. A snapshot that
+//! was edited (a rule added, a change pointed at another group) is refused, naming the
+//! file; revert restores nothing from it. Runs recorded before the digests are read
+//! unchecked.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -72,11 +79,30 @@ pub struct AfterEntry<S> {
 
 /// Reads a run's snapshot files, each at most once however many of its targets are
 /// asked for, keeping each file's text and where each target's entry is in it (parsed
-/// into the fault's types only when asked for). Cloning shares what was read.
+/// into the fault's types only when asked for), and checking each against the digest
+/// the journal recorded for it. Cloning shares what was read.
 #[derive(Clone, Debug, Default)]
 pub struct Reader {
     /// Each file read, by path relative to the run directory.
     files: Arc<Mutex<HashMap<String, Arc<File>>>>,
+    /// The SHA-256 each file had when the run wrote it, by relative path.
+    digests: HashMap<String, String>,
+}
+
+/// The SHA-256 of `bytes`, in lower-case hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The digest of a change as recorded: of its compact JSON (keys in the order serde
+/// writes them, which reading it back preserves).
+pub fn change_sha256(change: &serde_json::Value) -> String {
+    sha256(&serde_json::to_vec(change).expect("changes serialize"))
 }
 
 #[derive(Debug)]
@@ -88,6 +114,16 @@ struct File {
 }
 
 impl Reader {
+    /// Expect the file `rel` to have the SHA-256 `digest` (from the journal).
+    pub fn expect(&mut self, rel: &str, digest: &str) {
+        self.digests.insert(rel.to_owned(), digest.to_owned());
+    }
+
+    /// Whether the journal recorded a digest for the file `rel`.
+    pub fn knows(&self, rel: &str) -> bool {
+        self.digests.contains_key(rel)
+    }
+
     /// Target `id`'s entry in the file `rel` (relative to `run_dir`). `T` is a
     /// [`BeforeEntry`] or an [`AfterEntry`].
     pub fn entry<T: DeserializeOwned>(&self, run_dir: &Path, rel: &str, id: &str) -> Result<T> {
@@ -105,7 +141,17 @@ impl Reader {
         if let Some(f) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(rel) {
             return Ok(f.clone());
         }
-        let text = std::fs::read_to_string(path).map_err(Error::store("read snapshot", path))?;
+        let bytes = super::fs::read(path, "read snapshot")?;
+        if let Some(expected) = self.digests.get(rel)
+            && sha256(&bytes) != *expected
+        {
+            return Err(Error::Tampered(format!(
+                "{} is not the file this run wrote: its SHA-256 differs from the one the journal recorded when it was written",
+                path.display()
+            )));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| Error::Corrupt { path: path.to_owned(), message: format!("not UTF-8: {e}") })?;
         let entries = index(&text).map_err(|e| Error::Corrupt { path: path.to_owned(), message: e.to_string() })?;
         let file = Arc::new(File { text, entries });
         self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(rel.to_owned(), file.clone());
@@ -177,14 +223,39 @@ mod tests {
                 TargetBefore { target: &b, state: &two, change: &y },
             ],
         };
-        let rel = crate::store::write_json_all(&d, &[("0-web".to_owned(), before)]).unwrap().remove(0);
-        let reader = Reader::default();
+        let (rel, digest) = crate::store::write_json_all(&d, &[("0-web".to_owned(), before)]).unwrap().remove(0);
+        let mut reader = Reader::default();
+        reader.expect(&rel, &digest);
         let e: BeforeEntry<Value, String> = reader.entry(&d, &rel, "sg-b").unwrap();
         assert_eq!((e.state, e.change.as_str()), (json!({"n": 2}), "y"));
         std::fs::remove_file(d.join(&rel)).unwrap();
         let e: BeforeEntry<Value, String> = reader.entry(&d, &rel, "sg-a").unwrap();
         assert_eq!(e.state, json!({"n": 1}), "read from what was read before");
         assert!(matches!(reader.entry::<BeforeEntry<Value, String>>(&d, &rel, "sg-c"), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_file_edited_after_it_was_written_is_refused() {
+        let d = dir("edited");
+        let t = Target { id: "sg-a".into(), name: None, tags: Default::default() };
+        let (state, change) = (json!({"rules": ["tcp 80"]}), json!("x"));
+        let before = Before {
+            run_id: "r",
+            fault: 0,
+            fault_name: "web",
+            action: "a",
+            taken_at: "t".into(),
+            targets: vec![TargetBefore { target: &t, state: &state, change: &change }],
+        };
+        let (rel, digest) = crate::store::write_json_all(&d, &[("0-web".to_owned(), before)]).unwrap().remove(0);
+        let path = d.join(&rel);
+        let text = std::fs::read_to_string(&path).unwrap().replace("tcp 80", "tcp 0-65535 0.0.0.0/0");
+        std::fs::write(&path, text).unwrap();
+        let mut reader = Reader::default();
+        reader.expect(&rel, &digest);
+        let read = reader.entry::<BeforeEntry<Value, Value>>(&d, &rel, "sg-a");
+        assert!(matches!(read, Err(Error::Tampered(ref m)) if m.contains("0-web.json")), "{read:?}");
+        assert_eq!(change_sha256(&json!({"b": 1, "a": [2]})), change_sha256(&json!({"a": [2], "b": 1})));
     }
 
     #[test]

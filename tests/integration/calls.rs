@@ -1,7 +1,9 @@
 //! What a fault costs in AWS calls, counted at the proxy: the listing is the snapshot,
 //! describes are batched, a change call whose answer proves the state is not followed
 //! by a describe, and the account check rides along with the first read. The counts do
-//! not depend on how many targets there are (up to a describe batch of 200).
+//! not depend on how many targets there are (up to a describe batch of 200). Holding the
+//! targets costs one tag call and one read-back per inject, and one untag per revert
+//! (per 200 targets): see `executor::holds`.
 
 use std::collections::BTreeMap;
 
@@ -59,13 +61,23 @@ async fn security_groups_cost_one_describe_per_command_and_one_change_per_target
     let run = env.firedrill_env(&["inject", "a.yaml", "--yes", "--output", "json"], &via).ok().json();
     assert_eq!(run["faults"][0]["targets"].as_array().unwrap().len(), 3, "{run:#}");
     // The listing is the snapshot; EC2's answer to each revoke proves the rule gone.
-    let inject = calls(&[("DescribeSecurityGroups", 1), ("GetCallerIdentity", 1), ("RevokeSecurityGroupIngress", 3)]);
+    let inject = calls(&[
+        ("CreateTags", 1),
+        ("DescribeSecurityGroups", 1),
+        ("DescribeTags", 1),
+        ("GetCallerIdentity", 1),
+        ("RevokeSecurityGroupIngress", 3),
+    ]);
     assert_eq!(proxy.counts(), inject);
 
     env.firedrill_env(&["revert"], &via).ok();
     // One look before restoring; each authorize's answer lists the rule it created.
-    let revert =
-        calls(&[("AuthorizeSecurityGroupIngress", 3), ("DescribeSecurityGroups", 1), ("GetCallerIdentity", 1)]);
+    let revert = calls(&[
+        ("AuthorizeSecurityGroupIngress", 3),
+        ("DeleteTags", 1),
+        ("DescribeSecurityGroups", 1),
+        ("GetCallerIdentity", 1),
+    ]);
     assert_eq!(proxy.counts(), revert);
     assert_eq!(env.world().await, before);
 }
@@ -86,8 +98,12 @@ async fn an_authorize_whose_answer_proves_nothing_is_verified_by_one_batched_des
     // stack's groups (several rules each) the answer then differs from what was asked,
     // proves nothing, and revert describes those groups (one call) to verify instead.
     env.firedrill_env(&["revert"], &via).ok();
-    let revert =
-        calls(&[("AuthorizeSecurityGroupIngress", 3), ("DescribeSecurityGroups", 2), ("GetCallerIdentity", 1)]);
+    let revert = calls(&[
+        ("AuthorizeSecurityGroupIngress", 3),
+        ("DeleteTags", 1),
+        ("DescribeSecurityGroups", 2),
+        ("GetCallerIdentity", 1),
+    ]);
     assert_eq!(proxy.counts(), revert);
     assert_eq!(env.world().await, before);
 }
@@ -104,12 +120,18 @@ async fn instances_cost_one_describe_and_one_change_call_per_command() {
 
     let run = env.firedrill_env(&["inject", "a.yaml", "--yes", "--output", "json"], &via).ok().json();
     assert!(run["faults"][0]["targets"].as_array().unwrap().len() >= 2, "{run:#}");
-    let inject = calls(&[("DescribeInstances", 1), ("GetCallerIdentity", 1), ("StopInstances", 1)]);
+    let inject = calls(&[
+        ("CreateTags", 1),
+        ("DescribeInstances", 1),
+        ("DescribeTags", 1),
+        ("GetCallerIdentity", 1),
+        ("StopInstances", 1),
+    ]);
     assert_eq!(proxy.counts(), inject);
 
     // The emulator stops an instance at once, so revert need not wait for "stopped".
     env.firedrill_env(&["revert"], &via).ok();
-    let revert = calls(&[("DescribeInstances", 1), ("GetCallerIdentity", 1), ("StartInstances", 1)]);
+    let revert = calls(&[("DeleteTags", 1), ("DescribeInstances", 1), ("GetCallerIdentity", 1), ("StartInstances", 1)]);
     assert_eq!(proxy.counts(), revert);
     assert_eq!(env.world().await, before);
 }
@@ -133,7 +155,7 @@ async fn revert_with_another_accounts_credentials_is_refused_before_anything_is_
         ("AWS_SECRET_ACCESS_KEY", other.creds.secret_access_key()),
         ("AWS_SESSION_TOKEN", token.as_str()),
     ];
-    env.firedrill_env(&["revert"], &theirs).code(2).stderr_has("but these credentials are for account");
+    env.firedrill_env(&["revert"], &theirs).code(2).stderr_has("but these credentials act in account");
     assert_eq!(env.world().await, broken);
     let now = env.journals().concat();
     let added: Vec<&str> = now.strip_prefix(journal.as_str()).expect("the journal only grew").lines().collect();

@@ -583,6 +583,23 @@ impl Env {
     }
 }
 
+/// `world` without firedrill's hold tags (`"firedrill:hold:<run>": "<who>"` in a group's
+/// tags): for comparing with a world captured while a run held something.
+pub fn without_holds(world: &str) -> String {
+    let hold = regex_lite::Regex::new(r#"(, )?"firedrill:hold:[^"]*": "[^"]*"(, )?"#).unwrap();
+    world
+        .lines()
+        .map(|l| {
+            hold.replace_all(
+                l,
+                |c: &regex_lite::Captures| if c.get(1).is_some() && c.get(2).is_some() { ", " } else { "" },
+            )
+            .into_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub struct Stack {
     pub vpc: String,
     pub subnet: String,

@@ -152,9 +152,7 @@ async fn revert_refuses_another_region_than_the_runs() {
     env.seed_stack().await;
     env.write("f.yaml", HTTP);
     env.firedrill(&["inject", "f.yaml", "--yes"]).ok();
-    env.firedrill(&["revert", "--region", "eu-west-1"])
-        .code(2)
-        .stderr_has("was injected in region us-east-1, not eu-west-1");
+    env.firedrill(&["revert", "--region", "eu-west-1"]).code(2).stderr_has("is in region us-east-1, not eu-west-1");
     env.firedrill(&["revert"]).ok();
 }
 
