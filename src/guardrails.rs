@@ -1,6 +1,6 @@
 //! Guardrails from `firedrill.yaml` (in the working directory, or `--config`): which
-//! accounts and regions firedrill may touch, a tag every target must carry, and the most
-//! targets one fault may break. All are checked before any mutation; a refusal names
+//! accounts, regions and VPCs firedrill may touch, a tag every target must carry, and
+//! the most targets one fault may break. All are checked before any mutation; a refusal names
 //! the rule and the file that set it.
 
 use std::collections::BTreeMap;
@@ -34,6 +34,8 @@ struct RawGuardrails {
     require_tag: BTreeMap<String, String>,
     #[serde(default)]
     max_targets: Option<Spanned<u32>>,
+    #[serde(default)]
+    vpcs: Vec<Spanned<String>>,
 }
 
 /// An account id written quoted or not (`123456789012` reads as a number in YAML).
@@ -70,6 +72,8 @@ pub struct Guardrails {
     pub regions: Vec<String>,
     pub require_tag: BTreeMap<String, String>,
     pub max_targets: Option<u32>,
+    /// The VPCs targets may be in (targets that live in none are not affected).
+    pub vpcs: Vec<String>,
 }
 
 impl Guardrails {
@@ -111,12 +115,19 @@ impl Guardrails {
         {
             problems.push(Diagnostic::at(path, source, m.referenced.into(), "`max_targets` must be at least 1"));
         }
+        for v in &g.vpcs {
+            if !v.value.starts_with("vpc-") {
+                let msg = format!("`{}` is not a VPC id (vpc-0123456789abcdef0)", v.value);
+                problems.push(Diagnostic::at(path, source, v.referenced.into(), msg));
+            }
+        }
         problems.into_result(Guardrails {
             source: Some(path.to_owned()),
             accounts,
             regions: g.regions,
             require_tag: g.require_tag,
             max_targets: g.max_targets.map(|m| m.value),
+            vpcs: g.vpcs.into_iter().map(|v| v.value).collect(),
         })
     }
 
@@ -160,6 +171,14 @@ impl Guardrails {
             ));
         }
         for t in targets {
+            if let Some(vpc) = t.vpc.as_ref().filter(|v| !self.vpcs.is_empty() && !self.vpcs.contains(v)) {
+                out.push(format!(
+                    "guardrails.vpcs{}: {} is in {vpc}, which is not allowed (allowed: {})",
+                    self.origin(),
+                    t.label(),
+                    self.vpcs.join(", ")
+                ));
+            }
             let missing: Vec<String> = self
                 .require_tag
                 .iter()
@@ -190,6 +209,22 @@ mod tests {
         assert_eq!(g.accounts, ["012345678901", "123456789012"]);
         let err = Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  accounts: [\"12345\"]\n").unwrap_err();
         assert!(err.to_string().contains("f.yaml:2:14: error: `12345` is not a 12-digit"), "{err}");
+    }
+
+    #[test]
+    fn targets_outside_the_allowed_vpcs_are_refused() {
+        let g = Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  vpcs: [vpc-1]\n").unwrap();
+        let spec = crate::fault::parse(
+            Path::new("f.yaml"),
+            "name: x\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\n",
+        )
+        .unwrap();
+        let t = |vpc: Option<&str>| Target { id: "sg-1".into(), vpc: vpc.map(Into::into), ..Target::default() };
+        assert!(g.check_targets(&spec, &[t(Some("vpc-1")), t(None)]).is_empty());
+        let refused = g.check_targets(&spec, &[t(Some("vpc-2"))]);
+        assert_eq!(refused, ["guardrails.vpcs (f.yaml): sg-1 is in vpc-2, which is not allowed (allowed: vpc-1)"]);
+        let err = Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  vpcs: [prod]\n").unwrap_err();
+        assert!(err.to_string().contains("f.yaml:2:10: error: `prod` is not a VPC id"), "{err}");
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub struct TargetView {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The VPC it is in, for kinds that live in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<String>,
     pub status: &'static str,
     /// Seen live by `status`: broken, restored, changed or gone.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,6 +134,7 @@ impl RunView {
                     .map(|t| TargetView {
                         id: t.target.id.clone(),
                         name: t.target.name.clone(),
+                        vpc: t.target.vpc.clone(),
                         status: t.phase.as_str(),
                         live: None,
                         first_restored_at: t.first_restored_at.clone(),
@@ -180,10 +184,13 @@ impl RunView {
                 s += &format!("  runbook: {r}\n");
             }
             for t in &f.targets {
-                let label = match &t.name {
+                let mut label = match &t.name {
                     Some(n) => format!("{} ({n})", t.id),
                     None => t.id.clone(),
                 };
+                if let Some(vpc) = &t.vpc {
+                    label += &format!(" in {vpc}");
+                }
                 let note = if t.status == "done" { "  (one-shot: nothing to revert)" } else { "" };
                 let live = t.live.map(|l| format!(" ({l})")).unwrap_or_default();
                 s += &format!("  {label}  {}{live}{note}\n", t.status);

@@ -40,6 +40,23 @@ impl TargetKind {
     pub fn is_global(self) -> bool {
         matches!(self, TargetKind::Role | TargetKind::Record | TargetKind::HealthCheck)
     }
+
+    /// Whether resources of this kind live in a VPC that their listing names, so that a
+    /// selector can pin one (`vpc:`) and guardrails can allow some.
+    pub fn in_vpc(self) -> bool {
+        use TargetKind as K;
+        matches!(
+            self,
+            K::SecurityGroup
+                | K::Instance
+                | K::Subnet
+                | K::NetworkAcl
+                | K::RouteTable
+                | K::TargetGroup
+                | K::Listener
+                | K::LoadBalancer
+        )
+    }
 }
 
 impl fmt::Display for TargetKind {
@@ -104,6 +121,9 @@ pub struct TargetSpec {
     /// Listeners: only those on this port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Only resources in this VPC (kinds that live in one: see [`TargetKind::in_vpc`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<String>,
 }
 
 impl TargetSpec {
@@ -120,6 +140,7 @@ impl TargetSpec {
             set_identifier: None,
             via: None,
             port: None,
+            vpc: None,
         }
     }
 }
@@ -149,13 +170,16 @@ impl fmt::Display for TargetSpec {
         if let Some(p) = &self.port {
             parts.push(format!("port {p}"));
         }
+        if let Some(v) = &self.vpc {
+            parts.push(format!("in {v}"));
+        }
         let via = if self.via.is_some() { " (via instances)" } else { "" };
         write!(f, "{}{via}", parts.join(" and "))
     }
 }
 
 /// One resolved resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub id: String,
     /// The group name for security groups, the `Name` tag for instances.
@@ -163,6 +187,10 @@ pub struct Target {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The VPC it is in, for kinds that live in one: `plan` shows it, a selector and the
+    /// guardrails can pin it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<String>,
 }
 
 impl Target {
@@ -171,6 +199,15 @@ impl Target {
         (spec.ids.is_empty() || spec.ids.contains(&self.id))
             && (spec.names.is_empty() || self.name.as_ref().is_some_and(|n| spec.names.contains(n)))
             && spec.tags.iter().all(|(k, v)| self.tags.get(k) == Some(v))
+            && spec.vpc.as_ref().is_none_or(|v| self.vpc.as_ref() == Some(v))
+    }
+
+    /// Its label, and where it is: `sg-1 (web) in vpc-1`.
+    pub fn label_where(&self) -> String {
+        match &self.vpc {
+            Some(vpc) => format!("{} in {vpc}", self.label()),
+            None => self.label(),
+        }
     }
 
     pub fn label(&self) -> String {
@@ -241,7 +278,7 @@ mod tests {
     use super::*;
 
     fn targets(n: usize) -> Vec<Target> {
-        (0..n).map(|i| Target { id: format!("sg-{i:03}"), name: None, tags: BTreeMap::new() }).collect()
+        (0..n).map(|i| Target { id: format!("sg-{i:03}"), ..Target::default() }).collect()
     }
 
     #[test]
@@ -287,10 +324,16 @@ mod tests {
             id: "sg-1".into(),
             name: Some("web".into()),
             tags: [("Tier".to_string(), "web".to_string())].into(),
+            vpc: Some("vpc-1".into()),
         };
         let mut spec = TargetSpec::ids(vec![]);
         spec.tags.insert("Tier".into(), "web".into());
         assert!(t.matches(&spec));
+        spec.vpc = Some("vpc-1".into());
+        assert!(t.matches(&spec));
+        spec.vpc = Some("vpc-2".into());
+        assert!(!t.matches(&spec), "a group of the same name and tags in another VPC");
+        spec.vpc = None;
         spec.names.push("db".into());
         assert!(!t.matches(&spec));
     }

@@ -26,6 +26,7 @@ pub async fn list_groups(asg: &Client, spec: &TargetSpec) -> Result<Vec<Target>>
                 .iter()
                 .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or("").to_owned())))
                 .collect(),
+            vpc: None,
         })
         .collect();
     let mut spec = spec.clone();

@@ -19,6 +19,11 @@ fn tag_filters(spec: &TargetSpec) -> Vec<Filter> {
     spec.tags.iter().map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()])).collect()
 }
 
+/// The `vpc-id` filter when the selector pins a VPC (checked again locally).
+fn vpc_filter(spec: &TargetSpec) -> Option<Filter> {
+    spec.vpc.as_ref().map(|v| filter("vpc-id", [v.clone()]))
+}
+
 pub fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
 }
@@ -47,6 +52,7 @@ pub async fn list_security_groups_with<T>(
     if !spec.names.is_empty() {
         filters.push(filter("group-name", spec.names.clone()));
     }
+    filters.extend(vpc_filter(spec));
     let mut pages = ec2.describe_security_groups().set_filters(Some(filters)).max_results(PAGE).into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
@@ -56,6 +62,7 @@ pub async fn list_security_groups_with<T>(
                 id: g.group_id().unwrap_or_default().to_owned(),
                 name: g.group_name().map(str::to_owned),
                 tags: tags_map(g.tags()),
+                vpc: g.vpc_id().map(str::to_owned),
             };
             if t.matches(spec) {
                 out.push((t, keep(g)));
@@ -153,14 +160,19 @@ pub async fn list_instances_with<T>(
     if !spec.names.is_empty() {
         filters.push(filter("tag:Name", spec.names.clone()));
     }
+    filters.extend(vpc_filter(spec));
     let mut pages = ec2.describe_instances().set_filters(Some(filters)).max_results(PAGE).into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(Error::aws("list instances (ec2:DescribeInstances)"))?;
         for i in page.reservations().iter().flat_map(|r| r.instances()) {
             let tags = tags_map(i.tags());
-            let t =
-                Target { id: i.instance_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags };
+            let t = Target {
+                id: i.instance_id().unwrap_or_default().to_owned(),
+                name: tags.get("Name").cloned(),
+                tags,
+                vpc: i.vpc_id().map(str::to_owned),
+            };
             if t.matches(spec) {
                 out.push((t, keep(i)));
             }
@@ -189,6 +201,7 @@ pub async fn list_subnets(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Resul
     if !spec.names.is_empty() {
         filters.push(filter("tag:Name", spec.names.clone()));
     }
+    filters.extend(vpc_filter(spec));
     let subnets = ec2
         .describe_subnets()
         .set_filters(Some(filters))
@@ -202,7 +215,12 @@ pub async fn list_subnets(ec2: &aws_sdk_ec2::Client, spec: &TargetSpec) -> Resul
         .iter()
         .map(|s| {
             let tags = tags_map(s.tags());
-            Target { id: s.subnet_id().unwrap_or_default().to_owned(), name: tags.get("Name").cloned(), tags }
+            Target {
+                id: s.subnet_id().unwrap_or_default().to_owned(),
+                name: tags.get("Name").cloned(),
+                tags,
+                vpc: s.vpc_id().map(str::to_owned),
+            }
         })
         .collect();
     out.retain(|t| t.matches(spec));
@@ -274,7 +292,9 @@ pub async fn list_network_acls_of_subnets(ec2: &aws_sdk_ec2::Client, spec: &Targ
     for subnet in list_subnets(ec2, spec).await? {
         if let Some((acl, _)) = subnet_acl(ec2, &subnet.id).await? {
             let id = acl.network_acl_id().unwrap_or_default().to_owned();
-            let t = acls.entry(id.clone()).or_insert_with(|| Target { id, name: None, tags: tags_map(acl.tags()) });
+            let vpc = acl.vpc_id().map(str::to_owned);
+            let t =
+                acls.entry(id.clone()).or_insert_with(|| Target { id, tags: tags_map(acl.tags()), vpc, name: None });
             t.name = Some(match t.name.take() {
                 Some(n) => format!("{n}, {}", subnet.id),
                 None => format!("for {}", subnet.id),
@@ -297,7 +317,9 @@ pub async fn list_route_tables_of_subnets(ec2: &aws_sdk_ec2::Client, spec: &Targ
         let (sid, vpc) = (subnet.subnet_id().unwrap_or_default(), subnet.vpc_id().unwrap_or_default());
         if let Some(rt) = subnet_route_table(ec2, sid, vpc).await? {
             let id = rt.route_table_id().unwrap_or_default().to_owned();
-            let t = tables.entry(id.clone()).or_insert_with(|| Target { id, name: None, tags: tags_map(rt.tags()) });
+            let vpc = rt.vpc_id().map(str::to_owned);
+            let t =
+                tables.entry(id.clone()).or_insert_with(|| Target { id, tags: tags_map(rt.tags()), vpc, name: None });
             t.name = Some(match t.name.take() {
                 Some(n) => format!("{n}, {sid}"),
                 None => format!("for {sid}"),

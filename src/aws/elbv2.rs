@@ -52,6 +52,7 @@ pub async fn list_target_groups(elbv2: &Client, spec: &TargetSpec) -> Result<Vec
             id: g.target_group_arn().unwrap_or_default().to_owned(),
             name: g.target_group_name().map(str::to_owned),
             tags: BTreeMap::new(),
+            vpc: g.vpc_id().map(str::to_owned),
         })
         .collect();
     let arns: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
@@ -73,6 +74,7 @@ pub async fn list_load_balancers(elbv2: &Client, spec: &TargetSpec) -> Result<Ve
             id: l.load_balancer_arn().unwrap_or_default().to_owned(),
             name: l.load_balancer_name().map(str::to_owned),
             tags: BTreeMap::new(),
+            vpc: l.vpc_id().map(str::to_owned),
         })
         .collect();
     let arns: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
@@ -101,6 +103,7 @@ pub async fn list_listeners(elbv2: &Client, spec: &TargetSpec) -> Result<Vec<Tar
                 id: l.listener_arn().unwrap_or_default().to_owned(),
                 name: Some(format!("{}:{}", lb.name.as_deref().unwrap_or("?"), l.port().unwrap_or(0))),
                 tags: BTreeMap::new(),
+                vpc: lb.vpc.clone(),
             });
         }
     }

@@ -23,7 +23,7 @@ pub async fn role_tags(iam: &aws_sdk_iam::Client, name: &str) -> Result<BTreeMap
 
 async fn role_target(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<Target>> {
     match iam.get_role().role_name(name).send().await {
-        Ok(_) => Ok(Some(Target { id: name.to_owned(), name: None, tags: role_tags(iam, name).await? })),
+        Ok(_) => Ok(Some(Target { id: name.to_owned(), tags: role_tags(iam, name).await?, ..Target::default() })),
         Err(e) => {
             let err = Error::aws(format!("read role {name} (iam:GetRole)"))(e);
             if err.aws_code() == Some("NoSuchEntity") { Ok(None) } else { Err(err) }
@@ -79,7 +79,7 @@ pub async fn list_roles(aws: &Aws, spec: &TargetSpec) -> Result<Vec<Target>> {
         for r in roles {
             let name = r.role_name().to_owned();
             let tags = role_tags(iam, &name).await?;
-            out.insert(name.clone(), Target { id: name, name: None, tags });
+            out.insert(name.clone(), Target { id: name, tags, ..Target::default() });
         }
     }
     let mut spec = spec.clone();

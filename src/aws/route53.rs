@@ -115,7 +115,7 @@ pub async fn list_records(r53: &Client, spec: &TargetSpec) -> Result<Vec<Target>
         if !spec.ids.is_empty() && !spec.ids.contains(&id) {
             continue;
         }
-        out.push(Target { name: Some(format!("{} {ty}", r.name())), id, tags: BTreeMap::new() });
+        out.push(Target { name: Some(format!("{} {ty}", r.name())), id, ..Target::default() });
     }
     Ok(out)
 }
@@ -143,7 +143,7 @@ pub async fn list_health_checks(r53: &Client, spec: &TargetSpec) -> Result<Vec<T
             .resource_tag_set()
             .map(|s| s.tags().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned()))).collect())
             .unwrap_or_default();
-        out.push(Target { name: tags.get("Name").cloned(), id, tags });
+        out.push(Target { name: tags.get("Name").cloned(), id, tags, vpc: None });
     }
     out.retain(|t| t.matches(spec));
     Ok(out)

@@ -54,7 +54,7 @@ pub fn text(plan: &Plan) -> String {
             s += "  one-shot: not revertible; `revert` will have nothing to undo\n";
         }
         for t in &f.targets {
-            s += &format!("  {}\n", t.target.label());
+            s += &format!("  {}\n", t.target.label_where());
             for c in &t.changes {
                 s += &format!("      {c}\n");
             }

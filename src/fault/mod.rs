@@ -212,9 +212,22 @@ fn target_spec(
         only("set_identifier", raw.set_identifier.as_ref().map(|z| z.referenced.into()), TargetKind::Record, problems);
         only("via", raw.via.as_ref().map(|z| z.referenced.into()), TargetKind::Role, problems);
         only("port", raw.port.as_ref().map(|z| z.referenced.into()), TargetKind::Listener, problems);
+        if let Some(v) = &raw.vpc
+            && !kind.in_vpc()
+        {
+            problems
+                .push(at(v.referenced.into(), format!("`vpc` applies to targets that live in a VPC; {kind}s do not")));
+        }
         if kind == TargetKind::Record && raw.zone.is_none() {
             problems.push(at(pos, "record targets need `zone` (the hosted zone's name or id)".into()));
         }
+    }
+    if let Some(v) = &raw.vpc
+        && !(v.value.starts_with("vpc-")
+            && v.value.len() > 4
+            && v.value[4..].bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        problems.push(at(v.referenced.into(), format!("`{}` is not a VPC id (vpc-0123456789abcdef0)", v.value)));
     }
     let pick = match (&raw.count, &raw.percent) {
         (Some(c), Some(_)) => {
@@ -244,6 +257,7 @@ fn target_spec(
         set_identifier: raw.set_identifier.as_ref().map(|s| s.value.clone()),
         via: raw.via.as_ref().map(|v| v.value),
         port: raw.port.as_ref().map(|p| p.value),
+        vpc: raw.vpc.as_ref().map(|v| v.value.clone()),
     })
 }
 

@@ -53,4 +53,6 @@ pub struct RawTarget {
     pub via: Option<Spanned<crate::target::Via>>,
     #[serde(default)]
     pub port: Option<Spanned<u16>>,
+    #[serde(default)]
+    pub vpc: Option<Spanned<String>>,
 }

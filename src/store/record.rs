@@ -447,7 +447,7 @@ mod tests {
     #[test]
     fn events_reach_their_fault_s_target_even_when_two_faults_share_an_id() {
         let at = || "t".to_owned();
-        let target = |id: &str| Target { id: id.into(), name: None, tags: Default::default() };
+        let target = |id: &str| Target { id: id.into(), ..Target::default() };
         let planned = |fault, id: &str| Event::Planned {
             at: at(),
             fault,

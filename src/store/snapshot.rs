@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn reads_each_target_of_a_fault_file_and_the_file_once() {
         let d = dir("many");
-        let t = |id: &str| Target { id: id.into(), name: None, tags: Default::default() };
+        let t = |id: &str| Target { id: id.into(), ..Target::default() };
         let (a, b) = (t("sg-a"), t("sg-b"));
         let (one, two, x, y) = (json!({"n": 1}), json!({"n": 2}), json!("x"), json!("y"));
         let before = Before {
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn a_file_edited_after_it_was_written_is_refused() {
         let d = dir("edited");
-        let t = Target { id: "sg-a".into(), name: None, tags: Default::default() };
+        let t = Target { id: "sg-a".into(), ..Target::default() };
         let (state, change) = (json!({"rules": ["tcp 80"]}), json!("x"));
         let before = Before {
             run_id: "r",
