@@ -7,8 +7,9 @@
 //! The points: `before-<event>` / `after-<event>` around every journal write (`<event>`
 //! is the journal's event name: `run-started`, `planned`, `injecting`, `created`,
 //! `injected`, `reverting`, `reverted`, `deleted`, ...), `after-snapshot` (all snapshots
-//! durable), `after-create` (a resource created, not yet journaled), `after-inject-call`
-//! and `after-revert-call` (the AWS change made, not yet journaled).
+//! durable), `after-create` (a resource created, not yet journaled), `after-hold` (the
+//! targets tagged as held), `after-inject-call` and `after-revert-call` (the AWS change
+//! made, not yet journaled).
 
 /// Abort the process here if `FIREDRILL_FAILPOINT` names this point.
 pub fn hit(name: &str) {
@@ -26,11 +27,13 @@ pub fn fail(name: &str, target: &str) -> crate::Result<()> {
     Ok(())
 }
 
-/// Pause here (asynchronously, 60 s) if `FIREDRILL_FAILPOINT` is `pause-<name>`: lets a
-/// test signal the process while it is in the middle of a step.
+/// Pause here (asynchronously, 60 s or `FIREDRILL_FAILPOINT_PAUSE` seconds) if
+/// `FIREDRILL_FAILPOINT` is `pause-<name>`: lets a test signal the process, or fill its
+/// disk, while it is in the middle of a step.
 pub async fn pause(name: &str) {
     if std::env::var("FIREDRILL_FAILPOINT").is_ok_and(|v| v.strip_prefix("pause-") == Some(name)) {
         crate::errln!("firedrill: failpoint pause-{name}: pausing");
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        let secs = std::env::var("FIREDRILL_FAILPOINT_PAUSE").ok().and_then(|s| s.parse().ok()).unwrap_or(60.0);
+        tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await;
     }
 }

@@ -64,19 +64,38 @@ pub struct Sandbox {
     pub health_check: Option<String>,
 }
 
+/// The longest sandbox name: `<name>-alb` and `<name>-web` must fit the 32 characters
+/// of a load balancer's and a target group's name.
+const MAX_NAME: usize = 28;
+
+/// Check a sandbox name before anything is created: it names a file of the state store
+/// and prefixes AWS resource names, so it is letters, digits and `-`, starts with a
+/// letter, and is at most 28 characters.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = name.len() <= MAX_NAME
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "`{name}` is not a sandbox name: letters, digits and `-`, starting with a letter, at most {MAX_NAME} characters (it prefixes AWS resource names)"
+    )))
+}
+
 pub fn manifest_path(state: &Path, name: &str) -> PathBuf {
     state.join("sandbox").join(format!("{name}.json"))
 }
 
 pub fn load(state: &Path, name: &str) -> Result<Option<Sandbox>> {
+    check_name(name)?;
     let path = manifest_path(state, name);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Corrupt { path, message: e.to_string() })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::store("read sandbox manifest", path)(e)),
+    if !crate::store::fs::exists(&path) {
+        return Ok(None);
     }
+    let bytes = crate::store::fs::read(&path, "read sandbox manifest")?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Corrupt { path, message: e.to_string() })
 }
 
 fn save(state: &Path, sb: &Sandbox) -> Result<()> {

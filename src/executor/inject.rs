@@ -153,7 +153,9 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
         }
         journal.append(&Event::Held { at: now(), fault: first + i })?;
         let targets: Vec<&Target> = f.targets.iter().map(|t| &t.target).collect();
-        if let Err(e) = super::holds::take(aws, store, kind, &targets, &run_id, stack).await {
+        let took = super::holds::take(aws, store, kind, &targets, &run_id, stack).await;
+        failpoint::hit("after-hold");
+        if let Err(e) = took {
             for (j, f) in plan.faults[..=i].iter().enumerate() {
                 let ids: Vec<&str> = f.targets.iter().map(|t| t.target.id.as_str()).collect();
                 match super::holds::release(aws, f.spec.action.info().target, &ids, &run_id).await {
@@ -166,9 +168,12 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     }
 
     let mut failure = None;
+    // Each target whose change call went through, by fault: what may be broken if the
+    // journal cannot say so (a full disk).
+    let touched = std::sync::Mutex::new(Vec::new());
     for (i, f) in plan.faults.iter().enumerate() {
         let ctx = RunCtx::new(&run_id, first + i, &run.dir, journal.clone(), Vec::new());
-        let result = with_fault!(&f.spec.action, |fault| inject_fault(fault, aws, &ctx, f).await);
+        let result = with_fault!(&f.spec.action, |fault| inject_fault(fault, aws, &ctx, f, &touched).await);
         if let Err(e) = result {
             failure = Some(e);
             break;
@@ -180,14 +185,37 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     tracing::warn!("injecting failed, rolling back run {run_id}: {err}");
     let these: Vec<usize> = (first..first + plan.faults.len()).collect();
     let rollback = super::revert::revert_open(aws, store, run, true, Some(&these)).await;
+    let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
+    let snapshots = run.dir.join("snapshots");
     let how = match rollback {
         Ok(rec) if !rec.targets.iter().any(|t| these.contains(&t.fault) && t.phase.needs_revert()) => {
             "everything it changed was reverted".to_owned()
         }
-        Ok(_) => {
-            format!("the rollback did not finish: see `firedrill status {run_id}`, then `firedrill revert {run_id}`")
+        Ok(rec) => {
+            let open = rec.targets.iter().filter(|t| these.contains(&t.fault) && t.phase.needs_revert());
+            let (broken, marked): (Vec<_>, Vec<_>) = open.partition(|t| touched.contains(&t.target.id));
+            let ids = |ts: Vec<&crate::store::record::TargetRecord>| {
+                ts.iter().map(|t| t.target.id.as_str()).collect::<Vec<_>>().join(", ")
+            };
+            let mut how = format!("the rollback did not finish; still broken: {}", ids(broken));
+            if !marked.is_empty() {
+                how += &format!("; marked but never changed: {}", ids(marked));
+            }
+            how + &format!("; their snapshots are in {}; run `firedrill revert {run_id}`", snapshots.display())
         }
-        Err(e) => format!("the rollback failed ({e}): run `firedrill revert {run_id}`"),
+        Err(e) => {
+            let mut broken: Vec<&str> = touched.iter().map(String::as_str).collect();
+            broken.sort_unstable();
+            let what = if broken.is_empty() {
+                "no change call had gone through, so nothing is broken".to_owned()
+            } else {
+                format!("still broken: {}; their snapshots are in {}", broken.join(", "), snapshots.display())
+            };
+            format!(
+                "the rollback failed ({e}); {what}; once {} can be written again, run `firedrill revert {run_id}`",
+                run.dir.display()
+            )
+        }
     };
     Err(Error::Failed(format!("run {run_id}: {err}; {how}")))
 }
@@ -196,7 +224,13 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
 /// call, a window of calls at a time), then observe each in the state its call's answer
 /// proved or, for the rest, as described all at once, then journal the outcome of every
 /// target in one write.
-async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &PlannedFault) -> Result<()> {
+async fn inject_fault<F: Fault>(
+    f: &F,
+    aws: &Aws,
+    ctx: &RunCtx,
+    planned: &PlannedFault,
+    touched: &std::sync::Mutex<Vec<String>>,
+) -> Result<()> {
     // Use what was stored, not what was planned in memory: they are the same by
     // construction, and revert will read the stored form.
     let mut items: Vec<(Target, F::State, F::Change)> = Vec::new();
@@ -227,6 +261,9 @@ async fn inject_fault<F: Fault>(f: &F, aws: &Aws, ctx: &RunCtx, planned: &Planne
     let mut outcomes: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
     let mut changed = Vec::new();
     for (i, r) in calls {
+        if r.is_ok() {
+            touched.lock().unwrap_or_else(|e| e.into_inner()).push(items[i].0.id.clone());
+        }
         let r = r.and_then(|proved| failpoint::fail("inject", &items[i].0.id).map(|()| proved));
         outcomes[i] = Some(r.map(|proved| changed.push((i, proved))));
     }

@@ -204,11 +204,7 @@ impl Store {
         let dir = self.existing(id)?;
         let path = dir.join("journal.jsonl");
         if !fs::exists(&path) {
-            return Err(Error::Usage(format!(
-                "no run {id} in {}: {} has no journal",
-                self.root.display(),
-                dir.display()
-            )));
+            return Err(not_a_run(&dir, "it has no journal.jsonl"));
         }
         let read = Journal::read_all(&path)?;
         let mut rec = RunRecord::fold(&path, read.events)?;
@@ -296,18 +292,19 @@ impl Store {
 /// The first event of the run in `dir`, which must be its `run-started`.
 fn first_event(dir: &Path) -> Result<()> {
     let path = dir.join("journal.jsonl");
-    let not_a_run = |why: &str| {
-        Error::Refused(format!("{} is not a firedrill run ({why}); nothing was written to it", dir.display()))
-    };
     if !fs::exists(&path) {
-        return Err(not_a_run("it has no journal.jsonl"));
+        return Err(not_a_run(dir, "it has no journal.jsonl"));
     }
     let bytes = fs::read(&path, "read journal")?;
     let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     match serde_json::from_slice::<Event>(first) {
         Ok(Event::RunStarted { .. }) => Ok(()),
-        _ => Err(not_a_run("its journal does not start with run-started")),
+        _ => Err(not_a_run(dir, "its journal does not start with run-started")),
     }
+}
+
+fn not_a_run(dir: &Path, why: &str) -> Error {
+    Error::Refused(format!("{} is not a firedrill run ({why}); nothing was written to it", dir.display()))
 }
 
 /// Take the lock of the run in `dir` and write who holds it (`pid host`).
