@@ -15,6 +15,9 @@ const INJECT_POINTS: &[&str] = &[
     "before-planned",
     "after-planned",
     "after-snapshot",
+    "before-held",
+    "after-held",
+    "after-hold",
     "after-create",
     "before-created",
     "after-created",
@@ -34,6 +37,8 @@ const REVERT_POINTS: &[&str] = &[
     "after-reverted",
     "before-deleted",
     "after-deleted",
+    "before-released",
+    "after-released",
 ];
 
 async fn leftovers(env: &Env) -> Vec<String> {

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::harness::{Env, Stack};
 
-fn team(name: &str, env: &Env) -> String {
+pub(crate) fn team(name: &str, env: &Env) -> String {
     format!("  - name: {name}\n    role_arn: arn:aws:iam::{}:role/firedrill\n", env.account)
 }
 
@@ -51,7 +51,7 @@ end: 60s
 }
 
 /// Lines the child prints, as they come.
-fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+pub(crate) fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -66,7 +66,7 @@ fn lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
 
 /// Wait for a JSON event line matching `pred`; returns it. Fails with the child's
 /// stderr if it exits or a minute passes first.
-fn wait_for(
+pub(crate) fn wait_for(
     child: &mut std::process::Child,
     rx: &std::sync::mpsc::Receiver<String>,
     what: &str,
@@ -94,7 +94,10 @@ fn wait_for(
     panic!("no {what} event; stdout:\n{}\nstderr:\n{stderr}", seen.join("\n"));
 }
 
-fn finish(child: std::process::Child, rx: std::sync::mpsc::Receiver<String>) -> (Option<i32>, Vec<String>, String) {
+pub(crate) fn finish(
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<String>,
+) -> (Option<i32>, Vec<String>, String) {
     let out = child.wait_with_output().unwrap();
     let rest: Vec<String> = rx.try_iter().collect();
     (out.status.code(), rest, String::from_utf8_lossy(&out.stderr).into_owned())

@@ -177,7 +177,29 @@ impl Env {
 
     /// Start the binary and return at once (to signal it, say).
     pub fn spawn_firedrill(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Child {
-        self.command(args, extra).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start firedrill")
+        self.spawn_firedrill_to(args, extra, Stdio::piped())
+    }
+
+    /// [`Env::spawn_firedrill`] with its stdout going to `stdout` (a pipe already closed).
+    pub fn spawn_firedrill_to(&self, args: &[&str], extra: &[(&str, &str)], stdout: Stdio) -> std::process::Child {
+        self.command(args, extra).stdout(stdout).stderr(Stdio::piped()).spawn().expect("start firedrill")
+    }
+
+    /// `n` security groups in `vpc`, tagged `Many=<tag>`, each with one inbound rule.
+    pub async fn many_groups(&self, vpc: &str, n: usize, tag: &str) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = self.group(vpc, &format!("{tag}-{i}"), &[("Many", tag)]).await;
+            let rule = IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(8080)
+                .to_port(8080)
+                .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").description("app").build())
+                .build();
+            self.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(rule).send().await.unwrap();
+            ids.push(id);
+        }
+        ids
     }
 
     /// The text of every run's journal.

@@ -19,6 +19,7 @@ mod load_balancing;
 mod misuse;
 mod network;
 mod runs;
+mod safety;
 mod sandbox;
 mod schedules;
 mod security_groups;

@@ -142,16 +142,20 @@ async fn run_reverts_at_the_duration_and_on_sigterm_reverts_what_it_started_and_
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut web_broken = false;
     loop {
-        assert!(Instant::now() < deadline, "web was not broken and then reverted in time (broken seen: {web_broken})");
+        assert!(
+            Instant::now() < deadline,
+            "web was not broken and then reverted in time (broken seen: {web_broken}): {}",
+            decisions(&env, "web")
+        );
         let lb_broken = !env.rules(&stack.lb_sg).await.iter().any(|r| r.starts_with("egress"));
         let http = has_http(&env.rules(&stack.web_sg).await);
         web_broken |= !http;
-        if web_broken && http && lb_broken {
+        // The decision is logged once the revert is done (after the rules are back).
+        if web_broken && http && lb_broken && decisions(&env, "web").contains("\"event\":\"reverted\"") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(decisions(&env, "web").contains("\"event\":\"reverted\""), "{}", decisions(&env, "web"));
 
     // SIGTERM: the lb fault (10 minutes to go) is reverted before the scheduler exits 0.
     std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
