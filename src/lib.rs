@@ -11,10 +11,12 @@
 //! - [`executor`]: owns everything around a fault: resolving targets, guardrails,
 //!   snapshot-before-mutate, the journal, bounded concurrency, verification, rollback.
 //! - [`store`]: the state directory: one directory per run with an fsync'd append-only
-//!   journal, one JSON snapshot per target, and a lock.
+//!   journal, a JSON snapshot file per fault (its SHA-256 in the journal), and a lock;
+//!   files opened without following links, damaged runs listed and skipped.
 //! - [`guardrails`]: `firedrill.yaml`: allowed accounts and regions, required tag,
 //!   target limits — checked before any mutation.
-//! - [`aws`]: the one place that turns CLI options into SDK clients, and the service
+//! - [`aws`]: the one place that turns CLI options into SDK clients (and a run's
+//!   recorded access back into clients for its own account), hold tags, and the service
 //!   adapters that list and describe resources.
 //! - [`drill`]: game days: drill files, the runner (many teams, one clock, probes, stop
 //!   conditions, hints), scoring and the report.

@@ -43,7 +43,8 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let report = tokio::select! {
         r = executor::inject(&aws, &store, &plan, &run_id, &opts) => r?,
         signal = interrupted() => {
-            crate::errln!("firedrill: {signal}: stopping, and rolling back run {run_id}");
+            crate::errln!("firedrill: {signal}: stopping, and rolling back run {run_id} (again to exit at once)");
+            executor::stop::exit_on_next_signal();
             let opts = executor::RevertOptions { force: true, ..Default::default() };
             let how = match executor::revert(&aws, &store, &run_id, &opts).await {
                 Ok(rec) if !rec.needs_revert() => "everything it changed was reverted".to_owned(),

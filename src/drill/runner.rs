@@ -356,8 +356,11 @@ async fn watch_signals(stop: watch::Sender<Option<&'static str>>) {
         "\nfiredrill: {first}: stopping the drill and reverting everything it injected (Ctrl-C again to exit at once)"
     );
     let _ = stop.send(Some(first));
-    int.recv().await;
-    crate::errln!("firedrill: second SIGINT: exiting now; finish with `firedrill abort` or `firedrill revert RUN`");
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    crate::errln!("firedrill: second signal: exiting now; finish with `firedrill abort` or `firedrill revert RUN`");
     std::process::exit(130);
 }
 

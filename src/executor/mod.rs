@@ -9,6 +9,10 @@
 //! (one fsync) per step of the phase rather than per target. Faults run in file order; a
 //! revert handles them side by side (they never share a target). A drill starts a run
 //! with [`start_run`] and adds each step's faults with [`add_faults`].
+//!
+//! Around every run: [`holds`] keeps one open run per target (and tags what a run
+//! holds), [`abort`] is the kill switch over every open run of the store, and [`stop`]
+//! lets a signal end a revert between calls, never inside one.
 
 mod abort;
 pub mod batch;

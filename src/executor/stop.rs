@@ -19,14 +19,18 @@ pub fn requested() -> Option<&'static str> {
     REQUESTED.get().copied()
 }
 
+/// After a first signal was handled elsewhere (inject rolling back, a drill reverting):
+/// the next SIGINT or SIGTERM exits the process with 130 at once.
+pub fn exit_on_next_signal() {
+    let Some((int, term)) = streams() else { return };
+    tokio::spawn(exit_on_second(int, term));
+}
+
 /// Watch for SIGINT and SIGTERM for the rest of the process: the first asks the
 /// executor to stop ([`request`]); the second exits the process with 130. `what` says
 /// what is being finished, for the message.
 pub fn on_signals(what: &'static str) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return;
-    };
+    let Some((mut int, mut term)) = streams() else { return };
     tokio::spawn(async move {
         let name = tokio::select! {
             _ = int.recv() => "SIGINT",
@@ -36,11 +40,22 @@ pub fn on_signals(what: &'static str) {
         crate::errln!(
             "firedrill: {name}: finishing the {what} calls in flight and journaling them, then stopping (again to exit at once)"
         );
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        crate::errln!("firedrill: second signal: exiting now; `firedrill revert` finishes from the journal");
-        std::process::exit(130);
+        exit_on_second(int, term).await;
     });
+}
+
+type Streams = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+fn streams() -> Option<Streams> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Some((signal(SignalKind::interrupt()).ok()?, signal(SignalKind::terminate()).ok()?))
+}
+
+async fn exit_on_second(mut int: tokio::signal::unix::Signal, mut term: tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    crate::errln!("firedrill: second signal: exiting now; `firedrill revert` finishes from the journal");
+    std::process::exit(130);
 }
