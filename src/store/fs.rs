@@ -6,7 +6,8 @@
 //!   `journal.jsonl` replaced by a link to a victim file is refused, never written through.
 //! - Directories of the store must be real directories (the root may be a link, to put
 //!   the store on another disk), owned by the user running firedrill, and writable by
-//!   nobody else: otherwise someone else could plant a run, a snapshot or a link.
+//!   nobody else (a group write counts unless the group is the user's own): otherwise
+//!   someone else could plant a run, a snapshot or a link.
 //! - Whole-file writes go to a temporary file created exclusively, are fsync'd and renamed
 //!   over the target, then the directory is fsync'd; a failed write (ENOSPC) removes the
 //!   temporary file, so nothing half-written is left.
@@ -99,8 +100,11 @@ fn check_meta(dir: &Path, meta: std::fs::Metadata) -> Result<()> {
     if meta.uid() != me {
         return refuse(format!("belongs to uid {}, not to you (uid {me}); use your own --state", meta.uid()));
     }
+    // Writable by others, or by a group other than the user's own (a user-private group,
+    // as a umask of 002 gives every directory, is only the user).
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o022 != 0 {
+    let group_writes = mode & 0o020 != 0 && meta.gid() != egid();
+    if mode & 0o002 != 0 || group_writes {
         return refuse(format!(
             "is writable by others (mode {mode:o}); make it private with `chmod 700 {}`",
             dir.display()
@@ -159,6 +163,12 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The effective group id.
+fn egid() -> u32 {
+    // SAFETY: getegid has no preconditions and cannot fail.
+    unsafe { libc::getegid() }
+}
+
 /// An open error, with links named as such (ELOOP is what `O_NOFOLLOW` answers).
 fn io_error(doing: &'static str, path: &Path, e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(libc::ELOOP) {
@@ -198,6 +208,9 @@ mod tests {
         let d = dir("mode");
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(matches!(check_dir(&d), Err(Error::Refused(m)) if m.contains("writable by others")));
+        // Group-writable by the user's own group (a umask of 002): still only the user.
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o770)).unwrap();
+        check_dir(&d).unwrap();
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
         check_dir(&d).unwrap();
     }

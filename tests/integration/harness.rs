@@ -189,17 +189,22 @@ impl Env {
     pub async fn many_groups(&self, vpc: &str, n: usize, tag: &str) -> Vec<String> {
         let mut ids = Vec::with_capacity(n);
         for i in 0..n {
-            let id = self.group(vpc, &format!("{tag}-{i}"), &[("Many", tag)]).await;
-            let rule = IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(8080)
-                .to_port(8080)
-                .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").description("app").build())
-                .build();
-            self.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(rule).send().await.unwrap();
-            ids.push(id);
+            ids.push(self.group_with_rule(vpc, &format!("{tag}-{i}"), &[("Many", tag)], 8080, "10.0.0.0/8").await);
         }
         ids
+    }
+
+    /// A security group in `vpc` tagged `kv`, with one inbound tcp rule: `port` from `cidr`.
+    pub async fn group_with_rule(&self, vpc: &str, name: &str, kv: &[(&str, &str)], port: i32, cidr: &str) -> String {
+        let id = self.group(vpc, name, kv).await;
+        let rule = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .ip_ranges(IpRange::builder().cidr_ip(cidr).description("app").build())
+            .build();
+        self.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(rule).send().await.unwrap();
+        id
     }
 
     /// The text of every run's journal.

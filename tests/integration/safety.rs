@@ -9,10 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType};
-
 use crate::drills::{lines, team, wait_for};
-use crate::harness::{Env, tags};
+use crate::harness::Env;
 
 const HTTP: &str = "name: http\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\nparams:\n  protocol: tcp\n  ports: [80]\n";
 const DB: &str = "name: db\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: db }\n";
@@ -383,25 +381,8 @@ async fn sweep_deletes_only_what_is_unmistakably_firedrills() {
     let env = Env::new().await;
     let sb = env.sandbox().await;
     // A production group with rules, carrying a stale run tag of long ago.
-    let prod = env
-        .ec2
-        .create_security_group()
-        .group_name("prod-api")
-        .description("production")
-        .vpc_id(sb["vpc"].as_str().unwrap())
-        .tag_specifications(tags(ResourceType::SecurityGroup, &[("firedrill:run", "legacy-2019")]))
-        .send()
-        .await
-        .unwrap()
-        .group_id
-        .unwrap();
-    let rule = IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(443)
-        .to_port(443)
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .build();
-    env.ec2.authorize_security_group_ingress().group_id(&prod).ip_permissions(rule).send().await.unwrap();
+    let vpc = sb["vpc"].as_str().unwrap();
+    let prod = env.group_with_rule(vpc, "prod-api", &[("firedrill:run", "legacy-2019")], 443, "0.0.0.0/0").await;
     let before = env.world().await;
     let out = env.firedrill(&["sweep", "--delete"]).ok();
     assert!(out.stdout.contains(&format!("security-group {prod}")), "listed: {}", out.stdout);
@@ -515,25 +496,7 @@ async fn plan_says_where_a_target_is_and_a_fault_or_the_guardrails_can_pin_a_vpc
     let ours = sb["vpc"].as_str().unwrap().to_owned();
     // A production VPC with a group of the same name and tag.
     let prod = env.ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
-    let twin = env
-        .ec2
-        .create_security_group()
-        .group_name("firedrill-web")
-        .description("production web")
-        .vpc_id(&prod)
-        .tag_specifications(tags(ResourceType::SecurityGroup, &[("Tier", "web")]))
-        .send()
-        .await
-        .unwrap()
-        .group_id
-        .unwrap();
-    let rule = IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(80)
-        .to_port(80)
-        .ip_ranges(IpRange::builder().cidr_ip("10.9.0.0/16").build())
-        .build();
-    env.ec2.authorize_security_group_ingress().group_id(&twin).ip_permissions(rule).send().await.unwrap();
+    let twin = env.group_with_rule(&prod, "firedrill-web", &[("Tier", "web")], 80, "10.9.0.0/16").await;
 
     env.write("f.yaml", HTTP);
     let plan = env.firedrill(&["plan", "f.yaml"]).ok().stdout;
