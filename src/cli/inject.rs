@@ -32,7 +32,7 @@ struct Report {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let (aws, plan) = super::plan::make(&args.files, g).await?;
+    let (aws, plan) = super::plan::make(&args.files, g, args.stack).await?;
     if !args.yes {
         confirm(&plan)?;
     }

@@ -17,20 +17,19 @@ pub struct Args {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let (_, plan) = make(&args.files, g).await?;
+    let (_, plan) = make(&args.files, g, false).await?;
     emit(g.output, &plan, text);
-    if let Err(crate::Error::Refused(why)) = executor::holds::check(&g.store(), &[&plan], false) {
-        crate::errln!("note: inject would refuse this without --stack:\n{why}");
-    }
     Ok(())
 }
 
-/// Load, check guardrails and plan: shared by `plan` and `inject`.
-pub async fn make(files: &[PathBuf], g: &Global) -> Result<(Aws, Plan)> {
+/// Load, check guardrails and holds (unless `stack`) and plan: shared by `plan` and
+/// `inject`.
+pub async fn make(files: &[PathBuf], g: &Global, stack: bool) -> Result<(Aws, Plan)> {
     let faults = load_faults(files)?;
     let guard = Guardrails::load(g.config.as_deref())?;
     let aws = g.aws().await?;
-    let plan = executor::plan(&aws, &guard, faults).await?;
+    let store = g.store();
+    let plan = executor::plan(&aws, &guard, faults, (!stack).then_some(&store)).await?;
     Ok((aws, plan))
 }
 

@@ -56,8 +56,8 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let drill = drill::load(&args.drill).map_err(Error::Input)?;
     let guard = Guardrails::load(g.config.as_deref())?;
     let teams = runner::connect(&drill, &g.aws).await?;
-    let plans = runner::preflight(&drill, &teams, &guard).await?;
-    crate::executor::holds::check(&g.store(), &plans.iter().map(|(_, _, p)| p).collect::<Vec<_>>(), args.stack)?;
+    let store = g.store();
+    let plans = runner::preflight(&drill, &teams, &guard, (!args.stack).then_some(&store)).await?;
     if args.dry_run {
         let out = DryRun {
             drill: &drill,
@@ -74,7 +74,6 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
         Format::Text if std::io::stdout().is_terminal() => Mode::Live,
         Format::Text => Mode::Lines,
     };
-    let store = g.store();
     let fin = runner::run(&drill, teams, &guard, &store, View::new(mode, &drill), args.stack).await?;
 
     let summary = Summary {

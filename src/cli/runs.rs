@@ -60,10 +60,10 @@ pub fn exec(_args: Args, g: &Global) -> Result<()> {
             return format!("no runs in {}\n", g.state.display());
         }
         let mut s =
-            format!("{:<24} {:<14} {:<12} {:<10} {:>7}  FAULTS\n", "RUN", "STATUS", "ACCOUNT", "REGION", "TARGETS");
+            format!("{:<25} {:<14} {:<12} {:<10} {:>7}  FAULTS\n", "RUN", "STATUS", "ACCOUNT", "REGION", "TARGETS");
         for r in rows {
             s += &format!(
-                "{:<24} {:<14} {:<12} {:<10} {:>7}  {}\n",
+                "{:<25} {:<14} {:<12} {:<10} {:>7}  {}\n",
                 r.run_id,
                 r.status,
                 r.account,

@@ -60,13 +60,19 @@ pub async fn connect(drill: &Drill, base: &AwsArgs) -> Result<Vec<Connected>> {
     Ok(out)
 }
 
-/// Plan every step for every team, changing nothing. Any refusal refuses the drill.
-pub async fn preflight(drill: &Drill, teams: &[Connected], guard: &Guardrails) -> Result<Vec<(String, String, Plan)>> {
+/// Plan every step for every team, changing nothing. Any refusal refuses the drill: a
+/// target another open run of `holds` holds too, when given (not with `--stack`).
+pub async fn preflight(
+    drill: &Drill,
+    teams: &[Connected],
+    guard: &Guardrails,
+    holds: Option<&Store>,
+) -> Result<Vec<(String, String, Plan)>> {
     let mut plans = Vec::new();
     let mut refusals = Vec::new();
     for c in teams {
         for step in &drill.steps {
-            match executor::plan(&c.aws, guard, vec![c.team.scoped(&step.fault)]).await {
+            match executor::plan(&c.aws, guard, vec![c.team.scoped(&step.fault)], holds).await {
                 Ok(p) => plans.push((c.team.name.clone(), step.name.clone(), p)),
                 Err(Error::Refused(why)) => refusals.push(format!("team {}, step {}: {why}", c.team.name, step.name)),
                 Err(e) => return Err(e),
@@ -530,7 +536,8 @@ async fn start_step(
     let step = &drill.steps[i];
     let team = tr.c.team.name.clone();
     let attempt = async {
-        let plan = executor::plan(&tr.c.aws, guard, vec![tr.c.team.scoped(&step.fault)]).await?;
+        let holds = (!stack).then_some(store);
+        let plan = executor::plan(&tr.c.aws, guard, vec![tr.c.team.scoped(&step.fault)], holds).await?;
         // A target another step still has broken would be snapshotted broken.
         let open = store.read(&tr.run.id)?;
         let busy: Vec<String> = plan.faults[0]

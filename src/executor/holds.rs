@@ -61,36 +61,33 @@ impl Known {
         Ok(Known { open, runs, damaged: damaged.into_iter().map(|(id, _)| id).collect(), identity: store.identity() })
     }
 
-    /// Why `target` (of `kind`, in `plan`'s account and region) may not be broken now,
-    /// if it may not: an open run of this store holds it, or a run unknown to this store
-    /// (another store's) holds it by tag. `own` is the run about to break it.
-    fn refusal(&self, plan: &Plan, kind: TargetKind, target: &Target, own: Option<&str>) -> Option<String> {
-        let k = key(&plan.account, &plan.region, kind, &target.id);
+    /// Why `target` (of `kind`, in `account` and `region`) may not be broken now, if it
+    /// may not: an open run of this store holds it, or a run unknown to this store
+    /// (another store's) holds it by tag.
+    pub fn refusal(&self, account: &str, region: &str, kind: TargetKind, target: &Target) -> Option<String> {
         let label = target.label();
-        if let Some(runs) = self.open.get(&k).map(|r| r.iter().filter(|r| Some(r.as_str()) != own).collect::<Vec<_>>())
-            && let Some(run) = runs.first()
-        {
-            return Some(format!("{label} is held by open run {run} of this state store"));
+        if let Some(run) = self.open.get(&key(account, region, kind, &target.id)).and_then(|runs| runs.first()) {
+            return Some(format!("{label} {HELD} open run {run} of this state store"));
         }
-        let foreign: Vec<String> = aws::holds::holders(&target.tags)
-            .into_iter()
-            .filter(|r| Some(r.as_str()) != own && !self.runs.contains(r))
-            .collect();
-        if let Some(run) = foreign.first() {
-            let key = aws::holds::key(run);
-            let value = target.tags.get(&key).cloned().unwrap_or_default();
-            if value.ends_with(&self.identity) {
-                return Some(format!(
-                    "{label} is held by run {run} of this state store, which no longer has that run (its directory was removed?): the target may still be broken by it; `firedrill sweep --delete` releases the hold once you have checked"
-                ));
-            }
+        let run = aws::holds::holders(&target.tags).into_iter().find(|r| !self.runs.contains(r))?;
+        let key = aws::holds::key(&run);
+        let value = target.tags.get(&key).cloned().unwrap_or_default();
+        if value.ends_with(&self.identity) {
             return Some(format!(
-                "{label} is held by run {run} (by {value}), which this state store does not know: another instructor's or job's open run (its hold tag {key} says so)"
+                "{label} {HELD} run {run} of this state store, which no longer has that run (its directory was removed?): the target may still be broken by it; `firedrill sweep --delete` releases the hold once you have checked"
             ));
         }
-        None
+        Some(format!(
+            "{label} {HELD} run {run} (by {value}), which this state store does not know: another instructor's or job's open run (its hold tag {key} says so)"
+        ))
     }
 }
+
+/// How a refusal names a target's holder: "sg-1 (web) is held by ...".
+pub const HELD: &str = "is held by";
+
+/// Why a held target is refused, and what to do.
+pub const ONE_RUN_PER_TARGET: &str = "one open run per target: a second would snapshot the first one's break as \"before\"; revert the other run first (`firedrill revert RUN`), or pass --stack to break it on top (runs on one target are then reverted newest first)";
 
 /// Refuse `plans` if any of their targets is held by another open run, unless `stack`.
 pub fn check(store: &Store, plans: &[&Plan], stack: bool) -> Result<()> {
@@ -103,7 +100,7 @@ pub fn check(store: &Store, plans: &[&Plan], stack: bool) -> Result<()> {
         for f in &plan.faults {
             let kind = f.spec.action.info().target;
             for t in &f.targets {
-                if let Some(why) = known.refusal(plan, kind, &t.target, None) {
+                if let Some(why) = known.refusal(&plan.account, &plan.region, kind, &t.target) {
                     refusals.push(format!("fault `{}`: {why}", f.name));
                 }
             }
@@ -118,10 +115,7 @@ pub fn check(store: &Store, plans: &[&Plan], stack: bool) -> Result<()> {
     if refusals.is_empty() {
         return Ok(());
     }
-    Err(Error::Refused(format!(
-        "{}\none open run per target: a second would snapshot the first one's break as \"before\"; revert the other run first (`firedrill revert RUN`), or pass --stack to break it on top (runs on one target are then reverted newest first)",
-        refusals.join("\n")
-    )))
+    Err(Error::Refused(format!("{}\n{ONE_RUN_PER_TARGET}", refusals.join("\n"))))
 }
 
 /// Take hold of `targets` (of `kind`) for run `run_id`: tag them, read the tags back, and

@@ -11,6 +11,7 @@ use crate::action::Fault;
 use crate::aws::{self, Aws};
 use crate::fault::FaultSpec;
 use crate::guardrails::Guardrails;
+use crate::store::Store;
 use crate::target::{self, Target};
 use crate::{Error, Result, with_fault};
 
@@ -52,7 +53,11 @@ pub struct PlannedTarget {
     pub change: Value,
 }
 
-pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Result<Plan> {
+/// Plan `faults`: resolve, guard, describe, compute each change; change nothing. With
+/// `holds` (the state store, unless `--stack`), a target another open run holds is
+/// refused first, naming the run — before "nothing to break", which is what a target
+/// already broken by that run would otherwise say.
+pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>, holds: Option<&Store>) -> Result<Plan> {
     guard.check_region(&aws.region)?;
     // Who we are and what each fault would touch are all reads: ask at once, so a
     // one-target run waits one round trip, not three. Nothing is decided before the
@@ -64,11 +69,26 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
     let account = account?;
     guard.check_account(&account)?;
     tracing::debug!(%account, region = %aws.region, endpoint = ?aws.endpoint, "planning");
+    let known = holds.map(super::holds::Known::read).transpose()?;
 
     let mut refusals = Vec::new();
     let mut planned = Vec::new();
     for (spec, outcome) in faults.into_iter().zip(outcomes) {
-        match outcome? {
+        let outcome = outcome?;
+        if let Some(known) = &known {
+            let kind = spec.action.info().target;
+            let held: Vec<String> = outcome
+                .picked()
+                .iter()
+                .filter_map(|t| known.refusal(&account, &aws.region, kind, t))
+                .map(|why| format!("fault `{}` ({}): {why}", spec.name, spec.source.display()))
+                .collect();
+            if !held.is_empty() {
+                refusals.extend(held);
+                continue;
+            }
+        }
+        match outcome {
             Outcome::Planned { matched, seed, targets } => planned.push(PlannedFault {
                 name: spec.name.clone(),
                 action: spec.action.info().name,
@@ -87,7 +107,7 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
                 spec.target,
                 aws.region
             )),
-            Outcome::Refused(why) => refusals.extend(why),
+            Outcome::Refused { why, .. } => refusals.extend(why),
         }
     }
 
@@ -105,6 +125,9 @@ pub async fn plan(aws: &Aws, guard: &Guardrails, faults: Vec<FaultSpec>) -> Resu
         }
     }
     if !refusals.is_empty() {
+        if known.is_some() && refusals.iter().any(|r| r.contains(super::holds::HELD)) {
+            refusals.push(super::holds::ONE_RUN_PER_TARGET.to_owned());
+        }
         return Err(Error::Refused(refusals.join("\n")));
     }
     Ok(Plan {
@@ -125,7 +148,22 @@ enum Outcome {
     },
     /// The selector matched nothing (the refusal names the account, checked later).
     NothingMatched,
-    Refused(Vec<String>),
+    /// Refused, with what was picked (to tell a target another run holds).
+    Refused {
+        why: Vec<String>,
+        picked: Vec<Target>,
+    },
+}
+
+impl Outcome {
+    /// The targets picked, whatever came of them.
+    fn picked(&self) -> Vec<&Target> {
+        match self {
+            Outcome::Planned { targets, .. } => targets.iter().map(|t| &t.target).collect(),
+            Outcome::Refused { picked, .. } => picked.iter().collect(),
+            Outcome::NothingMatched => Vec::new(),
+        }
+    }
 }
 
 /// List, pick, guard, describe and plan one fault's targets. The outer `Err` is a failed
@@ -154,7 +192,7 @@ async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &Fault
     let missing: Vec<&str> = spec.target.ids.iter().map(String::as_str).filter(|id| !found(id)).collect();
     if !missing.is_empty() {
         let why = format!("{what}: no {} {} matches {}", info.target, missing.join(", "), spec.target);
-        return Ok(Outcome::Refused(vec![why]));
+        return Ok(Outcome::Refused { why: vec![why], picked: Vec::new() });
     }
     if candidates.is_empty() {
         return Ok(Outcome::NothingMatched);
@@ -165,7 +203,7 @@ async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &Fault
     tracing::debug!(fault = %spec.name, matched, picked = targets.len(), seed, "targets selected");
     let problems = guard.check_targets(spec, &targets);
     if !problems.is_empty() {
-        return Ok(Outcome::Refused(problems));
+        return Ok(Outcome::Refused { why: problems, picked: targets });
     }
     let states: Vec<F::State> = match &mut listed {
         Some(states) => targets
@@ -179,6 +217,7 @@ async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &Fault
     };
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    let mut refused = Vec::new();
     for (target, state) in targets.into_iter().zip(states) {
         match f.plan(&target, &state) {
             Ok(change) => out.push(PlannedTarget {
@@ -187,8 +226,15 @@ async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &Fault
                 change: serde_json::to_value(&change).expect("change serializes"),
                 target,
             }),
-            Err(p) => problems.push(format!("{what}: {p}")),
+            Err(p) => {
+                problems.push(format!("{what}: {p}"));
+                refused.push(target);
+            }
         }
     }
-    Ok(if problems.is_empty() { Outcome::Planned { matched, seed, targets: out } } else { Outcome::Refused(problems) })
+    if problems.is_empty() {
+        return Ok(Outcome::Planned { matched, seed, targets: out });
+    }
+    refused.extend(out.into_iter().map(|t| t.target));
+    Ok(Outcome::Refused { why: problems, picked: refused })
 }

@@ -59,7 +59,8 @@ impl<'a> AwsFirer<'a> {
         duration: std::time::Duration,
     ) -> Result<FireResult> {
         let aws = Aws::connect(&self.aws).await?;
-        let plan = match executor::plan(&aws, &self.guard(file), vec![opted_in(spec, &file.opt_in_tag)]).await {
+        let spec = vec![opted_in(spec, &file.opt_in_tag)];
+        let plan = match executor::plan(&aws, &self.guard(file), spec, Some(self.store)).await {
             Ok(p) => p,
             Err(Error::Refused(why)) => return Ok(FireResult::Skipped(why)),
             Err(e) => return Err(e),
@@ -87,7 +88,7 @@ impl<'a> AwsFirer<'a> {
         }
         let guard = self.guard(file);
         let teams = runner::connect(&drill, &self.aws).await?;
-        let plans = match runner::preflight(&drill, &teams, &guard).await {
+        let plans = match runner::preflight(&drill, &teams, &guard, Some(self.store)).await {
             Ok(p) => p,
             Err(Error::Refused(why)) => return Ok(FireResult::Skipped(why)),
             Err(e) => return Err(e),
