@@ -514,7 +514,9 @@ def main():
 
     print(f"machine: {machine()}", flush=True)
     version = subprocess.run([FIREDRILL, "--version"], capture_output=True, text=True).stdout.strip()
-    ctk = subprocess.run([ROOT / ".venv/bin/chaos", "--no-log-file", "--version"], capture_output=True, text=True, cwd=tempfile.gettempdir()).stdout.strip()
+    ctk = "chaostoolkit not run"
+    if "chaostoolkit" in args.tools:
+        ctk = subprocess.run([ROOT / ".venv/bin/chaos", "--no-log-file", "--version"], capture_output=True, text=True, cwd=tempfile.gettempdir()).stdout.strip()
     print(f"tools: {version}; {ctk}", flush=True)
     results = {"machine": machine(), "args": vars(args) | {"json": str(args.json)}}
     moto = start_emulator()

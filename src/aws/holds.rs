@@ -172,18 +172,19 @@ pub async fn read(aws: &Aws, kind: TargetKind, ids: &[&str]) -> Result<BTreeMap<
     use TargetKind as K;
     match kind {
         K::SecurityGroup | K::Instance | K::Subnet | K::NetworkAcl | K::RouteTable => {
-            for chunk in ids.chunks(EC2_BATCH) {
-                let mut pages = aws
-                    .ec2
-                    .describe_tags()
-                    .filters(filter("resource-id", chunk.iter().copied()))
-                    .filters(filter("key", [format!("{HOLD_PREFIX}*")]))
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    for t in page.map_err(Error::aws(doing("ec2:DescribeTags")))?.tags() {
-                        add(t.resource_id().unwrap_or_default(), t.key().unwrap_or_default());
-                    }
+            // Every hold tag of the region, matched to `ids` here: holds are few, and one
+            // paged call beats one per 200 ids (the emulator also matches each tag
+            // against every id filter, which made a fleet's read-back cost seconds).
+            let mut pages = aws
+                .ec2
+                .describe_tags()
+                .filters(filter("key", [format!("{HOLD_PREFIX}*")]))
+                .max_results(1000)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                for t in page.map_err(Error::aws(doing("ec2:DescribeTags")))?.tags() {
+                    add(t.resource_id().unwrap_or_default(), t.key().unwrap_or_default());
                 }
             }
         }

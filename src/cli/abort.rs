@@ -69,9 +69,6 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
             .iter()
             .map(|v| format!("run {}  {}  (account {}, {})\n", v.run_id, v.status, v.account, v.region))
             .collect::<String>();
-        for e in &r.errors {
-            s += &format!("run {e}\n");
-        }
         for d in &r.damaged {
             s += &format!(
                 "DAMAGED run directory {d}\n  (not read, not reverted: its snapshots are there for a person to restore from)\n"

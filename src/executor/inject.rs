@@ -140,6 +140,15 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
             change_sha256: Some(crate::store::snapshot::change_sha256(&t.change)),
         })
     }));
+    // Which faults' targets are about to be tagged as held, in the same write.
+    let holds = |f: &PlannedFault| f.revertible && crate::aws::holds::taggable(f.spec.action.info().target);
+    planned.extend(
+        plan.faults
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| holds(f))
+            .map(|(i, _)| Event::Held { at: now(), fault: first + i }),
+    );
     journal.append_all(&planned)?;
     failpoint::hit("after-snapshot");
     tracing::debug!(run = %run_id, dir = %run.dir.display(), targets = planned.len(), "snapshots durable");
@@ -148,10 +157,9 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     // of another store that took hold of one at the same moment refuses the lot.
     for (i, f) in plan.faults.iter().enumerate() {
         let kind = f.spec.action.info().target;
-        if !f.revertible || !crate::aws::holds::taggable(kind) {
+        if !holds(f) {
             continue;
         }
-        journal.append(&Event::Held { at: now(), fault: first + i })?;
         let targets: Vec<&Target> = f.targets.iter().map(|t| &t.target).collect();
         let took = super::holds::take(aws, store, kind, &targets, &run_id, stack).await;
         failpoint::hit("after-hold");

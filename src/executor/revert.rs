@@ -85,7 +85,7 @@ async fn revert_run(
     // Every snapshot this revert would restore from must be the one the run wrote (its
     // digest, its change's digest, about its own target) before anything is written.
     for t in rec.targets.iter().filter(|t| chosen(t.fault) && wanted(t, verify)) {
-        match rec.before::<serde_json::Value, serde_json::Value>(t) {
+        match rec.checked_before(t) {
             Err(e @ Error::Tampered(_)) => return Err(e),
             _ => continue,
         }

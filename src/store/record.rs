@@ -109,16 +109,36 @@ pub struct CreatedRecord {
 /// first of the fields that name the subject of every state and change in the catalogue
 /// (`group_id`, `instance_id`, `arn`, ...) that is present. `None` when it is `target` or
 /// names none. A defence in depth behind the digests, for runs recorded without them.
-pub fn own_target(value: &serde_json::Value, target: &str) -> Option<String> {
-    // Most specific first: an instance's state names its subnet, a subnet's its ACL.
-    const SUBJECT: &[&str] =
-        &["instance_id", "group_id", "subnet_id", "route_table_id", "network_acl_id", "role_name", "arn", "name", "id"];
-    let object = value.as_object()?;
-    let subject =
-        SUBJECT.iter().find_map(|k| object.get(*k)).or_else(|| object.get("health_check").and_then(|h| h.get("id")))?;
+/// `json` is the state's or the change's JSON text; only those fields are read.
+pub fn own_target(json: &str, target: &str) -> Option<String> {
+    use serde_json::Value;
+    #[derive(serde::Deserialize)]
+    struct Subject {
+        // Most specific first: an instance's state names its subnet, a subnet's its ACL.
+        instance_id: Option<Value>,
+        group_id: Option<Value>,
+        subnet_id: Option<Value>,
+        route_table_id: Option<Value>,
+        network_acl_id: Option<Value>,
+        role_name: Option<Value>,
+        arn: Option<Value>,
+        name: Option<Value>,
+        id: Option<Value>,
+        health_check: Option<Value>,
+    }
+    let s: Subject = serde_json::from_str(json).ok()?;
+    let subject = [s.instance_id, s.group_id, s.subnet_id, s.route_table_id, s.network_acl_id, s.role_name, s.arn]
+        .into_iter()
+        .chain([s.name, s.id])
+        .flatten()
+        .next()
+        .or_else(|| s.health_check.and_then(|h| h.get("id").cloned()))?;
     let subject = subject.as_str()?;
     (subject != target).then(|| subject.to_owned())
 }
+
+/// A part of a snapshot entry, as its JSON text.
+pub type RawJson = Box<serde_json::value::RawValue>;
 
 /// Kinds of created resource that are kept after revert: evidence for the investigation
 /// (an image or EBS snapshot of a terminated instance) or the restored resource itself
@@ -331,11 +351,23 @@ impl RunRecord {
         &self,
         t: &TargetRecord,
     ) -> Result<snapshot::BeforeEntry<S, C>> {
-        let entry: snapshot::BeforeEntry<serde_json::Value, serde_json::Value> =
+        let entry = self.checked_before(t)?;
+        let corrupt =
+            |e: serde_json::Error| Error::Corrupt { path: self.dir.join(&t.snapshot), message: e.to_string() };
+        Ok(snapshot::BeforeEntry {
+            state: serde_json::from_str(entry.state.get()).map_err(corrupt)?,
+            change: serde_json::from_str(entry.change.get()).map_err(corrupt)?,
+        })
+    }
+
+    /// Target `t`'s snapshot entry as JSON text, checked as [`RunRecord::before`] says,
+    /// without building a tree: what a revert checks of every target before it writes.
+    pub fn checked_before(&self, t: &TargetRecord) -> Result<snapshot::BeforeEntry<RawJson, RawJson>> {
+        let entry: snapshot::BeforeEntry<RawJson, RawJson> =
             self.snapshots.entry(&self.dir, &t.snapshot, &t.target.id)?;
         let path = || self.dir.join(&t.snapshot).display().to_string();
         if let Some(expected) = &t.change_sha256
-            && snapshot::change_sha256(&entry.change) != *expected
+            && snapshot::raw_sha256(entry.change.get()) != *expected
         {
             return Err(Error::Tampered(format!(
                 "{}: the change planned for {} is not the one the journal recorded",
@@ -343,8 +375,8 @@ impl RunRecord {
                 t.target.id
             )));
         }
-        for (what, value) in [("state", &entry.state), ("change", &entry.change)] {
-            if let Some(other) = own_target(value, &t.target.id) {
+        for (what, raw) in [("state", &entry.state), ("change", &entry.change)] {
+            if let Some(other) = own_target(raw.get(), &t.target.id) {
                 return Err(Error::Tampered(format!(
                     "{}: the {what} recorded for {} is about {other}, not {}: a revert touches only the run's own targets",
                     path(),
@@ -353,12 +385,7 @@ impl RunRecord {
                 )));
             }
         }
-        let corrupt =
-            |e: serde_json::Error| Error::Corrupt { path: self.dir.join(&t.snapshot), message: e.to_string() };
-        Ok(snapshot::BeforeEntry {
-            state: serde_json::from_value(entry.state).map_err(corrupt)?,
-            change: serde_json::from_value(entry.change).map_err(corrupt)?,
-        })
+        Ok(entry)
     }
 
     /// Target `t`'s state right after the fault, if it was recorded and can be trusted.
@@ -432,16 +459,17 @@ mod tests {
 
     #[test]
     fn a_state_or_change_about_another_resource_is_named() {
+        let own = |v: serde_json::Value, target: &str| own_target(&v.to_string(), target);
         use serde_json::json;
-        assert_eq!(own_target(&json!({"group_id": "sg-1", "rules": []}), "sg-1"), None);
-        assert_eq!(own_target(&json!({"group_id": "sg-2", "rules": []}), "sg-1").as_deref(), Some("sg-2"));
+        assert_eq!(own(json!({"group_id": "sg-1", "rules": []}), "sg-1"), None);
+        assert_eq!(own(json!({"group_id": "sg-2", "rules": []}), "sg-1").as_deref(), Some("sg-2"));
         // A subnet's ACL state names its ACL too; the subnet is its subject.
         let acl = json!({"subnet_id": "subnet-1", "network_acl_id": "acl-9", "vpc_id": "vpc-1"});
-        assert_eq!(own_target(&acl, "subnet-1"), None);
-        assert_eq!(own_target(&json!({"health_check": {"id": "hc-2"}}), "hc-1").as_deref(), Some("hc-2"));
+        assert_eq!(own(acl, "subnet-1"), None);
+        assert_eq!(own(json!({"health_check": {"id": "hc-2"}}), "hc-1").as_deref(), Some("hc-2"));
         let instance = json!({"instance_id": "i-1", "subnet_id": "subnet-1", "security_groups": ["sg-1"]});
-        assert_eq!(own_target(&instance, "i-1"), None);
-        assert_eq!(own_target(&json!("x"), "sg-1"), None);
+        assert_eq!(own(instance, "i-1"), None);
+        assert_eq!(own(json!("x"), "sg-1"), None);
     }
 
     #[test]

@@ -105,6 +105,29 @@ pub fn change_sha256(change: &serde_json::Value) -> String {
     sha256(&serde_json::to_vec(change).expect("changes serialize"))
 }
 
+/// [`change_sha256`] of a change read back as its JSON text, pretty-printed or not:
+/// whitespace outside strings is all that the pretty form adds, so without it the text
+/// is the compact form again. No tree is built.
+pub fn raw_sha256(json: &str) -> String {
+    let mut compact = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json.as_bytes() {
+        if in_string {
+            compact.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if !b.is_ascii_whitespace() {
+            in_string = b == b'"';
+            compact.push(b);
+        }
+    }
+    sha256(&compact)
+}
+
 #[derive(Debug)]
 struct File {
     text: String,
@@ -255,7 +278,9 @@ mod tests {
         reader.expect(&rel, &digest);
         let read = reader.entry::<BeforeEntry<Value, Value>>(&d, &rel, "sg-a");
         assert!(matches!(read, Err(Error::Tampered(ref m)) if m.contains("0-web.json")), "{read:?}");
-        assert_eq!(change_sha256(&json!({"b": 1, "a": [2]})), change_sha256(&json!({"a": [2], "b": 1})));
+        let change = json!({"rules": [{"description": "say \\\"hi\\\" ", "from_port": 80}], "group_id": "sg-1"});
+        let pretty = serde_json::to_string_pretty(&change).unwrap();
+        assert_eq!(raw_sha256(&pretty), change_sha256(&change), "the text read back hashes as the change did");
     }
 
     #[test]
