@@ -45,7 +45,7 @@ pub async fn add(aws: &Aws, kind: TargetKind, ids: &[&str], run_id: &str, value:
     use TargetKind as K;
     match kind {
         K::SecurityGroup | K::Instance | K::Subnet | K::NetworkAcl | K::RouteTable => {
-            for chunk in ids.chunks(EC2_BATCH) {
+            each_chunk(aws, ids, EC2_BATCH, |chunk| async {
                 let tag = aws_sdk_ec2::types::Tag::builder().key(&key).value(value).build();
                 aws.ec2
                     .create_tags()
@@ -53,8 +53,10 @@ pub async fn add(aws: &Aws, kind: TargetKind, ids: &[&str], run_id: &str, value:
                     .tags(tag)
                     .send()
                     .await
-                    .map_err(Error::aws(doing("ec2:CreateTags")))?;
-            }
+                    .map(drop)
+                    .map_err(Error::aws(doing("ec2:CreateTags")))
+            })
+            .await?;
         }
         K::Role => {
             for id in ids {
@@ -109,15 +111,17 @@ pub async fn remove(aws: &Aws, kind: TargetKind, ids: &[&str], run_id: &str) -> 
     use TargetKind as K;
     match kind {
         K::SecurityGroup | K::Instance | K::Subnet | K::NetworkAcl | K::RouteTable => {
-            for chunk in ids.chunks(EC2_BATCH) {
-                aws.ec2
+            each_chunk(aws, ids, EC2_BATCH, |chunk| async {
+                let untag = aws
+                    .ec2
                     .delete_tags()
                     .set_resources(Some(chunk.iter().map(|s| s.to_string()).collect()))
                     .tags(aws_sdk_ec2::types::Tag::builder().key(&key).build())
                     .send()
-                    .await
-                    .map_err(Error::aws(doing("ec2:DeleteTags")))?;
-            }
+                    .await;
+                ignore_gone(untag.map(drop).map_err(Error::aws(doing("ec2:DeleteTags"))))
+            })
+            .await?;
         }
         K::Role => {
             for id in ids {
@@ -245,6 +249,23 @@ pub async fn read(aws: &Aws, kind: TargetKind, ids: &[&str]) -> Result<BTreeMap<
         K::Record => {}
     }
     Ok(out)
+}
+
+/// `call` on each chunk of `ids`, side by side, at most `aws.concurrency` at once (see
+/// [`Aws::permit`]); the first error, if any.
+async fn each_chunk<'a, F, Fut>(aws: &Aws, ids: &'a [&'a str], size: usize, call: F) -> Result<()>
+where
+    F: Fn(&'a [&'a str]) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let calls = ids.chunks(size).map(|chunk| {
+        let call = &call;
+        async move {
+            let _turn = aws.permit().await;
+            call(chunk).await
+        }
+    });
+    futures_util::future::join_all(calls).await.into_iter().collect()
 }
 
 /// Resource ids per EC2 tag call (the filter's limit on values).
