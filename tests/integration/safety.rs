@@ -50,6 +50,11 @@ fn wait_stderr(child: &mut std::process::Child, needle: &str) -> std::sync::mpsc
     panic!("no {needle:?} on stderr:\n{}", seen.join("\n"));
 }
 
+/// What is left of the child's stderr, once it has exited.
+fn drain(rest: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    std::iter::from_fn(|| rest.recv_timeout(Duration::from_secs(2)).ok()).collect()
+}
+
 #[tokio::test]
 async fn abort_with_the_instructors_own_credentials_reverts_every_team_in_its_own_account() {
     let (blue, red, instructor) = (Env::new().await, Env::new().await, Env::new().await);
@@ -404,7 +409,7 @@ async fn sigterm_mid_revert_finishes_the_calls_in_flight_and_a_rerun_completes()
     let rest = wait_stderr(&mut child, "pausing");
     std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     let code = child.wait().unwrap().code();
-    let said: Vec<String> = std::iter::from_fn(|| rest.recv_timeout(Duration::from_secs(2)).ok()).collect();
+    let said = drain(&rest);
     assert_eq!(code, Some(130), "{said:#?}");
     assert!(said.iter().any(|l| l.contains("finishing the revert calls in flight")), "{said:#?}");
     let status = env.firedrill(&["status", &id, "--offline", "--output", "json"]).ok().json();
@@ -466,7 +471,7 @@ async fn a_full_disk_mid_inject_names_what_is_still_broken_and_leaves_no_tempora
     let rest = wait_stderr(&mut child, "pausing");
     disk.fill();
     let code = child.wait().unwrap().code();
-    let said: Vec<String> = std::iter::from_fn(|| rest.recv_timeout(Duration::from_secs(2)).ok()).collect();
+    let said = drain(&rest);
     let said = said.join("\n");
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("still broken: sg-"), "the message names what is broken: {said}");
@@ -533,7 +538,7 @@ async fn abort_stops_an_inject_in_progress_and_everything_is_restored() {
     assert!(out.stdout.contains(&format!("told pid {}", child.id())), "{}", out.stdout);
     assert!(out.stdout.contains("everything restored"), "{}", out.stdout);
     let code = child.wait().unwrap().code();
-    let said: Vec<String> = std::iter::from_fn(|| rest.recv_timeout(Duration::from_secs(2)).ok()).collect();
+    let said = drain(&rest);
     assert_eq!(code, Some(130), "the inject rolled back on SIGTERM: {said:#?}");
     assert_eq!(env.world().await, before);
 }
