@@ -96,6 +96,20 @@ impl Error {
         move |e| Error::Aws { doing, source: e.into() }
     }
 
+    /// Whether this is AWS turning a call away for its rate (any service's code for it).
+    pub fn is_throttle(&self) -> bool {
+        self.aws_code().is_some_and(|c| {
+            matches!(
+                c,
+                "RequestLimitExceeded"
+                    | "Throttling"
+                    | "ThrottlingException"
+                    | "RateExceeded"
+                    | "TooManyRequestsException"
+            )
+        })
+    }
+
     /// The AWS error code, when this is an AWS error that carried one.
     pub fn aws_code(&self) -> Option<&str> {
         match self {

@@ -26,11 +26,18 @@ use aws_sdk_route53::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::aws::retry::{retry, retry_fresh};
 use crate::aws::{Aws, ec2::filter};
 use crate::{Error, Result};
 
 pub const SANDBOX_TAG: &str = "firedrill:sandbox";
 const CIDR: &str = "10.42.0.0/16";
+
+/// The web instances' user data (base64, as EC2 takes it): a tiny HTTP server on port 80
+/// answering `/` with the instance id and `/health` with 200 (`sandbox/user-data.sh`).
+fn user_data() -> String {
+    aws_smithy_types::base64::encode(include_str!("sandbox/user-data.sh"))
+}
 
 /// What `up` created, by step. Every field is filled as its resource is created.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -84,23 +91,44 @@ pub fn check_name(name: &str) -> Result<()> {
     )))
 }
 
-pub fn manifest_path(state: &Path, name: &str) -> PathBuf {
+/// Where a sandbox's manifest is: one per account, region and name, so every team's
+/// stack (`sandbox up --drill`, or one store for several accounts) has its own.
+pub fn manifest_path(state: &Path, account: &str, region: &str, name: &str) -> PathBuf {
+    state.join("sandbox").join(account).join(region).join(format!("{name}.json"))
+}
+
+/// Where manifests were before they were keyed by account and region: still read, and
+/// removed by `down`.
+fn old_manifest_path(state: &Path, name: &str) -> PathBuf {
     state.join("sandbox").join(format!("{name}.json"))
 }
 
-pub fn load(state: &Path, name: &str) -> Result<Option<Sandbox>> {
+/// The sandbox `name` recorded for this account and region, and its manifest's path.
+pub fn load(state: &Path, account: &str, region: &str, name: &str) -> Result<Option<(Sandbox, PathBuf)>> {
     check_name(name)?;
-    let path = manifest_path(state, name);
-    if !crate::store::fs::exists(&path) {
-        return Ok(None);
+    for path in [manifest_path(state, account, region, name), old_manifest_path(state, name)] {
+        if !crate::store::fs::exists(&path) {
+            continue;
+        }
+        let bytes = crate::store::fs::read(&path, "read sandbox manifest")?;
+        let sb: Sandbox = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt { path: path.clone(), message: e.to_string() })?;
+        // A file firedrill did not write, or moved: its account and region must be the
+        // ones its path says.
+        if sb.name == name && sb.account == account && sb.region == region {
+            return Ok(Some((sb, path)));
+        }
     }
-    let bytes = crate::store::fs::read(&path, "read sandbox manifest")?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Corrupt { path, message: e.to_string() })
+    Ok(None)
 }
 
 fn save(state: &Path, sb: &Sandbox) -> Result<()> {
+    let path = manifest_path(state, &sb.account, &sb.region, &sb.name);
+    let dir = path.parent().expect("a manifest is in a directory");
     crate::store::create_private_dir(&state.join("sandbox"))?;
-    crate::store::write_durably(&manifest_path(state, &sb.name), &serde_json::to_vec_pretty(sb).expect("serializes"))
+    crate::store::create_private_dir(&state.join("sandbox").join(&sb.account))?;
+    crate::store::create_private_dir(dir)?;
+    crate::store::write_durably(&path, &serde_json::to_vec_pretty(sb).expect("serializes"))
 }
 
 fn ec2_tags(kind: ResourceType, name: &str, extra: &[(&str, &str)]) -> TagSpecification {
@@ -114,14 +142,14 @@ fn ec2_tags(kind: ResourceType, name: &str, extra: &[(&str, &str)]) -> TagSpecif
 
 /// Create the stack. Refuses if a sandbox of that name is recorded already.
 pub async fn up(aws: &Aws, state: &Path, name: &str, ami: Option<&str>) -> Result<Sandbox> {
-    if let Some(existing) = load(state, name)? {
+    let account = aws.account().await?;
+    if let Some((existing, _)) = load(state, &account, &aws.region, name)? {
         return Err(Error::Refused(format!(
             "sandbox `{name}` already exists in account {} ({}): run `firedrill sandbox down --name {name}` first",
             existing.account, existing.region
         )));
     }
-    let mut sb =
-        Sandbox { name: name.into(), account: aws.account().await?, region: aws.region.clone(), ..Default::default() };
+    let mut sb = Sandbox { name: name.into(), account, region: aws.region.clone(), ..Default::default() };
     let ami = match ami {
         Some(a) => a.to_owned(),
         None => find_ami(aws).await?,
@@ -156,6 +184,70 @@ fn made<E: Into<crate::error::AwsError>>(what: &str) -> impl FnOnce(E) -> Error 
 
 fn unmade<E: Into<crate::error::AwsError>>(what: &str) -> impl FnOnce(E) -> Error {
     Error::aws(format!("delete the sandbox's {what}"))
+}
+
+/// Instances in `vpc` that firedrill launched (tagged with a run: relaunches), not yet
+/// terminated.
+async fn launched_by_firedrill(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<Vec<String>> {
+    let out = ec2
+        .describe_instances()
+        .filters(filter("vpc-id", [vpc]))
+        .filters(filter("tag-key", [crate::aws::RUN_TAG]))
+        .filters(filter("instance-state-name", ["pending", "running", "stopping", "stopped"]))
+        .send()
+        .await
+        .map_err(unmade("instances firedrill launched"))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect())
+}
+
+/// Move the sandbox's public subnets that are on `acl` back to their VPC's default ACL.
+/// An association a lagging read named that is gone already is skipped: the caller's
+/// delete then tells whether any is left.
+async fn move_subnets_to_default_acl(ec2: &aws_sdk_ec2::Client, sb: &Sandbox, acl: &str) -> Result<()> {
+    let Some(vpc) = &sb.vpc else { return Ok(()) };
+    let default = ec2
+        .describe_network_acls()
+        .filters(filter("vpc-id", [vpc.as_str()]))
+        .filters(filter("default", ["true"]))
+        .send()
+        .await
+        .map_err(unmade("network ACL"))?;
+    let Some(default) = default.network_acls().first().and_then(|a| a.network_acl_id()) else { return Ok(()) };
+    for s in &sb.public_subnets {
+        if let Some((cur, assoc)) = crate::aws::ec2::subnet_acl(ec2, s).await?
+            && cur.network_acl_id() == Some(acl)
+        {
+            let moved =
+                ec2.replace_network_acl_association().association_id(assoc).network_acl_id(default).send().await;
+            if let Err(e) = moved.map_err(unmade("network ACL association"))
+                && e.aws_code() != Some("InvalidAssociationID.NotFound")
+            {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Disassociate every subnet from route table `rt` (not the main association).
+async fn disassociate_route_table(ec2: &aws_sdk_ec2::Client, rt: &str) -> Result<()> {
+    let Some(table) = crate::aws::ec2::describe_route_table(ec2, rt).await? else { return Ok(()) };
+    for a in table.associations() {
+        if let Some(id) = a.route_table_association_id().filter(|_| !a.main().unwrap_or(false)) {
+            let done = ec2.disassociate_route_table().association_id(id).send().await;
+            if let Err(e) = done.map_err(unmade("route table association"))
+                && !e.aws_code().is_some_and(|c| c.ends_with(".NotFound"))
+            {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 macro_rules! step {
@@ -397,23 +489,28 @@ async fn build(aws: &Aws, state: &Path, sb: &mut Sandbox, ami: &str) -> Result<(
 
     // Web instances, one per public subnet
     for (i, subnet) in sb.public_subnets.clone().iter().enumerate() {
-        let out = ec2
-            .run_instances()
-            .image_id(ami)
-            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(subnet)
-            .security_group_ids(&web_sg)
-            .iam_instance_profile(IamInstanceProfileSpecification::builder().name(&role_name).build())
-            .tag_specifications(ec2_tags(
-                ResourceType::Instance,
-                &n,
-                &[("Name", &format!("{n}-web-{}", i + 1)), tier("web")],
-            ))
-            .send()
-            .await
-            .map_err(made("web instance"))?;
+        // Made a moment ago: the instance profile (IAM propagates) and the group may not
+        // be visible to EC2 yet.
+        let out = retry_fresh(|| async {
+            ec2.run_instances()
+                .image_id(ami)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .min_count(1)
+                .max_count(1)
+                .subnet_id(subnet)
+                .security_group_ids(&web_sg)
+                .iam_instance_profile(IamInstanceProfileSpecification::builder().name(&role_name).build())
+                .user_data(user_data())
+                .tag_specifications(ec2_tags(
+                    ResourceType::Instance,
+                    &n,
+                    &[("Name", &format!("{n}-web-{}", i + 1)), tier("web")],
+                ))
+                .send()
+                .await
+                .map_err(made("web instance"))
+        })
+        .await?;
         sb.instances.extend(out.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)));
         save(state, sb)?;
     }
@@ -486,6 +583,7 @@ async fn build(aws: &Aws, state: &Path, sb: &mut Sandbox, ami: &str) -> Result<(
                 .iam_instance_profile(
                     LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(&role_name).build(),
                 )
+                .user_data(user_data())
                 .build(),
         )
         .tag_specifications(ec2_tags(ResourceType::LaunchTemplate, &n, &[]))
@@ -622,16 +720,14 @@ async fn build(aws: &Aws, state: &Path, sb: &mut Sandbox, ami: &str) -> Result<(
 /// Delete everything the manifest records, in reverse order of creation. Idempotent:
 /// what is already gone is skipped. The manifest goes last.
 pub async fn down(aws: &Aws, state: &Path, name: &str) -> Result<Sandbox> {
-    let Some(sb) = load(state, name)? else {
-        return Err(Error::Usage(format!("no sandbox `{name}` recorded in {}", state.display())));
-    };
     let account = aws.account().await?;
-    if account != sb.account || aws.region != sb.region {
-        return Err(Error::Refused(format!(
-            "sandbox `{name}` is in account {} ({}), but these credentials are for account {account} ({})",
-            sb.account, sb.region, aws.region
+    let Some((sb, path)) = load(state, &account, &aws.region, name)? else {
+        return Err(Error::Usage(format!(
+            "no sandbox `{name}` recorded in {} for account {account} ({})",
+            state.display(),
+            aws.region
         )));
-    }
+    };
     let gone = |e: Error| -> Result<()> {
         match e.aws_code() {
             Some(c) if c.contains("NotFound") || c.contains("NoSuchEntity") || c.contains("NoSuch") => Ok(()),
@@ -716,15 +812,23 @@ pub async fn down(aws: &Aws, state: &Path, name: &str) -> Result<Sandbox> {
     }
 
     // Instances, and wait for them: their groups and subnets cannot go before they do.
-    if !sb.instances.is_empty() {
+    // Those firedrill itself launched into the stack (a terminated instance's relaunch,
+    // tagged with its run) go too: on AWS the VPC cannot be deleted while they run.
+    let mut instances = sb.instances.clone();
+    if let Some(vpc) = &sb.vpc {
+        instances.extend(launched_by_firedrill(ec2, vpc).await?);
+    }
+    instances.sort();
+    instances.dedup();
+    if !instances.is_empty() {
         ec2.terminate_instances()
-            .set_instance_ids(Some(sb.instances.clone()))
+            .set_instance_ids(Some(instances.clone()))
             .send()
             .await
             .map(drop)
             .map_err(unmade("instances"))
             .or_else(gone)?;
-        crate::aws::ec2::wait_for_instances(ec2, &sb.instances, &["terminated"], 600).await?;
+        crate::aws::ec2::wait_for_instances(ec2, &instances, &["terminated"], 600).await?;
     }
 
     // IAM
@@ -799,84 +903,52 @@ pub async fn down(aws: &Aws, state: &Path, name: &str) -> Result<Sandbox> {
         }
     }
     for g in groups {
-        ec2.delete_security_group()
-            .group_id(g)
-            .send()
-            .await
-            .map(drop)
-            .map_err(unmade("security group"))
-            .or_else(gone)?;
+        // DependencyViolation while an interface (the load balancer's) still holds it.
+        retry(|| async {
+            ec2.delete_security_group().group_id(g).send().await.map(drop).map_err(unmade("security group"))
+        })
+        .await
+        .or_else(gone)?;
     }
 
     // Network
+    // Subnets go back to the VPC's default ACL, and route tables let go of theirs, before
+    // either can be deleted. Reads lag changes, so a delete still refused for its
+    // dependencies reads the associations again and tries once more.
     if let Some(acl) = &sb.public_network_acl {
-        // Subnets go back to the VPC's default ACL before this one can be deleted.
-        if let Some(vpc) = &sb.vpc {
-            let default = ec2
-                .describe_network_acls()
-                .filters(filter("vpc-id", [vpc.as_str()]))
-                .filters(filter("default", ["true"]))
-                .send()
-                .await
-                .map_err(unmade("network ACL"))?;
-            if let Some(default) = default.network_acls().first().and_then(|a| a.network_acl_id()) {
-                for s in &sb.public_subnets {
-                    if let Some((cur, assoc)) = crate::aws::ec2::subnet_acl(ec2, s).await?
-                        && cur.network_acl_id() == Some(acl.as_str())
-                    {
-                        ec2.replace_network_acl_association()
-                            .association_id(assoc)
-                            .network_acl_id(default)
-                            .send()
-                            .await
-                            .map_err(unmade("network ACL association"))?;
-                    }
-                }
-            }
-        }
-        ec2.delete_network_acl()
-            .network_acl_id(acl)
-            .send()
-            .await
-            .map(drop)
-            .map_err(unmade("network ACL"))
-            .or_else(gone)?;
+        retry(|| async {
+            move_subnets_to_default_acl(ec2, &sb, acl).await?;
+            ec2.delete_network_acl().network_acl_id(acl).send().await.map(drop).map_err(unmade("network ACL"))
+        })
+        .await
+        .or_else(gone)?;
     }
     for rt in [&sb.public_route_table, &sb.private_route_table].into_iter().flatten() {
-        if let Some(table) = crate::aws::ec2::describe_route_table(ec2, rt).await? {
-            for a in table.associations() {
-                if let Some(id) = a.route_table_association_id().filter(|_| !a.main().unwrap_or(false)) {
-                    ec2.disassociate_route_table()
-                        .association_id(id)
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(unmade("route table association"))
-                        .or_else(gone)?;
-                }
-            }
-        }
-        ec2.delete_route_table()
-            .route_table_id(rt)
-            .send()
-            .await
-            .map(drop)
-            .map_err(unmade("route table"))
-            .or_else(gone)?;
+        retry(|| async {
+            disassociate_route_table(ec2, rt).await?;
+            ec2.delete_route_table().route_table_id(rt).send().await.map(drop).map_err(unmade("route table"))
+        })
+        .await
+        .or_else(gone)?;
     }
     for s in sb.public_subnets.iter().chain(&sb.private_subnets) {
-        ec2.delete_subnet().subnet_id(s).send().await.map(drop).map_err(unmade("subnet")).or_else(gone)?;
+        retry(|| async { ec2.delete_subnet().subnet_id(s).send().await.map(drop).map_err(unmade("subnet")) })
+            .await
+            .or_else(gone)?;
     }
     if let Some(igw) = &sb.internet_gateway {
         if let Some(vpc) = &sb.vpc {
-            ec2.detach_internet_gateway()
-                .internet_gateway_id(igw)
-                .vpc_id(vpc)
-                .send()
-                .await
-                .map(drop)
-                .map_err(unmade("gateway attachment"))
-                .or_else(gone)?;
+            retry(|| async {
+                ec2.detach_internet_gateway()
+                    .internet_gateway_id(igw)
+                    .vpc_id(vpc)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(unmade("gateway attachment"))
+            })
+            .await
+            .or_else(gone)?;
         }
         ec2.delete_internet_gateway()
             .internet_gateway_id(igw)
@@ -887,9 +959,10 @@ pub async fn down(aws: &Aws, state: &Path, name: &str) -> Result<Sandbox> {
             .or_else(gone)?;
     }
     if let Some(vpc) = &sb.vpc {
-        ec2.delete_vpc().vpc_id(vpc).send().await.map(drop).map_err(unmade("VPC")).or_else(gone)?;
+        retry(|| async { ec2.delete_vpc().vpc_id(vpc).send().await.map(drop).map_err(unmade("VPC")) })
+            .await
+            .or_else(gone)?;
     }
-    let path = manifest_path(state, name);
     std::fs::remove_file(&path).map_err(Error::store("remove sandbox manifest", &path))?;
     Ok(sb)
 }

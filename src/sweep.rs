@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::aws::ec2::{filter, tags_map};
+use crate::aws::retry::retry;
 use crate::aws::{Aws, FAULT_TAG, KIND_TAG, RUN_TAG, holds, kind};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -296,13 +297,13 @@ async fn delete_group(aws: &Aws, id: &str) -> Result<()> {
     if !users.is_empty() {
         return Err(Error::Refused(format!("{id} is still used by {}: restore their groups first", users.join(", "))));
     }
-    aws.ec2
-        .delete_security_group()
-        .group_id(id)
-        .send()
-        .await
-        .map(drop)
-        .map_err(Error::aws(format!("delete security group {id} (ec2:DeleteSecurityGroup)")))
+    // DependencyViolation while an interface lets go of it (a load balancer's, minutes
+    // after its groups changed): wait for it.
+    retry(|| async {
+        let doing = format!("delete security group {id} (ec2:DeleteSecurityGroup)");
+        aws.ec2.delete_security_group().group_id(id).send().await.map(drop).map_err(Error::aws(doing))
+    })
+    .await
 }
 
 async fn delete_acl(aws: &Aws, id: &str) -> Result<()> {
@@ -315,13 +316,11 @@ async fn delete_acl(aws: &Aws, id: &str) -> Result<()> {
             )));
         }
     }
-    aws.ec2
-        .delete_network_acl()
-        .network_acl_id(id)
-        .send()
-        .await
-        .map(drop)
-        .map_err(Error::aws(format!("delete network ACL {id} (ec2:DeleteNetworkAcl)")))
+    retry(|| async {
+        let doing = format!("delete network ACL {id} (ec2:DeleteNetworkAcl)");
+        aws.ec2.delete_network_acl().network_acl_id(id).send().await.map(drop).map_err(Error::aws(doing))
+    })
+    .await
 }
 
 async fn delete_rule(aws: &Aws, id: &str, detail: &str) -> Result<()> {

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,29 @@ impl TargetKind {
                 | K::Listener
                 | K::LoadBalancer
         )
+    }
+
+    /// How long after a change AWS's reads of this kind may still show the state before
+    /// it, at most: what firedrill waits, describing again, to see a change take effect
+    /// or a restore land. EC2, ELB and Auto Scaling a minute; IAM two (its changes
+    /// propagate); Route 53 two, the time a change takes to be `INSYNC`.
+    ///
+    /// `FIREDRILL_CONSISTENCY` (a duration such as `2s`) sets one window for every
+    /// service instead: for an endpoint whose lag is known (the test harness's AWS-like
+    /// proxy lags 0.3 s).
+    pub fn consistency(self) -> Duration {
+        static OVERRIDE: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+        let set = OVERRIDE.get_or_init(|| {
+            let text = std::env::var("FIREDRILL_CONSISTENCY").ok()?;
+            crate::fault::parse_offset(&text).map_err(|e| tracing::warn!("FIREDRILL_CONSISTENCY ignored: {e}")).ok()
+        });
+        if let Some(window) = set {
+            return *window;
+        }
+        match self {
+            TargetKind::Role | TargetKind::Record | TargetKind::HealthCheck => Duration::from_secs(120),
+            _ => Duration::from_secs(60),
+        }
     }
 }
 

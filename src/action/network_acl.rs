@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::security_group::{PortRange, Protocol, check_cidr, run_tags};
 use super::{ActionInfo, Fault, ParamInfo, Params};
+use crate::aws::retry::retry;
 use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
 use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
@@ -285,11 +286,14 @@ impl Fault for DenyAll {
             .map_err(Error::aws("find the run's network ACLs (ec2:DescribeNetworkAcls)"))?;
         ids.extend(tagged.network_acls().iter().filter_map(|a| a.network_acl_id().map(str::to_owned)));
         for id in ids {
-            if let Err(e) = aws.ec2.delete_network_acl().network_acl_id(&id).send().await {
-                let err = Error::aws(format!("delete network ACL {id} (ec2:DeleteNetworkAcl)"))(e);
-                if err.aws_code() != Some("InvalidNetworkAclID.NotFound") {
-                    return Err(err);
-                }
+            let deleted = retry(|| async {
+                let doing = format!("delete network ACL {id} (ec2:DeleteNetworkAcl)");
+                aws.ec2.delete_network_acl().network_acl_id(&id).send().await.map(drop).map_err(Error::aws(doing))
+            });
+            if let Err(err) = deleted.await
+                && err.aws_code() != Some("InvalidNetworkAclID.NotFound")
+            {
+                return Err(err);
             }
             run.record_deleted(ACL_KIND, &id)?;
         }

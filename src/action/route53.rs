@@ -5,13 +5,14 @@
 //! exactly (geolocation, geoproximity, CIDR, traffic policies) are refused by `plan`.
 
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
-    ResourceRecordSetRegion, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet,
+    ResourceRecordSetFailover, ResourceRecordSetRegion, RrType,
 };
 use serde::{Deserialize, Serialize};
 
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::Aws;
+use crate::aws::retry::{poll, retry};
 use crate::aws::route53::{find_record, parse_record_id};
 use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
@@ -147,14 +148,41 @@ async fn change(aws: &Aws, id: &str, action: ChangeAction, set: &RecordSet) -> R
         )
         .build()
         .expect("changes are set");
-    aws.route53
+    let answer = aws
+        .route53
         .change_resource_record_sets()
         .hosted_zone_id(&zone)
         .change_batch(batch)
         .send()
         .await
-        .map(drop)
-        .map_err(Error::aws(format!("{verb} record {} (route53:ChangeResourceRecordSets)", set.label())))
+        .map_err(Error::aws(format!("{verb} record {} (route53:ChangeResourceRecordSets)", set.label())))?;
+    match answer.change_info() {
+        Some(info) => in_sync(aws, info.id(), info.status(), &set.label()).await,
+        None => Ok(()),
+    }
+}
+
+/// Wait until Route 53 says the change is `INSYNC`: until then resolvers may still
+/// answer with the records before it, so a break does not count (and a drill's clock
+/// does not start) and a restore is not done. Normally under a minute; at most
+/// [`TargetKind::Record`]'s consistency window.
+async fn in_sync(aws: &Aws, change: &str, status: &ChangeStatus, label: &str) -> Result<()> {
+    if *status == ChangeStatus::Insync {
+        return Ok(());
+    }
+    let doing = format!("wait for the change to {label} to be in sync (route53:GetChange)");
+    let look = || async {
+        let answer =
+            retry(|| async { aws.route53.get_change().id(change).send().await.map_err(Error::aws(doing.clone())) })
+                .await?;
+        Ok(answer.change_info().filter(|i| *i.status() == ChangeStatus::Insync).map(drop))
+    };
+    match poll(TargetKind::Record.consistency(), look).await? {
+        Some(()) => Ok(()),
+        None => Err(Error::Failed(format!(
+            "{label}: Route 53 has not applied change {change} everywhere yet (still PENDING)"
+        ))),
+    }
 }
 
 fn existing<'a>(target: &Target, state: &'a RecordState) -> Result<&'a RecordSet, String> {
@@ -272,7 +300,12 @@ pub const CHANGE_RECORD: ActionInfo = ActionInfo {
             doc: "TTL of the wrong record: short keeps the drill's DNS caching short.",
         },
     ],
-    permissions: &["route53:ListHostedZones", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets"],
+    permissions: &[
+        "route53:ListHostedZones",
+        "route53:ListResourceRecordSets",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+    ],
     parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::DnsChangeRecord),
 };
 
@@ -348,7 +381,12 @@ pub const DELETE_RECORD: ActionInfo = ActionInfo {
     revert: "Re-creates each record set exactly.",
     one_shot: false,
     params: &[],
-    permissions: &["route53:ListHostedZones", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets"],
+    permissions: &[
+        "route53:ListHostedZones",
+        "route53:ListResourceRecordSets",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+    ],
     parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::DnsDeleteRecord),
 };
 

@@ -18,6 +18,7 @@ use aws_sdk_ec2::types::{
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ActionInfo, Fault, ParamInfo, Params};
+use crate::aws::retry::retry;
 use crate::aws::{Aws, FAULT_TAG, KIND_TAG, RUN_TAG, ec2};
 use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind, TargetSpec};
@@ -932,11 +933,15 @@ pub(crate) async fn delete_quarantines(aws: &Aws, run: &RunCtx) -> Result<()> {
         }
     }
     for id in ids {
-        if let Err(e) = aws.ec2.delete_security_group().group_id(&id).send().await {
-            let err = Error::aws(format!("delete quarantine group {id} (ec2:DeleteSecurityGroup)"))(e);
-            if err.aws_code() != Some("InvalidGroup.NotFound") {
-                return Err(err);
-            }
+        // DependencyViolation while an interface still holds it: wait for it to let go.
+        let deleted = retry(|| async {
+            let doing = format!("delete quarantine group {id} (ec2:DeleteSecurityGroup)");
+            aws.ec2.delete_security_group().group_id(&id).send().await.map(drop).map_err(Error::aws(doing))
+        });
+        if let Err(err) = deleted.await
+            && err.aws_code() != Some("InvalidGroup.NotFound")
+        {
+            return Err(err);
         }
         run.record_deleted(QUARANTINE_KIND, &id)?;
     }

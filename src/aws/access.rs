@@ -115,6 +115,8 @@ pub async fn reach(args: &AwsArgs, place: RunPlace<'_>, share: Option<&Aws>) -> 
         role_arn: args.role_arn.clone(),
         external_id: args.external_id.clone(),
         concurrency: args.concurrency,
+        api_share: args.api_share,
+        deadline: args.deadline,
     };
     if args.endpoint_url.is_none() && env("AWS_ENDPOINT_URL").is_none() {
         args.endpoint_url = recorded_endpoint(id, place.endpoint)?;

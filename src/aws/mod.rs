@@ -12,6 +12,8 @@ pub mod ec2;
 pub mod elbv2;
 pub mod holds;
 pub mod iam;
+pub mod pace;
+pub mod retry;
 pub mod route53;
 
 use aws_config::BehaviorVersion;
@@ -46,6 +48,19 @@ pub struct AwsArgs {
     #[arg(long, global = true, env = "FIREDRILL_CONCURRENCY", default_value_t = DEFAULT_CONCURRENCY,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// The share (percent) of each of AWS's documented request limits firedrill may use,
+    /// so the team's own automation in the account keeps working (see aws/pace.rs).
+    #[arg(long, global = true, env = "FIREDRILL_API_SHARE", default_value_t = 50, value_name = "PERCENT",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub api_share: u8,
+    /// How long the command's AWS calls may wait for their turn and be tried again when
+    /// throttled; past it they fail and the run stays revertible.
+    #[arg(long, global = true, env = "FIREDRILL_DEADLINE", default_value = "15m", value_parser = parse_deadline)]
+    pub deadline: std::time::Duration,
+}
+
+fn parse_deadline(text: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::fault::parse_duration(text).map(std::time::Duration::from_secs)
 }
 
 /// AWS calls in flight at once unless `--concurrency` says otherwise. Enough to hide a
@@ -129,6 +144,25 @@ impl Aws {
             loader = loader.endpoint_url(url);
         }
         let mut config = loader.load().await;
+        // Every call goes through the pacer for this account and region: AWS's documented
+        // limits when the calls go to AWS (or FIREDRILL_LIMITS=aws), adapting to throttles.
+        let to_aws = config.endpoint_url().is_none_or(|u| u.contains(".amazonaws.com"));
+        let pacing = pace::Pacing {
+            share: f64::from(args.api_share) / 100.0,
+            deadline: pace::deadline(args.deadline),
+            seeded: to_aws || std::env::var("FIREDRILL_LIMITS").is_ok_and(|v| v == "aws"),
+        };
+        let scope = format!(
+            "{} {} {}",
+            config.region().map(|r| r.to_string()).unwrap_or_default(),
+            config.endpoint_url().unwrap_or_default(),
+            access::Access::of(args, role).describe()
+        );
+        let paced = pace::Paced::client(http_client(), pace::pacer(&scope, pacing));
+        // The pacer's wait happens before a request's body is read: upload stall
+        // protection would take it for a stalled upload (its bodies are small anyway).
+        let stalls = aws_sdk_ec2::config::StalledStreamProtectionConfig::enabled().upload_enabled(false).build();
+        config = config.into_builder().http_client(paced).stalled_stream_protection(stalls).build();
         if let Some(role) = role {
             let session = role.session_name.clone().unwrap_or_else(|| "firedrill".into());
             let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn).session_name(session);

@@ -48,6 +48,8 @@ pub async fn connect(drill: &Drill, base: &AwsArgs) -> Result<Vec<Connected>> {
             role_arn: None,
             external_id: None,
             concurrency: base.concurrency,
+            api_share: base.api_share,
+            deadline: base.deadline,
         };
         let role = team.role.clone().or_else(|| base.role());
         let mut aws = Aws::connect_as(&args, role.as_ref()).await?;

@@ -6,11 +6,15 @@
 
 use std::ops::Range;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
+use tokio::time::Instant;
 
 use crate::action::Fault;
 use crate::aws::Aws;
+use crate::aws::pace::command_deadline;
+use crate::aws::retry::retry;
 use crate::store::journal::{Event, Journal};
 use crate::target::Target;
 use crate::{Error, Result, failpoint};
@@ -24,7 +28,7 @@ pub async fn describe_all<F: Fault>(f: &F, aws: &Aws, targets: &[&Target]) -> Ve
         return stream::iter(targets)
             .map(|t| async move {
                 let _turn = aws.permit().await;
-                f.describe(aws, t).await
+                retry(|| f.describe(aws, t)).await
             })
             .buffered(aws.concurrency)
             .collect()
@@ -33,7 +37,7 @@ pub async fn describe_all<F: Fault>(f: &F, aws: &Aws, targets: &[&Target]) -> Ve
     let batches: Vec<Vec<Result<F::State>>> = stream::iter(targets.chunks(F::DESCRIBE_BATCH))
         .map(|chunk| async move {
             let _turn = aws.permit().await;
-            match f.describe_batch(aws, chunk).await {
+            match retry(|| f.describe_batch(aws, chunk)).await {
                 Ok(states) if states.len() == chunk.len() => states,
                 Ok(states) => failed(chunk, &format!("internal: {} states for {} targets", states.len(), chunk.len())),
                 Err(e) => failed(chunk, &e.to_string()),
@@ -85,7 +89,7 @@ where
                 if let Err(e) = mark_ahead(journal, marked, range.end, (range.start + window).min(n), mark) {
                     return spread(range, Err(e));
                 }
-                let called = call(range.clone()).await;
+                let called = retry(|| call(range.clone())).await;
                 drop(turn);
                 failpoint::hit(point);
                 failpoint::pause(point).await;
@@ -138,11 +142,19 @@ fn spread<S>(range: Range<usize>, called: Result<Vec<Option<S>>>) -> Vec<(usize,
 
 /// Each changed target's state now, by index in order: as its call's answer proved it,
 /// or else described, all those at once. `target(i)` names the target at index `i`.
+///
+/// AWS's reads lag its changes (a describe can show the old state for a while), so a
+/// state that does not yet show what the change was for (`settled(i, state)` is false)
+/// is described again, half a second later and then less and less often, until it does
+/// or `window` (the service's, see [`crate::target::TargetKind::consistency`]) or the
+/// command's deadline passes: the caller judges the last state seen.
 pub async fn states_after<'a, F: Fault>(
     f: &F,
     aws: &Aws,
     changed: Vec<(usize, Option<F::State>)>,
     target: impl Fn(usize) -> &'a Target,
+    window: Duration,
+    settled: impl Fn(usize, &F::State) -> bool,
 ) -> Vec<(usize, Result<F::State>)> {
     let mut seen = Vec::with_capacity(changed.len());
     let mut unseen = Vec::new();
@@ -156,6 +168,23 @@ pub async fn states_after<'a, F: Fault>(
     let targets: Vec<&Target> = unseen.iter().map(|&i| target(i)).collect();
     seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &targets).await));
     seen.sort_unstable_by_key(|(i, _)| *i);
+    let until = Instant::now() + window;
+    let until = command_deadline().map_or(until, |d| d.min(until));
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let lagging: Vec<usize> =
+            (0..seen.len()).filter(|&k| seen[k].1.as_ref().is_ok_and(|s| !settled(seen[k].0, s))).collect();
+        if lagging.is_empty() || Instant::now() + wait >= until {
+            break;
+        }
+        tracing::debug!(targets = lagging.len(), "not showing the change yet; describing them again in {wait:?}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+        let targets: Vec<&Target> = lagging.iter().map(|&k| target(seen[k].0)).collect();
+        for (k, state) in lagging.into_iter().zip(describe_all(f, aws, &targets).await) {
+            seen[k].1 = state;
+        }
+    }
     seen
 }
 

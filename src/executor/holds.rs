@@ -138,7 +138,19 @@ pub async fn take(
     if stack {
         return Ok(());
     }
-    let seen = aws::holds::read(aws, kind, &ids).await?;
+    // Tags are read back once every target shows this run's own: a read that lags the
+    // write (AWS's tags are eventually consistent) could miss another run's too.
+    let mine = |seen: &BTreeMap<String, Vec<String>>| {
+        ids.iter().all(|id| seen.get(*id).is_some_and(|runs| runs.iter().any(|r| r == run_id)))
+    };
+    let look = || async {
+        let seen = aws::holds::read(aws, kind, &ids).await?;
+        Ok(mine(&seen).then_some(seen))
+    };
+    let seen = match crate::aws::retry::poll(kind.consistency(), look).await? {
+        Some(seen) => seen,
+        None => aws::holds::read(aws, kind, &ids).await?,
+    };
     let known = Known::read(store)?;
     let raced: Vec<String> = seen
         .iter()

@@ -277,9 +277,11 @@ async fn inject_fault<F: Fault>(
     }
 
     // 2. Observe: the state each call's answer proved, or else describe every other
-    // changed target at once.
+    // changed target at once; again, for a while, those that do not show it yet.
     let mut afters = Vec::new();
-    for (i, now_state) in batch::states_after(f, aws, changed, |i| &items[i].0).await {
+    let window = planned.spec.action.info().target.consistency();
+    let shows = |i: usize, s: &F::State| f.observe(ctx, &items[i].2, s).is_ok();
+    for (i, now_state) in batch::states_after(f, aws, changed, |i| &items[i].0, window, shows).await {
         let (target, _, change) = &items[i];
         let observed = now_state.and_then(|s| {
             f.observe(ctx, change, &s)

@@ -170,6 +170,55 @@ impl Gate {
 /// A target's snapshot: its state before the fault, and the change.
 type Snapshot<F> = BeforeEntry<<F as Fault>::State, <F as Fault>::Change>;
 
+/// Each target as described now. A look that shows a target as its snapshot is trusted
+/// only once firedrill's own last change to it is older than the service's consistency
+/// window: right after a change (a crash just after the call, an abort straight after an
+/// inject) AWS may still answer with the state before it, and revert would take a broken
+/// target for restored. Those are described again once the window has passed.
+async fn look<F: Fault>(
+    f: &F,
+    aws: &Aws,
+    live: &[(&TargetRecord, Snapshot<F>)],
+    window: std::time::Duration,
+) -> Vec<Result<F::State>> {
+    let ids: Vec<&crate::target::Target> = live.iter().map(|(t, _)| &t.target).collect();
+    let mut seen = describe_all(f, aws, &ids).await;
+    let mut wait = std::time::Duration::ZERO;
+    let mut recent = Vec::new();
+    for (k, ((t, snap), now)) in live.iter().zip(&seen).enumerate() {
+        let changing = matches!(
+            t.phase,
+            Phase::Injecting | Phase::Injected | Phase::Failed | Phase::Reverting | Phase::RevertFailed
+        );
+        let Some(since) = since(&t.updated_at).filter(|since| changing && *since < window) else { continue };
+        if now.as_ref().is_ok_and(|now| f.differences(&snap.state, now).is_empty()) {
+            recent.push(k);
+            wait = wait.max(window - since);
+        }
+    }
+    if recent.is_empty() {
+        return seen;
+    }
+    tracing::debug!(
+        targets = recent.len(),
+        "look like their snapshots, but firedrill changed them moments ago: looking again in {wait:?}"
+    );
+    let until = crate::aws::pace::command_deadline();
+    let wait = until.map_or(wait, |d| wait.min(d.saturating_duration_since(tokio::time::Instant::now())));
+    tokio::time::sleep(wait).await;
+    let again: Vec<&crate::target::Target> = recent.iter().map(|&k| ids[k]).collect();
+    for (k, now) in recent.into_iter().zip(describe_all(f, aws, &again).await) {
+        seen[k] = now;
+    }
+    seen
+}
+
+/// How long ago a journal time was; `None` if it does not parse or is in the future.
+fn since(at: &str) -> Option<std::time::Duration> {
+    let at: jiff::Timestamp = at.parse().ok()?;
+    jiff::Timestamp::now().duration_since(at).try_into().ok()
+}
+
 /// How one revert treats targets: see [`RevertOptions`].
 #[derive(Clone, Copy)]
 struct How {
@@ -228,9 +277,9 @@ async fn revert_fault<F: Fault>(
     }
 
     // 2. One description of each target serves both the drift check and the revert.
-    let ids: Vec<&crate::target::Target> = live.iter().map(|(t, _)| &t.target).collect();
+    let window = rec.faults[fault].action.info().target.consistency();
     let mut to_revert = Vec::new();
-    for ((t, snap), current) in live.iter().zip(describe_all(f, aws, &ids).await) {
+    for ((t, snap), current) in live.iter().zip(look(f, aws, &live, window).await) {
         let id = t.target.id.clone();
         let current = match current {
             Ok(current) => current,
@@ -326,7 +375,9 @@ async fn revert_fault<F: Fault>(
             Err(error) => events.push(failed(to_revert[i].0, error.to_string())),
         }
     }
-    for (i, after) in batch::states_after(f, aws, changed, |i| &to_revert[i].0.target).await {
+    let window = rec.faults[fault].action.info().target.consistency();
+    let restored = |i: usize, s: &F::State| f.differences(&to_revert[i].1.state, s).is_empty();
+    for (i, after) in batch::states_after(f, aws, changed, |i| &to_revert[i].0.target, window, restored).await {
         let (t, snap, _) = &to_revert[i];
         let target = t.target.id.clone();
         let event = match after.map(|after| f.differences(&snap.state, &after)) {

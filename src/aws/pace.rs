@@ -1,0 +1,406 @@
+//! Pacing to the account's limits. AWS throttles each API with a token bucket per
+//! account and region (EC2's `RevokeSecurityGroupIngress`: 50 calls at once, then 5 a
+//! second); a tool that drains one fails its own calls and throttles the team's
+//! automation in that account too. So every AWS call of a command goes through one
+//! [`Pacer`] for its account and region, which keeps a token bucket per API:
+//!
+//! - **Seeded with AWS's documented capacities** ([`documented`]) when the calls go to
+//!   AWS (or `FIREDRILL_LIMITS=aws` says to act as if they did), scaled by `--api-share`
+//!   (default 50%: the other half stays for the team's own automation).
+//! - **Adapting**: a throttled answer halves that API's rate (an account whose limits are
+//!   lower than documented, or whose bucket something else is draining); each answer
+//!   that is not throttled raises it back by 1%, never past the seed. Against an
+//!   endpoint that is not AWS (the emulator) nothing is seeded: an API is paced only once
+//!   it has been throttled, from half the rate it was being called at.
+//! - **Bounded by a deadline** (`--deadline`, default 15 minutes for the command): a call
+//!   waits for its turn and a throttled one is tried again until then, never failed
+//!   after a fixed number of attempts; past the deadline calls fail at once, so the run
+//!   is left as it was last journaled, revertible.
+//!
+//! The pacer sits in the HTTP connector every SDK client uses, so it sees every attempt,
+//! the SDK's own retries included, and no call site has to remember it. Each change in
+//! pace is logged at debug level (`-v`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+// tokio's clock: the same as std's, but tests can pause it.
+use tokio::time::Instant;
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+
+/// How this command paces itself: from `--api-share` and `--deadline`.
+#[derive(Clone, Copy, Debug)]
+pub struct Pacing {
+    /// The share of each documented bucket firedrill may use, in (0, 1].
+    pub share: f64,
+    /// When the command's AWS calls stop waiting and fail.
+    pub deadline: Instant,
+    /// Seed the buckets with AWS's documented limits.
+    pub seeded: bool,
+}
+
+/// When this process's commands stop waiting: set by the first client built (the
+/// command's start), the same for every client of the command.
+pub fn deadline(after: Duration) -> Instant {
+    *DEADLINE.get_or_init(|| Instant::now() + after)
+}
+
+/// The command's deadline, once a client has been built.
+pub fn command_deadline() -> Option<Instant> {
+    DEADLINE.get().copied()
+}
+
+static DEADLINE: OnceLock<Instant> = OnceLock::new();
+
+/// The pacer for a scope (an account and region, as far as a client knows before its
+/// first call: the region and how its credentials are obtained), shared by every client
+/// of the command for that scope.
+pub fn pacer(scope: &str, pacing: Pacing) -> Arc<Pacer> {
+    static PACERS: OnceLock<Mutex<HashMap<String, Arc<Pacer>>>> = OnceLock::new();
+    let mut pacers = PACERS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    pacers.entry(scope.to_owned()).or_insert_with(|| Arc::new(Pacer::new(pacing))).clone()
+}
+
+/// Token buckets per API, for one account and region.
+#[derive(Debug)]
+pub struct Pacer {
+    pacing: Pacing,
+    apis: Mutex<HashMap<String, Api>>,
+}
+
+/// What the pacer knows of one API.
+#[derive(Debug)]
+struct Api {
+    /// The most it may use: the documented bucket times the share (None: not seeded).
+    ceiling: Option<Limit>,
+    /// Where it is now: `None` while unpaced (not seeded, never throttled).
+    bucket: Option<Bucket>,
+    /// When its recent calls were sent (the last second), to know its rate when first
+    /// throttled.
+    sent: VecDeque<Instant>,
+    throttled: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limit {
+    pub capacity: f64,
+    pub per_second: f64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    limit: Limit,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(limit: Limit) -> Bucket {
+        Bucket { limit, tokens: limit.capacity, at: Instant::now() }
+    }
+
+    /// Take a token now, or say how long until there is one.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let refill = now.duration_since(self.at).as_secs_f64() * self.limit.per_second;
+        self.tokens = (self.tokens + refill).min(self.limit.capacity);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        Err(Duration::from_secs_f64((1.0 - self.tokens) / self.limit.per_second))
+    }
+}
+
+/// The slowest an API is ever paced to, however often it is throttled.
+const FLOOR: f64 = 0.2;
+
+impl Pacer {
+    fn new(pacing: Pacing) -> Pacer {
+        Pacer { pacing, apis: Mutex::new(HashMap::new()) }
+    }
+
+    fn api<'a>(&self, apis: &'a mut HashMap<String, Api>, name: &str) -> &'a mut Api {
+        apis.entry(name.to_owned()).or_insert_with(|| {
+            let ceiling = self.pacing.seeded.then(|| documented(name)).flatten().map(|l| Limit {
+                capacity: (l.capacity * self.pacing.share).max(1.0),
+                per_second: l.per_second * self.pacing.share,
+            });
+            Api { bucket: ceiling.map(Bucket::full), ceiling, sent: VecDeque::new(), throttled: 0 }
+        })
+    }
+
+    /// Wait for `api`'s turn; an error once the deadline has passed.
+    pub async fn acquire(&self, api: &str) -> Result<(), ConnectorError> {
+        loop {
+            let now = Instant::now();
+            if now >= self.pacing.deadline {
+                return Err(ConnectorError::user(
+                    format!("the command's deadline (--deadline) passed before {api} could be called").into(),
+                ));
+            }
+            let wait = {
+                let mut apis = self.apis.lock().unwrap_or_else(|e| e.into_inner());
+                let a = self.api(&mut apis, api);
+                let wait = a.bucket.as_mut().map_or(Ok(()), |b| b.take(now));
+                if wait.is_ok() {
+                    a.sent.push_back(now);
+                    while a.sent.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1)) {
+                        a.sent.pop_front();
+                    }
+                }
+                wait
+            };
+            match wait {
+                Ok(()) => return Ok(()),
+                Err(wait) => tokio::time::sleep(wait.min(self.pacing.deadline.saturating_duration_since(now))).await,
+            }
+        }
+    }
+
+    /// What `api`'s answer says of its pace.
+    pub fn answered(&self, api: &str, throttled: bool) {
+        let mut apis = self.apis.lock().unwrap_or_else(|e| e.into_inner());
+        let a = self.api(&mut apis, api);
+        if throttled {
+            a.throttled += 1;
+            let now_rate = a.bucket.as_ref().map(|b| b.limit.per_second).unwrap_or(a.sent.len() as f64);
+            let per_second = (now_rate / 2.0).max(FLOOR);
+            let limit = Limit { capacity: per_second.max(1.0), per_second };
+            tracing::debug!(api, per_second, throttled = a.throttled, "throttled: pacing down");
+            a.bucket = Some(Bucket { limit, tokens: 0.0, at: Instant::now() });
+        } else if let Some(b) = a.bucket.as_mut() {
+            let raised = b.limit.per_second * 1.01;
+            let top = a.ceiling.map_or(f64::INFINITY, |c| c.per_second);
+            if b.limit.per_second < top {
+                b.limit.per_second = raised.min(top);
+                b.limit.capacity =
+                    a.ceiling.map_or(b.limit.per_second.max(1.0), |c| c.capacity.min(b.limit.per_second.max(1.0)));
+                if b.limit.per_second >= top {
+                    tracing::debug!(api, per_second = top, "back at its full pace");
+                }
+            }
+        }
+    }
+
+    /// Throttled answers so far, per API.
+    pub fn throttled(&self) -> Vec<(String, u64)> {
+        let apis = self.apis.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, u64)> =
+            apis.iter().filter(|(_, a)| a.throttled > 0).map(|(k, a)| (k.clone(), a.throttled)).collect();
+        out.sort();
+        out
+    }
+}
+
+/// AWS's documented bucket for an API (`service:Action`), where it publishes one (EC2,
+/// Elastic Load Balancing, Route 53, STS, CloudWatch); `None` for the others (IAM, Auto
+/// Scaling publish none): those are paced only once throttled. See
+/// `../shared/AWS-BEHAVIOUR.md` for the sources.
+pub fn documented(api: &str) -> Option<Limit> {
+    let (service, action) = api.split_once(':').unwrap_or((api, ""));
+    let l = |capacity: f64, per_second: f64| Some(Limit { capacity, per_second });
+    match service {
+        "ec2" => match action {
+            "AuthorizeSecurityGroupIngress" | "RevokeSecurityGroupIngress" => l(50.0, 5.0),
+            "ModifyNetworkInterfaceAttribute"
+            | "AssociateIamInstanceProfile"
+            | "DisassociateIamInstanceProfile"
+            | "TerminateInstances" => l(100.0, 5.0),
+            "RunInstances" | "StartInstances" => l(5.0, 2.0),
+            "CreateTags" => l(100.0, 10.0),
+            // Unfiltered, unpaginated forms have a smaller bucket: pace to that one.
+            "DescribeInstances" | "DescribeSecurityGroups" | "DescribeNetworkInterfaces" => l(50.0, 10.0),
+            a if a.starts_with("Describe") || a.starts_with("Get") || a.starts_with("List") => l(100.0, 20.0),
+            _ => l(50.0, 5.0),
+        },
+        "elasticloadbalancing" => match action {
+            "RegisterTargets" | "DeregisterTargets" => l(20.0, 4.0),
+            a if a.starts_with("Describe") => l(40.0, 10.0),
+            _ => l(20.0, 3.0),
+        },
+        "route53" => l(50.0, 10.0),
+        "sts" => l(600.0, 600.0),
+        "monitoring" if action == "DescribeAlarms" => l(9.0, 9.0),
+        _ => None,
+    }
+}
+
+/// The API a request calls: the service from its signature's credential scope, the
+/// action from a query protocol's `Action=`, or for REST (Route 53) the method and path
+/// with its ids left out.
+pub fn api_of(request: &HttpRequest) -> String {
+    let service = request
+        .headers()
+        .get("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("aws")
+        .to_owned();
+    let body = request.body().bytes().unwrap_or_default();
+    let action = std::str::from_utf8(body)
+        .ok()
+        .and_then(|b| b.split('&').find_map(|kv| kv.strip_prefix("Action=")))
+        .map(str::to_owned);
+    let action = action.unwrap_or_else(|| {
+        let path = request.uri().split('?').next().unwrap_or_default();
+        let path = path.split("://").nth(1).map_or(path, |rest| rest.find('/').map_or("", |i| &rest[i..]));
+        // `/2013-04-01/hostedzone/Z123/rrset` -> `/2013-04-01/hostedzone/*/rrset`
+        let shape: Vec<&str> =
+            path.split('/').enumerate().map(|(i, s)| if i >= 3 && i % 2 == 1 { "*" } else { s }).collect();
+        format!("{} {}", request.method(), shape.join("/"))
+    });
+    format!("{service}:{action}")
+}
+
+/// Whether an answer is a throttling error, from its status and (small) body.
+fn is_throttle(status: u16, body: &[u8]) -> bool {
+    if !matches!(status, 400 | 429 | 503) {
+        return false;
+    }
+    let text = String::from_utf8_lossy(body);
+    [
+        "RequestLimitExceeded",
+        "<Code>Throttling</Code>",
+        "ThrottlingException",
+        "RateExceeded",
+        "Rate exceeded",
+        "SlowDown",
+        "TooManyRequests",
+    ]
+    .iter()
+    .any(|c| text.contains(c))
+}
+
+/// The HTTP client every SDK client of a scope uses: the real one, behind the pacer.
+#[derive(Debug)]
+pub struct Paced {
+    inner: SharedHttpClient,
+    pacer: Arc<Pacer>,
+}
+
+impl Paced {
+    pub fn client(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
+        SharedHttpClient::new(Paced { inner, pacer })
+    }
+}
+
+impl HttpClient for Paced {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        let inner = self.inner.http_connector(settings, components);
+        SharedHttpConnector::new(PacedConnector { inner, pacer: self.pacer.clone() })
+    }
+}
+
+#[derive(Debug)]
+struct PacedConnector {
+    inner: SharedHttpConnector,
+    pacer: Arc<Pacer>,
+}
+
+impl HttpConnector for PacedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
+        HttpConnectorFuture::new(async move {
+            let api = api_of(&request);
+            pacer.acquire(&api).await?;
+            let mut response: HttpResponse = inner.call(request).await?;
+            let status = response.status().as_u16();
+            // An error answer is small: read it to tell a throttle from any other error,
+            // and hand the SDK the same bytes.
+            if matches!(status, 400 | 429 | 503) {
+                let body = response.take_body();
+                let bytes = aws_smithy_types::byte_stream::ByteStream::new(body)
+                    .collect()
+                    .await
+                    .map_err(|e| ConnectorError::io(e.into()))?
+                    .into_bytes();
+                pacer.answered(&api, is_throttle(status, &bytes));
+                *response.body_mut() = SdkBody::from(bytes);
+            } else {
+                pacer.answered(&api, false);
+            }
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pacing(seeded: bool) -> Pacing {
+        Pacing { share: 0.5, deadline: Instant::now() + Duration::from_secs(60), seeded }
+    }
+
+    #[test]
+    fn documented_buckets_are_scaled_by_the_share() {
+        let p = Pacer::new(pacing(true));
+        let mut apis = p.apis.lock().unwrap();
+        let a = p.api(&mut apis, "ec2:RevokeSecurityGroupIngress");
+        assert_eq!(a.ceiling, Some(Limit { capacity: 25.0, per_second: 2.5 }));
+        assert_eq!(p.api(&mut apis, "iam:DetachRolePolicy").ceiling, None, "IAM publishes no limits");
+        assert_eq!(documented("ec2:DescribeVpcs"), Some(Limit { capacity: 100.0, per_second: 20.0 }));
+        assert_eq!(documented("ec2:RebootInstances"), Some(Limit { capacity: 50.0, per_second: 5.0 }));
+    }
+
+    #[test]
+    fn a_spent_burst_waits_for_the_refill() {
+        let mut b = Bucket::full(Limit { capacity: 2.0, per_second: 5.0 });
+        let t0 = b.at;
+        assert!(b.take(t0).is_ok() && b.take(t0).is_ok());
+        assert_eq!(b.take(t0), Err(Duration::from_millis(200)), "the burst is spent: one token per 200 ms");
+        assert!(b.take(t0 + Duration::from_millis(200)).is_ok());
+    }
+
+    #[test]
+    fn a_throttle_halves_the_pace_and_answers_raise_it_back_to_the_seed_only() {
+        let p = Pacer::new(pacing(true));
+        let api = "ec2:CreateTags";
+        let rate = |p: &Pacer| p.apis.lock().unwrap()[api].bucket.as_ref().unwrap().limit.per_second;
+        p.answered(api, false);
+        assert_eq!(rate(&p), 5.0, "seeded at half of 10/s");
+        p.answered(api, true);
+        assert_eq!(rate(&p), 2.5, "halved");
+        for _ in 0..500 {
+            p.answered(api, false);
+        }
+        assert_eq!(rate(&p), 5.0, "back to the seed, never past it");
+        assert_eq!(p.throttled(), [(api.to_owned(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn an_unseeded_api_is_paced_only_once_throttled() {
+        let p = Pacer::new(pacing(false));
+        let api = "ec2:RevokeSecurityGroupIngress";
+        for _ in 0..100 {
+            p.acquire(api).await.unwrap();
+        }
+        assert!(p.apis.lock().unwrap()[api].bucket.is_none(), "no pacing before a throttle");
+        p.answered(api, true);
+        let b = p.apis.lock().unwrap()[api].bucket.as_ref().unwrap().limit;
+        assert_eq!(b.per_second, 50.0, "half the 100 calls of the last second: {b:?}");
+    }
+
+    #[tokio::test]
+    async fn past_the_deadline_a_call_fails_at_once() {
+        let p = Pacer::new(Pacing { share: 1.0, deadline: Instant::now(), seeded: false });
+        assert!(p.acquire("ec2:DescribeVpcs").await.is_err());
+    }
+
+    #[test]
+    fn throttles_are_told_from_other_errors() {
+        assert!(is_throttle(503, b"<Response><Errors><Error><Code>RequestLimitExceeded</Code>"));
+        assert!(is_throttle(400, b"<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded"));
+        assert!(!is_throttle(400, b"<Error><Code>InvalidPermission.NotFound</Code></Error>"));
+        assert!(!is_throttle(200, b"RequestLimitExceeded"));
+    }
+}

@@ -1,0 +1,166 @@
+//! Calls AWS turns away *for now*, tried again until they go through or their time is up.
+//!
+//! Two kinds of answer mean "not yet" rather than "no":
+//!
+//! - **Throttled** (`RequestLimitExceeded`, `Throttling`, …): the pacer ([`super::pace`])
+//!   has slowed the API down; the call is tried again until the command's deadline
+//!   (`--deadline`), never failed after a fixed number of attempts as the SDK's retry
+//!   strategy would.
+//! - **Not propagated yet**: AWS is eventually consistent, and some calls fail until an
+//!   earlier change has reached every part of it. Each such answer has its own window,
+//!   after Terraform's AWS provider: a group delete answered `DependencyViolation` while
+//!   an interface (a load balancer's) lets go of it, 15 minutes; `RunInstances` or an
+//!   association with an instance profile created a moment ago (`Invalid IAM Instance
+//!   Profile name`), 2 minutes; a start or stop while the instance is still between
+//!   states (`IncorrectInstanceState`), 5 minutes; Route 53's `PriorRequestNotComplete`,
+//!   2 minutes. A call on an id firedrill has just created may also be told the id does
+//!   not exist ([`retry_fresh`]): 5 minutes, as AWS's EC2 guide advises.
+//!
+//! Every wait is bounded by the command's deadline too, and logged at debug level (`-v`).
+//! The waits start at half a second and double up to ten.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::pace::command_deadline;
+use crate::{Error, Result};
+
+/// How long a "not yet" answer is worth waiting out, from the first one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Wait {
+    /// Until the command's deadline.
+    Deadline,
+    For(Duration),
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Whether `e` means "not yet", and for how long at most.
+fn not_yet(e: &Error, fresh: bool) -> Option<Wait> {
+    if e.is_throttle() {
+        return Some(Wait::Deadline);
+    }
+    let code = e.aws_code()?;
+    let wait = match code {
+        "DependencyViolation" => 15 * MINUTE,
+        "IncorrectInstanceState" => 5 * MINUTE,
+        "PriorRequestNotComplete" => 2 * MINUTE,
+        "InvalidParameterValue" if e.to_string().contains("Invalid IAM Instance Profile") => 2 * MINUTE,
+        c if fresh && c.ends_with(".NotFound") => 5 * MINUTE,
+        _ => return None,
+    };
+    Some(Wait::For(wait))
+}
+
+/// `call`, tried again while AWS answers "not yet" (see the module docs).
+pub async fn retry<T, Fut>(call: impl FnMut() -> Fut) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    retrying(call, false).await
+}
+
+/// [`retry`] for a call on ids firedrill has just created: "does not exist" is taken
+/// for "not visible yet" as well.
+pub async fn retry_fresh<T, Fut>(call: impl FnMut() -> Fut) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    retrying(call, true).await
+}
+
+async fn retrying<T, Fut>(mut call: impl FnMut() -> Fut, fresh: bool) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let e = match call().await {
+            Err(e) => e,
+            ok => return ok,
+        };
+        let Some(window) = not_yet(&e, fresh) else { return Err(e) };
+        let next = Instant::now() + wait;
+        let within = match window {
+            Wait::Deadline => true,
+            Wait::For(w) => next < started + w,
+        };
+        if !within || command_deadline().is_some_and(|d| next >= d) {
+            return Err(e);
+        }
+        tracing::debug!("not yet ({e}); trying again in {wait:?}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Poll `look` until it says done (`Some`), from half a second apart doubling to ten,
+/// for at most `window` and never past the command's deadline; `None` if it never did.
+/// For what AWS shows some time after a change: a describe that lags, a Route 53 change
+/// that is `PENDING` until `INSYNC`.
+pub async fn poll<T, Fut>(window: Duration, mut look: impl FnMut() -> Fut) -> Result<Option<T>>
+where
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let until = Instant::now() + window;
+    let until = command_deadline().map_or(until, |d| d.min(until));
+    let mut wait = Duration::from_millis(500);
+    loop {
+        if let Some(done) = look().await? {
+            return Ok(Some(done));
+        }
+        if Instant::now() + wait >= until {
+            return Ok(None);
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AwsError;
+
+    fn aws(code: &str, message: &str) -> Error {
+        Error::Aws { doing: "test".into(), source: AwsError { code: Some(code.into()), message: message.into() } }
+    }
+
+    #[test]
+    fn not_yet_answers_have_their_windows() {
+        assert_eq!(not_yet(&aws("RequestLimitExceeded", ""), false), Some(Wait::Deadline));
+        assert_eq!(not_yet(&aws("DependencyViolation", "has a dependent object"), false), Some(Wait::For(15 * MINUTE)));
+        let profile = aws(
+            "InvalidParameterValue",
+            "Value (p) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+        );
+        assert_eq!(not_yet(&profile, false), Some(Wait::For(2 * MINUTE)));
+        assert_eq!(not_yet(&aws("InvalidParameterValue", "bad CIDR"), false), None, "other invalid values are final");
+        assert_eq!(not_yet(&aws("InvalidGroup.NotFound", ""), false), None, "gone is gone, unless just created");
+        assert_eq!(not_yet(&aws("InvalidGroup.NotFound", ""), true), Some(Wait::For(5 * MINUTE)));
+        assert_eq!(not_yet(&Error::Failed("x".into()), true), None);
+    }
+
+    #[tokio::test]
+    async fn a_not_yet_answer_is_tried_again_and_a_final_one_is_not() {
+        let mut tries = 0;
+        let r = retry(|| {
+            tries += 1;
+            let answer = if tries < 3 { Err(aws("IncorrectInstanceState", "stopping")) } else { Ok(tries) };
+            async move { answer }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        let mut tries = 0;
+        let r: Result<()> = retry(|| {
+            tries += 1;
+            async { Err(aws("UnauthorizedOperation", "no")) }
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(tries, 1);
+    }
+}
