@@ -76,3 +76,34 @@ async fn a_target_whose_calls_fail_is_reported_with_the_aws_code_and_the_others_
     env.firedrill_env(&["revert"], &via).ok();
     assert_eq!(env.world().await, before);
 }
+
+#[tokio::test]
+async fn a_fleet_fault_under_ec2s_documented_limits_completes_and_leaves_nothing_broken() {
+    // The reproduction: 150 groups through EC2's buckets for the two rule calls (50 at
+    // once, then 5 a second), 20 ms a call. Before pacing, inject gave up after the SDK's
+    // fifth attempt, its rollback did not finish, and 61% of all calls were throttled.
+    let env = Env::new().await;
+    let sb = env.sandbox().await;
+    env.many_groups(sb["vpc"].as_str().unwrap(), 150, "limits").await;
+    let before = env.world().await;
+    let proxy = Proxy::start(endpoint());
+    proxy.set(|r| {
+        for api in ["RevokeSecurityGroupIngress", "AuthorizeSecurityGroupIngress"] {
+            r.api_buckets.insert(api.into(), crate::proxy::Bucket::new(50.0, 5.0));
+        }
+        r.delay = Some(std::time::Duration::from_millis(20));
+    });
+    let via = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    env.write("f.yaml", "name: many\naction: security-group.revoke-ingress\ntarget:\n  tags: { Many: limits }\n");
+    env.firedrill_env(&["inject", "f.yaml", "--yes"], &via).ok();
+    env.firedrill_env(&["-v", "revert"], &via).ok().stderr_has("throttled: pacing down");
+    assert_eq!(env.world().await, before, "every group has its rule back");
+    let answered = proxy.answered();
+    let (calls, throttled) = ["RevokeSecurityGroupIngress", "AuthorizeSecurityGroupIngress"]
+        .iter()
+        .map(|a| answered[*a])
+        .fold((0, 0), |(c, t), (c2, t2)| (c + c2, t + t2));
+    eprintln!("{throttled} of {calls} rule calls throttled");
+    assert!(throttled > 0, "the limits were reached");
+    assert!(throttled * 10 < calls, "paced: {throttled} of {calls} rule calls throttled");
+}

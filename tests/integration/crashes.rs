@@ -52,8 +52,18 @@ async fn leftovers(env: &Env) -> Vec<String> {
 
 #[tokio::test]
 async fn a_crash_at_any_step_of_inject_is_finished_by_revert() {
+    crash_inject(false).await;
+}
+
+/// The same, with AWS's limits, lagging reads, deletes that must wait, propagation and `PENDING` changes (`Env::aws_like`).
+#[tokio::test]
+async fn a_crash_at_any_step_of_inject_is_finished_by_revert_through_aws_like_behaviour() {
+    crash_inject(true).await;
+}
+
+async fn crash_inject(aws_like: bool) {
     for point in INJECT_POINTS {
-        let env = Env::new().await;
+        let env = Env::with(aws_like).await;
         env.sandbox().await;
         let before = env.world().await;
         env.write("f.yaml", ISOLATE);
@@ -71,8 +81,18 @@ async fn a_crash_at_any_step_of_inject_is_finished_by_revert() {
 
 #[tokio::test]
 async fn a_crash_at_any_step_of_revert_is_finished_by_the_next_revert() {
+    crash_revert(false).await;
+}
+
+/// The same, with AWS's limits, lagging reads, deletes that must wait, propagation and `PENDING` changes (`Env::aws_like`).
+#[tokio::test]
+async fn a_crash_at_any_step_of_revert_is_finished_by_the_next_revert_through_aws_like_behaviour() {
+    crash_revert(true).await;
+}
+
+async fn crash_revert(aws_like: bool) {
     for point in REVERT_POINTS {
-        let env = Env::new().await;
+        let env = Env::with(aws_like).await;
         env.sandbox().await;
         let before = env.world().await;
         env.write("f.yaml", ISOLATE);

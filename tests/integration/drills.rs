@@ -133,7 +133,17 @@ fn score<'a>(report: &'a Value, team: &str, step: &str) -> &'a Value {
 
 #[tokio::test]
 async fn two_teams_blue_fixes_its_break_and_red_is_auto_reverted() {
-    let (blue, red) = (Env::new().await, Env::new().await);
+    two_teams(false).await;
+}
+
+/// The same, with AWS's limits, lagging reads, deletes that must wait, propagation and `PENDING` changes (`Env::aws_like`).
+#[tokio::test]
+async fn two_teams_blue_fixes_its_break_and_red_is_auto_reverted_through_aws_like_behaviour() {
+    two_teams(true).await;
+}
+
+async fn two_teams(aws_like: bool) {
+    let (blue, red) = (Env::with(aws_like).await, Env::new().await);
     let (blue_stack, _) = (blue.seed_stack().await, red.seed_stack().await);
     let (blue_before, red_before) = (blue.world().await, red.world().await);
     blue.write("drill.yaml", &three_steps(&blue, &red));

@@ -89,6 +89,10 @@ pub struct Env {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub route53: aws_sdk_route53::Client,
+    /// Where firedrill's calls go: the emulator, or a proxy in front of it that behaves
+    /// as AWS does ([`Env::aws_like`]).
+    pub aws: String,
+    pub proxy: Option<crate::proxy::Proxy>,
 }
 
 /// What a run of the binary did.
@@ -152,7 +156,36 @@ impl Env {
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             autoscaling: aws_sdk_autoscaling::Client::new(&config),
             route53: aws_sdk_route53::Client::new(&config),
+            aws: endpoint().to_owned(),
+            proxy: None,
         }
+    }
+
+    /// An account whose firedrill calls go through a proxy that behaves as AWS does
+    /// (`crate::proxy::AwsLike`): AWS's documented request limits (and firedrill told to
+    /// pace to them), reads that lag changes, deletes that must wait, IAM propagation,
+    /// Route 53 `PENDING`, instances between states. The test's own setup and checks go
+    /// to the emulator directly, as a team's console would see the truth.
+    pub async fn aws_like() -> Env {
+        let mut env = Env::new().await;
+        let proxy = crate::proxy::Proxy::start(endpoint());
+        proxy.set(|r| {
+            r.aws_buckets();
+            r.aws_like = Some(crate::proxy::AwsLike::quick());
+        });
+        env.aws = proxy.endpoint.clone();
+        env.proxy = Some(proxy);
+        env
+    }
+
+    /// [`Env::aws_like`] or [`Env::new`].
+    pub async fn with(aws_like: bool) -> Env {
+        if aws_like { Env::aws_like().await } else { Env::new().await }
+    }
+
+    /// Whether firedrill's calls here go through the AWS-like proxy.
+    pub fn is_aws_like(&self) -> bool {
+        self.proxy.is_some()
     }
 
     /// CloudWatch in this test's account (alarms for drill probes and stop conditions).
@@ -220,13 +253,17 @@ impl Env {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", &self.dir)
-            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ENDPOINT_URL", &self.aws)
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", self.creds.access_key_id())
             .env("AWS_SECRET_ACCESS_KEY", self.creds.secret_access_key())
             .env("AWS_SESSION_TOKEN", self.creds.session_token().unwrap_or_default())
             .env("FIREDRILL_STATE", &self.state)
             .stdin(Stdio::null());
+        if self.is_aws_like() {
+            // The proxy's lag is known: firedrill need not wait AWS's minutes to trust a read.
+            cmd.env("FIREDRILL_LIMITS", "aws").env("FIREDRILL_CONSISTENCY", "2s");
+        }
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -249,7 +286,14 @@ impl Env {
 
     /// The practice stack, created by firedrill itself: what `sandbox up` prints.
     pub async fn sandbox(&self) -> Value {
-        self.firedrill(&["sandbox", "up", "--output", "json"]).ok().json()
+        let sb = self.firedrill(&["sandbox", "up", "--output", "json"]).ok().json();
+        if self.is_aws_like() {
+            // A stack is built a while before anyone breaks it: past the proxy's lag.
+            // (Straight after, a lagging read can name an ACL association `up` replaced;
+            // the fault then fails on it and is rolled back.)
+            tokio::time::sleep(crate::proxy::AwsLike::quick().lag).await;
+        }
+        sb
     }
 
     pub async fn seed_stack(&self) -> Stack {

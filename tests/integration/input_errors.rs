@@ -181,3 +181,24 @@ async fn one_run_may_break_a_resource_once() {
     assert_eq!(env.world().await, before);
     assert!(!env.has_runs());
 }
+
+#[tokio::test]
+async fn a_share_of_the_limits_or_a_deadline_out_of_range_is_refused_and_nothing_changes() {
+    let env = Env::new().await;
+    env.seed_stack().await;
+    let before = env.world().await;
+    env.write("f.yaml", GOOD);
+    for (option, value, needle) in [
+        ("--api-share", "0", "invalid value '0' for '--api-share <PERCENT>': 0 is not in 1..=100"),
+        ("--api-share", "101", "101 is not in 1..=100"),
+        ("--deadline", "0", "invalid value '0' for '--deadline <DEADLINE>'"),
+        ("--deadline", "0s", "duration `0s` must be positive"),
+        ("--deadline", "soon", "invalid duration `soon`"),
+    ] {
+        env.firedrill(&["inject", "f.yaml", "--yes", option, value]).code(2).stderr_has(needle);
+    }
+    let out = env.firedrill_env(&["inject", "f.yaml", "--yes"], &[("FIREDRILL_API_SHARE", "0")]).code(2);
+    assert!(out.stderr.contains("0 is not in 1..=100"), "{}", out.stderr);
+    assert_eq!(env.world().await, before);
+    assert!(env.journals().is_empty(), "no run recorded");
+}

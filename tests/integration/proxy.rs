@@ -13,23 +13,160 @@
 //! again from zero. `scripts/bench` runs it as a program
 //! (`examples/bench_proxy.rs`) to add latency and count every tool's calls.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct Rules {
     /// Throttle as AWS does: a token bucket of `capacity` calls refilled at `per_second`;
     /// a call that finds it empty gets `RequestLimitExceeded`.
     pub bucket: Option<Bucket>,
+    /// Throttle as AWS does per API: a bucket for each named action (`RevokeSecurityGroupIngress`);
+    /// a call that finds its own empty gets its service's throttling error.
+    pub api_buckets: BTreeMap<String, Bucket>,
+    /// Answers seen, and how many were throttled, per action.
+    pub answered: BTreeMap<String, (u64, u64)>,
     /// Fail with this AWS error code every call of `action` whose request mentions `needle`.
     pub fail: Vec<(String, String, String)>,
     /// Close the connection without answering every Nth call.
     pub drop_every: Option<u64>,
     /// Answer every call this much later.
     pub delay: Option<std::time::Duration>,
+    /// Behave as AWS does where the emulator does not (see [`AwsLike`]).
+    pub aws_like: Option<AwsLike>,
+    memory: Memory,
+}
+
+/// How AWS behaves where the emulator does not (`../shared/AWS-BEHAVIOUR.md`), each for a
+/// window after the change that causes it, kept small so the tests stay quick:
+///
+/// - reads (`Describe*`, `Get*`, `List*`, REST `GET`) answer as they did before the
+///   latest change, for `lag` after it;
+/// - `DeleteSecurityGroup` answers `DependencyViolation` for `dependents` after any
+///   interface's groups changed (`ModifyNetworkInterfaceAttribute`, `SetSecurityGroups`,
+///   instances launched or terminated);
+/// - `RunInstances` and `AssociateIamInstanceProfile` answer `InvalidParameterValue:
+///   Invalid IAM Instance Profile name` for `profiles` after an instance profile was
+///   created or given its role;
+/// - Route 53 changes are `PENDING` for `pending` (then `INSYNC`);
+/// - an instance stopped less than `stopping` ago is still `stopping`: starting it answers
+///   `IncorrectInstanceState`.
+///
+/// Throttling with AWS's documented buckets is [`Rules::aws_buckets`].
+#[derive(Clone, Copy, Debug)]
+pub struct AwsLike {
+    pub lag: Duration,
+    pub dependents: Duration,
+    pub profiles: Duration,
+    pub pending: Duration,
+    pub stopping: Duration,
+}
+
+impl AwsLike {
+    /// Windows small enough for the test suite, long enough that every one is met.
+    pub fn quick() -> AwsLike {
+        let window = Duration::from_millis(700);
+        AwsLike {
+            lag: Duration::from_millis(300),
+            dependents: window,
+            profiles: window,
+            pending: window,
+            stopping: window,
+        }
+    }
+}
+
+/// What the AWS-like mode remembers: the last answer to each read, and when each kind of
+/// change last happened.
+#[derive(Default)]
+struct Memory {
+    /// Each read (its caller's access key, and its body or request line) -> when answered,
+    /// and the answer.
+    reads: HashMap<String, (Instant, Vec<u8>)>,
+    changed: Option<Instant>,
+    interfaces_changed: Option<Instant>,
+    profile_made: Option<Instant>,
+    dns_changed: Option<Instant>,
+    stopped: HashMap<String, Instant>,
+    /// Answers each rule made up, by kind (`stale`, `DependencyViolation`, …).
+    made_up: BTreeMap<&'static str, u64>,
+}
+
+fn within(at: Option<Instant>, window: Duration) -> bool {
+    at.is_some_and(|t| t.elapsed() < window)
+}
+
+/// Whether a call only reads.
+fn is_read(action: &str) -> bool {
+    ["Describe", "Get", "List", "GET "].iter().any(|p| action.starts_with(p))
+}
+
+impl Rules {
+    /// Throttle as AWS's documented token buckets do (EC2's, Elastic Load Balancing's,
+    /// Route 53's; IAM publishes none), per action and per proxy (one account and region).
+    pub fn aws_buckets(&mut self) {
+        let ec2 = [
+            (&["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"][..], 50.0, 5.0),
+            (
+                &[
+                    "ModifyNetworkInterfaceAttribute",
+                    "AssociateIamInstanceProfile",
+                    "DisassociateIamInstanceProfile",
+                    "TerminateInstances",
+                ],
+                100.0,
+                5.0,
+            ),
+            (&["RunInstances", "StartInstances"], 5.0, 2.0),
+            (&["CreateTags"], 100.0, 10.0),
+            (
+                &[
+                    "StopInstances",
+                    "RebootInstances",
+                    "CreateSecurityGroup",
+                    "DeleteSecurityGroup",
+                    "AuthorizeSecurityGroupEgress",
+                    "RevokeSecurityGroupEgress",
+                    "CreateNetworkAcl",
+                    "CreateNetworkAclEntry",
+                    "DeleteNetworkAcl",
+                    "DeleteNetworkAclEntry",
+                    "ReplaceNetworkAclAssociation",
+                    "CreateRoute",
+                    "DeleteRoute",
+                    "ReplaceRoute",
+                ],
+                50.0,
+                5.0,
+            ),
+            (
+                &[
+                    "DescribeInstances",
+                    "DescribeSecurityGroups",
+                    "DescribeNetworkInterfaces",
+                    "DescribeSubnets",
+                    "DescribeVpcs",
+                    "DescribeNetworkAcls",
+                    "DescribeRouteTables",
+                    "DescribeTags",
+                    "DescribeImages",
+                ],
+                100.0,
+                20.0,
+            ),
+            (&["RegisterTargets", "DeregisterTargets"], 20.0, 4.0),
+            (&["ModifyTargetGroup", "ModifyListener", "SetSecurityGroups"], 20.0, 3.0),
+        ];
+        for (actions, capacity, per_second) in ec2 {
+            for a in actions {
+                self.api_buckets.insert((*a).to_owned(), Bucket::new(capacity, per_second));
+            }
+        }
+    }
 }
 
 pub struct Bucket {
@@ -130,6 +267,17 @@ impl Proxy {
         f(&mut self.rules.lock().unwrap());
     }
 
+    /// Answers and throttled answers so far, per action.
+    pub fn answered(&self) -> BTreeMap<String, (u64, u64)> {
+        self.rules.lock().unwrap().answered.clone()
+    }
+
+    /// How many answers the AWS-like mode made up, by kind (`stale`, an error code,
+    /// `PENDING`).
+    pub fn made_up(&self) -> BTreeMap<&'static str, u64> {
+        self.rules.lock().unwrap().memory.made_up.clone()
+    }
+
     /// Calls by action since the last time asked (`GET /__proxy/counts`).
     pub fn counts(&self) -> BTreeMap<String, u64> {
         let mut s = TcpStream::connect(self.endpoint.trim_start_matches("http://")).unwrap();
@@ -226,24 +374,35 @@ fn serve_one(
         injected.fetch_add(1, Ordering::SeqCst);
         return Ok(false); // the connection closes with no answer
     }
+    let ec2 = text.contains("Version=2016-11-15");
     let verdict = {
         let mut rules = rules.lock().unwrap();
-        let empty = rules.bucket.as_mut().is_some_and(|b| !b.take());
-        let throttled = empty.then(|| (503, "RequestLimitExceeded".to_owned(), "Request limit exceeded.".to_owned()));
-        throttled.or_else(|| {
-            rules
-                .fail
-                .iter()
-                .find(|(a, needle, _)| {
-                    *a == action && (text.contains(needle.as_str()) || head.contains(needle.as_str()))
-                })
-                .map(|(_, _, code)| (400, code.clone(), "Injected by the test proxy.".to_owned()))
-        })
+        let empty = rules.bucket.as_mut().is_some_and(|b| !b.take())
+            || rules.api_buckets.get_mut(&action).is_some_and(|b| !b.take());
+        let seen = rules.answered.entry(action.clone()).or_default();
+        seen.0 += 1;
+        seen.1 += u64::from(empty);
+        // EC2 answers 503 RequestLimitExceeded; the query services 400 Throttling.
+        let throttled = empty.then(|| match ec2 {
+            true => (503, "RequestLimitExceeded".to_owned(), "Request limit exceeded.".to_owned()),
+            false => (400, "Throttling".to_owned(), "Rate exceeded".to_owned()),
+        });
+        throttled
+            .or_else(|| {
+                rules
+                    .fail
+                    .iter()
+                    .find(|(a, needle, _)| {
+                        *a == action && (text.contains(needle.as_str()) || head.contains(needle.as_str()))
+                    })
+                    .map(|(_, _, code)| (400, code.clone(), "Injected by the test proxy.".to_owned()))
+            })
+            .or_else(|| not_yet(&mut rules, &action, &text))
     };
     if let Some((status, code, message)) = verdict {
         injected.fetch_add(1, Ordering::SeqCst);
         // EC2's error shape; the query services' (IAM, ELB, Auto Scaling) otherwise.
-        let xml = if text.contains("Version=2016-11-15") {
+        let xml = if ec2 {
             format!(
                 "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
             )
@@ -261,14 +420,104 @@ fn serve_one(
         client.flush()?;
         return Ok(false);
     }
+    // A read is the same read when the same caller (access key) asks the same thing.
+    let caller = head.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or_default();
+    let asked = if text.is_empty() { head.lines().next().unwrap_or_default() } else { text.as_str() };
+    let request = format!("{caller} {asked}");
+    if let Some(stale) = stale(&mut rules.lock().unwrap(), &action, &request) {
+        let (response, open) = keep_open(stale);
+        client.write_all(&response)?;
+        client.flush()?;
+        return Ok(open);
+    }
     // Forward as is, asking the emulator to close so the response ends at EOF.
     Stats::enter(counts);
     let forwarded = forward(&head, &body, upstream);
     Stats::leave(counts);
-    let (response, open) = keep_open(forwarded?);
+    let forwarded = remember(&mut rules.lock().unwrap(), &action, &text, request, forwarded?);
+    let (response, open) = keep_open(forwarded);
     client.write_all(&response)?;
     client.flush()?;
     Ok(open)
+}
+
+/// The AWS-like mode's "not yet" error for this call, if it has one.
+fn not_yet(rules: &mut Rules, action: &str, text: &str) -> Option<(u16, String, String)> {
+    let like = rules.aws_like?;
+    let m = &mut rules.memory;
+    let (code, message) = match action {
+        "DeleteSecurityGroup" if within(m.interfaces_changed, like.dependents) => {
+            ("DependencyViolation", "resource has a dependent object")
+        }
+        "RunInstances" | "AssociateIamInstanceProfile" if within(m.profile_made, like.profiles) => (
+            "InvalidParameterValue",
+            "Value (firedrill) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+        ),
+        "StartInstances" if instance_ids(text).any(|id| within(m.stopped.get(id).copied(), like.stopping)) => {
+            ("IncorrectInstanceState", "The instance is not in a state from which it can be started.")
+        }
+        _ => return None,
+    };
+    *m.made_up.entry(code).or_default() += 1;
+    Some((400, code.to_owned(), message.to_owned()))
+}
+
+/// The answer a read gave before the latest change, while the change is within `lag`.
+fn stale(rules: &mut Rules, action: &str, request: &str) -> Option<Vec<u8>> {
+    let like = rules.aws_like?;
+    let m = &mut rules.memory;
+    let changed = m.changed.filter(|t| t.elapsed() < like.lag)?;
+    if !is_read(action) {
+        return None;
+    }
+    let (at, answer) = m.reads.get(request)?;
+    if *at >= changed {
+        return None;
+    }
+    let answer = answer.clone();
+    *m.made_up.entry("stale").or_default() += 1;
+    Some(answer)
+}
+
+/// Note what a forwarded call changed, remember a read's answer, and answer a Route 53
+/// change `PENDING` while it is new.
+fn remember(rules: &mut Rules, action: &str, text: &str, request: String, answer: Vec<u8>) -> Vec<u8> {
+    let Some(like) = rules.aws_like else { return answer };
+    let m = &mut rules.memory;
+    let now = Instant::now();
+    if is_read(action) {
+        if answer.starts_with(b"HTTP/1.1 200") {
+            m.reads.insert(request, (now, answer.clone()));
+        }
+    } else if !matches!(action, "AssumeRole" | "AssumeRoleWithWebIdentity") {
+        m.changed = Some(now);
+    }
+    match action {
+        "ModifyNetworkInterfaceAttribute"
+        | "SetSecurityGroups"
+        | "RunInstances"
+        | "TerminateInstances"
+        | "DeleteLoadBalancer" => m.interfaces_changed = Some(now),
+        "CreateInstanceProfile" | "AddRoleToInstanceProfile" => m.profile_made = Some(now),
+        "StopInstances" => m.stopped.extend(instance_ids(text).map(|id| (id.to_owned(), now))),
+        a if a.starts_with("POST ") && a.contains("/rrset") => m.dns_changed = Some(now),
+        _ => {}
+    }
+    let dns =
+        action.starts_with("GET /2013-04-01/change/") || (action.starts_with("POST ") && action.contains("/rrset"));
+    if dns && within(m.dns_changed, like.pending) {
+        let text = String::from_utf8_lossy(&answer);
+        if text.contains("<Status>INSYNC</Status>") {
+            *m.made_up.entry("PENDING").or_default() += 1;
+            return text.replace("<Status>INSYNC</Status>", "<Status>PENDING</Status>").into_bytes();
+        }
+    }
+    answer
+}
+
+/// The instance ids of an EC2 query request (`InstanceId.1=i-…`).
+fn instance_ids(text: &str) -> impl Iterator<Item = &str> {
+    text.split('&').filter_map(|kv| kv.split_once('=')).filter(|(k, _)| k.starts_with("InstanceId.")).map(|(_, v)| v)
 }
 
 /// The emulator's answer (ended by EOF) framed to leave the client's connection open:

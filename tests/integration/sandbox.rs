@@ -4,7 +4,17 @@ use crate::harness::Env;
 
 #[tokio::test]
 async fn sandbox_down_leaves_the_account_as_it_was_before_up() {
-    let env = Env::new().await;
+    up_then_down(false).await;
+}
+
+/// The same, with AWS's limits, lagging reads, deletes that must wait, propagation and `PENDING` changes (`Env::aws_like`).
+#[tokio::test]
+async fn sandbox_down_leaves_the_account_as_it_was_before_up_through_aws_like_behaviour() {
+    up_then_down(true).await;
+}
+
+async fn up_then_down(aws_like: bool) {
+    let env = Env::with(aws_like).await;
     // Something of the team's own that `down` must not touch.
     let vpc = env.ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
     let before = env.world().await;
@@ -12,8 +22,50 @@ async fn sandbox_down_leaves_the_account_as_it_was_before_up() {
     assert_eq!(sb["instances"].as_array().unwrap().len(), 2);
     assert_ne!(env.world().await, before);
     env.firedrill(&["sandbox", "up"]).code(2).stderr_has("already exists");
+    // The web instances serve: a server answering / and /health starts from user data.
+    for id in sb["instances"].as_array().unwrap() {
+        let attr = env
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(id.as_str().unwrap())
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .unwrap();
+        let data = aws_smithy_types::base64::decode(attr.user_data().and_then(|u| u.value()).unwrap()).unwrap();
+        let script = String::from_utf8(data).unwrap();
+        assert!(
+            script.starts_with("#!/bin/bash")
+                && script.contains("\"/health\"")
+                && script.contains("systemctl enable --now firedrill-site"),
+            "{script}"
+        );
+    }
+    // An instance firedrill launched into the stack (as a terminated instance's relaunch
+    // is: tagged with its run) goes with it.
+    let relaunch = env
+        .ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(sb["public_subnets"][0].as_str().unwrap())
+        .tag_specifications(crate::harness::tags(
+            aws_sdk_ec2::types::ResourceType::Instance,
+            &[(crate::harness::RUN_TAG_KEY, "20261202T000000.000Z-0001")],
+        ))
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_owned();
 
     env.firedrill(&["sandbox", "down"]).ok();
+    let state = env.ec2.describe_instances().instance_ids(&relaunch).send().await.unwrap();
+    let state = state.reservations()[0].instances()[0].state().and_then(|s| s.name()).unwrap().as_str().to_owned();
+    assert_eq!(state, "terminated", "the relaunched instance is terminated");
     // Emulator gap: moto's DeleteVpc leaves the VPC's default network ACL behind (AWS
     // deletes it with the VPC, and refuses to delete it alone). Check that it is exactly
     // that, then leave it out.
@@ -40,4 +92,29 @@ async fn sandbox_down_leaves_the_account_as_it_was_before_up() {
     let vpcs = env.ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap();
     assert_eq!(vpcs.vpcs().len(), 1, "the team's own VPC is untouched");
     env.firedrill(&["sandbox", "down"]).code(2).stderr_has("no sandbox `firedrill` recorded");
+}
+
+#[tokio::test]
+async fn each_account_has_its_own_sandbox_in_one_state_directory() {
+    // An instructor's store, two teams' accounts: each `up` is its own stack.
+    let (blue, red) = (Env::new().await, Env::new().await);
+    let store = [("FIREDRILL_STATE", blue.state.to_str().unwrap())];
+    let blue_sb = blue.sandbox().await;
+    let red_sb = red.firedrill_env(&["sandbox", "up", "--output", "json"], &store).ok().json();
+    assert_eq!(red_sb["account"], red.account.as_str());
+    for (env, sb) in [(&blue, &blue_sb), (&red, &red_sb)] {
+        let path = blue.state.join("sandbox").join(&env.account).join("us-east-1").join("firedrill.json");
+        let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(recorded["vpc"], sb["vpc"], "{}", path.display());
+    }
+    red.firedrill_env(&["sandbox", "up"], &store)
+        .code(2)
+        .stderr_has(&format!("already exists in account {}", red.account));
+    red.firedrill_env(&["sandbox", "down"], &store).ok();
+    red.firedrill_env(&["sandbox", "down"], &store).code(2).stderr_has(&format!("for account {}", red.account));
+    assert!(
+        blue.state.join("sandbox").join(&blue.account).join("us-east-1").join("firedrill.json").exists(),
+        "blue's stays"
+    );
+    blue.firedrill(&["sandbox", "down"]).ok();
 }
