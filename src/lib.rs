@@ -16,8 +16,10 @@
 //! - [`guardrails`]: `firedrill.yaml`: allowed accounts and regions, required tag,
 //!   target limits — checked before any mutation.
 //! - [`aws`]: the one place that turns CLI options into SDK clients (and a run's
-//!   recorded access back into clients for its own account), hold tags, and the service
-//!   adapters that list and describe resources.
+//!   recorded access back into clients for its own account), the pacer that keeps every
+//!   call within the account's request limits ([`aws::pace`]), retries of answers that
+//!   mean "not yet" ([`aws::retry`]), hold tags, and the service adapters that list and
+//!   describe resources.
 //! - [`drill`]: game days: drill files, the runner (many teams, one clock, probes, stop
 //!   conditions, hints), scoring and the report.
 //! - [`schedule`]: unattended drills and faults: cron slots and random windows in time

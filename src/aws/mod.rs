@@ -1,5 +1,7 @@
 //! AWS access: CLI options turned into SDK clients in one place, plus one adapter
 //! module per service that lists and describes resources in the shapes firedrill uses.
+//! Every client's calls go through the account's pacer ([`pace`]); the executor and the
+//! sandbox wrap calls that AWS may turn away for now in [`retry`].
 //!
 //! The HTTP client is rustls on `ring` (not the SDK default aws-lc): no C build in front
 //! of `aws-sdk-ec2`, about a minute off a clean build on two cores. Credentials come from

@@ -10,6 +10,11 @@
 //! revert handles them side by side (they never share a target). A drill starts a run
 //! with [`start_run`] and adds each step's faults with [`add_faults`].
 //!
+//! AWS's reads lag its changes, so a break is observed, and a restore verified, by
+//! describing again until the target shows it or its service's window passes
+//! ([`batch::states_after`]); and a target that looks restored moments after firedrill
+//! changed it is looked at again once that window has passed, never taken on trust.
+//!
 //! Around every run: [`holds`] keeps one open run per target (and tags what a run
 //! holds), [`abort`] is the kill switch over every open run of the store, and [`stop`]
 //! lets a signal end a revert between calls, never inside one.
