@@ -226,3 +226,98 @@ impl RunView {
         s
     }
 }
+
+/// Progress of a long phase (a fleet's change calls, paced to the account's limits), on
+/// stderr. Nothing for the first few seconds, so short commands print nothing extra;
+/// then, on a terminal, one line redrawn every second (`inject: 120/1000 targets, about
+/// 3m10s left`), otherwise a plain line every 30 s. The estimate is from the pace so far,
+/// which the pacer holds to the account's limits. Dropped when the phase ends.
+pub struct Progress {
+    state: std::sync::Arc<ProgressState>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+struct ProgressState {
+    label: String,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    drawn: std::sync::atomic::AtomicBool,
+}
+
+impl Progress {
+    const QUIET: std::time::Duration = std::time::Duration::from_secs(3);
+
+    pub fn start(label: &str, total: usize) -> Progress {
+        use std::io::IsTerminal;
+        let state = std::sync::Arc::new(ProgressState {
+            label: label.to_owned(),
+            total,
+            done: Default::default(),
+            drawn: Default::default(),
+        });
+        let terminal = std::io::stderr().is_terminal();
+        let every = std::time::Duration::from_secs(if terminal { 1 } else { 30 });
+        let s = state.clone();
+        let ticker = tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            tokio::time::sleep(Progress::QUIET).await;
+            loop {
+                let line = s.line(started.elapsed());
+                if terminal {
+                    err(&format!("\r\x1b[K{line}"));
+                    s.drawn.store(true, std::sync::atomic::Ordering::Relaxed);
+                } else {
+                    err(&format!("{line}\n"));
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+        Progress { state, ticker }
+    }
+
+    /// `n` more targets done.
+    pub fn add(&self, n: usize) {
+        self.state.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl ProgressState {
+    fn line(&self, elapsed: std::time::Duration) -> String {
+        let done = self.done.load(std::sync::atomic::Ordering::Relaxed).min(self.total);
+        let (label, total) = (&self.label, self.total);
+        if done == 0 {
+            return format!("{label}: 0/{total} targets, waiting for AWS");
+        }
+        let left = elapsed.as_secs_f64() / done as f64 * (total - done) as f64;
+        let left = std::time::Duration::from_secs(left.round() as u64);
+        format!(
+            "{label}: {done}/{total} targets, about {} left",
+            jiff::SignedDuration::try_from(left).map(|d| format!("{d:#}")).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.ticker.abort();
+        if self.state.drawn.load(std::sync::atomic::Ordering::Relaxed) {
+            err("\r\x1b[K");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProgressState;
+    use std::time::Duration;
+
+    #[test]
+    fn progress_estimates_what_is_left_from_the_pace_so_far() {
+        let s = ProgressState { label: "inject".into(), total: 1000, done: 250.into(), drawn: false.into() };
+        assert_eq!(s.line(Duration::from_secs(10)), "inject: 250/1000 targets, about 30s left");
+        s.done.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(s.line(Duration::from_secs(10)), "inject: 0/1000 targets, waiting for AWS");
+        s.done.store(10, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(s.line(Duration::from_secs(19)), "inject: 10/1000 targets, about 31m 21s left");
+    }
+}

@@ -76,7 +76,8 @@ where
     let per_call = per_call.max(1);
     let window = per_call * aws.concurrency.max(1);
     let marked = Mutex::new(0);
-    let (marked, mark, call) = (&marked, &mark, &call);
+    let progress = crate::output::Progress::start(point.trim_start_matches("after-").trim_end_matches("-call"), n);
+    let (marked, mark, call, progress) = (&marked, &mark, &call, &progress);
     let calls: Vec<Vec<(usize, super::Proved<S>)>> =
         stream::iter((0..n).step_by(per_call).map(|start| start..(start + per_call).min(n)))
             .map(|range| async move {
@@ -91,6 +92,7 @@ where
                 }
                 let called = retry(|| call(range.clone())).await;
                 drop(turn);
+                progress.add(range.len());
                 failpoint::hit(point);
                 failpoint::pause(point).await;
                 spread(range, called)
