@@ -107,3 +107,29 @@ async fn a_fleet_fault_under_ec2s_documented_limits_completes_and_leaves_nothing
     assert!(throttled > 0, "the limits were reached");
     assert!(throttled * 10 < calls, "paced: {throttled} of {calls} rule calls throttled");
 }
+
+#[tokio::test]
+async fn a_deadline_that_passes_leaves_the_run_revertible_and_lower_limits_than_documented_are_followed() {
+    // An account whose revoke bucket is a tenth of the documented one (5, at 1 a second),
+    // and firedrill told to pace to the documented numbers: it is throttled, paces down
+    // (`-v` says so), and with a 3 s deadline cannot finish 20 revokes in time.
+    let env = Env::new().await;
+    let sb = env.sandbox().await;
+    env.many_groups(sb["vpc"].as_str().unwrap(), 20, "late").await;
+    let before = env.world().await;
+    let proxy = Proxy::start(endpoint());
+    proxy.set(|r| {
+        r.api_buckets.insert("RevokeSecurityGroupIngress".into(), crate::proxy::Bucket::new(5.0, 1.0));
+    });
+    let via = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str()), ("FIREDRILL_LIMITS", "aws")];
+    env.write("f.yaml", "name: late\naction: security-group.revoke-ingress\ntarget:\n  tags: { Many: late }\n");
+    let out = env.firedrill_env(&["-v", "inject", "f.yaml", "--yes", "--deadline", "3s"], &via).code(1);
+    assert!(out.stderr.contains("throttled: pacing down"), "the pace follows the account down:\n{}", out.stderr);
+    assert!(out.stderr.contains("deadline (--deadline) passed"), "{}", out.stderr);
+    assert!(out.stderr.contains("firedrill revert"), "says how to finish: {}", out.stderr);
+    // Nothing half-recorded: the run is revertible, and a revert with time restores all.
+    let runs = env.firedrill(&["runs", "--output", "json"]).ok().json();
+    assert_eq!(runs[0]["needs_revert"], true, "{runs:#}");
+    env.firedrill_env(&["revert"], &via).ok();
+    assert_eq!(env.world().await, before, "every group has its rule back");
+}

@@ -260,9 +260,12 @@ impl Env {
             .env("AWS_SESSION_TOKEN", self.creds.session_token().unwrap_or_default())
             .env("FIREDRILL_STATE", &self.state)
             .stdin(Stdio::null());
+        // How long reads may lag a change here: the emulator never lags; the AWS-like
+        // proxy lags 0.3 s. firedrill need not wait AWS's minutes to trust a read.
         if self.is_aws_like() {
-            // The proxy's lag is known: firedrill need not wait AWS's minutes to trust a read.
             cmd.env("FIREDRILL_LIMITS", "aws").env("FIREDRILL_CONSISTENCY", "2s");
+        } else {
+            cmd.env("FIREDRILL_CONSISTENCY", "0s");
         }
         for (k, v) in extra {
             cmd.env(k, v);
