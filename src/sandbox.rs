@@ -69,6 +69,10 @@ pub struct Sandbox {
     pub zone_name: Option<String>,
     pub records: Vec<String>,
     pub health_check: Option<String>,
+    /// The practice site: the load balancer's URL.
+    pub site: Option<String>,
+    /// Whether every web target passed its health check (`/health`) before `up` ended.
+    pub healthy: Option<bool>,
 }
 
 /// The longest sandbox name: `<name>-alb` and `<name>-web` must fit the 32 characters
@@ -157,7 +161,48 @@ pub async fn up(aws: &Aws, state: &Path, name: &str, ami: Option<&str>) -> Resul
     save(state, &sb)?;
     let result = build(aws, state, &mut sb, &ami).await;
     save(state, &sb)?;
-    result.map(|()| sb)
+    result?;
+    sb.healthy = Some(wait_healthy(aws, &sb).await?);
+    sb.site = sb.load_balancer_dns.as_ref().map(|dns| format!("http://{dns}/"));
+    save(state, &sb)?;
+    Ok(sb)
+}
+
+/// Wait (up to 10 minutes) until every target of the stack's target group passes its
+/// health check: on AWS the instances boot and start the site first, so probes are green
+/// before the first break. Whether they all did; a stack whose targets are not healthy
+/// in time is kept, with a warning.
+async fn wait_healthy(aws: &Aws, sb: &Sandbox) -> Result<bool> {
+    let Some(tg) = &sb.target_group else { return Ok(false) };
+    let states = || async {
+        let out = retry(|| async {
+            aws.elbv2
+                .describe_target_health()
+                .target_group_arn(tg)
+                .send()
+                .await
+                .map_err(Error::aws("read the targets' health (elasticloadbalancing:DescribeTargetHealth)"))
+        })
+        .await?;
+        let states: Vec<String> = out
+            .target_health_descriptions()
+            .iter()
+            .map(|d| d.target_health().and_then(|h| h.state()).map_or("unknown", |s| s.as_str()).to_owned())
+            .collect();
+        Ok(states)
+    };
+    let look = || async {
+        let states = states().await?;
+        Ok((!states.is_empty() && states.iter().all(|s| s == "healthy")).then_some(()))
+    };
+    if crate::aws::retry::poll(std::time::Duration::from_secs(600), look).await?.is_some() {
+        return Ok(true);
+    }
+    tracing::warn!(
+        "the site's targets are not all healthy after 10 minutes ({}): the stack is kept; check the web instances' user data and the web group's rules",
+        states().await.map(|s| s.join(", ")).unwrap_or_default()
+    );
+    Ok(false)
 }
 
 async fn find_ami(aws: &Aws) -> Result<String> {

@@ -36,7 +36,13 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     };
     emit(g.output, &sb, |sb| {
         let mut s = format!("sandbox {} {verb} in account {} ({})\n", sb.name, sb.account, sb.region);
-        let rows: [(&str, String); 10] = [
+        let health = match sb.healthy {
+            Some(true) => " (healthy)",
+            Some(false) => " (not healthy yet)",
+            None => "",
+        };
+        let rows: [(&str, String); 11] = [
+            ("site", sb.site.as_ref().map(|u| format!("{u}{health}")).unwrap_or_default()),
             ("vpc", sb.vpc.clone().unwrap_or_default()),
             ("public subnets (Tier=public)", sb.public_subnets.join(", ")),
             ("private subnets (Tier=private)", sb.private_subnets.join(", ")),

@@ -20,6 +20,10 @@ async fn up_then_down(aws_like: bool) {
     let before = env.world().await;
     let sb = env.sandbox().await;
     assert_eq!(sb["instances"].as_array().unwrap().len(), 2);
+    // `up` waited for the targets' health checks (the emulator reports registered,
+    // running instances healthy) and names the site.
+    assert_eq!(sb["healthy"], true, "{sb:#}");
+    assert_eq!(sb["site"], format!("http://{}/", sb["load_balancer_dns"].as_str().unwrap()));
     assert_ne!(env.world().await, before);
     env.firedrill(&["sandbox", "up"]).code(2).stderr_has("already exists");
     // The web instances serve: a server answering / and /health starts from user data.
