@@ -1,8 +1,11 @@
 //! `firedrill sandbox up|down`: the practice stack.
 
+use std::path::PathBuf;
+
 use super::Global;
-use crate::output::emit;
-use crate::{Result, sandbox};
+use crate::aws::Aws;
+use crate::output::{Format, emit};
+use crate::{Error, Result, sandbox};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,22 +23,59 @@ pub enum Command {
         /// Image for the web instances (default: the newest Amazon Linux in the region).
         #[arg(long)]
         ami: Option<String>,
+        /// One stack for every team of this drill, each in its own account through the
+        /// drill's profile or role for it.
+        #[arg(long, value_name = "DRILL")]
+        drill: Option<PathBuf>,
     },
     /// Delete exactly what `up` created.
     Down {
         #[arg(long, default_value = "firedrill")]
         name: String,
+        /// Every team's stack of this drill.
+        #[arg(long, value_name = "DRILL")]
+        drill: Option<PathBuf>,
     },
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let aws = g.aws().await?;
-    let (sb, verb) = match args.command {
-        Command::Up { name, ami } => (sandbox::up(&aws, &g.state, &name, ami.as_deref()).await?, "created"),
-        Command::Down { name } => (sandbox::down(&aws, &g.state, &name).await?, "deleted"),
+    let drill = match &args.command {
+        Command::Up { drill, .. } | Command::Down { drill, .. } => drill.clone(),
     };
-    emit(g.output, &sb, |sb| {
-        let mut s = format!("sandbox {} {verb} in account {} ({})\n", sb.name, sb.account, sb.region);
+    // Where each stack goes: the credentials' account, or every team's.
+    let per_team = drill.is_some();
+    let places: Vec<(Option<String>, Aws)> = match drill {
+        None => vec![(None, g.aws().await?)],
+        Some(path) => {
+            let drill = crate::drill::load(&path).map_err(Error::Input)?;
+            let teams = crate::drill::runner::connect(&drill, &g.aws).await?;
+            teams.into_iter().map(|t| (Some(t.team.name.clone()), t.aws)).collect()
+        }
+    };
+    // In JSON, one stack's document, or with --drill an array of every team's.
+    let mut all = Vec::new();
+    for (team, aws) in &places {
+        let (sb, verb) = match &args.command {
+            Command::Up { name, ami, .. } => (sandbox::up(aws, &g.state, name, ami.as_deref()).await?, "created"),
+            Command::Down { name, .. } => (sandbox::down(aws, &g.state, name).await?, "deleted"),
+        };
+        if g.output == Format::Text {
+            print(&sb, team.as_deref(), verb);
+        }
+        all.push(sb);
+    }
+    match (g.output, per_team) {
+        (Format::Json, false) => emit(g.output, &all[0], |_| String::new()),
+        (Format::Json, true) => emit(g.output, &all, |_| String::new()),
+        (Format::Text, _) => {}
+    }
+    Ok(())
+}
+
+fn print(sb: &sandbox::Sandbox, team: Option<&str>, verb: &str) {
+    let team = team.map(|t| format!("team {t}: ")).unwrap_or_default();
+    emit(Format::Text, sb, |sb| {
+        let mut s = format!("{team}sandbox {} {verb} in account {} ({})\n", sb.name, sb.account, sb.region);
         let health = match sb.healthy {
             Some(true) => " (healthy)",
             Some(false) => " (not healthy yet)",
@@ -67,5 +107,4 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
         }
         s
     });
-    Ok(())
 }

@@ -122,3 +122,36 @@ async fn each_account_has_its_own_sandbox_in_one_state_directory() {
     );
     blue.firedrill(&["sandbox", "down"]).ok();
 }
+
+#[tokio::test]
+async fn sandbox_up_and_down_with_a_drill_build_and_remove_every_teams_stack() {
+    let (blue, red) = (Env::new().await, Env::new().await);
+    let (blue_before, red_before) = (blue.world().await, red.world().await);
+    let teams = format!("{}{}", crate::drills::team("blue", &blue), crate::drills::team("red", &red));
+    blue.write(
+        "drill.yaml",
+        &format!("name: practice\nteams:\n{teams}steps:\n  - at: 0s\n    fault: {{ action: security-group.revoke-ingress, target: {{ tags: {{ Tier: web }} }} }}\n"),
+    );
+    let stacks = blue.firedrill(&["sandbox", "up", "--drill", "drill.yaml", "--output", "json"]).ok().json();
+    let accounts: Vec<&str> = stacks.as_array().unwrap().iter().map(|s| s["account"].as_str().unwrap()).collect();
+    assert_eq!(accounts, [blue.account.as_str(), red.account.as_str()], "one stack per team, in its account");
+    assert_ne!(red.world().await, red_before, "red's stack is in red's account");
+    let text = blue.firedrill(&["sandbox", "down", "--drill", "drill.yaml"]).ok().stdout;
+    assert!(
+        text.contains("team blue: sandbox firedrill deleted") && text.contains("team red: sandbox firedrill deleted"),
+        "{text}"
+    );
+    for (env, before) in [(&blue, blue_before), (&red, red_before)] {
+        // As in the test above: terminated instances and the emulator's leftover default
+        // ACL aside, each account is as it was.
+        let after: Vec<String> = env
+            .world()
+            .await
+            .lines()
+            .filter(|l| !(l.starts_with("instance ") && l.contains("Some(\"terminated\")")))
+            .filter(|l| !(l.contains("acl acl-") && !before.contains(l.split_whitespace().nth(1).unwrap_or("-"))))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(after.join("\n"), before, "{}", env.account);
+    }
+}
