@@ -71,8 +71,10 @@ def start_emulator():
     return Server([str(py), str(ROOT / "scripts/emulator.py"), "--stdin"], scheme="http://127.0.0.1:")
 
 
-def start_proxy(upstream, delay_ms):
-    return Server([str(PROXY), "--upstream", upstream, "--delay-ms", str(delay_ms)])
+def start_proxy(upstream, delay_ms, aws_limits=False):
+    proxy = Server([str(PROXY), "--upstream", upstream, "--delay-ms", str(delay_ms)] + (["--aws-limits"] if aws_limits else []))
+    proxy.aws_limits = aws_limits
+    return proxy
 
 
 def proxy_stats(proxy):
@@ -264,10 +266,13 @@ def tool_env(endpoint, extra=None):
     return env
 
 
-def run_firedrill(scenario, endpoint, work, concurrency):
+def run_firedrill(scenario, endpoint, work, concurrency, limits=None):
     fault = work / "fault.yaml"
     fault.write_text(scenario.fault)
     env = tool_env(endpoint, {"FIREDRILL_STATE": str(work / "state")})
+    if limits:
+        # Pace to AWS's documented buckets, as against AWS, with this share of each.
+        env.update(FIREDRILL_LIMITS="aws", FIREDRILL_API_SHARE=str(limits))
     extra = ["--concurrency", str(concurrency)] if concurrency else []
     s = Sample()
     wall, cpu, rss, out = measured([FIREDRILL, *extra, "inject", "--yes", "--output", "json", fault], env, work)
@@ -318,11 +323,14 @@ def one_run(args, moto, proxy, scenario, n, tool):
     client = ec2(moto)
     ids = scenario.seed(client, n)
     before = scenario.describe(client)
+    if proxy.aws_limits:
+        time.sleep(12)  # the buckets refill (50 at 5 a second) before each run
     proxy_stats(proxy)  # zero the counters
     with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
         work = Path(work)
         if tool == "firedrill":
-            sample = run_firedrill(scenario, proxy.endpoint, work, args.concurrency)
+            share = args.api_share if proxy.aws_limits else None
+            sample = run_firedrill(scenario, proxy.endpoint, work, args.concurrency, share)
         else:
             sample = run_ctk(scenario, ids, proxy.endpoint, work)
     stats = proxy_stats(proxy)
@@ -367,7 +375,15 @@ def compare(args, moto, proxies, results):
             for setting, proxy in proxies.items():
                 figures = {}
                 for tool in args.tools:
-                    samples = [one_run(args, moto, proxy, scenario, n, tool) for _ in range(args.runs)]
+                    try:
+                        samples = [one_run(args, moto, proxy, scenario, n, tool) for _ in range(args.runs)]
+                    except SystemExit as e:
+                        if not proxy.aws_limits:
+                            raise
+                        # Against AWS's limits a tool may give up: that is a result.
+                        print(f"{scenario.__name__:<15} N={n:<5} {setting:<6} {tool:<13} FAILED: {str(e)[:300]}", flush=True)
+                        rows.append({"scenario": scenario.__name__, "n": n, "setting": setting, "tool": tool, "failed": str(e)[:2000]})
+                        continue
                     figures[tool] = samples
                     w = [s.wall for s, _ in samples]
                     c = [s.cpu for s, _ in samples]
@@ -387,11 +403,20 @@ def compare(args, moto, proxies, results):
                         "wall_over_busy": statistics.median(w) / max(statistics.median(busy), 1e-9),
                         "wall_median": statistics.median(w),
                     }
+                    answers = sum(samples[0][1]["calls"].values())
+                    throttled = sum(samples[0][1].get("throttled", {}).values())
+                    row["throttled"] = f"{throttled} of {answers} ({100 * throttled / max(answers, 1):.1f}%)"
+                    if proxy.aws_limits and scenario is SecurityGroups:
+                        # Revokes, then authorizes, each through its own bucket of 50 at 5 a second.
+                        floor = 2 * max(n - 50, 0) / 5
+                        row["floor"] = floor
+                        row["wall_over_floor"] = statistics.median(w) / floor if floor else None
                     rows.append(row)
                     print(
                         f"{scenario.__name__:<15} N={n:<5} {setting:<6} {tool:<13} wall {row['wall']:<24} "
                         f"cpu {row['cpu']:<24} rss {row['rss']:<20} calls {row['calls']}  "
-                        f"emulator busy {row['emulator_busy']} (wall/busy {row['wall_over_busy']:.2f})",
+                        f"emulator busy {row['emulator_busy']} (wall/busy {row['wall_over_busy']:.2f}) throttled {row['throttled']}"
+                        + (f" floor {row['floor']:.0f} s (wall/floor {row['wall_over_floor']:.2f})" if row.get("wall_over_floor") else ""),
                         flush=True,
                     )
                 if len(figures) == 2:
@@ -508,6 +533,9 @@ def main():
     p.add_argument("--tools", default="firedrill,chaostoolkit", help="which tools (default both)")
     p.add_argument("--only", choices=["securitygroups", "instances", "extras"], help="one part only")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--aws-limits", action="store_true", help="also a setting with AWS's documented request limits per API (and --delay-ms)")
+    p.add_argument("--settings", default="", help="only these settings (direct, <delay>ms, aws-limits; default all)")
+    p.add_argument("--api-share", type=int, default=100, help="firedrill --api-share in the aws-limits setting (default 100)")
     args = p.parse_args()
     args.sizes = [int(x) for x in args.sizes.split(",")]
     args.tools = args.tools.split(",")
@@ -522,9 +550,16 @@ def main():
     moto = start_emulator()
     direct = start_proxy(moto.endpoint, 0)
     slow = start_proxy(moto.endpoint, args.delay_ms)
+    extra_servers = []
     try:
         ec2(moto.endpoint).describe_regions()  # warm the emulator's EC2 backend
         proxies = {"direct": direct, f"{args.delay_ms}ms": slow}
+        if args.aws_limits:
+            limited = start_proxy(moto.endpoint, args.delay_ms, aws_limits=True)
+            extra_servers.append(limited)
+            proxies["aws-limits"] = limited
+        if args.settings:
+            proxies = {k: v for k, v in proxies.items() if k in args.settings.split(",")}
         if args.only != "extras":
             compare(args, moto.endpoint, proxies, results)
         if args.only in (None, "extras"):
@@ -532,7 +567,7 @@ def main():
             validate_bench(args, results)
             resolve_bench(args, moto.endpoint, direct, results)
     finally:
-        for s in (slow, direct, moto):
+        for s in (*extra_servers, slow, direct, moto):
             s.stop()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))

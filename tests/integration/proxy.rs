@@ -9,8 +9,8 @@
 //! from call to call, as AWS's do, except after an injected failure.
 //!
 //! It also counts calls by action and measures how long the emulator was busy (at least
-//! one call outstanding upstream); `GET /__proxy/counts` answers both as JSON and starts
-//! again from zero. `scripts/bench` runs it as a program
+//! one call outstanding upstream); `GET /__proxy/counts` answers both, and the calls it
+//! throttled, as JSON and starts again from zero. `scripts/bench` runs it as a program
 //! (`examples/bench_proxy.rs`) to add latency and count every tool's calls.
 
 use std::collections::{BTreeMap, HashMap};
@@ -206,6 +206,8 @@ pub struct Proxy {
 #[derive(Default)]
 struct Stats {
     calls: BTreeMap<String, u64>,
+    /// Calls answered with a throttling error, by action.
+    throttled: BTreeMap<String, u64>,
     in_flight: usize,
     since: Option<std::time::Instant>,
     busy: std::time::Duration,
@@ -234,10 +236,16 @@ impl Stats {
     /// `{"busy_ms": .., "calls": {action: n}}`, and start again from zero.
     fn take_json(counts: &Counts) -> String {
         let mut s = counts.lock().unwrap();
-        let calls = std::mem::take(&mut s.calls);
+        let json =
+            |m: &BTreeMap<String, u64>| m.iter().map(|(a, n)| format!("\"{a}\":{n}")).collect::<Vec<_>>().join(",");
+        let (calls, throttled) = (std::mem::take(&mut s.calls), std::mem::take(&mut s.throttled));
         let busy = std::mem::take(&mut s.busy);
-        let calls: Vec<String> = calls.iter().map(|(a, n)| format!("\"{a}\":{n}")).collect();
-        format!("{{\"busy_ms\":{:.3},\"calls\":{{{}}}}}", busy.as_secs_f64() * 1000.0, calls.join(","))
+        format!(
+            "{{\"busy_ms\":{:.3},\"calls\":{{{}}},\"throttled\":{{{}}}}}",
+            busy.as_secs_f64() * 1000.0,
+            json(&calls),
+            json(&throttled)
+        )
     }
 }
 
@@ -382,6 +390,9 @@ fn serve_one(
         let seen = rules.answered.entry(action.clone()).or_default();
         seen.0 += 1;
         seen.1 += u64::from(empty);
+        if empty {
+            *counts.lock().unwrap().throttled.entry(action.clone()).or_default() += 1;
+        }
         // EC2 answers 503 RequestLimitExceeded; the query services 400 Throttling.
         let throttled = empty.then(|| match ec2 {
             true => (503, "RequestLimitExceeded".to_owned(), "Request limit exceeded.".to_owned()),
