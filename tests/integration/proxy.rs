@@ -48,13 +48,14 @@ pub struct Rules {
 ///   latest change, for `lag` after it;
 /// - `DeleteSecurityGroup` answers `DependencyViolation` for `dependents` after any
 ///   interface's groups changed (`ModifyNetworkInterfaceAttribute`, `SetSecurityGroups`,
-///   instances launched or terminated);
+///   instances launched or terminated), and at least once after each such change;
 /// - `RunInstances` and `AssociateIamInstanceProfile` answer `InvalidParameterValue:
 ///   Invalid IAM Instance Profile name` for `profiles` after an instance profile was
 ///   created or given its role;
 /// - Route 53 changes are `PENDING` for `pending` (then `INSYNC`);
 /// - an instance stopped less than `stopping` ago is still `stopping`: starting it answers
-///   `IncorrectInstanceState`.
+///   `IncorrectInstanceState` (and so does its first start after the stop, however late),
+///   so each behaviour is met however slowly a busy machine gets there.
 ///
 /// Throttling with AWS's documented buckets is [`Rules::aws_buckets`].
 #[derive(Clone, Copy, Debug)]
@@ -91,7 +92,10 @@ struct Memory {
     interfaces_changed: Option<Instant>,
     profile_made: Option<Instant>,
     dns_changed: Option<Instant>,
-    stopped: HashMap<String, Instant>,
+    /// Each stopped instance: when, and whether a start was refused since.
+    stopped: HashMap<String, (Instant, bool)>,
+    /// Whether a group delete is yet to be refused since interfaces last changed.
+    dependents_due: bool,
     /// Answers each rule made up, by kind (`stale`, `DependencyViolation`, …).
     made_up: BTreeMap<&'static str, u64>,
 }
@@ -456,15 +460,30 @@ fn serve_one(
 fn not_yet(rules: &mut Rules, action: &str, text: &str) -> Option<(u16, String, String)> {
     let like = rules.aws_like?;
     let m = &mut rules.memory;
+    // A group delete within the window after interfaces changed is refused, and the first
+    // one after each change however late: each behaviour is met however slowly a busy
+    // machine gets there.
+    let dependents = within(m.interfaces_changed, like.dependents) || m.dependents_due;
+    // Likewise an instance's start within the window after its stop, and its first start
+    // after it (it is still stopping).
+    let ids: Vec<&str> = instance_ids(text).collect();
+    let stopping = action == "StartInstances"
+        && ids.iter().any(|id| m.stopped.get(*id).is_some_and(|(t, refused)| !refused || t.elapsed() < like.stopping));
     let (code, message) = match action {
-        "DeleteSecurityGroup" if within(m.interfaces_changed, like.dependents) => {
+        "DeleteSecurityGroup" if dependents => {
+            m.dependents_due = false;
             ("DependencyViolation", "resource has a dependent object")
         }
         "RunInstances" | "AssociateIamInstanceProfile" if within(m.profile_made, like.profiles) => (
             "InvalidParameterValue",
             "Value (firedrill) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
         ),
-        "StartInstances" if instance_ids(text).any(|id| within(m.stopped.get(id).copied(), like.stopping)) => {
+        "StartInstances" if stopping => {
+            for id in &ids {
+                if let Some((_, refused)) = m.stopped.get_mut(*id) {
+                    *refused = true;
+                }
+            }
             ("IncorrectInstanceState", "The instance is not in a state from which it can be started.")
         }
         _ => return None,
@@ -508,9 +527,12 @@ fn remember(rules: &mut Rules, action: &str, text: &str, request: String, answer
         | "SetSecurityGroups"
         | "RunInstances"
         | "TerminateInstances"
-        | "DeleteLoadBalancer" => m.interfaces_changed = Some(now),
+        | "DeleteLoadBalancer" => {
+            m.interfaces_changed = Some(now);
+            m.dependents_due = true;
+        }
         "CreateInstanceProfile" | "AddRoleToInstanceProfile" => m.profile_made = Some(now),
-        "StopInstances" => m.stopped.extend(instance_ids(text).map(|id| (id.to_owned(), now))),
+        "StopInstances" => m.stopped.extend(instance_ids(text).map(|id| (id.to_owned(), (now, false)))),
         a if a.starts_with("POST ") && a.contains("/rrset") => m.dns_changed = Some(now),
         _ => {}
     }
