@@ -76,47 +76,73 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let started = Instant::now();
-    let mut wait = Duration::from_millis(500);
+    let mut backoff = Backoff::until(None);
     loop {
         let e = match call().await {
             Err(e) => e,
             ok => return ok,
         };
         let Some(window) = not_yet(&e, fresh) else { return Err(e) };
-        let next = Instant::now() + wait;
-        let within = match window {
-            Wait::Deadline => true,
-            Wait::For(w) => next < started + w,
-        };
-        if !within || command_deadline().is_some_and(|d| next >= d) {
-            return Err(e);
+        if let Wait::For(w) = window {
+            backoff.cap(started + w);
         }
+        let Some(wait) = backoff.next() else { return Err(e) };
         tracing::debug!("not yet ({e}); trying again in {wait:?}");
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(10));
     }
 }
 
-/// Poll `look` until it says done (`Some`), from half a second apart doubling to ten,
-/// for at most `window` and never past the command's deadline; `None` if it never did.
-/// For what AWS shows some time after a change: a describe that lags, a Route 53 change
-/// that is `PENDING` until `INSYNC`.
+/// Poll `look` until it says done (`Some`), on a [`Backoff`], for at most `window`;
+/// `None` if it never did. For what AWS shows some time after a change: a describe that
+/// lags, a Route 53 change that is `PENDING` until `INSYNC`.
 pub async fn poll<T, Fut>(window: Duration, mut look: impl FnMut() -> Fut) -> Result<Option<T>>
 where
     Fut: Future<Output = Result<Option<T>>>,
 {
-    let until = Instant::now() + window;
-    let until = command_deadline().map_or(until, |d| d.min(until));
-    let mut wait = Duration::from_millis(500);
+    let mut backoff = Backoff::until(Some(Instant::now() + window));
     loop {
         if let Some(done) = look().await? {
             return Ok(Some(done));
         }
-        if Instant::now() + wait >= until {
-            return Ok(None);
-        }
+        let Some(wait) = backoff.next() else { return Ok(None) };
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// The waits between tries of anything AWS answers "not yet": half a second, doubling up
+/// to ten, while the next try would still come before the end (and the command's
+/// deadline). One schedule for retries, polls and observations.
+pub struct Backoff {
+    wait: Duration,
+    until: Option<Instant>,
+}
+
+impl Backoff {
+    pub fn until(end: Option<Instant>) -> Backoff {
+        let until = match (end, command_deadline()) {
+            (Some(e), Some(d)) => Some(e.min(d)),
+            (e, d) => e.or(d),
+        };
+        Backoff { wait: Duration::from_millis(500), until }
+    }
+
+    /// End no later than `end`.
+    fn cap(&mut self, end: Instant) {
+        self.until = Some(self.until.map_or(end, |u| u.min(end)));
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    /// How long to wait before the next try; `None` when it would come too late.
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.wait;
+        if self.until.is_some_and(|u| Instant::now() + wait >= u) {
+            return None;
+        }
+        self.wait = (wait * 2).min(Duration::from_secs(10));
+        Some(wait)
     }
 }
 

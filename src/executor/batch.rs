@@ -13,8 +13,7 @@ use tokio::time::Instant;
 
 use crate::action::Fault;
 use crate::aws::Aws;
-use crate::aws::pace::command_deadline;
-use crate::aws::retry::retry;
+use crate::aws::retry::{Backoff, retry};
 use crate::store::journal::{Event, Journal};
 use crate::target::Target;
 use crate::{Error, Result, failpoint};
@@ -170,18 +169,13 @@ pub async fn states_after<'a, F: Fault>(
     let targets: Vec<&Target> = unseen.iter().map(|&i| target(i)).collect();
     seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &targets).await));
     seen.sort_unstable_by_key(|(i, _)| *i);
-    let until = Instant::now() + window;
-    let until = command_deadline().map_or(until, |d| d.min(until));
-    let mut wait = Duration::from_millis(500);
+    let mut backoff = Backoff::until(Some(Instant::now() + window));
     loop {
         let lagging: Vec<usize> =
             (0..seen.len()).filter(|&k| seen[k].1.as_ref().is_ok_and(|s| !settled(seen[k].0, s))).collect();
-        if lagging.is_empty() || Instant::now() + wait >= until {
-            break;
-        }
+        let Some(wait) = backoff.next().filter(|_| !lagging.is_empty()) else { break };
         tracing::debug!(targets = lagging.len(), "not showing the change yet; describing them again in {wait:?}");
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(10));
         let targets: Vec<&Target> = lagging.iter().map(|&k| target(seen[k].0)).collect();
         for (k, state) in lagging.into_iter().zip(describe_all(f, aws, &targets).await) {
             seen[k].1 = state;
