@@ -7,8 +7,10 @@
 //! auto scaling group, and a Route 53 zone with records and a health check.
 //!
 //! Everything carries `firedrill:sandbox=<name>` (and a `Tier` tag the shipped faults
-//! select on). What `up` creates is recorded in `<state>/sandbox/<name>.json` after each
-//! step, durably, so `down` deletes exactly that, even after an `up` that failed halfway.
+//! select on). What `up` creates is recorded in `<state>/sandbox/<account>/<region>/<name>.json`
+//! after each step, durably, so `down` deletes exactly that, even after an `up` that failed
+//! halfway. What firedrill launched into the stack goes too; what it kept as evidence
+//! ([`evidence`]) is listed, and deleted only when asked.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,8 @@ use serde::{Deserialize, Serialize};
 use crate::aws::retry::{retry, retry_fresh};
 use crate::aws::{Aws, ec2::filter};
 use crate::{Error, Result};
+
+pub mod evidence;
 
 pub const SANDBOX_TAG: &str = "firedrill:sandbox";
 const CIDR: &str = "10.42.0.0/16";
@@ -73,6 +77,10 @@ pub struct Sandbox {
     pub site: Option<String>,
     /// Whether every web target passed its health check (`/health`) before `up` ended.
     pub healthy: Option<bool>,
+    /// What `down` found kept as evidence of the stack's instances, and whether it
+    /// deleted it. Never in a manifest: `down` fills it in as it removes the manifest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<evidence::Evidence>,
 }
 
 /// The longest sandbox name: `<name>-alb` and `<name>-web` must fit the 32 characters
@@ -763,10 +771,12 @@ async fn build(aws: &Aws, state: &Path, sb: &mut Sandbox, ami: &str) -> Result<(
 }
 
 /// Delete everything the manifest records, in reverse order of creation. Idempotent:
-/// what is already gone is skipped. The manifest goes last.
-pub async fn down(aws: &Aws, state: &Path, name: &str) -> Result<Sandbox> {
+/// what is already gone is skipped. The manifest goes last. Evidence images and snapshots
+/// of the stack's instances are listed in what it returns, and deleted too if
+/// `delete_evidence`.
+pub async fn down(aws: &Aws, state: &Path, name: &str, delete_evidence: bool) -> Result<Sandbox> {
     let account = aws.account().await?;
-    let Some((sb, path)) = load(state, &account, &aws.region, name)? else {
+    let Some((mut sb, path)) = load(state, &account, &aws.region, name)? else {
         return Err(Error::Usage(format!(
             "no sandbox `{name}` recorded in {} for account {account} ({})",
             state.display(),
@@ -780,6 +790,8 @@ pub async fn down(aws: &Aws, state: &Path, name: &str) -> Result<Sandbox> {
         }
     };
     let (ec2, r53, elb, iam) = (&aws.ec2, &aws.route53, &aws.elbv2, &aws.iam);
+    // The evidence of the stack's instances, found while they are all still listed.
+    let mut kept = evidence::find(ec2, &sb).await?;
 
     // DNS
     if let Some(zone) = &sb.zone_id {
@@ -1008,6 +1020,11 @@ pub async fn down(aws: &Aws, state: &Path, name: &str) -> Result<Sandbox> {
             .await
             .or_else(gone)?;
     }
+    // Evidence goes only when asked (it is for the investigation, and outlives the stack).
+    if delete_evidence {
+        evidence::delete(ec2, &mut kept).await?;
+    }
+    sb.evidence = kept;
     std::fs::remove_file(&path).map_err(Error::store("remove sandbox manifest", &path))?;
     Ok(sb)
 }

@@ -13,7 +13,8 @@
 //!   association with an instance profile created a moment ago (`Invalid IAM Instance
 //!   Profile name`), 2 minutes; a start or stop while the instance is still between
 //!   states (`IncorrectInstanceState`), 5 minutes; Route 53's `PriorRequestNotComplete`,
-//!   2 minutes. A call on an id firedrill has just created may also be told the id does
+//!   2 minutes; a snapshot still held by an image deregistered a moment ago
+//!   (`InvalidSnapshot.InUse`), 2 minutes. A call on an id firedrill has just created may also be told the id does
 //!   not exist ([`retry_fresh`]): 5 minutes, as AWS's EC2 guide advises.
 //!
 //! Every wait is bounded by the command's deadline too, and logged at debug level (`-v`).
@@ -46,7 +47,7 @@ fn not_yet(e: &Error, fresh: bool) -> Option<Wait> {
     let wait = match code {
         "DependencyViolation" => 15 * MINUTE,
         "IncorrectInstanceState" => 5 * MINUTE,
-        "PriorRequestNotComplete" => 2 * MINUTE,
+        "PriorRequestNotComplete" | "InvalidSnapshot.InUse" => 2 * MINUTE,
         "InvalidParameterValue" if e.to_string().contains("Invalid IAM Instance Profile") => 2 * MINUTE,
         c if fresh && c.ends_with(".NotFound") => 5 * MINUTE,
         _ => return None,

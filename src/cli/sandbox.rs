@@ -28,14 +28,24 @@ pub enum Command {
         #[arg(long, value_name = "DRILL")]
         drill: Option<PathBuf>,
     },
-    /// Delete exactly what `up` created.
+    /// Delete exactly what `up` created, and what firedrill launched into the stack.
     Down {
         #[arg(long, default_value = "firedrill")]
         name: String,
         /// Every team's stack of this drill.
         #[arg(long, value_name = "DRILL")]
         drill: Option<PathBuf>,
+        /// Images and snapshots firedrill took of the stack's instances before
+        /// terminating them: listed and kept for the investigation, or deleted.
+        #[arg(long, value_enum, default_value_t = Evidence::Keep)]
+        evidence: Evidence,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Evidence {
+    Keep,
+    Delete,
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
@@ -57,7 +67,9 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     for (team, aws) in &places {
         let (sb, verb) = match &args.command {
             Command::Up { name, ami, .. } => (sandbox::up(aws, &g.state, name, ami.as_deref()).await?, "created"),
-            Command::Down { name, .. } => (sandbox::down(aws, &g.state, name).await?, "deleted"),
+            Command::Down { name, evidence, .. } => {
+                (sandbox::down(aws, &g.state, name, *evidence == Evidence::Delete).await?, "deleted")
+            }
         };
         if g.output == Format::Text {
             print(&sb, team.as_deref(), verb);
@@ -104,6 +116,14 @@ fn print(sb: &sandbox::Sandbox, team: Option<&str>, verb: &str) {
         ];
         for (k, v) in rows {
             s += &format!("  {k:<32} {v}\n");
+        }
+        for e in &sb.evidence {
+            let what = if e.deleted { "deleted" } else { "kept" };
+            let run = e.run.as_deref().map(|r| format!(", run {r}")).unwrap_or_default();
+            s += &format!("  evidence {what:<23} {} {} (of {}{run})\n", e.kind, e.id, e.of);
+        }
+        if sb.evidence.iter().any(|e| !e.deleted) {
+            s += "  (evidence is kept for the investigation; `sandbox down --evidence delete` deletes it)\n";
         }
         s
     });

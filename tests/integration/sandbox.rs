@@ -155,3 +155,72 @@ async fn sandbox_up_and_down_with_a_drill_build_and_remove_every_teams_stack() {
         assert_eq!(after.join("\n"), before, "{}", env.account);
     }
 }
+
+/// A terminated web instance's image, and the image's snapshots, outlive the stack:
+/// `down` lists them and keeps them for the investigation.
+#[tokio::test]
+async fn sandbox_down_lists_and_keeps_the_evidence_of_terminated_instances() {
+    evidence_after_down(false).await;
+}
+
+/// `down --evidence delete` deletes the images and snapshots it lists.
+#[tokio::test]
+async fn sandbox_down_with_evidence_delete_deletes_it() {
+    evidence_after_down(true).await;
+}
+
+async fn evidence_after_down(delete: bool) {
+    let env = Env::new().await;
+    env.sandbox().await;
+    let fault = format!("{}/faults/web-instance-terminated.yaml", crate::harness::ROOT);
+    let run = env.firedrill(&["inject", &fault, "--yes", "--output", "json"]).ok().json();
+    let (run_id, instance) =
+        (run["run_id"].as_str().unwrap(), run["faults"][0]["targets"][0]["id"].as_str().unwrap().to_owned());
+    env.firedrill(&["revert", run_id]).ok();
+    let evidence = || async {
+        let tagged = aws_sdk_ec2::types::Filter::builder().name("tag:firedrill:kind").values("evidence").build();
+        let images = env.ec2.describe_images().owners("self").filters(tagged.clone()).send().await.unwrap();
+        let snapshots = env.ec2.describe_snapshots().owner_ids("self").filters(tagged).send().await.unwrap();
+        let mut ids: Vec<String> = images.images().iter().map(|i| i.image_id().unwrap().to_owned()).collect();
+        ids.extend(snapshots.snapshots().iter().map(|s| s.snapshot_id().unwrap().to_owned()));
+        ids.sort();
+        ids
+    };
+    let kept = evidence().await;
+    assert!(kept.iter().any(|id| id.starts_with("ami-")), "the fault kept an image: {kept:?}");
+
+    let mut args = vec!["sandbox", "down", "--output", "json"];
+    if delete {
+        args.extend(["--evidence", "delete"]);
+    }
+    let down = env.firedrill(&args).ok().json();
+    let listed = down["evidence"].as_array().unwrap_or_else(|| panic!("no evidence listed: {down:#}"));
+    let mut ids: Vec<String> = listed.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    assert_eq!(ids, kept, "down lists every image and snapshot the run kept");
+    for e in listed {
+        assert_eq!(e["deleted"], delete, "{e}");
+        assert_eq!(e["of"], instance.as_str(), "{e}");
+        assert_eq!(e["run"], run_id, "{e}");
+    }
+    assert_eq!(evidence().await, if delete { Vec::new() } else { kept }, "what is left as evidence");
+}
+
+/// `down`'s text names the evidence it kept and how to delete it.
+#[tokio::test]
+async fn sandbox_down_says_what_evidence_it_kept() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    let fault = format!("{}/faults/web-instance-terminated.yaml", crate::harness::ROOT);
+    let run = env.firedrill(&["inject", &fault, "--yes", "--output", "json"]).ok().json();
+    env.firedrill(&["revert", run["run_id"].as_str().unwrap()]).ok();
+    let out = env.firedrill(&["sandbox", "down"]).ok();
+    assert!(
+        out.stdout.contains("evidence kept")
+            && out.stdout.contains("image ami-")
+            && out.stdout.contains("--evidence delete"),
+        "{}",
+        out.stdout
+    );
+    env.firedrill(&["sandbox", "down", "--evidence", "maybe"]).code(2).stderr_has("invalid value 'maybe'");
+}
