@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::security_group::{PortRange, Protocol, check_cidr, run_tags};
 use super::{ActionInfo, Fault, ParamInfo, Params};
-use crate::aws::retry::retry;
+use crate::aws::retry::{retry, retry_fresh};
 use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
 use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
@@ -161,6 +161,22 @@ async fn subnet_acl(aws: &Aws, subnet: &str) -> Result<(SubnetAcl, String)> {
     Ok((state, assoc))
 }
 
+/// Point `subnet` at `acl`, unless it is already. The association's id comes from a
+/// describe, which lags changes on AWS: right after the subnet was moved (`sandbox up`, a
+/// team's fix) it can name an association that is gone, and a clone made a moment ago
+/// may not be known yet. Either "not found" reads the association again and tries once
+/// more, within `retry_fresh`'s window.
+async fn associate_subnet(aws: &Aws, subnet: &str, acl: &str) -> Result<()> {
+    retry_fresh(|| async {
+        let (now, assoc) = subnet_acl(aws, subnet).await?;
+        if now.network_acl_id == acl {
+            return Ok(());
+        }
+        associate(aws, &assoc, acl, subnet).await
+    })
+    .await
+}
+
 async fn associate(aws: &Aws, assoc: &str, acl: &str, subnet: &str) -> Result<()> {
     aws.ec2
         .replace_network_acl_association()
@@ -238,11 +254,7 @@ impl Fault for DenyAll {
         let clone = run
             .created_in(ACL_KIND, &change.from_acl)
             .ok_or_else(|| Error::Failed(format!("no deny-all ACL recorded for {}", change.from_acl)))?;
-        let (now, assoc) = subnet_acl(aws, &change.subnet_id).await?;
-        if now.network_acl_id == clone {
-            return Ok(());
-        }
-        associate(aws, &assoc, &clone, &change.subnet_id).await
+        associate_subnet(aws, &change.subnet_id, &clone).await
     }
 
     fn observe(&self, run: &RunCtx, change: &DenyAllChange, now: &SubnetAcl) -> Result<(), String> {
@@ -266,8 +278,7 @@ impl Fault for DenyAll {
         if now.network_acl_id == before.network_acl_id {
             return Ok(());
         }
-        let (_, assoc) = subnet_acl(aws, &before.subnet_id).await?;
-        associate(aws, &assoc, &before.network_acl_id, &before.subnet_id).await
+        associate_subnet(aws, &before.subnet_id, &before.network_acl_id).await
     }
 
     fn differences(&self, before: &SubnetAcl, now: &SubnetAcl) -> Vec<String> {
