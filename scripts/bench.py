@@ -4,7 +4,10 @@
 Run by scripts/bench, which installs what this needs and builds the release binaries.
 Everything runs on loopback: the emulator (moto in server mode) and the test harness's
 proxy (examples/bench_proxy.rs), which counts every call by action, measures how long
-the emulator was busy, and in the "50ms" setting answers every call 50 ms later.
+the emulator was busy, and in the "50ms" setting answers every call 50 ms later. The
+"aws-limits" setting (--aws-limits) also throttles with AWS's documented token buckets
+per API, firedrill pacing itself to them (FIREDRILL_LIMITS=aws, --api-share); its floor
+is the least time those buckets allow for the calls the tool made (the proxy's floor_ms).
 
 For each scenario (security groups: revoke a rule then restore it; instances: stop
 them then start them), each N and each setting, each tool runs --runs times on a freshly
@@ -74,6 +77,7 @@ def start_emulator():
 def start_proxy(upstream, delay_ms, aws_limits=False):
     proxy = Server([str(PROXY), "--upstream", upstream, "--delay-ms", str(delay_ms)] + (["--aws-limits"] if aws_limits else []))
     proxy.aws_limits = aws_limits
+    proxy.delay_ms = delay_ms
     return proxy
 
 
@@ -323,17 +327,24 @@ def one_run(args, moto, proxy, scenario, n, tool):
     client = ec2(moto)
     ids = scenario.seed(client, n)
     before = scenario.describe(client)
-    if proxy.aws_limits:
-        time.sleep(12)  # the buckets refill (50 at 5 a second) before each run
-    proxy_stats(proxy)  # zero the counters
-    with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
-        work = Path(work)
-        if tool == "firedrill":
-            share = args.api_share if proxy.aws_limits else None
-            sample = run_firedrill(scenario, proxy.endpoint, work, args.concurrency, share)
-        else:
-            sample = run_ctk(scenario, ids, proxy.endpoint, work)
-    stats = proxy_stats(proxy)
+    limits = proxy.aws_limits
+    if limits:
+        # Each run in a fresh account: its own proxy, every bucket full (EC2's resource
+        # tokens for starting instances take 500 s to refill after 1000).
+        proxy = start_proxy(moto, proxy.delay_ms, aws_limits=True)
+    try:
+        proxy_stats(proxy)  # zero the counters
+        with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
+            work = Path(work)
+            if tool == "firedrill":
+                share = args.api_share if limits else None
+                sample = run_firedrill(scenario, proxy.endpoint, work, args.concurrency, share)
+            else:
+                sample = run_ctk(scenario, ids, proxy.endpoint, work)
+        stats = proxy_stats(proxy)
+    finally:
+        if limits:
+            proxy.stop()
     after = scenario.describe(client)
     if after != before:
         bad = [k for k in before if before[k] != after.get(k)]
@@ -406,17 +417,20 @@ def compare(args, moto, proxies, results):
                     answers = sum(samples[0][1]["calls"].values())
                     throttled = sum(samples[0][1].get("throttled", {}).values())
                     row["throttled"] = f"{throttled} of {answers} ({100 * throttled / max(answers, 1):.1f}%)"
-                    if proxy.aws_limits and scenario is SecurityGroups:
-                        # Revokes, then authorizes, each through its own bucket of 50 at 5 a second.
-                        floor = 2 * max(n - 50, 0) / 5
+                    if proxy.aws_limits:
+                        # The least time the buckets allow for the calls this tool made (the
+                        # proxy's floor_ms): for the groups, revokes and then authorizes, each
+                        # through its own bucket of 50 at 5 a second, 2 x (N - 50) / 5 s.
+                        floor = samples[0][1]["floor_ms"] / 1000
                         row["floor"] = floor
-                        row["wall_over_floor"] = statistics.median(w) / floor if floor else None
+                        row["wall_over_floor"] = statistics.median(w) / floor if floor >= 1 else None
                     rows.append(row)
                     print(
                         f"{scenario.__name__:<15} N={n:<5} {setting:<6} {tool:<13} wall {row['wall']:<24} "
                         f"cpu {row['cpu']:<24} rss {row['rss']:<20} calls {row['calls']}  "
                         f"emulator busy {row['emulator_busy']} (wall/busy {row['wall_over_busy']:.2f}) throttled {row['throttled']}"
-                        + (f" floor {row['floor']:.0f} s (wall/floor {row['wall_over_floor']:.2f})" if row.get("wall_over_floor") else ""),
+                        + (f" floor {row['floor']:.1f} s" if "floor" in row else "")
+                        + (f" (wall/floor {row['wall_over_floor']:.2f})" if row.get("wall_over_floor") else ""),
                         flush=True,
                     )
                 if len(figures) == 2:
@@ -427,8 +441,18 @@ def compare(args, moto, proxies, results):
     results["compare"] = rows
 
 
-def abort_bench(args, moto, proxy, results):
-    """inject N broken security groups through the 50 ms proxy, then time `abort`."""
+def abort_bench(args, moto, proxy, results, setting="50ms"):
+    """inject N broken security groups through `proxy`, then time `abort`."""
+    if proxy.aws_limits:
+        fresh = start_proxy(moto, proxy.delay_ms, aws_limits=True)  # a fresh account
+        try:
+            return abort_run(args, moto, fresh, results, setting)
+        finally:
+            fresh.stop()
+    return abort_run(args, moto, proxy, results, setting)
+
+
+def abort_run(args, moto, proxy, results, setting):
     n = max(args.sizes)
     reset(moto)
     client = ec2(moto)
@@ -438,6 +462,8 @@ def abort_bench(args, moto, proxy, results):
         work = Path(work)
         (work / "fault.yaml").write_text(SecurityGroups.fault)
         env = tool_env(proxy.endpoint, {"FIREDRILL_STATE": str(work / "state")})
+        if proxy.aws_limits:
+            env.update(FIREDRILL_LIMITS="aws", FIREDRILL_API_SHARE=str(args.api_share))
         extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
         measured([FIREDRILL, *extra, "inject", "--yes", work / "fault.yaml"], env, work)
         assert SecurityGroups.broken(SecurityGroups.describe(client), list(before))
@@ -447,13 +473,19 @@ def abort_bench(args, moto, proxy, results):
     if SecurityGroups.describe(client) != before:
         raise SystemExit("bench: abort did not restore everything")
     calls = sum(stats["calls"].values())
+    throttled = sum(stats.get("throttled", {}).values())
     serial = calls * args.delay_ms / 1000
+    floor = stats["floor_ms"] / 1000
     line = (
-        f"abort of {n} broken security groups, {args.delay_ms} ms a call: wall {secs(wall)}, cpu {secs(cpu)}, "
-        f"rss {mib(rss)}, {calls_line(stats)}; one after another the latency alone would be {secs(serial)}"
+        f"abort of {n} broken security groups, {setting}: wall {secs(wall)}, cpu {secs(cpu)}, "
+        f"rss {mib(rss)}, {calls_line(stats)}, throttled {throttled}; one after another the latency alone would be {secs(serial)}"
+        + (f"; floor {secs(floor)} (wall/floor {wall / floor:.2f})" if proxy.aws_limits else "")
     )
     print(line, flush=True)
-    results["abort"] = {"n": n, "wall": wall, "cpu": cpu, "rss": rss, "calls": stats["calls"], "serial": serial}
+    figures = {"n": n, "wall": wall, "cpu": cpu, "rss": rss, "calls": stats["calls"], "throttled": throttled, "serial": serial}
+    if proxy.aws_limits:
+        figures["floor"] = floor
+    results[f"abort-{setting}"] = figures
 
 
 def validate_bench(args, results):
@@ -531,7 +563,7 @@ def main():
     p.add_argument("--fleet", type=int, default=10000, help="instances for target resolution (default 10000)")
     p.add_argument("--concurrency", type=int, default=0, help="firedrill --concurrency (default: its own)")
     p.add_argument("--tools", default="firedrill,chaostoolkit", help="which tools (default both)")
-    p.add_argument("--only", choices=["securitygroups", "instances", "extras"], help="one part only")
+    p.add_argument("--only", choices=["securitygroups", "instances", "extras", "abort"], help="one part only")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--aws-limits", action="store_true", help="also a setting with AWS's documented request limits per API (and --delay-ms)")
     p.add_argument("--settings", default="", help="only these settings (direct, <delay>ms, aws-limits; default all)")
@@ -560,10 +592,13 @@ def main():
             proxies["aws-limits"] = limited
         if args.settings:
             proxies = {k: v for k, v in proxies.items() if k in args.settings.split(",")}
-        if args.only != "extras":
+        if args.only not in ("extras", "abort"):
             compare(args, moto.endpoint, proxies, results)
+        if args.only in (None, "extras", "abort"):
+            for setting, proxy in proxies.items():
+                if setting != "direct":
+                    abort_bench(args, moto.endpoint, proxy, results, setting)
         if args.only in (None, "extras"):
-            abort_bench(args, moto.endpoint, slow, results)
             validate_bench(args, results)
             resolve_bench(args, moto.endpoint, direct, results)
     finally:

@@ -6,7 +6,11 @@
 //!
 //! - **Seeded with AWS's documented capacities** ([`documented`]) when the calls go to
 //!   AWS (or `FIREDRILL_LIMITS=aws` says to act as if they did), scaled by `--api-share`
-//!   (default 50%: the other half stays for the team's own automation).
+//!   (default 50%: the other half stays for the team's own automation). A call also
+//!   draws on the buckets AWS documents beyond its API's ([`also_draws_on`]): the
+//!   account's bucket for the whole service (Elastic Load Balancing's 40 / 10, Route 53's
+//!   50 / 10), and EC2's resource tokens, one per instance a call starts, stops or
+//!   terminates (`StartInstances` of 1000 instances takes 1000 of its 1000 / 2).
 //! - **Adapting**: a throttled answer cuts that API's rate to 70% (an account whose limits are
 //!   lower than documented, or whose bucket something else is draining); each answer
 //!   that is not throttled raises it back by 2%, never past the seed. Against an
@@ -109,27 +113,44 @@ impl Bucket {
     }
 
     /// Take a token now, or say how long until there is one.
+    #[cfg(test)]
     fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.ready(now, 1.0)?;
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Whether `cost` tokens are there now (refilled up to now), or how long until they
+    /// are. A cost over the capacity waits for a full bucket and takes all of it.
+    fn ready(&mut self, now: Instant, cost: f64) -> Result<(), Duration> {
         let refill = now.duration_since(self.at).as_secs_f64() * self.limit.per_second;
         self.tokens = (self.tokens + refill).min(self.limit.capacity);
         self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let cost = cost.min(self.limit.capacity);
+        if self.tokens >= cost {
             return Ok(());
         }
-        Err(Duration::from_secs_f64((1.0 - self.tokens) / self.limit.per_second))
+        Err(Duration::from_secs_f64((cost - self.tokens) / self.limit.per_second))
+    }
+
+    fn spend(&mut self, cost: f64) {
+        self.tokens -= cost.min(self.limit.capacity);
     }
 }
 
 /// The slowest an API is ever paced to, however often it is throttled.
 const FLOOR: f64 = 0.2;
 
-/// The part of its share of a bucket firedrill aims at: calls reach AWS a little
-/// unevenly (a 50 ms round trip, calls in flight), so pacing at exactly the refill rate
-/// meets an empty bucket now and then. At `--api-share 100` against EC2's 50 / 5 this
-/// left 2 of 209 calls throttled and the wall at 1.66× the floor, each throttle costing
-/// the ramp back up.
-const MARGIN: f64 = 0.95;
+/// The part of its share of a bucket firedrill aims at. Calls reach AWS a little
+/// unevenly (a 50 ms round trip, calls in flight), so pacing at exactly the bucket's
+/// capacity and refill rate meets an empty bucket now and then: at `--api-share 100`
+/// against EC2's 50 / 5 this left 2 of 209 calls throttled and the wall at 1.66× the
+/// floor, each throttle costing the ramp back up. What absorbs the unevenness is the
+/// burst firedrill leaves unused (`BURST_MARGIN`: 2.5 of EC2's 50 tokens, kept from then
+/// on because the rate never exceeds the refill); the rate needs only to stay under the
+/// refill (`RATE_MARGIN`), and every point of it below costs wall time.
+const BURST_MARGIN: f64 = 0.95;
+const RATE_MARGIN: f64 = 0.99;
 
 /// What a throttle does to an API's pace (times the rate it was paced at), and what each
 /// answer that is not throttled does until it is back at its ceiling.
@@ -144,15 +165,17 @@ impl Pacer {
     fn api<'a>(&self, apis: &'a mut HashMap<String, Api>, name: &str) -> &'a mut Api {
         apis.entry(name.to_owned()).or_insert_with(|| {
             let ceiling = self.pacing.seeded.then(|| documented(name)).flatten().map(|l| Limit {
-                capacity: (l.capacity * self.pacing.share * MARGIN).max(1.0),
-                per_second: l.per_second * self.pacing.share * MARGIN,
+                capacity: (l.capacity * self.pacing.share * BURST_MARGIN).max(1.0),
+                per_second: l.per_second * self.pacing.share * RATE_MARGIN,
             });
             Api { bucket: ceiling.map(Bucket::full), ceiling, sent: VecDeque::new(), throttled: 0 }
         })
     }
 
-    /// Wait for `api`'s turn; an error once the deadline has passed.
-    pub async fn acquire(&self, api: &str) -> Result<(), ConnectorError> {
+    /// Wait for `api`'s turn (a call on `resources` instances, for EC2's resource tokens);
+    /// an error once the deadline has passed. The call goes when every bucket it draws on
+    /// has its tokens, and only then takes them, so a wait on one wastes none of another.
+    pub async fn acquire(&self, api: &str, resources: f64) -> Result<(), ConnectorError> {
         loop {
             let now = Instant::now();
             if now >= self.pacing.deadline {
@@ -160,23 +183,42 @@ impl Pacer {
                     format!("the command's deadline (--deadline) passed before {api} could be called").into(),
                 ));
             }
-            let wait = {
-                let mut apis = self.apis.lock().unwrap_or_else(|e| e.into_inner());
-                let a = self.api(&mut apis, api);
-                let wait = a.bucket.as_mut().map_or(Ok(()), |b| b.take(now));
-                if wait.is_ok() {
-                    a.sent.push_back(now);
-                    while a.sent.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1)) {
-                        a.sent.pop_front();
-                    }
-                }
-                wait
-            };
+            let wait = self.take(api, resources, now);
             match wait {
                 Ok(()) => return Ok(()),
                 Err(wait) => tokio::time::sleep(wait.min(self.pacing.deadline.saturating_duration_since(now))).await,
             }
         }
+    }
+
+    /// Take the tokens of every bucket a call on `api` draws on, if all have them at
+    /// `now`; otherwise take none and say how long until all might.
+    fn take(&self, api: &str, resources: f64, now: Instant) -> Result<(), Duration> {
+        let mut draws = vec![(api.to_owned(), 1.0)];
+        if self.pacing.seeded {
+            draws.extend(also_draws_on(api, resources));
+        }
+        let mut apis = self.apis.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wait = Ok(());
+        for (key, cost) in &draws {
+            if let Some(b) = self.api(&mut apis, key).bucket.as_mut()
+                && let Err(w) = b.ready(now, *cost)
+            {
+                wait = Err(wait.err().map_or(w, |before: Duration| before.max(w)));
+            }
+        }
+        wait?;
+        for (key, cost) in &draws {
+            if let Some(b) = self.api(&mut apis, key).bucket.as_mut() {
+                b.spend(*cost);
+            }
+        }
+        let a = self.api(&mut apis, api);
+        a.sent.push_back(now);
+        while a.sent.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1)) {
+            a.sent.pop_front();
+        }
+        Ok(())
     }
 
     /// What `api`'s answer says of its pace.
@@ -223,6 +265,8 @@ pub fn documented(api: &str) -> Option<Limit> {
     let l = |capacity: f64, per_second: f64| Some(Limit { capacity, per_second });
     match service {
         "ec2" => match action {
+            "RunInstances#instances" | "StartInstances#instances" => l(1000.0, 2.0),
+            "StopInstances#instances" | "TerminateInstances#instances" => l(1000.0, 20.0),
             "AuthorizeSecurityGroupIngress" | "RevokeSecurityGroupIngress" => l(50.0, 5.0),
             "ModifyNetworkInterfaceAttribute"
             | "AssociateIamInstanceProfile"
@@ -236,15 +280,51 @@ pub fn documented(api: &str) -> Option<Limit> {
             _ => l(50.0, 5.0),
         },
         "elasticloadbalancing" => match action {
+            ACCOUNT => l(40.0, 10.0),
             "RegisterTargets" | "DeregisterTargets" => l(20.0, 4.0),
             a if a.starts_with("Describe") => l(40.0, 10.0),
             _ => l(20.0, 3.0),
         },
+        // The account's bucket, and each action's (documented as existing, not sized):
+        // pace each to the account's.
         "route53" => l(50.0, 10.0),
         "sts" => l(600.0, 600.0),
         "monitoring" if action == "DescribeAlarms" => l(9.0, 9.0),
         _ => None,
     }
+}
+
+/// The action of the bucket a service's every call draws on (`elasticloadbalancing:*`).
+const ACCOUNT: &str = "*";
+
+/// The buckets other than its own that a call on `api` draws on, each with its cost: the
+/// service's account-wide bucket (Elastic Load Balancing, Route 53), and for the EC2
+/// calls that start, stop or terminate instances a resource token per instance
+/// (`ec2:StartInstances#instances`).
+pub fn also_draws_on(api: &str, resources: f64) -> Vec<(String, f64)> {
+    let (service, action) = api.split_once(':').unwrap_or((api, ""));
+    match service {
+        "elasticloadbalancing" | "route53" => vec![(format!("{service}:{ACCOUNT}"), 1.0)],
+        "ec2" if matches!(action, "RunInstances" | "StartInstances" | "StopInstances" | "TerminateInstances") => {
+            vec![(format!("{api}#instances"), resources.max(1.0))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// How many instances an EC2 request starts, stops or terminates: its `InstanceId.N`
+/// parameters, or a launch's `MaxCount`.
+pub fn resources_of(body: &[u8]) -> f64 {
+    let Ok(body) = std::str::from_utf8(body) else { return 1.0 };
+    let mut ids = 0usize;
+    for kv in body.split('&') {
+        if kv.starts_with("InstanceId.") {
+            ids += 1;
+        } else if let Some(n) = kv.strip_prefix("MaxCount=") {
+            return n.parse().unwrap_or(1.0);
+        }
+    }
+    ids.max(1) as f64
 }
 
 /// The API a request calls: the service from its signature's credential scope, the
@@ -324,7 +404,7 @@ impl HttpConnector for PacedConnector {
         let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
         HttpConnectorFuture::new(async move {
             let api = api_of(&request);
-            pacer.acquire(&api).await?;
+            pacer.acquire(&api, resources_of(request.body().bytes().unwrap_or_default())).await?;
             let mut response: HttpResponse = inner.call(request).await?;
             let status = response.status().as_u16();
             // An error answer is small: read it to tell a throttle from any other error,
@@ -359,10 +439,38 @@ mod tests {
         let p = Pacer::new(pacing(true));
         let mut apis = p.apis.lock().unwrap();
         let a = p.api(&mut apis, "ec2:RevokeSecurityGroupIngress");
-        assert_eq!(a.ceiling, Some(Limit { capacity: 25.0 * MARGIN, per_second: 2.5 * MARGIN }));
+        assert_eq!(a.ceiling, Some(Limit { capacity: 25.0 * BURST_MARGIN, per_second: 2.5 * RATE_MARGIN }));
         assert_eq!(p.api(&mut apis, "iam:DetachRolePolicy").ceiling, None, "IAM publishes no limits");
         assert_eq!(documented("ec2:DescribeVpcs"), Some(Limit { capacity: 100.0, per_second: 20.0 }));
         assert_eq!(documented("ec2:RebootInstances"), Some(Limit { capacity: 50.0, per_second: 5.0 }));
+    }
+
+    #[test]
+    fn calls_take_from_every_bucket_they_draw_on_or_from_none() {
+        let p = Pacer::new(Pacing { share: 1.0, ..pacing(true) });
+        let t0 = Instant::now();
+        // Elastic Load Balancing's account bucket (40 / 10, 38 at the margin) is shared by
+        // every action, each of whose own holds 19 or 38: 38 calls over two actions go at
+        // once, the 39th, of a third action, waits for the account's refill.
+        for i in 0..38 {
+            let api = ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:DescribeTargetHealth"][i % 2];
+            assert_eq!(p.take(api, 1.0, t0), Ok(()), "call {i}");
+        }
+        let wait = p.take("elasticloadbalancing:DescribeTags", 1.0, t0).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(110), "one token at 9.9 a second: {wait:?}");
+        let apis = p.apis.lock().unwrap();
+        assert_eq!(apis["elasticloadbalancing:DescribeTags"].bucket.as_ref().unwrap().tokens, 38.0, "took none");
+        drop(apis);
+        // Starting 1000 instances takes all 950 resource tokens at once (a cost over the
+        // capacity needs a full bucket); 10 more wait for 10 tokens at 2 a second, though
+        // the call's own bucket (5 / 2) has room.
+        assert_eq!(p.take("ec2:StartInstances", 1000.0, t0), Ok(()));
+        let wait = p.take("ec2:StartInstances", 10.0, t0).unwrap_err();
+        assert!(wait >= Duration::from_secs(5), "{wait:?}");
+        assert_eq!(p.take("ec2:StartInstances", 10.0, t0 + Duration::from_secs(6)), Ok(()));
+        assert_eq!(resources_of(b"Action=StartInstances&InstanceId.1=i-1&InstanceId.2=i-2&Version=2016-11-15"), 2.0);
+        assert_eq!(resources_of(b"Action=RunInstances&MaxCount=3&MinCount=3"), 3.0);
+        assert_eq!(also_draws_on("iam:DetachRolePolicy", 1.0), Vec::<(String, f64)>::new());
     }
 
     #[test]
@@ -380,13 +488,13 @@ mod tests {
         let api = "ec2:CreateTags";
         let rate = |p: &Pacer| p.apis.lock().unwrap()[api].bucket.as_ref().unwrap().limit.per_second;
         p.answered(api, false);
-        assert_eq!(rate(&p), 5.0 * MARGIN, "seeded at half of 10/s, less the margin");
+        assert_eq!(rate(&p), 5.0 * RATE_MARGIN, "seeded at half of 10/s, less the margin");
         p.answered(api, true);
-        assert_eq!(rate(&p), 5.0 * MARGIN * BACK_OFF, "cut");
+        assert_eq!(rate(&p), 5.0 * RATE_MARGIN * BACK_OFF, "cut");
         for _ in 0..500 {
             p.answered(api, false);
         }
-        assert_eq!(rate(&p), 5.0 * MARGIN, "back to the seed, never past it");
+        assert_eq!(rate(&p), 5.0 * RATE_MARGIN, "back to the seed, never past it");
         assert_eq!(p.throttled(), [(api.to_owned(), 1)]);
     }
 
@@ -395,7 +503,7 @@ mod tests {
         let p = Pacer::new(pacing(false));
         let api = "ec2:RevokeSecurityGroupIngress";
         for _ in 0..100 {
-            p.acquire(api).await.unwrap();
+            p.acquire(api, 1.0).await.unwrap();
         }
         assert!(p.apis.lock().unwrap()[api].bucket.is_none(), "no pacing before a throttle");
         p.answered(api, true);
@@ -406,7 +514,7 @@ mod tests {
     #[tokio::test]
     async fn past_the_deadline_a_call_fails_at_once() {
         let p = Pacer::new(Pacing { share: 1.0, deadline: Instant::now(), seeded: false });
-        assert!(p.acquire("ec2:DescribeVpcs").await.is_err());
+        assert!(p.acquire("ec2:DescribeVpcs", 1.0).await.is_err());
     }
 
     #[test]

@@ -84,7 +84,16 @@ async fn catalogue_round_trip(aws_like: bool) {
     if aws_like {
         // Every AWS-like behaviour was met on the way, so the round trips above prove
         // firedrill copes with each.
-        for kind in ["stale", "DependencyViolation", "InvalidParameterValue", "PENDING", "IncorrectInstanceState"] {
+        let kinds = [
+            "stale",
+            "DependencyViolation",
+            "InvalidParameterValue",
+            "PENDING",
+            "IncorrectInstanceState",
+            "instance stopping",
+            "instance pending",
+        ];
+        for kind in kinds {
             assert!(made_up.get(kind).is_some_and(|n| *n > 0), "no {kind} answer was made up: {made_up:?}");
         }
     }

@@ -28,6 +28,11 @@ pub struct Rules {
     /// Throttle as AWS does per API: a bucket for each named action (`RevokeSecurityGroupIngress`);
     /// a call that finds its own empty gets its service's throttling error.
     pub api_buckets: BTreeMap<String, Bucket>,
+    /// The account's bucket for a whole service (`elasticloadbalancing`, `route53`), which
+    /// every call of it draws on as well as its own.
+    pub service_buckets: BTreeMap<&'static str, Bucket>,
+    /// EC2's resource tokens: for each named action, one per instance a call names.
+    pub resource_buckets: BTreeMap<String, Bucket>,
     /// Answers seen, and how many were throttled, per action.
     pub answered: BTreeMap<String, (u64, u64)>,
     /// Fail with this AWS error code every call of `action` whose request mentions `needle`.
@@ -53,9 +58,11 @@ pub struct Rules {
 ///   Invalid IAM Instance Profile name` for `profiles` after an instance profile was
 ///   created or given its role;
 /// - Route 53 changes are `PENDING` for `pending` (then `INSYNC`);
-/// - an instance stopped less than `stopping` ago is still `stopping`: starting it answers
-///   `IncorrectInstanceState` (and so does its first start after the stop, however late),
-///   so each behaviour is met however slowly a busy machine gets there.
+/// - an instance stopped less than `stopping` ago is still `stopping`: `DescribeInstances`
+///   says so, and starting it answers `IncorrectInstanceState` (and so does its first
+///   start after the stop, however late), so each behaviour is met however slowly a busy
+///   machine gets there;
+/// - an instance launched or started less than `starting` ago is still `pending`.
 ///
 /// Throttling with AWS's documented buckets is [`Rules::aws_buckets`].
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +72,7 @@ pub struct AwsLike {
     pub profiles: Duration,
     pub pending: Duration,
     pub stopping: Duration,
+    pub starting: Duration,
 }
 
 impl AwsLike {
@@ -77,6 +85,7 @@ impl AwsLike {
             profiles: window,
             pending: window,
             stopping: window,
+            starting: window,
         }
     }
 }
@@ -94,6 +103,8 @@ struct Memory {
     dns_changed: Option<Instant>,
     /// Each stopped instance: when, and whether a start was refused since.
     stopped: HashMap<String, (Instant, bool)>,
+    /// Each instance launched or started: when.
+    started: HashMap<String, Instant>,
     /// Whether a group delete is yet to be refused since interfaces last changed.
     dependents_due: bool,
     /// Answers each rule made up, by kind (`stale`, `DependencyViolation`, …).
@@ -111,7 +122,9 @@ fn is_read(action: &str) -> bool {
 
 impl Rules {
     /// Throttle as AWS's documented token buckets do (EC2's, Elastic Load Balancing's,
-    /// Route 53's; IAM publishes none), per action and per proxy (one account and region).
+    /// Route 53's; IAM publishes none): per action, per service (the account's buckets for
+    /// Elastic Load Balancing and Route 53) and per instance (EC2's resource tokens for
+    /// starting, stopping and terminating), per proxy (one account and region).
     pub fn aws_buckets(&mut self) {
         let ec2 = [
             (&["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"][..], 50.0, 5.0),
@@ -170,6 +183,60 @@ impl Rules {
                 self.api_buckets.insert((*a).to_owned(), Bucket::new(capacity, per_second));
             }
         }
+        self.service_buckets.insert("elasticloadbalancing", Bucket::new(40.0, 10.0));
+        self.service_buckets.insert("route53", Bucket::new(50.0, 10.0));
+        for (a, per_second) in
+            [("RunInstances", 2.0), ("StartInstances", 2.0), ("StopInstances", 20.0), ("TerminateInstances", 20.0)]
+        {
+            self.resource_buckets.insert(a.to_owned(), Bucket::new(1000.0, per_second));
+        }
+    }
+
+    /// Whether a call finds every bucket it draws on with its tokens, taking them only if
+    /// so: its action's, its service's, and its instances' resource tokens.
+    fn admit(&mut self, action: &str, service: Option<&'static str>, instances: f64) -> bool {
+        let mut draws: Vec<(&mut Bucket, f64)> = Vec::new();
+        draws.extend(self.bucket.as_mut().map(|b| (b, 1.0)));
+        draws.extend(self.api_buckets.get_mut(action).map(|b| (b, 1.0)));
+        draws.extend(service.and_then(|s| self.service_buckets.get_mut(s)).map(|b| (b, 1.0)));
+        draws.extend(self.resource_buckets.get_mut(action).map(|b| (b, instances.max(1.0))));
+        if draws.iter_mut().all(|(b, cost)| b.has(*cost)) {
+            draws.into_iter().for_each(|(b, cost)| b.tokens -= cost.min(b.capacity));
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The service a call is to, where it has an account-wide bucket: Elastic Load
+/// Balancing's query API version, or Route 53's REST paths.
+fn service_of(action: &str, text: &str) -> Option<&'static str> {
+    if text.contains("Version=2015-12-01") {
+        Some("elasticloadbalancing")
+    } else if action.contains(" /2013-04-01/") {
+        Some("route53")
+    } else {
+        None
+    }
+}
+
+impl Rules {
+    /// The least time the per-API buckets allow for `calls` (less those `throttled`, which
+    /// took no token), each API's from full: its calls past the bucket's capacity at its
+    /// refill rate, summed over the APIs, as a tool's phases (the breaks, then the
+    /// restores) go one after another. The account-wide and resource buckets are left
+    /// out: a lower bound still.
+    fn floor(&self, calls: &BTreeMap<String, u64>, throttled: &BTreeMap<String, u64>) -> Duration {
+        let seconds: f64 = calls
+            .iter()
+            .filter_map(|(action, n)| {
+                let b = self.api_buckets.get(action)?;
+                let answered = n - throttled.get(action).copied().unwrap_or(0);
+                Some((answered as f64 - b.capacity).max(0.0) / b.per_second)
+            })
+            .sum();
+        Duration::from_secs_f64(seconds)
     }
 }
 
@@ -185,17 +252,12 @@ impl Bucket {
         Bucket { capacity, per_second, tokens: capacity, last: std::time::Instant::now() }
     }
 
-    /// Take a token if there is one.
-    fn take(&mut self) -> bool {
+    /// Whether `cost` tokens are there now (a cost over the capacity needs a full bucket).
+    fn has(&mut self, cost: f64) -> bool {
         let now = std::time::Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_second).min(self.capacity);
         self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.tokens >= cost.min(self.capacity)
     }
 }
 
@@ -237,18 +299,22 @@ impl Stats {
         }
     }
 
-    /// `{"busy_ms": .., "calls": {action: n}}`, and start again from zero.
-    fn take_json(counts: &Counts) -> String {
+    /// `{"busy_ms": .., "calls": {action: n}, "throttled": {action: n}, "floor_ms": ..}`,
+    /// and start again from zero. `floor_ms` is the least time the per-API buckets allow
+    /// for these calls, had each been answered (`Rules::floor`).
+    fn take_json(counts: &Counts, rules: &Mutex<Rules>) -> String {
         let mut s = counts.lock().unwrap();
         let json =
             |m: &BTreeMap<String, u64>| m.iter().map(|(a, n)| format!("\"{a}\":{n}")).collect::<Vec<_>>().join(",");
         let (calls, throttled) = (std::mem::take(&mut s.calls), std::mem::take(&mut s.throttled));
         let busy = std::mem::take(&mut s.busy);
+        let floor = rules.lock().unwrap().floor(&calls, &throttled);
         format!(
-            "{{\"busy_ms\":{:.3},\"calls\":{{{}}},\"throttled\":{{{}}}}}",
+            "{{\"busy_ms\":{:.3},\"calls\":{{{}}},\"throttled\":{{{}}},\"floor_ms\":{:.0}}}",
             busy.as_secs_f64() * 1000.0,
             json(&calls),
-            json(&throttled)
+            json(&throttled),
+            floor.as_secs_f64() * 1000.0
         )
     }
 }
@@ -285,7 +351,7 @@ impl Proxy {
     }
 
     /// How many answers the AWS-like mode made up, by kind (`stale`, an error code,
-    /// `PENDING`).
+    /// `PENDING`, `instance stopping`, `instance pending`).
     pub fn made_up(&self) -> BTreeMap<&'static str, u64> {
         self.rules.lock().unwrap().memory.made_up.clone()
     }
@@ -350,7 +416,7 @@ fn serve_one(
     counts: &Counts,
 ) -> std::io::Result<bool> {
     if head.starts_with("GET /__proxy/counts ") {
-        let json = Stats::take_json(counts);
+        let json = Stats::take_json(counts, rules);
         write!(
             client,
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
@@ -389,8 +455,10 @@ fn serve_one(
     let ec2 = text.contains("Version=2016-11-15");
     let verdict = {
         let mut rules = rules.lock().unwrap();
-        let empty = rules.bucket.as_mut().is_some_and(|b| !b.take())
-            || rules.api_buckets.get_mut(&action).is_some_and(|b| !b.take());
+        let instances = instance_ids(&text)
+            .count()
+            .max(text.split('&').find_map(|kv| kv.strip_prefix("MaxCount=")).and_then(|n| n.parse().ok()).unwrap_or(0));
+        let empty = !rules.admit(&action, service_of(&action, &text), instances as f64);
         let seen = rules.answered.entry(action.clone()).or_default();
         seen.0 += 1;
         seen.1 += u64::from(empty);
@@ -530,9 +598,15 @@ fn remember(rules: &mut Rules, action: &str, text: &str, request: String, answer
         | "DeleteLoadBalancer" => {
             m.interfaces_changed = Some(now);
             m.dependents_due = true;
+            if action == "RunInstances" {
+                let launched = String::from_utf8_lossy(&answer);
+                m.started.extend(tag_values(&launched, "instanceId").into_iter().map(|id| (id.to_owned(), now)));
+            }
         }
         "CreateInstanceProfile" | "AddRoleToInstanceProfile" => m.profile_made = Some(now),
         "StopInstances" => m.stopped.extend(instance_ids(text).map(|id| (id.to_owned(), (now, false)))),
+        "StartInstances" => m.started.extend(instance_ids(text).map(|id| (id.to_owned(), now))),
+        "DescribeInstances" => return between_states(m, like, answer),
         a if a.starts_with("POST ") && a.contains("/rrset") => m.dns_changed = Some(now),
         _ => {}
     }
@@ -546,6 +620,41 @@ fn remember(rules: &mut Rules, action: &str, text: &str, request: String, answer
         }
     }
     answer
+}
+
+/// A `DescribeInstances` answer with each instance that changed state within its window
+/// shown on its way: `stopping` for `stopped`, `pending` for `running`.
+fn between_states(m: &mut Memory, like: AwsLike, answer: Vec<u8>) -> Vec<u8> {
+    let mut text = String::from_utf8_lossy(&answer).into_owned();
+    let mut shown = Vec::new();
+    for (id, (at, _)) in m.stopped.iter().filter(|(_, (t, _))| t.elapsed() < like.stopping) {
+        shown.push((id.clone(), *at, "stopped", (64, "stopping")));
+    }
+    for (id, at) in m.started.iter().filter(|(_, t)| t.elapsed() < like.starting) {
+        shown.push((id.clone(), *at, "running", (0, "pending")));
+    }
+    // The latest change of each instance says what it is on its way to.
+    shown.sort_by_key(|(id, at, ..)| (id.clone(), std::cmp::Reverse(*at)));
+    shown.dedup_by(|a, b| a.0 == b.0);
+    for (id, _, from, (code, to)) in shown {
+        let Some(item) = text.find(&format!("<instanceId>{id}</instanceId>")) else { continue };
+        let Some(start) = text[item..].find("<instanceState>").map(|i| i + item) else { continue };
+        let Some(end) = text[start..].find("</instanceState>").map(|i| i + start + "</instanceState>".len()) else {
+            continue;
+        };
+        if text[start..end].contains(&format!("<name>{from}</name>")) {
+            let state = format!("<instanceState><code>{code}</code><name>{to}</name></instanceState>");
+            text.replace_range(start..end, &state);
+            *m.made_up.entry(if to == "stopping" { "instance stopping" } else { "instance pending" }).or_default() += 1;
+        }
+    }
+    text.into_bytes()
+}
+
+/// The text of each `<tag>` element of an XML answer.
+fn tag_values<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(open.as_str()).skip(1).filter_map(|rest| rest.split_once(close.as_str()).map(|(v, _)| v)).collect()
 }
 
 /// The instance ids of an EC2 query request (`InstanceId.1=i-…`).
