@@ -28,13 +28,14 @@
 //! - [`sandbox`]: the practice stack (`firedrill sandbox up|down`), also the tests' fixture.
 //! - [`cli`]: one file per command; each parses its arguments and calls the library.
 //! - [`error`] and [`diagnostic`]: errors as a kind plus context, exit codes, and
-//!   source-located messages.
+//!   source-located messages; [`duration`]: durations as files and options write them.
 
 pub mod action;
 pub mod aws;
 pub mod cli;
 pub mod diagnostic;
 pub mod drill;
+pub mod duration;
 pub mod error;
 pub mod executor;
 pub mod failpoint;

@@ -214,7 +214,7 @@ impl RunView {
             for c in &self.created {
                 let state = if c.deleted {
                     "deleted"
-                } else if crate::store::record::KEPT_KINDS.contains(&c.kind.as_str()) {
+                } else if crate::action::KEPT_KINDS.contains(&c.kind.as_str()) {
                     "kept"
                 } else {
                     "exists"

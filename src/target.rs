@@ -71,7 +71,7 @@ impl TargetKind {
         static OVERRIDE: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
         let set = OVERRIDE.get_or_init(|| {
             let text = std::env::var("FIREDRILL_CONSISTENCY").ok()?;
-            crate::fault::parse_offset(&text).map_err(|e| tracing::warn!("FIREDRILL_CONSISTENCY ignored: {e}")).ok()
+            crate::duration::parse_offset(&text).map_err(|e| tracing::warn!("FIREDRILL_CONSISTENCY ignored: {e}")).ok()
         });
         if let Some(window) = set {
             return *window;

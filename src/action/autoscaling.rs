@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::RunCtx;
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::Aws;
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -181,7 +181,6 @@ pub const SUSPEND_PROCESSES: ActionInfo = ActionInfo {
         "autoscaling:SuspendProcesses",
         "autoscaling:ResumeProcesses",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::AsgSuspendProcesses),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -313,5 +312,4 @@ pub const SET_CAPACITY: ActionInfo = ActionInfo {
         },
     ],
     permissions: &["autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup"],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::AsgSetCapacity),
 };

@@ -11,10 +11,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::RunCtx;
 use super::security_group::{delete_quarantines, ensure_quarantine};
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::Aws;
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -237,7 +237,6 @@ pub const DEREGISTER_TARGETS: ActionInfo = ActionInfo {
         "elasticloadbalancing:DeregisterTargets",
         "elasticloadbalancing:RegisterTargets",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::ElbDeregisterTargets),
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -391,7 +390,6 @@ pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
         "elasticloadbalancing:DescribeTags",
         "elasticloadbalancing:ModifyTargetGroup",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::ElbBreakHealthCheck),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -649,7 +647,6 @@ pub const LISTENER_FIXED_RESPONSE: ActionInfo = ActionInfo {
         "elasticloadbalancing:DescribeTags",
         "elasticloadbalancing:ModifyListener",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::ElbListenerFixedResponse),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -792,5 +789,4 @@ pub const SWAP_SECURITY_GROUPS: ActionInfo = ActionInfo {
         "ec2:DescribeSecurityGroups",
         "ec2:DeleteSecurityGroup",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::ElbSwapSecurityGroups),
 };

@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::RunCtx;
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::{Aws, iam::percent_decode};
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -195,7 +195,6 @@ pub const DETACH_POLICIES: ActionInfo = ActionInfo {
         "iam:DetachRolePolicy",
         "iam:AttachRolePolicy",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::IamDetachPolicies),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -340,7 +339,6 @@ pub const DENY_ACTIONS: ActionInfo = ActionInfo {
         "iam:PutRolePolicy",
         "iam:DeleteRolePolicy",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::IamDenyActions),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -472,7 +470,6 @@ pub const BREAK_TRUST: ActionInfo = ActionInfo {
         "iam:ListRolePolicies",
         "iam:UpdateAssumeRolePolicy",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::IamBreakTrust),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -601,5 +598,4 @@ pub const DISASSOCIATE_PROFILE: ActionInfo = ActionInfo {
         "ec2:AssociateIamInstanceProfile",
         "iam:PassRole",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::IamDisassociateProfile),
 };

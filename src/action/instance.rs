@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::RunCtx;
 use super::{ActionInfo, Fault, Params, RevertItem};
 use crate::aws::{Aws, ec2};
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind, TargetSpec};
 use crate::{Error, Result};
 
@@ -246,7 +246,6 @@ pub const STOP_INSTANCES: ActionInfo = ActionInfo {
         doc: "Hibernate instead of stop (needs hibernation configured).",
     }],
     permissions: &["ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances"],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::Ec2StopInstances),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -318,7 +317,6 @@ pub const REBOOT_INSTANCES: ActionInfo = ActionInfo {
     one_shot: true,
     params: &[],
     permissions: &["ec2:DescribeInstances", "ec2:RebootInstances"],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::Ec2RebootInstances),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -791,5 +789,4 @@ pub const TERMINATE_INSTANCES: ActionInfo = ActionInfo {
         "elasticloadbalancing:RegisterTargets",
         "elasticloadbalancing:DeregisterTargets",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::Ec2TerminateInstances),
 };

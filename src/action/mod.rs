@@ -19,10 +19,11 @@
 //! `revert_confirmed`, the batch forms) and the executor observes or verifies it without
 //! describing the target again. An answer that proves nothing means a describe.
 //!
-//! Adding an action: write its params and a `Fault` impl in the service's module, add a
-//! variant to [`Action`], an arm to [`with_fault!`], and an entry to [`CATALOGUE`].
+//! Adding an action: write its params, its [`ActionInfo`] and a `Fault` impl in the
+//! service's module, and add one row to the catalogue table below ([`catalogue!`]).
 
 pub mod autoscaling;
+pub mod context;
 pub mod elbv2;
 pub mod iam;
 pub mod instance;
@@ -33,7 +34,6 @@ pub mod security_group;
 
 use std::fmt::Debug;
 use std::future::Future;
-use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -41,8 +41,9 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::aws::Aws;
 use crate::diagnostic::Diagnostic;
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind, TargetSpec};
+
+pub use context::{Created, KEPT_KINDS, Recorder, RunCtx};
 
 /// What one action does to one target. `State` is the target's described state — the
 /// snapshot, written durably before any change, and what revert restores. `Change` is
@@ -236,189 +237,84 @@ pub(crate) fn compare<T: PartialEq + Debug>(who: &str, what: &str, before: &T, n
     if before == now { Vec::new() } else { vec![format!("{who}: {what} is {now:?}, snapshot had {before:?}")] }
 }
 
-/// A fault action with its params, as written in a fault file and stored in the journal.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", content = "params")]
-pub enum Action {
-    #[serde(rename = "security-group.revoke-ingress")]
-    SgRevokeIngress(security_group::RuleFilter),
-    #[serde(rename = "security-group.revoke-egress")]
-    SgRevokeEgress(security_group::RuleFilter),
-    #[serde(rename = "security-group.open-ingress")]
-    SgOpenIngress(security_group::OpenIngress),
-    #[serde(rename = "security-group.isolate-instance")]
-    SgIsolateInstance(security_group::IsolateInstance),
-    #[serde(rename = "ec2.stop-instances")]
-    Ec2StopInstances(instance::StopInstances),
-    #[serde(rename = "ec2.reboot-instances")]
-    Ec2RebootInstances(instance::RebootInstances),
-    #[serde(rename = "ec2.terminate-instances")]
-    Ec2TerminateInstances(instance::TerminateInstances),
-    #[serde(rename = "network-acl.deny-all")]
-    AclDenyAll(network_acl::DenyAll),
-    #[serde(rename = "network-acl.deny-traffic")]
-    AclDenyTraffic(network_acl::DenyTraffic),
-    #[serde(rename = "route-table.blackhole")]
-    RouteBlackhole(route_table::Blackhole),
-    #[serde(rename = "elbv2.deregister-targets")]
-    ElbDeregisterTargets(elbv2::DeregisterTargets),
-    #[serde(rename = "elbv2.break-health-check")]
-    ElbBreakHealthCheck(elbv2::BreakHealthCheck),
-    #[serde(rename = "elbv2.listener-fixed-response")]
-    ElbListenerFixedResponse(elbv2::FixedResponse),
-    #[serde(rename = "elbv2.swap-security-groups")]
-    ElbSwapSecurityGroups(elbv2::SwapSecurityGroups),
-    #[serde(rename = "autoscaling.suspend-processes")]
-    AsgSuspendProcesses(autoscaling::SuspendProcesses),
-    #[serde(rename = "autoscaling.set-capacity")]
-    AsgSetCapacity(autoscaling::SetCapacity),
-    #[serde(rename = "iam.detach-policies")]
-    IamDetachPolicies(iam::DetachPolicies),
-    #[serde(rename = "iam.deny-actions")]
-    IamDenyActions(iam::DenyActions),
-    #[serde(rename = "iam.disassociate-instance-profile")]
-    IamDisassociateProfile(iam::DisassociateProfile),
-    #[serde(rename = "iam.break-trust")]
-    IamBreakTrust(iam::BreakTrust),
-    #[serde(rename = "route53.change-record")]
-    DnsChangeRecord(route53::ChangeRecord),
-    #[serde(rename = "route53.delete-record")]
-    DnsDeleteRecord(route53::DeleteRecord),
-    #[serde(rename = "route53.break-health-check")]
-    DnsBreakHealthCheck(route53::BreakHealthCheck),
-}
-
-impl Action {
-    pub fn info(&self) -> &'static ActionInfo {
-        match self {
-            Action::SgRevokeIngress(_) => &security_group::REVOKE_INGRESS,
-            Action::SgRevokeEgress(_) => &security_group::REVOKE_EGRESS,
-            Action::SgOpenIngress(_) => &security_group::OPEN_INGRESS,
-            Action::SgIsolateInstance(_) => &security_group::ISOLATE_INSTANCE,
-            Action::Ec2StopInstances(_) => &instance::STOP_INSTANCES,
-            Action::Ec2RebootInstances(_) => &instance::REBOOT_INSTANCES,
-            Action::Ec2TerminateInstances(_) => &instance::TERMINATE_INSTANCES,
-            Action::AclDenyAll(_) => &network_acl::DENY_ALL,
-            Action::AclDenyTraffic(_) => &network_acl::DENY_TRAFFIC,
-            Action::RouteBlackhole(_) => &route_table::BLACKHOLE,
-            Action::ElbDeregisterTargets(_) => &elbv2::DEREGISTER_TARGETS,
-            Action::ElbBreakHealthCheck(_) => &elbv2::BREAK_HEALTH_CHECK,
-            Action::ElbListenerFixedResponse(_) => &elbv2::LISTENER_FIXED_RESPONSE,
-            Action::ElbSwapSecurityGroups(_) => &elbv2::SWAP_SECURITY_GROUPS,
-            Action::AsgSuspendProcesses(_) => &autoscaling::SUSPEND_PROCESSES,
-            Action::AsgSetCapacity(_) => &autoscaling::SET_CAPACITY,
-            Action::IamDetachPolicies(_) => &iam::DETACH_POLICIES,
-            Action::IamDenyActions(_) => &iam::DENY_ACTIONS,
-            Action::IamDisassociateProfile(_) => &iam::DISASSOCIATE_PROFILE,
-            Action::IamBreakTrust(_) => &iam::BREAK_TRUST,
-            Action::DnsChangeRecord(_) => &route53::CHANGE_RECORD,
-            Action::DnsDeleteRecord(_) => &route53::DELETE_RECORD,
-            Action::DnsBreakHealthCheck(_) => &route53::BREAK_HEALTH_CHECK,
+/// The catalogue, one row per action: its variant and params type, the name fault files
+/// call it by, its [`ActionInfo`], and the [`Fault`] that runs it, built from the params.
+/// From these rows come [`Action`], [`Action::info`], [`Action::parse`], [`CATALOGUE`] and
+/// [`with_fault!`]: adding an action is its own module plus one row. (A row's fault is
+/// built where `with_fault!` is used: a path in it starts at `crate::`.)
+macro_rules! catalogue {
+    ($d:tt $( $variant:ident($params:ty) = $name:literal, $info:path, |$p:ident| $fault:expr; )*) => {
+        /// A fault action with its params, as written in a fault file and stored in the
+        /// journal (`{"action": "<name>", "params": {..}}`).
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "action", content = "params")]
+        pub enum Action {
+            $( #[serde(rename = $name)] $variant($params), )*
         }
-    }
-}
 
-/// Run `$body` with `$f` bound to the [`Fault`] for `$action`. A macro rather than a
-/// trait object because `Fault` has associated types and async methods.
-#[macro_export]
-macro_rules! with_fault {
-    ($action:expr, |$f:ident| $body:expr) => {{
-        use $crate::action::{Action, security_group as sg};
-        match $action {
-            Action::SgRevokeIngress(p) => {
-                let $f = &sg::RevokeRules::new(sg::Direction::Ingress, p.clone());
-                $body
+        impl Action {
+            /// What the catalogue says of this action.
+            pub fn info(&self) -> &'static ActionInfo {
+                match self {
+                    $( Action::$variant(_) => &$info, )*
+                }
             }
-            Action::SgRevokeEgress(p) => {
-                let $f = &sg::RevokeRules::new(sg::Direction::Egress, p.clone());
-                $body
-            }
-            Action::SgOpenIngress(p) => {
-                let $f = p;
-                $body
-            }
-            Action::SgIsolateInstance(p) => {
-                let $f = p;
-                $body
-            }
-            Action::Ec2StopInstances(p) => {
-                let $f = p;
-                $body
-            }
-            Action::Ec2RebootInstances(p) => {
-                let $f = p;
-                $body
-            }
-            Action::Ec2TerminateInstances(p) => {
-                let $f = p;
-                $body
-            }
-            Action::AclDenyAll(p) => {
-                let $f = p;
-                $body
-            }
-            Action::AclDenyTraffic(p) => {
-                let $f = p;
-                $body
-            }
-            Action::RouteBlackhole(p) => {
-                let $f = p;
-                $body
-            }
-            Action::ElbDeregisterTargets(p) => {
-                let $f = p;
-                $body
-            }
-            Action::ElbBreakHealthCheck(p) => {
-                let $f = p;
-                $body
-            }
-            Action::ElbListenerFixedResponse(p) => {
-                let $f = p;
-                $body
-            }
-            Action::ElbSwapSecurityGroups(p) => {
-                let $f = p;
-                $body
-            }
-            Action::AsgSuspendProcesses(p) => {
-                let $f = p;
-                $body
-            }
-            Action::AsgSetCapacity(p) => {
-                let $f = p;
-                $body
-            }
-            Action::IamDetachPolicies(p) => {
-                let $f = p;
-                $body
-            }
-            Action::IamDenyActions(p) => {
-                let $f = p;
-                $body
-            }
-            Action::IamDisassociateProfile(p) => {
-                let $f = p;
-                $body
-            }
-            Action::IamBreakTrust(p) => {
-                let $f = p;
-                $body
-            }
-            Action::DnsChangeRecord(p) => {
-                let $f = p;
-                $body
-            }
-            Action::DnsDeleteRecord(p) => {
-                let $f = p;
-                $body
-            }
-            Action::DnsBreakHealthCheck(p) => {
-                let $f = p;
-                $body
+
+            /// The action named `name` with its params from `source`; `None` for a name
+            /// the catalogue does not have.
+            pub fn parse(name: &str, source: &impl ParamsSource) -> Option<Result<Action, Diagnostic>> {
+                match name {
+                    $( $name => Some(source.params::<$params>().map(Action::$variant)), )*
+                    _ => None,
+                }
             }
         }
-    }};
+
+        /// Every action, in the order `firedrill actions` lists them.
+        pub static CATALOGUE: &[ActionInfo] = &[ $( $info, )* ];
+
+        /// Run `$body` with `$f` bound to the [`Fault`] for `$action`. A macro rather than
+        /// a trait object because `Fault` has associated types and async methods.
+        macro_rules! with_fault {
+            ($d action:expr, |$d f:ident| $d body:expr) => {{
+                match $d action {
+                    $( $crate::action::Action::$variant($p) => {
+                        let $d f = $fault;
+                        $d body
+                    } )*
+                }
+            }};
+        }
+        pub(crate) use with_fault;
+    };
+}
+
+catalogue! { $
+    SgRevokeIngress(security_group::RuleFilter) = "security-group.revoke-ingress", security_group::REVOKE_INGRESS,
+        |p| &crate::action::security_group::RevokeRules::ingress(p);
+    SgRevokeEgress(security_group::RuleFilter) = "security-group.revoke-egress", security_group::REVOKE_EGRESS,
+        |p| &crate::action::security_group::RevokeRules::egress(p);
+    SgOpenIngress(security_group::OpenIngress) = "security-group.open-ingress", security_group::OPEN_INGRESS, |p| p;
+    SgIsolateInstance(security_group::IsolateInstance) = "security-group.isolate-instance", security_group::ISOLATE_INSTANCE, |p| p;
+    Ec2StopInstances(instance::StopInstances) = "ec2.stop-instances", instance::STOP_INSTANCES, |p| p;
+    Ec2RebootInstances(instance::RebootInstances) = "ec2.reboot-instances", instance::REBOOT_INSTANCES, |p| p;
+    Ec2TerminateInstances(instance::TerminateInstances) = "ec2.terminate-instances", instance::TERMINATE_INSTANCES, |p| p;
+    AclDenyAll(network_acl::DenyAll) = "network-acl.deny-all", network_acl::DENY_ALL, |p| p;
+    AclDenyTraffic(network_acl::DenyTraffic) = "network-acl.deny-traffic", network_acl::DENY_TRAFFIC, |p| p;
+    RouteBlackhole(route_table::Blackhole) = "route-table.blackhole", route_table::BLACKHOLE, |p| p;
+    ElbDeregisterTargets(elbv2::DeregisterTargets) = "elbv2.deregister-targets", elbv2::DEREGISTER_TARGETS, |p| p;
+    ElbBreakHealthCheck(elbv2::BreakHealthCheck) = "elbv2.break-health-check", elbv2::BREAK_HEALTH_CHECK, |p| p;
+    ElbListenerFixedResponse(elbv2::FixedResponse) = "elbv2.listener-fixed-response", elbv2::LISTENER_FIXED_RESPONSE, |p| p;
+    ElbSwapSecurityGroups(elbv2::SwapSecurityGroups) = "elbv2.swap-security-groups", elbv2::SWAP_SECURITY_GROUPS, |p| p;
+    AsgSuspendProcesses(autoscaling::SuspendProcesses) = "autoscaling.suspend-processes", autoscaling::SUSPEND_PROCESSES, |p| p;
+    AsgSetCapacity(autoscaling::SetCapacity) = "autoscaling.set-capacity", autoscaling::SET_CAPACITY, |p| p;
+    IamDetachPolicies(iam::DetachPolicies) = "iam.detach-policies", iam::DETACH_POLICIES, |p| p;
+    IamDenyActions(iam::DenyActions) = "iam.deny-actions", iam::DENY_ACTIONS, |p| p;
+    IamDisassociateProfile(iam::DisassociateProfile) = "iam.disassociate-instance-profile", iam::DISASSOCIATE_PROFILE, |p| p;
+    IamBreakTrust(iam::BreakTrust) = "iam.break-trust", iam::BREAK_TRUST, |p| p;
+    DnsChangeRecord(route53::ChangeRecord) = "route53.change-record", route53::CHANGE_RECORD, |p| p;
+    DnsDeleteRecord(route53::DeleteRecord) = "route53.delete-record", route53::DELETE_RECORD, |p| p;
+    DnsBreakHealthCheck(route53::BreakHealthCheck) = "route53.break-health-check", route53::BREAK_HEALTH_CHECK, |p| p;
 }
 
 /// An action's params: parsed from the fault file's `params:` (absent means default),
@@ -427,6 +323,13 @@ pub trait Params: DeserializeOwned + Default {
     fn check(&self) -> Result<(), String> {
         Ok(())
     }
+}
+
+/// Where an action's params come from, typed by the action ([`Action::parse`]): the fault
+/// file's `params:` block (`fault::parse_params`), so the catalogue parses params without
+/// knowing fault files.
+pub trait ParamsSource {
+    fn params<P: Params>(&self) -> Result<P, Diagnostic>;
 }
 
 /// What `firedrill actions` shows, and how to parse the action's params.
@@ -441,8 +344,6 @@ pub struct ActionInfo {
     pub params: &'static [ParamInfo],
     /// Minimum IAM permissions for inject and revert.
     pub permissions: &'static [&'static str],
-    #[serde(skip)]
-    pub parse: fn(&Path, &str) -> Result<Action, Diagnostic>,
 }
 
 #[derive(Debug, Serialize)]
@@ -453,32 +354,6 @@ pub struct ParamInfo {
     pub default: &'static str,
     pub doc: &'static str,
 }
-
-pub static CATALOGUE: &[ActionInfo] = &[
-    security_group::REVOKE_INGRESS,
-    security_group::REVOKE_EGRESS,
-    security_group::OPEN_INGRESS,
-    security_group::ISOLATE_INSTANCE,
-    instance::STOP_INSTANCES,
-    instance::REBOOT_INSTANCES,
-    instance::TERMINATE_INSTANCES,
-    network_acl::DENY_ALL,
-    network_acl::DENY_TRAFFIC,
-    route_table::BLACKHOLE,
-    elbv2::DEREGISTER_TARGETS,
-    elbv2::BREAK_HEALTH_CHECK,
-    elbv2::LISTENER_FIXED_RESPONSE,
-    elbv2::SWAP_SECURITY_GROUPS,
-    autoscaling::SUSPEND_PROCESSES,
-    autoscaling::SET_CAPACITY,
-    iam::DETACH_POLICIES,
-    iam::DENY_ACTIONS,
-    iam::DISASSOCIATE_PROFILE,
-    iam::BREAK_TRUST,
-    route53::CHANGE_RECORD,
-    route53::DELETE_RECORD,
-    route53::BREAK_HEALTH_CHECK,
-];
 
 pub fn find(name: &str) -> Option<&'static ActionInfo> {
     CATALOGUE.iter().find(|a| a.name == name)
@@ -494,14 +369,19 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), CATALOGUE.len());
-        // Every entry's parser yields an action whose info (and serialized tag) is itself.
-        for info in CATALOGUE {
-            let src = format!("name: x\naction: {}\ntarget:\n  ids: [x]\n  zone: z\n", info.name);
-            if let Ok(action) = (info.parse)(Path::new("f.yaml"), &src) {
-                assert_eq!(action.info().name, info.name);
-                let json = serde_json::to_value(&action).unwrap();
-                assert_eq!(json["action"], info.name);
+        // Every row's name parses to an action whose info (and serialized tag) is itself.
+        struct Defaults;
+        impl ParamsSource for Defaults {
+            fn params<P: Params>(&self) -> Result<P, Diagnostic> {
+                Ok(P::default())
             }
         }
+        for info in CATALOGUE {
+            let action = Action::parse(info.name, &Defaults).expect("a row").expect("default params");
+            assert_eq!(action.info().name, info.name);
+            let json = serde_json::to_value(&action).unwrap();
+            assert_eq!(json["action"], info.name);
+        }
+        assert!(Action::parse("no-such.action", &Defaults).is_none());
     }
 }

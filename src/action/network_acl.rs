@@ -12,11 +12,11 @@ use aws_sdk_ec2::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::RunCtx;
 use super::security_group::{PortRange, Protocol, check_cidr, run_tags};
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::retry::{retry, retry_fresh};
 use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result, failpoint};
 
@@ -327,7 +327,6 @@ pub const DENY_ALL: ActionInfo = ActionInfo {
         "ec2:ReplaceNetworkAclAssociation",
         "ec2:DeleteNetworkAcl",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::AclDenyAll),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -534,5 +533,4 @@ pub const DENY_TRAFFIC: ActionInfo = ActionInfo {
         "ec2:CreateNetworkAclEntry",
         "ec2:DeleteNetworkAclEntry",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::AclDenyTraffic),
 };

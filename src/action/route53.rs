@@ -10,11 +10,11 @@ use aws_sdk_route53::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::RunCtx;
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::Aws;
 use crate::aws::retry::{poll, retry};
 use crate::aws::route53::{find_record, parse_record_id};
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -306,7 +306,6 @@ pub const CHANGE_RECORD: ActionInfo = ActionInfo {
         "route53:ChangeResourceRecordSets",
         "route53:GetChange",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::DnsChangeRecord),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -387,7 +386,6 @@ pub const DELETE_RECORD: ActionInfo = ActionInfo {
         "route53:ChangeResourceRecordSets",
         "route53:GetChange",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::DnsDeleteRecord),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -568,5 +566,4 @@ pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
         "route53:GetHealthCheck",
         "route53:UpdateHealthCheck",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::DnsBreakHealthCheck),
 };

@@ -8,9 +8,9 @@ use std::fmt;
 use aws_sdk_ec2::types::RouteTable;
 use serde::{Deserialize, Serialize};
 
+use super::RunCtx;
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::{Aws, ec2};
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -281,5 +281,4 @@ pub const BLACKHOLE: ActionInfo = ActionInfo {
         "ec2:CreateRoute",
         "ec2:ReplaceRoute",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::RouteBlackhole),
 };

@@ -17,10 +17,10 @@ use aws_sdk_ec2::types::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::RunCtx;
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::retry::retry;
 use crate::aws::{Aws, FAULT_TAG, KIND_TAG, RUN_TAG, ec2};
-use crate::executor::RunCtx;
 use crate::target::{Target, TargetKind, TargetSpec};
 use crate::{Error, Result, failpoint};
 
@@ -501,6 +501,16 @@ impl RevokeRules {
         RevokeRules { direction, filter }
     }
 
+    /// `security-group.revoke-ingress` with these params.
+    pub fn ingress(filter: &RuleFilter) -> Self {
+        Self::new(Direction::Ingress, filter.clone())
+    }
+
+    /// `security-group.revoke-egress` with these params.
+    pub fn egress(filter: &RuleFilter) -> Self {
+        Self::new(Direction::Egress, filter.clone())
+    }
+
     /// Revoke the planned rules; whether EC2's answer proves them gone. The rules were
     /// described moments ago, at plan time: revoke them in one call. If one has gone
     /// since (EC2 then revokes none), remove only those still present, unproved.
@@ -636,7 +646,6 @@ pub const REVOKE_INGRESS: ActionInfo = ActionInfo {
     one_shot: false,
     params: RULE_FILTER_PARAMS,
     permissions: &["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupIngress"],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgRevokeIngress),
 };
 
 pub const REVOKE_EGRESS: ActionInfo = ActionInfo {
@@ -647,7 +656,6 @@ pub const REVOKE_EGRESS: ActionInfo = ActionInfo {
     one_shot: false,
     params: RULE_FILTER_PARAMS,
     permissions: &["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupEgress"],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgRevokeEgress),
 };
 
 const RULE_FILTER_PARAMS: &[ParamInfo] = &[
@@ -852,7 +860,6 @@ pub const OPEN_INGRESS: ActionInfo = ActionInfo {
         "ec2:CreateTags",
         "ec2:RevokeSecurityGroupIngress",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgOpenIngress),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1116,7 +1123,6 @@ pub const ISOLATE_INSTANCE: ActionInfo = ActionInfo {
         "ec2:ModifyInstanceAttribute",
         "ec2:DeleteSecurityGroup",
     ],
-    parse: |path, src| crate::fault::parse_params(path, src).map(super::Action::SgIsolateInstance),
 };
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ pub struct AwsArgs {
 }
 
 fn parse_deadline(text: &str) -> std::result::Result<std::time::Duration, String> {
-    crate::fault::parse_duration(text).map(std::time::Duration::from_secs)
+    crate::duration::parse_duration(text).map(std::time::Duration::from_secs)
 }
 
 /// AWS calls in flight at once unless `--concurrency` says otherwise. Enough to hide a

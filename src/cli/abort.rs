@@ -17,7 +17,7 @@ use crate::{Error, Result};
 pub struct Args {
     /// How long to wait for a firedrill process that holds a run (an inject, a drill) to
     /// let go of it after abort told it to stop.
-    #[arg(long, default_value = "5m", value_parser = crate::fault::parse_offset)]
+    #[arg(long, default_value = "5m", value_parser = crate::duration::parse_offset)]
     pub wait: Duration,
 }
 

@@ -188,7 +188,7 @@ pub fn load(path: &Path) -> Result<Drill, Diagnostics> {
 
 /// A positive duration.
 fn positive(text: &str) -> Result<Duration, String> {
-    let d = fault::parse_offset(text)?;
+    let d = crate::duration::parse_offset(text)?;
     if d.is_zero() {
         return Err(format!("duration `{text}` must be positive"));
     }
@@ -230,7 +230,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
             v.at(name_at, format!("two steps are named `{name}`: give each a unique `name`"));
         }
         let start = match (&s.at, &s.after) {
-            (Some(at), None) => v.duration(at, fault::parse_offset).map(Start::At),
+            (Some(at), None) => v.duration(at, crate::duration::parse_offset).map(Start::At),
             (None, Some(after)) => Some(Start::After(after.value.clone())),
             (Some(at), Some(_)) => {
                 v.at(at.referenced, "give `at` or `after`, not both".into());
@@ -252,7 +252,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
         };
         let mut hints: Vec<Hint> = Vec::new();
         for h in &s.hints {
-            if let Some(after) = v.duration(&h.value.after, fault::parse_offset) {
+            if let Some(after) = v.duration(&h.value.after, crate::duration::parse_offset) {
                 hints.push(Hint { after, text: h.value.text.clone() });
             }
         }

@@ -23,12 +23,13 @@ use super::journal::{self, DrillEvent, StepInfo, TargetOutcome, TeamStart};
 use super::probe::{Outcome, ProbeKind};
 use super::view::View;
 use super::{Drill, Start, Team, score};
+use crate::action::with_fault;
 use crate::aws::{Aws, AwsArgs};
 use crate::executor::{self, Plan, drift};
 use crate::guardrails::Guardrails;
 use crate::store::journal::{DrillLink, Event, now};
 use crate::store::{Journal, RunDir, RunRecord, Store};
-use crate::{Error, Result, with_fault};
+use crate::{Error, Result};
 
 /// A team, connected: its clients and account.
 pub struct Connected {

@@ -171,7 +171,7 @@ pub async fn observe_run(
             })
             .collect();
         for t in targets {
-            let o = crate::with_fault!(&spec.action, |f| observe(f, aws, rec, t).await)?;
+            let o = crate::action::with_fault!(&spec.action, |f| observe(f, aws, rec, t).await)?;
             out.push((fi, t.target.id.clone(), o));
         }
     }

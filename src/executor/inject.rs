@@ -13,15 +13,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::batch;
-use super::{Plan, PlannedFault, RunCtx};
+use super::{FaultRun, Plan, PlannedFault};
 use crate::action::Fault;
+use crate::action::{RunCtx, with_fault};
 use crate::aws::Aws;
 use crate::store::journal::{DrillLink, ScheduleLink};
 use crate::store::journal::{Event, now};
 use crate::store::snapshot::{After, Before, TargetAfter, TargetBefore};
 use crate::store::{RunDir, RunRecord, Store};
 use crate::target::Target;
-use crate::{Error, Result, failpoint, with_fault};
+use crate::{Error, Result, failpoint};
 
 #[derive(Debug, Serialize)]
 pub struct InjectReport {
@@ -181,7 +182,14 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     let touched = std::sync::Mutex::new(Vec::new());
     for (i, f) in plan.faults.iter().enumerate() {
         let ctx = RunCtx::new(&run_id, first + i, &run.dir, journal.clone(), Vec::new());
-        let result = with_fault!(&f.spec.action, |fault| inject_fault(fault, aws, &ctx, f, &touched).await);
+        let result = with_fault!(&f.spec.action, |fault| inject_fault(
+            fault,
+            aws,
+            FaultRun { ctx: &ctx, journal: &journal },
+            f,
+            &touched
+        )
+        .await);
         if let Err(e) = result {
             failure = Some(e);
             break;
@@ -235,10 +243,11 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
 async fn inject_fault<F: Fault>(
     f: &F,
     aws: &Aws,
-    ctx: &RunCtx,
+    fr: FaultRun<'_>,
     planned: &PlannedFault,
     touched: &std::sync::Mutex<Vec<String>>,
 ) -> Result<()> {
+    let (ctx, journal) = (fr.ctx, fr.journal);
     // Use what was stored, not what was planned in memory: they are the same by
     // construction, and revert will read the stored form.
     let mut items: Vec<(Target, F::State, F::Change)> = Vec::new();
@@ -248,7 +257,6 @@ async fn inject_fault<F: Fault>(
     let refs: Vec<(&Target, &F::State, &F::Change)> = items.iter().map(|(t, s, c)| (t, s, c)).collect();
     f.setup(aws, ctx, &refs).await?;
     let one_shot = planned.spec.action.info().one_shot;
-    let journal = &ctx.journal;
     let fault = ctx.fault;
 
     // 1. Change: one call per target, or per batch where the API takes many ids.

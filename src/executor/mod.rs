@@ -1,7 +1,8 @@
 //! The executor: everything around a fault. Resolves targets and applies guardrails
 //! ([`plan`]), persists snapshots before any mutation and journals every step
 //! ([`inject`]), and restores from the store alone ([`revert`]). Faults only ever see
-//! one target at a time, plus the [`RunCtx`] for recording what they create.
+//! one target at a time, plus the [`crate::action::RunCtx`] for recording what they
+//! create (through the journal, as its [`Recorder`]).
 //!
 //! Each phase works on a fault's targets together: one batched describe for all of them
 //! ([`batch::describe_all`]), one mutating call per target (or per batch, where the API
@@ -28,93 +29,35 @@ mod plan;
 mod revert;
 pub mod stop;
 
-use std::sync::{Arc, Mutex};
-
 pub use abort::{Aborted, abort};
 pub use inject::{InjectOptions, InjectReport, add_faults, inject, start_run};
 pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
 pub use revert::{RevertOptions, revert, revert_open};
 
 use crate::Result;
+use crate::action::Recorder;
 use crate::store::journal::{Event, Journal, now};
-use crate::store::record::CreatedRecord;
 
 /// What one change call made known of one target: the state its answer proves, or
 /// `None` when the executor must describe the target to see.
 pub(super) type Proved<S> = Result<Option<S>>;
 
-/// What a fault may know of the run it is part of.
-pub struct RunCtx {
-    pub run_id: String,
-    /// The fault's index in the run.
-    pub fault: usize,
-    /// The run's directory in the state store.
-    pub run_dir: Option<std::path::PathBuf>,
-    journal: Arc<Journal>,
-    created: Mutex<Vec<CreatedRecord>>,
+/// What the executor hands the code that runs one fault: the fault's context, and the
+/// run's journal it writes each step to.
+#[derive(Clone, Copy)]
+pub(super) struct FaultRun<'a> {
+    pub ctx: &'a crate::action::RunCtx,
+    pub journal: &'a Journal,
 }
 
-impl RunCtx {
-    pub fn new(
-        run_id: &str,
-        fault: usize,
-        run_dir: &std::path::Path,
-        journal: Arc<Journal>,
-        created: Vec<CreatedRecord>,
-    ) -> Self {
-        RunCtx {
-            run_id: run_id.to_owned(),
-            fault,
-            run_dir: Some(run_dir.to_owned()),
-            journal,
-            created: Mutex::new(created),
-        }
+/// A fault's records of what it created and deleted go into the run's journal, durably,
+/// before the fault relies on them.
+impl Recorder for Journal {
+    fn created(&self, fault: usize, kind: &str, id: &str, scope: &str) -> Result<()> {
+        self.append(&Event::Created { at: now(), fault, kind: kind.into(), id: id.into(), scope: scope.into() })
     }
 
-    /// Record a resource the fault created, durably, before it is used.
-    pub fn record_created(&self, kind: &str, id: &str, scope: &str) -> Result<()> {
-        self.journal.append(&Event::Created {
-            at: now(),
-            fault: self.fault,
-            kind: kind.into(),
-            id: id.into(),
-            scope: scope.into(),
-        })?;
-        self.created.lock().unwrap_or_else(|e| e.into_inner()).push(CreatedRecord {
-            fault: self.fault,
-            kind: kind.into(),
-            id: id.into(),
-            scope: scope.into(),
-            deleted: false,
-        });
-        Ok(())
-    }
-
-    pub fn record_deleted(&self, kind: &str, id: &str) -> Result<()> {
-        self.journal.append(&Event::Deleted { at: now(), fault: self.fault, kind: kind.into(), id: id.into() })?;
-        for c in self.created.lock().unwrap_or_else(|e| e.into_inner()).iter_mut() {
-            if c.kind == kind && c.id == id {
-                c.deleted = true;
-            }
-        }
-        Ok(())
-    }
-
-    /// The id of a live resource of `kind` this fault created for `scope` (e.g. a VPC).
-    pub fn created_in(&self, kind: &str, scope: &str) -> Option<String> {
-        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created.iter().find(|c| !c.deleted && c.kind == kind && c.scope == scope).map(|c| c.id.clone())
-    }
-
-    /// (kind, id) of every resource this fault created for a scope starting with `prefix`.
-    pub fn created_for(&self, prefix: &str) -> Vec<(String, String)> {
-        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created.iter().filter(|c| c.scope.starts_with(prefix)).map(|c| (c.kind.clone(), c.id.clone())).collect()
-    }
-
-    /// Ids of every live resource of `kind` this fault created.
-    pub fn created(&self, kind: &str) -> Vec<String> {
-        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created.iter().filter(|c| !c.deleted && c.kind == kind).map(|c| c.id.clone()).collect()
+    fn deleted(&self, fault: usize, kind: &str, id: &str) -> Result<()> {
+        self.append(&Event::Deleted { at: now(), fault, kind: kind.into(), id: id.into() })
     }
 }

@@ -8,12 +8,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::action::Fault;
+use crate::action::with_fault;
 use crate::aws::{self, Aws};
 use crate::fault::FaultSpec;
 use crate::guardrails::Guardrails;
 use crate::store::Store;
 use crate::target::{self, Target};
-use crate::{Error, Result, with_fault};
+use crate::{Error, Result};
 
 #[derive(Debug, Serialize)]
 pub struct Plan {

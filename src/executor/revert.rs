@@ -5,17 +5,18 @@
 //! run's (`--force` never overrides that), and to restore from a snapshot that is not the
 //! one the run wrote. [`abort`](super::abort) reverts every open run at once.
 
-use super::RunCtx;
+use super::FaultRun;
 use super::batch::{self, describe_all};
 use super::drift::{self, Live};
 use crate::action::{Fault, RevertItem};
+use crate::action::{RunCtx, with_fault};
 use crate::aws::Aws;
 use crate::aws::access::check_account;
 use crate::store::journal::{Event, command_line, now, who};
 use crate::store::record::{Phase, TargetRecord};
 use crate::store::snapshot::BeforeEntry;
 use crate::store::{RunDir, RunRecord, Store};
-use crate::{Error, Result, with_fault};
+use crate::{Error, Result};
 
 /// How a revert treats targets the team changed, and which targets to leave alone.
 #[derive(Clone, Debug, Default)]
@@ -109,10 +110,19 @@ async fn revert_run(
         let journal = journal.clone();
         async move {
             let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
-            let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal, created);
+            let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal.clone(), created);
             let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
             let how = How { force, verify };
-            with_fault!(&spec.action, |f| revert_fault(f, aws, &ctx, rec, &targets, how, gate).await)
+            with_fault!(&spec.action, |f| revert_fault(
+                f,
+                aws,
+                FaultRun { ctx: &ctx, journal: &journal },
+                rec,
+                &targets,
+                how,
+                gate
+            )
+            .await)
         }
     }));
     let (checked, results) = tokio::join!(check, reverting);
@@ -237,14 +247,14 @@ struct How {
 async fn revert_fault<F: Fault>(
     f: &F,
     aws: &Aws,
-    ctx: &RunCtx,
+    fr: FaultRun<'_>,
     rec: &RunRecord,
     targets: &[&TargetRecord],
     how: How,
     gate: &Gate,
 ) -> Result<Vec<String>> {
+    let (ctx, journal) = (fr.ctx, fr.journal);
     let fault = ctx.fault;
-    let journal = &ctx.journal;
     let mut warnings = Vec::new();
     let pending: Vec<&TargetRecord> = targets.iter().copied().filter(|t| wanted(t, how.verify)).collect();
     let done = |t: &TargetRecord| !t.phase.needs_revert();

@@ -138,7 +138,9 @@ pub fn parse_as(path: &Path, source: &str, default_name: Option<&str>) -> Result
     };
 
     // Pass two: the params, typed for this action.
-    let action = (info.parse)(path, source).map_err(Diagnostics::from)?;
+    let action = Action::parse(info.name, &FileParams { path, source })
+        .expect("a catalogue entry parses")
+        .map_err(Diagnostics::from)?;
 
     let name = match (&doc.name, default_name) {
         (Some(n), _) if n.value.trim().is_empty() => {
@@ -156,7 +158,7 @@ pub fn parse_as(path: &Path, source: &str, default_name: Option<&str>) -> Result
         }
     };
     let target = target_spec(&doc.target.value, Some(info.target), &at, doc.target.referenced.into(), &mut problems);
-    let duration_secs = doc.duration.as_ref().and_then(|d| match parse_duration(&d.value) {
+    let duration_secs = doc.duration.as_ref().and_then(|d| match crate::duration::parse_duration(&d.value) {
         Ok(secs) => Some(secs),
         Err(msg) => {
             problems.push(at(d.referenced.into(), msg));
@@ -261,29 +263,6 @@ fn target_spec(
     })
 }
 
-/// `15m`, `1h30m`, `90s`, or ISO 8601 (`PT15M`): a positive duration of at most a day,
-/// in whole seconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let d = parse_offset(text)?;
-    if d.as_secs() == 0 {
-        return Err(format!("duration `{text}` must be positive"));
-    }
-    Ok(d.as_secs())
-}
-
-/// A duration of at most a day that may be zero (a drill step `at: 0m`), to the millisecond.
-pub fn parse_offset(text: &str) -> Result<std::time::Duration, String> {
-    let d: jiff::SignedDuration =
-        text.parse().map_err(|_| format!("invalid duration `{text}`: use a form like `90s`, `15m` or `1h30m`"))?;
-    if d.is_negative() {
-        return Err(format!("duration `{text}` must not be negative"));
-    }
-    if d.as_secs() > 24 * 3600 {
-        return Err(format!("duration `{text}` is over a day; a drill should not be"));
-    }
-    Ok(std::time::Duration::from_millis(d.as_millis() as u64))
-}
-
 /// A runbook is a URL, or a path that must exist: relative to the fault file's
 /// directory or one of its ancestors (so `runbooks/x.md` works from `faults/`). A
 /// `#section` of a Markdown file must name one of its headings.
@@ -332,6 +311,18 @@ fn markdown_anchors(text: &str) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// The params of a fault file, for [`Action::parse`].
+struct FileParams<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl action::ParamsSource for FileParams<'_> {
+    fn params<P: action::Params>(&self) -> Result<P, Diagnostic> {
+        parse_params(self.path, self.source)
+    }
+}
+
 /// Pass two for one action: parse the file again with `P` as the params type, and run
 /// the params' own checks, located at the `params:` block.
 pub fn parse_params<P: action::Params>(path: &Path, source: &str) -> Result<P, Diagnostic> {
@@ -358,16 +349,6 @@ mod tests {
         let md = "# Security groups\n## 2. Inbound rules removed (revoke-ingress)\ntext\n";
         let anchors: Vec<String> = markdown_anchors(md).collect();
         assert_eq!(anchors, ["security-groups", "2-inbound-rules-removed-revoke-ingress"]);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15m"), Ok(900));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("PT2M"), Ok(120));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("fifteen").is_err());
-        assert!(parse_duration("3d").is_err());
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl Validator<'_> {
             }
         };
         let secs = match duration {
-            Some(d) => match fault::parse_duration(&d.value) {
+            Some(d) => match crate::duration::parse_duration(&d.value) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     self.at(d.referenced, e);

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::journal::Event;
 use super::snapshot;
+use crate::action::Created;
 use crate::aws::access::{Access, RunPlace};
 use crate::fault::FaultSpec;
 use crate::target::Target;
@@ -96,15 +97,6 @@ pub struct TargetRecord {
     pub differences: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct CreatedRecord {
-    pub fault: usize,
-    pub kind: String,
-    pub id: String,
-    pub scope: String,
-    pub deleted: bool,
-}
-
 /// The resource a snapshot's state or change is about, when it is not `target`: the
 /// first of the fields that name the subject of every state and change in the catalogue
 /// (`group_id`, `instance_id`, `arn`, ...) that is present. `None` when it is `target` or
@@ -140,17 +132,6 @@ pub fn own_target(json: &str, target: &str) -> Option<String> {
 /// A part of a snapshot entry, as its JSON text.
 pub type RawJson = Box<serde_json::value::RawValue>;
 
-/// Kinds of created resource that are kept after revert: evidence for the investigation
-/// (an image or EBS snapshot of a terminated instance) or the restored resource itself
-/// (a relaunched replacement).
-pub const KEPT_KINDS: &[&str] = &["image", "ebs-snapshot", "instance"];
-
-impl CreatedRecord {
-    pub fn kept(&self) -> bool {
-        KEPT_KINDS.contains(&self.kind.as_str())
-    }
-}
-
 #[derive(Clone, Debug, Serialize)]
 pub struct RunRecord {
     pub run_id: String,
@@ -171,7 +152,7 @@ pub struct RunRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<super::journal::ScheduleLink>,
     pub targets: Vec<TargetRecord>,
-    pub created: Vec<CreatedRecord>,
+    pub created: Vec<Created>,
     /// The faults whose targets carry this run's hold tags (taken, not yet released).
     #[serde(skip)]
     pub held: std::collections::BTreeSet<usize>,
@@ -284,7 +265,7 @@ impl RunRecord {
                     continue;
                 }
                 Event::Created { fault, kind, id, scope, .. } => {
-                    run.created.push(CreatedRecord { fault, kind, id, scope, deleted: false });
+                    run.created.push(Created { fault, kind, id, scope, deleted: false });
                     continue;
                 }
                 Event::Deleted { fault, kind, id, .. } => {
