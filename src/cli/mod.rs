@@ -178,5 +178,12 @@ fn init_tracing(verbose: u8, info: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // A log line that cannot be written (stderr closed) is dropped; the subscriber would
     // otherwise report it with `eprintln!`, which panics on a closed stderr.
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false).init();
+    // Colour only on a terminal: logs piped to a file or the journal stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .log_internal_errors(false)
+        .init();
 }

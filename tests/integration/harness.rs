@@ -95,6 +95,16 @@ pub struct Env {
     pub proxy: Option<crate::proxy::Proxy>,
 }
 
+/// Whether `line` is a progress line (`inject: 120/1000 targets, about 30s left`): shown
+/// once a phase has taken a few seconds, so on a busy machine it may show anywhere.
+fn is_progress(line: &str) -> bool {
+    let Some((_, rest)) = line.split_once(": ") else { return false };
+    let Some((count, tail)) = rest.split_once(" targets, ") else { return false };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    count.split_once('/').is_some_and(|(done, total)| digits(done) && digits(total))
+        && (tail.starts_with("about ") || tail == "waiting for AWS")
+}
+
 /// What a run of the binary did.
 #[derive(Debug)]
 pub struct Out {
@@ -104,9 +114,20 @@ pub struct Out {
 }
 
 impl Out {
+    /// Exit 0 and nothing on stderr: a warning no test expected fails the test.
     #[track_caller]
     pub fn ok(self) -> Out {
+        self.ok_allowing(&[])
+    }
+
+    /// Exit 0, and each line on stderr contains one of `allowed` (a line that may or may
+    /// not show, such as progress; assert one that must with [`Out::stderr_has`]).
+    #[track_caller]
+    pub fn ok_allowing(self, allowed: &[&str]) -> Out {
         assert_eq!(self.code, Some(0), "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        let unexpected: Vec<&str> =
+            self.stderr.lines().filter(|l| !is_progress(l) && !allowed.iter().any(|e| l.contains(e))).collect();
+        assert!(unexpected.is_empty(), "unexpected on stderr: {unexpected:#?}\nstderr:\n{}", self.stderr);
         self
     }
 

@@ -32,10 +32,10 @@ async fn a_damaged_journal_is_reported_by_line_and_revert_still_restores_everyth
         .collect();
     std::fs::write(&path, damaged.join("\n") + "\n").unwrap();
 
-    let out = env.firedrill(&["status", run_id]).ok();
+    let out = env.firedrill(&["status", run_id]).ok_allowing(&["unreadable journal line skipped"]);
     let warned = format!("journal.jsonl:{first_damaged}: unreadable journal line skipped");
     assert!(out.stderr.contains(&warned), "{}", out.stderr);
-    env.firedrill(&["revert", run_id]).ok();
+    env.firedrill(&["revert", run_id]).ok_allowing(&["unreadable journal line skipped"]);
     assert_eq!(env.world().await, before, "the target counted as possibly injected, and was restored");
 }
 
@@ -61,8 +61,9 @@ async fn no_credential_reaches_the_state_store_or_the_logs() {
     let env = Env::new().await;
     env.sandbox().await;
     env.write("f.yaml", HTTP);
-    let inject = env.firedrill(&["-vv", "inject", "f.yaml", "--yes"]).ok();
-    let revert = env.firedrill(&["-vv", "revert"]).ok();
+    // Every line is a debug log here; what matters is that none holds a secret.
+    let inject = env.firedrill(&["-vv", "inject", "f.yaml", "--yes"]).ok_allowing(&[""]);
+    let revert = env.firedrill(&["-vv", "revert"]).ok_allowing(&[""]);
     let secrets = [env.creds.secret_access_key().to_owned(), env.creds.session_token().unwrap().to_owned()];
     let mut files = vec![env.state.clone()];
     let mut seen = 0;
