@@ -313,3 +313,62 @@ pub const SET_CAPACITY: ActionInfo = ActionInfo {
     ],
     permissions: &["autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup"],
 };
+
+/// The pure parts, on hand-written states: what is planned, when a change shows, what
+/// counts as restored.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(min: i32, max: i32, desired: i32, suspended: &[&str]) -> GroupState {
+        GroupState {
+            name: "web".into(),
+            min_size: min,
+            max_size: max,
+            desired_capacity: desired,
+            suspended: suspended.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn target() -> Target {
+        Target { id: "web".into(), name: None, tags: Default::default(), vpc: None }
+    }
+
+    #[test]
+    fn set_capacity_keeps_the_maximum_unless_told_and_refuses_a_no_op() {
+        let run = RunCtx::for_tests();
+        let zero = SetCapacity::default();
+        let before = group(2, 4, 2, &[]);
+        let c = zero.plan(&target(), &before).unwrap();
+        assert_eq!((c.min_size, c.max_size, c.desired_capacity), (0, 4, 0), "max unchanged");
+        let raised = SetCapacity { min: 1, desired: 6, max: None }.plan(&target(), &before).unwrap();
+        assert_eq!(raised.max_size, 6, "max raised to desired");
+        assert!(zero.plan(&target(), &group(0, 4, 0, &[])).unwrap_err().contains("nothing to break"));
+        assert_eq!(zero.observe(&run, &c, &group(0, 4, 0, &[])), Ok(()));
+        assert!(zero.observe(&run, &c, &before).unwrap_err().contains("2/4/2 after the change"));
+        assert_eq!(zero.differences(&before, &group(2, 4, 2, &["Launch"])), Vec::<String>::new(), "capacity only");
+        assert_eq!(zero.differences(&before, &group(2, 5, 2, &[])).len(), 1);
+    }
+
+    #[test]
+    fn suspend_processes_plans_only_what_is_running_and_sees_it_suspended() {
+        let run = RunCtx::for_tests();
+        let f = SuspendProcesses::default();
+        let before = group(1, 2, 1, &["Launch"]);
+        let c = f.plan(&target(), &before).unwrap();
+        assert_eq!(c.processes, ["HealthCheck", "ReplaceUnhealthy"], "Launch was suspended already: left to the team");
+        assert!(f.plan(&target(), &group(1, 2, 1, &["HealthCheck", "Launch", "ReplaceUnhealthy"])).is_err());
+        assert_eq!(f.observe(&run, &c, &group(1, 2, 1, &["HealthCheck", "Launch", "ReplaceUnhealthy"])), Ok(()));
+        assert!(f.observe(&run, &c, &before).is_err());
+        assert_eq!(f.differences(&before, &group(1, 2, 1, &["Launch"])), Vec::<String>::new());
+        assert_eq!(f.differences(&before, &group(1, 2, 1, &[])).len(), 1, "resuming too much is a difference");
+    }
+
+    #[test]
+    fn params_are_checked() {
+        assert!(SetCapacity { min: 2, desired: 1, max: None }.check().unwrap_err().contains("below `min`"));
+        assert!(SetCapacity { min: 0, desired: 3, max: Some(2) }.check().unwrap_err().contains("below `desired`"));
+        let typo = SuspendProcesses { processes: vec!["Lunch".into()] }.check().unwrap_err();
+        assert!(typo.contains("did you mean `Launch`"), "{typo}");
+    }
+}

@@ -109,3 +109,20 @@ impl RunCtx {
         created.iter().filter(|c| !c.deleted && c.kind == kind).map(|c| c.id.clone()).collect()
     }
 }
+
+#[cfg(test)]
+impl RunCtx {
+    /// A context for unit tests of a fault's pure parts: records go nowhere.
+    pub fn for_tests() -> RunCtx {
+        struct Nowhere;
+        impl Recorder for Nowhere {
+            fn created(&self, _: usize, _: &str, _: &str, _: &str) -> Result<()> {
+                Ok(())
+            }
+            fn deleted(&self, _: usize, _: &str, _: &str) -> Result<()> {
+                Ok(())
+            }
+        }
+        RunCtx::new("20261202T000000.000Z-test", 0, std::path::Path::new("."), Arc::new(Nowhere), Vec::new())
+    }
+}

@@ -790,3 +790,29 @@ pub const TERMINATE_INSTANCES: ActionInfo = ActionInfo {
         "elasticloadbalancing:DeregisterTargets",
     ],
 };
+
+/// The pure parts, on hand-written states.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(s: &str) -> RunState {
+        RunState { instance_id: "i-1".into(), state: s.into() }
+    }
+
+    #[test]
+    fn stop_plans_only_a_running_instance_and_counts_stopping_as_stopped() {
+        let run = RunCtx::for_tests();
+        let f = StopInstances::default();
+        let target = Target { id: "i-1".into(), name: Some("web-1".into()), tags: Default::default(), vpc: None };
+        assert!(f.plan(&target, &state("pending")).is_ok(), "pending is on its way to running");
+        let err = f.plan(&target, &state("stopped")).unwrap_err();
+        assert_eq!(err, "i-1 (web-1) is stopped, not running: nothing to break");
+        let c = f.plan(&target, &state("running")).unwrap();
+        assert_eq!(f.observe(&run, &c, &state("stopping")), Ok(()));
+        assert_eq!(f.observe(&run, &c, &state("stopped")), Ok(()));
+        assert!(f.observe(&run, &c, &state("running")).is_err(), "a stale read: not in effect yet");
+        assert!(f.differences(&state("running"), &state("pending")).is_empty(), "pending counts as restored");
+        assert_eq!(f.differences(&state("running"), &state("stopped")), ["i-1 is stopped, was running"]);
+    }
+}
