@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+
 use crate::Result;
+use crate::aws::{FAULT_TAG, KIND_TAG, RUN_TAG};
 
 #[derive(Clone, Debug, Serialize)]
 /// A resource a fault created (a quarantine group, an ACL clone, an image), as the
@@ -108,6 +111,20 @@ impl RunCtx {
         let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         created.iter().filter(|c| !c.deleted && c.kind == kind).map(|c| c.id.clone()).collect()
     }
+}
+
+/// The tags of a resource firedrill creates: its run, its fault, and what kind of thing
+/// it is (see [`crate::aws::KIND_TAG`]): `sweep` deletes only what carries all three.
+pub(crate) fn run_tags(run: &RunCtx, resource: ResourceType, kind: &str, extra: &[(&str, String)]) -> TagSpecification {
+    let mut b = TagSpecification::builder()
+        .resource_type(resource)
+        .tags(Tag::builder().key(RUN_TAG).value(&run.run_id).build())
+        .tags(Tag::builder().key(FAULT_TAG).value(run.fault.to_string()).build())
+        .tags(Tag::builder().key(KIND_TAG).value(kind).build());
+    for (k, v) in extra {
+        b = b.tags(Tag::builder().key(*k).value(v).build());
+    }
+    b.build()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 
 use super::RunCtx;
-use super::security_group::{delete_quarantines, ensure_quarantine};
+use super::quarantine;
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::Aws;
 use crate::target::{Target, TargetKind};
@@ -729,13 +729,13 @@ impl Fault for SwapSecurityGroups {
     ) -> Result<()> {
         let vpcs: BTreeSet<&str> = planned.iter().map(|(_, _, c)| c.vpc_id.as_str()).collect();
         for vpc in vpcs {
-            ensure_quarantine(aws, run, vpc).await?;
+            quarantine::ensure(aws, run, vpc).await?;
         }
         Ok(())
     }
 
     async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &SwapChange) -> Result<()> {
-        let q = ensure_quarantine(aws, run, &change.vpc_id).await?;
+        let q = quarantine::ensure(aws, run, &change.vpc_id).await?;
         set_lb_groups(aws, &change.arn, vec![q]).await
     }
 
@@ -768,7 +768,7 @@ impl Fault for SwapSecurityGroups {
     }
 
     async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
-        delete_quarantines(aws, run).await
+        quarantine::delete_all(aws, run).await
     }
 }
 

@@ -28,6 +28,7 @@ pub mod elbv2;
 pub mod iam;
 pub mod instance;
 pub mod network_acl;
+pub mod quarantine;
 pub mod route53;
 pub mod route_table;
 pub mod security_group;
@@ -43,6 +44,7 @@ use crate::aws::Aws;
 use crate::diagnostic::Diagnostic;
 use crate::target::{Target, TargetKind, TargetSpec};
 
+pub(crate) use context::run_tags;
 pub use context::{Created, KEPT_KINDS, Recorder, RunCtx};
 
 /// What one action does to one target. `State` is the target's described state — the

@@ -13,7 +13,8 @@ use aws_sdk_ec2::types::{
 use serde::{Deserialize, Serialize};
 
 use super::RunCtx;
-use super::security_group::{PortRange, Protocol, check_cidr, run_tags};
+use super::run_tags;
+use super::security_group::{PortRange, Protocol, check_cidr};
 use super::{ActionInfo, Fault, ParamInfo, Params};
 use crate::aws::retry::{retry, retry_fresh};
 use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};

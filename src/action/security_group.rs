@@ -12,17 +12,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, SecurityGroupRule, Tag,
-    TagSpecification, UserIdGroupPair,
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, SecurityGroupRule, TagSpecification,
+    UserIdGroupPair,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::RunCtx;
 use super::{ActionInfo, Fault, ParamInfo, Params};
-use crate::aws::retry::retry;
-use crate::aws::{Aws, FAULT_TAG, KIND_TAG, RUN_TAG, ec2};
+use super::{RunCtx, quarantine};
+use crate::aws::{Aws, ec2};
 use crate::target::{Target, TargetKind, TargetSpec};
-use crate::{Error, Result, failpoint};
+use crate::{Error, Result};
 
 // ---------------------------------------------------------------------------------------
 // Rules and group state
@@ -219,7 +218,7 @@ impl GroupState {
     }
 }
 
-async fn describe_group(aws: &Aws, id: &str) -> Result<GroupState> {
+pub(super) async fn describe_group(aws: &Aws, id: &str) -> Result<GroupState> {
     let g = ec2::describe_security_group(&aws.ec2, id).await?.ok_or_else(|| gone(id))?;
     Ok(GroupState::from_sdk(&g))
 }
@@ -319,7 +318,7 @@ fn created(answer: &[SecurityGroupRule]) -> Vec<Rule> {
 
 /// Remove `rules`; returns whether EC2's answer proves them all gone: it succeeded and
 /// names none it did not know.
-async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule]) -> Result<bool> {
+pub(super) async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule]) -> Result<bool> {
     if rules.is_empty() {
         return Ok(true);
     }
@@ -339,20 +338,6 @@ async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rules: &[Rule])
             |out| out.r#return() == Some(true) && out.unknown_ip_permissions().is_empty()
         ),
     }
-}
-
-/// The tags of a resource firedrill creates: its run, its fault, and what kind of thing
-/// it is (see [`crate::aws::KIND_TAG`]): `sweep` deletes only what carries all three.
-pub(crate) fn run_tags(run: &RunCtx, resource: ResourceType, kind: &str, extra: &[(&str, String)]) -> TagSpecification {
-    let mut b = TagSpecification::builder()
-        .resource_type(resource)
-        .tags(Tag::builder().key(RUN_TAG).value(&run.run_id).build())
-        .tags(Tag::builder().key(FAULT_TAG).value(run.fault.to_string()).build())
-        .tags(Tag::builder().key(KIND_TAG).value(kind).build());
-    for (k, v) in extra {
-        b = b.tags(Tag::builder().key(*k).value(v).build());
-    }
-    b.build()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -792,7 +777,7 @@ impl Fault for OpenIngress {
     async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &RulesChange) -> Result<()> {
         let now = describe_group(aws, &change.group_id).await?;
         let missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(Direction::Ingress, r)).cloned().collect();
-        let tags = run_tags(run, ResourceType::SecurityGroupRule, crate::aws::kind::RULE, &[]);
+        let tags = super::run_tags(run, ResourceType::SecurityGroupRule, crate::aws::kind::RULE, &[]);
         authorize(aws, &change.group_id, Direction::Ingress, &missing, Some(tags)).await.map(drop)
     }
 
@@ -896,65 +881,6 @@ pub struct IsolateChange {
     pub interfaces: Vec<Interface>,
 }
 
-const QUARANTINE_KIND: &str = "security-group";
-
-/// The fault's quarantine group in `vpc`: an empty security group (no inbound, no
-/// outbound rules), created and tagged once per run, fault and VPC, and journaled
-/// before it is used. Shared by every fault that isolates something.
-pub(crate) async fn ensure_quarantine(aws: &Aws, run: &RunCtx, vpc: &str) -> Result<String> {
-    if let Some(id) = run.created_in(QUARANTINE_KIND, vpc) {
-        return Ok(id);
-    }
-    let name = format!("firedrill-quarantine-{}-{}", run.run_id, run.fault);
-    let out = aws
-        .ec2
-        .create_security_group()
-        .group_name(&name)
-        .description(format!("firedrill quarantine group for run {}: no rules, by design", run.run_id))
-        .vpc_id(vpc)
-        .tag_specifications(run_tags(
-            run,
-            ResourceType::SecurityGroup,
-            crate::aws::kind::QUARANTINE_GROUP,
-            &[("Name", name.clone())],
-        ))
-        .send()
-        .await
-        .map_err(Error::aws(format!("create a quarantine security group in {vpc} (ec2:CreateSecurityGroup)")))?;
-    let id = out.group_id().unwrap_or_default().to_owned();
-    failpoint::hit("after-create");
-    run.record_created(QUARANTINE_KIND, &id, vpc)?;
-    // A new group allows all outbound traffic: remove that, so the group is empty.
-    let q = describe_group(aws, &id).await?;
-    revoke(aws, &id, Direction::Egress, &q.egress).await?;
-    Ok(id)
-}
-
-/// Delete the fault's quarantine groups: those the journal recorded, and any tagged for
-/// this run and fault that a crash kept out of the journal. Idempotent.
-pub(crate) async fn delete_quarantines(aws: &Aws, run: &RunCtx) -> Result<()> {
-    let mut ids: BTreeSet<String> = run.created(QUARANTINE_KIND).into_iter().collect();
-    for g in ec2::security_groups_tagged(&aws.ec2, RUN_TAG, &run.run_id).await? {
-        if ec2::tags_map(g.tags()).get(FAULT_TAG) == Some(&run.fault.to_string()) {
-            ids.extend(g.group_id().map(str::to_owned));
-        }
-    }
-    for id in ids {
-        // DependencyViolation while an interface still holds it: wait for it to let go.
-        let deleted = retry(|| async {
-            let doing = format!("delete quarantine group {id} (ec2:DeleteSecurityGroup)");
-            aws.ec2.delete_security_group().group_id(&id).send().await.map(drop).map_err(Error::aws(doing))
-        });
-        if let Err(err) = deleted.await
-            && err.aws_code() != Some("InvalidGroup.NotFound")
-        {
-            return Err(err);
-        }
-        run.record_deleted(QUARANTINE_KIND, &id)?;
-    }
-    Ok(())
-}
-
 async fn set_groups(
     aws: &Aws,
     instance_id: &str,
@@ -1046,20 +972,20 @@ impl Fault for IsolateInstance {
     ) -> Result<()> {
         let vpcs: BTreeSet<&str> = planned.iter().map(|(_, _, c)| c.vpc_id.as_str()).collect();
         for vpc in vpcs {
-            ensure_quarantine(aws, run, vpc).await?;
+            quarantine::ensure(aws, run, vpc).await?;
         }
         Ok(())
     }
 
     async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &IsolateChange) -> Result<()> {
         let q = run
-            .created_in(QUARANTINE_KIND, &change.vpc_id)
+            .created_in(quarantine::KIND, &change.vpc_id)
             .ok_or_else(|| Error::Failed(format!("no quarantine group recorded for {}", change.vpc_id)))?;
         set_groups(aws, &change.instance_id, &change.interfaces, |_| vec![q.clone()]).await
     }
 
     fn observe(&self, run: &RunCtx, change: &IsolateChange, now: &InstanceGroups) -> Result<(), String> {
-        let q = run.created_in(QUARANTINE_KIND, &change.vpc_id).unwrap_or_default();
+        let q = run.created_in(quarantine::KIND, &change.vpc_id).unwrap_or_default();
         match now.interfaces.iter().find(|n| n.groups != [q.clone()]) {
             Some(n) => {
                 Err(format!("{} has groups [{}], not only the quarantine group {q}", n.eni_id, n.groups.join(", ")))
@@ -1102,7 +1028,7 @@ impl Fault for IsolateInstance {
     }
 
     async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
-        delete_quarantines(aws, run).await
+        quarantine::delete_all(aws, run).await
     }
 }
 
