@@ -282,3 +282,58 @@ pub const BLACKHOLE: ActionInfo = ActionInfo {
         "ec2:ReplaceRoute",
     ],
 };
+
+/// The pure parts, on hand-written states.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(destination: &str, target: &str) -> Route {
+        Route { destination: destination.into(), target: target.into() }
+    }
+
+    fn table(routes: &[Route]) -> RouteTableState {
+        RouteTableState { route_table_id: "rtb-1".into(), routes: routes.to_vec() }
+    }
+
+    fn target() -> Target {
+        Target { id: "rtb-1".into(), name: None, tags: Default::default(), vpc: None }
+    }
+
+    #[test]
+    fn blackhole_plans_the_named_route_only_and_never_the_local_one() {
+        let before = table(&[route("0.0.0.0/0", "igw-1"), route("10.0.0.0/16", "local")]);
+        let remove = Blackhole::default();
+        let c = remove.plan(&target(), &before).unwrap();
+        assert_eq!((c.route.clone(), c.redirect_to.clone()), (route("0.0.0.0/0", "igw-1"), None));
+        let local = Blackhole { destination: "10.0.0.0/16".into(), redirect_to: None };
+        assert!(local.plan(&target(), &before).unwrap_err().contains("local route"));
+        let none = Blackhole { destination: "192.168.0.0/16".into(), redirect_to: None };
+        assert!(none.plan(&target(), &before).unwrap_err().contains("nothing to break"));
+        let same = Blackhole { destination: "0.0.0.0/0".into(), redirect_to: Some("igw-1".into()) };
+        assert!(same.plan(&target(), &before).unwrap_err().contains("already goes to igw-1"));
+    }
+
+    #[test]
+    fn blackhole_sees_a_removal_or_a_redirect_and_names_every_route_that_differs() {
+        let run = RunCtx::for_tests();
+        let before = table(&[route("0.0.0.0/0", "igw-1"), route("10.0.0.0/16", "local")]);
+        let removed = table(&[route("10.0.0.0/16", "local")]);
+        let remove = Blackhole::default();
+        let c = remove.plan(&target(), &before).unwrap();
+        assert_eq!(remove.observe(&run, &c, &removed), Ok(()));
+        assert!(remove.observe(&run, &c, &before).is_err(), "a stale read: not in effect yet");
+        let redirect = Blackhole { destination: "0.0.0.0/0".into(), redirect_to: Some("nat-1".into()) };
+        let r = redirect.plan(&target(), &before).unwrap();
+        let redirected = table(&[route("0.0.0.0/0", "nat-1"), route("10.0.0.0/16", "local")]);
+        assert_eq!(redirect.observe(&run, &r, &redirected), Ok(()));
+        assert!(redirect.observe(&run, &r, &removed).is_err());
+        assert!(remove.differences(&before, &before).is_empty());
+        assert_eq!(
+            remove.differences(&before, &redirected),
+            ["rtb-1: route missing: 0.0.0.0/0 -> igw-1", "rtb-1: route not in snapshot: 0.0.0.0/0 -> nat-1"]
+        );
+        assert!(Blackhole { destination: "nope".into(), redirect_to: None }.check().is_err());
+        assert!(Blackhole { destination: "pl-123".into(), redirect_to: None }.check().is_ok());
+    }
+}
