@@ -166,10 +166,55 @@ pub struct RunRecord {
     snapshots: snapshot::Reader,
 }
 
+/// A journal that is not a run's, or is damaged past reading.
+fn corrupt(path: &Path, message: &str) -> Error {
+    Error::Corrupt { path: path.to_owned(), message: message.to_owned() }
+}
+
+/// Where each fault's targets are in `RunRecord::targets`, by id: a fleet's journal has
+/// thousands of events, each naming a target.
+#[derive(Default)]
+struct TargetIndex(HashMap<usize, HashMap<String, usize>>);
+
+impl TargetIndex {
+    fn add(&mut self, fault: usize, id: &str, at: usize) {
+        self.0.entry(fault).or_default().entry(id.to_owned()).or_insert(at);
+    }
+
+    fn find(&self, fault: usize, target: &str) -> Option<usize> {
+        self.0.get(&fault).and_then(|ids| ids.get(target)).copied()
+    }
+}
+
+/// A target's phase change, as one journal event says it.
+struct Step {
+    fault: usize,
+    target: String,
+    phase: Phase,
+    at: String,
+    error: Option<String>,
+    differences: Vec<String>,
+}
+
 impl RunRecord {
+    /// The run as its journal tells it: the header (`run-started`), then each event in
+    /// order, either about the run (snapshots, faults added, holds, what was created) or
+    /// a step of one target's phase.
     pub fn fold(path: &Path, events: Vec<Event>) -> Result<RunRecord> {
         let mut events = events.into_iter();
-        let corrupt = |message: &str| Error::Corrupt { path: path.to_owned(), message: message.to_owned() };
+        let mut run = RunRecord::started(path, events.next())?;
+        let mut index = TargetIndex::default();
+        for event in events {
+            if let Some(step) = run.apply(path, &mut index, event)? {
+                run.step(path, &index, step);
+            }
+        }
+        Ok(run)
+    }
+
+    /// The fold's first step, the run's header: the journal's first event must be
+    /// `run-started`.
+    fn started(path: &Path, first: Option<Event>) -> Result<RunRecord> {
         let Some(Event::RunStarted {
             at,
             run_id,
@@ -184,11 +229,11 @@ impl RunRecord {
             drill,
             schedule,
             ..
-        }) = events.next()
+        }) = first
         else {
-            return Err(corrupt("the journal does not start with run-started"));
+            return Err(corrupt(path, "the journal does not start with run-started"));
         };
-        let mut run = RunRecord {
+        Ok(RunRecord {
             run_id,
             started_at: at,
             started_by: by,
@@ -207,122 +252,124 @@ impl RunRecord {
             warnings: Vec::new(),
             dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
             snapshots: snapshot::Reader::default(),
-        };
-        // Where each fault's targets are in `run.targets`, by id: a fleet's journal has
-        // thousands of events, each naming a target.
-        let mut index: HashMap<usize, HashMap<String, usize>> = HashMap::new();
-        let find = |index: &HashMap<usize, HashMap<String, usize>>, fault: usize, target: &str| {
-            index.get(&fault).and_then(|ids| ids.get(target)).copied()
-        };
-        for event in events {
-            let (fault, target, phase, at, error, differences) = match event {
-                Event::RunStarted { .. } => return Err(corrupt("a second run-started event")),
-                Event::Snapshot { file, sha256, .. } => {
-                    run.snapshots.expect(&file, &sha256);
-                    continue;
-                }
-                Event::Planned { at, fault, target, snapshot, changes, change_sha256 } => {
-                    index.entry(fault).or_default().entry(target.id.clone()).or_insert(run.targets.len());
-                    run.targets.push(TargetRecord {
-                        fault,
-                        target,
-                        snapshot,
-                        after: None,
-                        first_restored_at: None,
-                        changes,
-                        change_sha256,
-                        phase: Phase::NotInjected,
-                        updated_at: at,
-                        error: None,
-                        differences: Vec::new(),
-                    });
-                    continue;
-                }
-                Event::Command { .. } => continue,
-                Event::Held { fault, .. } => {
-                    run.held.insert(fault);
-                    continue;
-                }
-                Event::Released { fault, .. } => {
-                    run.held.remove(&fault);
-                    continue;
-                }
-                Event::FaultAdded { fault, spec, seed, .. } => {
-                    if fault != run.faults.len() {
-                        return Err(corrupt(&format!("fault {fault} added after {} faults", run.faults.len())));
-                    }
-                    run.faults.push(spec);
-                    run.seeds.push(seed);
-                    continue;
-                }
-                Event::Observed { at, fault, target, live } => {
-                    if let Some(i) = find(&index, fault, &target)
-                        && live == "restored"
-                        && run.targets[i].first_restored_at.is_none()
-                    {
-                        run.targets[i].first_restored_at = Some(at);
-                    }
-                    continue;
-                }
-                Event::Created { fault, kind, id, scope, .. } => {
-                    run.created.push(Created { fault, kind, id, scope, deleted: false });
-                    continue;
-                }
-                Event::Deleted { fault, kind, id, .. } => {
-                    for c in run.created.iter_mut().filter(|c| c.fault == fault && c.kind == kind && c.id == id) {
-                        c.deleted = true;
-                    }
-                    continue;
-                }
-                Event::Injecting { at, fault, target } => (fault, target, Phase::Injecting, at, None, vec![]),
-                Event::Injected { at, fault, target, after } => {
-                    if let Some(i) = find(&index, fault, &target) {
-                        run.targets[i].after = after;
-                    }
-                    (fault, target, Phase::Injected, at, None, vec![])
-                }
-                Event::Restored { at, fault, target } => {
-                    if let Some(i) = find(&index, fault, &target) {
-                        run.targets[i].first_restored_at.get_or_insert_with(|| at.clone());
-                    }
-                    (fault, target, Phase::Restored, at, None, vec![])
-                }
-                Event::Gone { at, fault, target } => (fault, target, Phase::Gone, at, None, vec![]),
-                Event::Drifted { at, fault, target, differences } => (
+        })
+    }
+
+    /// The fold's second step, one event after the header: a run-level event is folded
+    /// in here; a target's phase change is returned as a [`Step`].
+    fn apply(&mut self, path: &Path, index: &mut TargetIndex, event: Event) -> Result<Option<Step>> {
+        let run = self;
+        let (fault, target, phase, at, error, differences) = match event {
+            Event::RunStarted { .. } => return Err(corrupt(path, "a second run-started event")),
+            Event::Snapshot { file, sha256, .. } => {
+                run.snapshots.expect(&file, &sha256);
+                return Ok(None);
+            }
+            Event::Planned { at, fault, target, snapshot, changes, change_sha256 } => {
+                index.add(fault, &target.id, run.targets.len());
+                run.targets.push(TargetRecord {
                     fault,
                     target,
-                    Phase::Changed,
-                    at,
-                    Some("changed since the fault: see `firedrill diff`; `revert --force` restores it anyway".into()),
-                    differences,
-                ),
-                Event::Abandoned { at, fault, target, by } => {
-                    (fault, target, Phase::Abandoned, at, Some(format!("abandoned by {by}")), vec![])
+                    snapshot,
+                    after: None,
+                    first_restored_at: None,
+                    changes,
+                    change_sha256,
+                    phase: Phase::NotInjected,
+                    updated_at: at,
+                    error: None,
+                    differences: Vec::new(),
+                });
+                return Ok(None);
+            }
+            Event::Command { .. } => return Ok(None),
+            Event::Held { fault, .. } => {
+                run.held.insert(fault);
+                return Ok(None);
+            }
+            Event::Released { fault, .. } => {
+                run.held.remove(&fault);
+                return Ok(None);
+            }
+            Event::FaultAdded { fault, spec, seed, .. } => {
+                if fault != run.faults.len() {
+                    return Err(corrupt(path, &format!("fault {fault} added after {} faults", run.faults.len())));
                 }
-                Event::Done { at, fault, target } => (fault, target, Phase::Done, at, None, vec![]),
-                Event::InjectFailed { at, fault, target, error } => {
-                    (fault, target, Phase::Failed, at, Some(error), vec![])
+                run.faults.push(spec);
+                run.seeds.push(seed);
+                return Ok(None);
+            }
+            Event::Observed { at, fault, target, live } => {
+                if let Some(i) = index.find(fault, &target)
+                    && live == "restored"
+                    && run.targets[i].first_restored_at.is_none()
+                {
+                    run.targets[i].first_restored_at = Some(at);
                 }
-                Event::Reverting { at, fault, target } => (fault, target, Phase::Reverting, at, None, vec![]),
-                Event::Reverted { at, fault, target } => (fault, target, Phase::Reverted, at, None, vec![]),
-                Event::Irreversible { at, fault, target, note } => {
-                    (fault, target, Phase::Irreversible, at, Some(note), vec![])
+                return Ok(None);
+            }
+            Event::Created { fault, kind, id, scope, .. } => {
+                run.created.push(Created { fault, kind, id, scope, deleted: false });
+                return Ok(None);
+            }
+            Event::Deleted { fault, kind, id, .. } => {
+                for c in run.created.iter_mut().filter(|c| c.fault == fault && c.kind == kind && c.id == id) {
+                    c.deleted = true;
                 }
-                Event::RevertFailed { at, fault, target, error, differences } => {
-                    (fault, target, Phase::RevertFailed, at, Some(error), differences)
+                return Ok(None);
+            }
+            Event::Injecting { at, fault, target } => (fault, target, Phase::Injecting, at, None, vec![]),
+            Event::Injected { at, fault, target, after } => {
+                if let Some(i) = index.find(fault, &target) {
+                    run.targets[i].after = after;
                 }
-            };
-            let Some(rec) = find(&index, fault, &target).map(|i| &mut run.targets[i]) else {
-                // Its `planned` line was lost (a damaged journal): nothing to attach it to.
-                run.warnings.push(format!("{}: event for {target} before its snapshot; skipped", path.display()));
-                continue;
-            };
-            rec.phase = phase;
-            rec.updated_at = at;
-            rec.error = error;
-            rec.differences = differences;
-        }
-        Ok(run)
+                (fault, target, Phase::Injected, at, None, vec![])
+            }
+            Event::Restored { at, fault, target } => {
+                if let Some(i) = index.find(fault, &target) {
+                    run.targets[i].first_restored_at.get_or_insert_with(|| at.clone());
+                }
+                (fault, target, Phase::Restored, at, None, vec![])
+            }
+            Event::Gone { at, fault, target } => (fault, target, Phase::Gone, at, None, vec![]),
+            Event::Drifted { at, fault, target, differences } => (
+                fault,
+                target,
+                Phase::Changed,
+                at,
+                Some("changed since the fault: see `firedrill diff`; `revert --force` restores it anyway".into()),
+                differences,
+            ),
+            Event::Abandoned { at, fault, target, by } => {
+                (fault, target, Phase::Abandoned, at, Some(format!("abandoned by {by}")), vec![])
+            }
+            Event::Done { at, fault, target } => (fault, target, Phase::Done, at, None, vec![]),
+            Event::InjectFailed { at, fault, target, error } => (fault, target, Phase::Failed, at, Some(error), vec![]),
+            Event::Reverting { at, fault, target } => (fault, target, Phase::Reverting, at, None, vec![]),
+            Event::Reverted { at, fault, target } => (fault, target, Phase::Reverted, at, None, vec![]),
+            Event::Irreversible { at, fault, target, note } => {
+                (fault, target, Phase::Irreversible, at, Some(note), vec![])
+            }
+            Event::RevertFailed { at, fault, target, error, differences } => {
+                (fault, target, Phase::RevertFailed, at, Some(error), differences)
+            }
+        };
+        Ok(Some(Step { fault, target, phase, at, error, differences }))
+    }
+
+    /// The fold's third step: a target's phase change, onto its record. A target whose
+    /// `planned` line was lost (a damaged journal) has nothing to attach it to: a
+    /// warning, and skipped.
+    fn step(&mut self, path: &Path, index: &TargetIndex, step: Step) {
+        let Step { fault, target, phase, at, error, differences } = step;
+        let Some(rec) = index.find(fault, &target).map(|i| &mut self.targets[i]) else {
+            self.warnings.push(format!("{}: event for {target} before its snapshot; skipped", path.display()));
+            return;
+        };
+        rec.phase = phase;
+        rec.updated_at = at;
+        rec.error = error;
+        rec.differences = differences;
     }
 
     /// Target `t`'s state before the fault, and the change, from its snapshot: checked
