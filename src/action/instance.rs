@@ -561,7 +561,8 @@ impl Fault for TerminateInstances {
         let id = &change.instance_id;
         let cfg = self.describe(aws, target).await?;
         // The evidence carries the run's tags and says which instance it is of.
-        let tags = |kind| super::run_tags(run, kind, crate::aws::kind::EVIDENCE, &[("firedrill:instance", id.clone())]);
+        let tags =
+            |kind| super::run_tags(run, kind, crate::aws::kind::EVIDENCE, &[(crate::aws::INSTANCE_TAG, id.clone())]);
         match change.preserve {
             Preserve::None => {}
             Preserve::Image if run.created_in("image", id).is_none() => {

@@ -257,6 +257,8 @@ pub const RUN_TAG: &str = "firedrill:run";
 pub const FAULT_TAG: &str = "firedrill:fault";
 /// What kind of thing firedrill made it as (see [`kind`]).
 pub const KIND_TAG: &str = "firedrill:kind";
+/// On evidence (an image or snapshot): the instance it was taken of.
+pub const INSTANCE_TAG: &str = "firedrill:instance";
 
 /// The values of [`KIND_TAG`]: what firedrill creates.
 pub mod kind {

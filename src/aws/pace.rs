@@ -176,10 +176,14 @@ impl Pacer {
         })
     }
 
-    /// Wait for `api`'s turn (a call on `resources` instances, for EC2's resource tokens);
-    /// an error once the deadline has passed. The call goes when every bucket it draws on
-    /// has its tokens, and only then takes them, so a wait on one wastes none of another.
-    pub async fn acquire(&self, api: &str, resources: f64) -> Result<(), ConnectorError> {
+    /// Wait for `api`'s turn (`body`: the request's, for the instances it names); an
+    /// error once the deadline has passed. The call goes when every bucket it draws on has
+    /// its tokens, and only then takes them, so a wait on one wastes none of another.
+    pub async fn acquire(&self, api: &str, body: &[u8]) -> Result<(), ConnectorError> {
+        let mut draws = vec![(api.to_owned(), 1.0)];
+        if self.pacing.seeded {
+            draws.extend(also_draws_on(api, body));
+        }
         loop {
             let now = Instant::now();
             if now >= self.pacing.deadline {
@@ -187,7 +191,7 @@ impl Pacer {
                     format!("the command's deadline (--deadline) passed before {api} could be called").into(),
                 ));
             }
-            let wait = self.take(api, resources, now);
+            let wait = self.take(&draws, now);
             match wait {
                 Ok(()) => return Ok(()),
                 Err(wait) => tokio::time::sleep(wait.min(self.pacing.deadline.saturating_duration_since(now))).await,
@@ -195,16 +199,14 @@ impl Pacer {
         }
     }
 
-    /// Take the tokens of every bucket a call on `api` draws on, if all have them at
-    /// `now`; otherwise take none and say how long until all might.
-    fn take(&self, api: &str, resources: f64, now: Instant) -> Result<(), Duration> {
-        let mut draws = vec![(api.to_owned(), 1.0)];
-        if self.pacing.seeded {
-            draws.extend(also_draws_on(api, resources));
-        }
+    /// Take the tokens of every bucket in `draws` (the call's API's first, with what each
+    /// costs), if all have them at `now`; otherwise take none and say how long until all
+    /// might.
+    fn take(&self, draws: &[(String, f64)], now: Instant) -> Result<(), Duration> {
+        let api = draws[0].0.as_str();
         let mut apis = self.apis.lock().unwrap_or_else(|e| e.into_inner());
         let mut wait = Ok(());
-        for (key, cost) in &draws {
+        for (key, cost) in draws {
             if let Some(b) = self.api(&mut apis, key).bucket.as_mut()
                 && let Err(w) = b.ready(now, *cost)
             {
@@ -212,7 +214,7 @@ impl Pacer {
             }
         }
         wait?;
-        for (key, cost) in &draws {
+        for (key, cost) in draws {
             if let Some(b) = self.api(&mut apis, key).bucket.as_mut() {
                 b.spend(*cost);
             }
@@ -308,14 +310,14 @@ const RESOURCES: &str = "#instances";
 
 /// The buckets other than its own that a call on `api` draws on, each with its cost: the
 /// service's account-wide bucket (Elastic Load Balancing, Route 53), and for the EC2
-/// calls that start, stop or terminate instances a resource token per instance
-/// (`ec2:StartInstances#instances`).
-pub fn also_draws_on(api: &str, resources: f64) -> Vec<(String, f64)> {
+/// calls that start, stop or terminate instances a resource token per instance its
+/// `body` names (`ec2:StartInstances#instances`). Only those calls' bodies are read.
+pub fn also_draws_on(api: &str, body: &[u8]) -> Vec<(String, f64)> {
     let (service, action) = api.split_once(':').unwrap_or((api, ""));
     match service {
         "elasticloadbalancing" | "route53" => vec![(format!("{service}:{ACCOUNT}"), 1.0)],
         "ec2" if matches!(action, "RunInstances" | "StartInstances" | "StopInstances" | "TerminateInstances") => {
-            vec![(format!("{api}{RESOURCES}"), resources.max(1.0))]
+            vec![(format!("{api}{RESOURCES}"), resources_of(body))]
         }
         _ => Vec::new(),
     }
@@ -413,7 +415,7 @@ impl HttpConnector for PacedConnector {
         let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
         HttpConnectorFuture::new(async move {
             let api = api_of(&request);
-            pacer.acquire(&api, resources_of(request.body().bytes().unwrap_or_default())).await?;
+            pacer.acquire(&api, request.body().bytes().unwrap_or_default()).await?;
             let mut response: HttpResponse = inner.call(request).await?;
             let status = response.status().as_u16();
             // An error answer is small: read it to tell a throttle from any other error,
@@ -454,6 +456,13 @@ mod tests {
         assert_eq!(documented("ec2:RebootInstances"), Some(Limit { capacity: 50.0, per_second: 5.0 }));
     }
 
+    /// What `acquire` draws on for a call on `api` with `body`, seeded.
+    fn draws(api: &str, body: &[u8]) -> Vec<(String, f64)> {
+        let mut d = vec![(api.to_owned(), 1.0)];
+        d.extend(also_draws_on(api, body));
+        d
+    }
+
     #[test]
     fn calls_take_from_every_bucket_they_draw_on_or_from_none() {
         let p = Pacer::new(Pacing { share: 1.0, ..pacing(true) });
@@ -463,9 +472,9 @@ mod tests {
         // once, the 39th, of a third action, waits for the account's refill.
         for i in 0..38 {
             let api = ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:DescribeTargetHealth"][i % 2];
-            assert_eq!(p.take(api, 1.0, t0), Ok(()), "call {i}");
+            assert_eq!(p.take(&draws(api, b""), t0), Ok(()), "call {i}");
         }
-        let wait = p.take("elasticloadbalancing:DescribeTags", 1.0, t0).unwrap_err();
+        let wait = p.take(&draws("elasticloadbalancing:DescribeTags", b""), t0).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_millis(110), "one token at 9.9 a second: {wait:?}");
         let apis = p.apis.lock().unwrap();
         assert_eq!(apis["elasticloadbalancing:DescribeTags"].bucket.as_ref().unwrap().tokens, 38.0, "took none");
@@ -473,13 +482,17 @@ mod tests {
         // Starting 1000 instances takes all 1000 resource tokens at once (no burst is left
         // over in a resource bucket; a cost over the capacity needs a full one); 10 more
         // wait for 10 tokens at 2 a second, though the call's own bucket (5 / 2) has room.
-        assert_eq!(p.take("ec2:StartInstances", 1500.0, t0), Ok(()));
-        let wait = p.take("ec2:StartInstances", 10.0, t0).unwrap_err();
+        let start = |n: usize| {
+            let ids: String = (1..=n).map(|i| format!("&InstanceId.{i}=i-{i}")).collect();
+            draws("ec2:StartInstances", format!("Action=StartInstances{ids}").as_bytes())
+        };
+        assert_eq!(p.take(&start(1500), t0), Ok(()));
+        let wait = p.take(&start(10), t0).unwrap_err();
         assert!(wait >= Duration::from_secs(5), "{wait:?}");
-        assert_eq!(p.take("ec2:StartInstances", 10.0, t0 + Duration::from_secs(6)), Ok(()));
+        assert_eq!(p.take(&start(10), t0 + Duration::from_secs(6)), Ok(()));
         assert_eq!(resources_of(b"Action=StartInstances&InstanceId.1=i-1&InstanceId.2=i-2&Version=2016-11-15"), 2.0);
         assert_eq!(resources_of(b"Action=RunInstances&MaxCount=3&MinCount=3"), 3.0);
-        assert_eq!(also_draws_on("iam:DetachRolePolicy", 1.0), Vec::<(String, f64)>::new());
+        assert_eq!(also_draws_on("iam:DetachRolePolicy", b""), Vec::<(String, f64)>::new());
     }
 
     #[test]
@@ -512,7 +525,7 @@ mod tests {
         let p = Pacer::new(pacing(false));
         let api = "ec2:RevokeSecurityGroupIngress";
         for _ in 0..100 {
-            p.acquire(api, 1.0).await.unwrap();
+            p.acquire(api, b"").await.unwrap();
         }
         assert!(p.apis.lock().unwrap()[api].bucket.is_none(), "no pacing before a throttle");
         p.answered(api, true);
@@ -523,7 +536,7 @@ mod tests {
     #[tokio::test]
     async fn past_the_deadline_a_call_fails_at_once() {
         let p = Pacer::new(Pacing { share: 1.0, deadline: Instant::now(), seeded: false });
-        assert!(p.acquire("ec2:DescribeVpcs", 1.0).await.is_err());
+        assert!(p.acquire("ec2:DescribeVpcs", b"").await.is_err());
     }
 
     #[test]

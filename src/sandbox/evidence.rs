@@ -8,8 +8,9 @@ use aws_sdk_ec2::types::Filter;
 use serde::{Deserialize, Serialize};
 
 use super::{SANDBOX_TAG, Sandbox};
+use crate::aws::ec2::{filter, tags_map};
 use crate::aws::retry::retry;
-use crate::aws::{KIND_TAG, RUN_TAG, ec2::filter, kind};
+use crate::aws::{INSTANCE_TAG, KIND_TAG, RUN_TAG, kind};
 use crate::{Error, Result};
 
 /// One image or snapshot taken of one of the stack's instances.
@@ -24,12 +25,6 @@ pub struct Evidence {
     pub run: Option<String>,
     /// Whether `down` deleted it (`--evidence delete`); kept otherwise.
     pub deleted: bool,
-}
-
-const INSTANCE_TAG: &str = "firedrill:instance";
-
-fn tag(tags: &[aws_sdk_ec2::types::Tag], key: &str) -> Option<String> {
-    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
 }
 
 /// Every instance that was ever part of the stack as far as EC2 still says: those `up`
@@ -69,12 +64,15 @@ pub async fn find(ec2: &aws_sdk_ec2::Client, sb: &Sandbox) -> Result<Vec<Evidenc
     let filters = || -> Vec<Filter> {
         vec![filter(&format!("tag:{KIND_TAG}"), [kind::EVIDENCE]), filter(&format!("tag:{INSTANCE_TAG}"), ids.clone())]
     };
-    let evidence = |kind: &str, id: Option<&str>, tags: &[aws_sdk_ec2::types::Tag]| Evidence {
-        kind: kind.to_owned(),
-        id: id.unwrap_or_default().to_owned(),
-        of: tag(tags, INSTANCE_TAG).unwrap_or_default(),
-        run: tag(tags, RUN_TAG),
-        deleted: false,
+    let evidence = |kind: &str, id: Option<&str>, tags: &[aws_sdk_ec2::types::Tag]| {
+        let mut tags = tags_map(tags);
+        Evidence {
+            kind: kind.to_owned(),
+            id: id.unwrap_or_default().to_owned(),
+            of: tags.remove(INSTANCE_TAG).unwrap_or_default(),
+            run: tags.remove(RUN_TAG),
+            deleted: false,
+        }
     };
     let images = ec2
         .describe_images()
