@@ -327,23 +327,11 @@ async fn delete_rule(aws: &Aws, id: &str, detail: &str) -> Result<()> {
     let (dir, group) = detail.split_once(" of ").unwrap_or(("ingress", detail));
     let doing = format!("remove rule {id} from {group}");
     if dir == "egress" {
-        aws.ec2
-            .revoke_security_group_egress()
-            .group_id(group)
-            .security_group_rule_ids(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("{doing} (ec2:RevokeSecurityGroupEgress)")))
+        let call = aws.ec2.revoke_security_group_egress().group_id(group).security_group_rule_ids(id);
+        crate::aws::call(call.send(), format!("{doing} (ec2:RevokeSecurityGroupEgress)")).await
     } else {
-        aws.ec2
-            .revoke_security_group_ingress()
-            .group_id(group)
-            .security_group_rule_ids(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("{doing} (ec2:RevokeSecurityGroupIngress)")))
+        let call = aws.ec2.revoke_security_group_ingress().group_id(group).security_group_rule_ids(id);
+        crate::aws::call(call.send(), format!("{doing} (ec2:RevokeSecurityGroupIngress)")).await
     }
 }
 

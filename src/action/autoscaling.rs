@@ -2,9 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RunCtx;
-use super::{ActionInfo, Fault, ParamInfo, Params};
-use crate::aws::Aws;
+use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert};
+use crate::aws::{self, Aws};
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -50,6 +49,38 @@ async fn describe_group(aws: &Aws, name: &str) -> Result<GroupState> {
         desired_capacity: g.desired_capacity().unwrap_or(0),
         suspended,
     })
+}
+
+/// A group's suspended processes: what `suspend-processes` changes and is judged by.
+pub struct Processes;
+
+impl Resource for Processes {
+    type State = GroupState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<GroupState> {
+        describe_group(aws, &target.id).await
+    }
+
+    fn differences(before: &GroupState, now: &GroupState) -> Vec<String> {
+        super::compare(&before.name, "suspended processes", &before.suspended, &now.suspended)
+    }
+}
+
+/// A group's min, max and desired capacity: what `set-capacity` changes and is judged by
+/// (the processes are left to the group).
+pub struct Capacity;
+
+impl Resource for Capacity {
+    type State = GroupState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<GroupState> {
+        describe_group(aws, &target.id).await
+    }
+
+    fn differences(before: &GroupState, now: &GroupState) -> Vec<String> {
+        let capacity = |g: &GroupState| (g.min_size, g.max_size, g.desired_capacity);
+        super::compare(&before.name, "min/max/desired", &capacity(before), &capacity(now))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -99,12 +130,8 @@ pub struct SuspendChange {
 }
 
 impl Fault for SuspendProcesses {
-    type State = GroupState;
+    type On = Processes;
     type Change = SuspendChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
-        describe_group(aws, &target.id).await
-    }
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<SuspendChange, String> {
         let processes: Vec<String> = self.processes.iter().filter(|p| !state.suspended.contains(p)).cloned().collect();
@@ -118,15 +145,16 @@ impl Fault for SuspendProcesses {
         vec![format!("suspend {}", change.processes.join(", "))]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &SuspendChange) -> Result<()> {
-        aws.autoscaling
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<GroupState>> {
+        let change = item.change;
+        let call = aws
+            .autoscaling
             .suspend_processes()
             .auto_scaling_group_name(&change.name)
             .set_scaling_processes(Some(change.processes.clone()))
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("suspend processes of {} (autoscaling:SuspendProcesses)", change.name)))
+            .send();
+        aws::call(call, format!("suspend processes of {} (autoscaling:SuspendProcesses)", change.name)).await?;
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &SuspendChange, now: &GroupState) -> Result<(), String> {
@@ -136,31 +164,20 @@ impl Fault for SuspendProcesses {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        _b: &GroupState,
-        change: &SuspendChange,
-        now: &GroupState,
-    ) -> Result<()> {
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<GroupState>> {
+        let (change, now) = (item.change, item.now);
         let resume: Vec<String> = change.processes.iter().filter(|p| now.suspended.contains(p)).cloned().collect();
         if resume.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        aws.autoscaling
+        let call = aws
+            .autoscaling
             .resume_processes()
             .auto_scaling_group_name(&change.name)
             .set_scaling_processes(Some(resume))
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("resume processes of {} (autoscaling:ResumeProcesses)", change.name)))
-    }
-
-    fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
-        super::compare(&before.name, "suspended processes", &before.suspended, &now.suspended)
+            .send();
+        aws::call(call, format!("resume processes of {} (autoscaling:ResumeProcesses)", change.name)).await?;
+        Ok(None)
     }
 }
 
@@ -220,25 +237,20 @@ pub struct CapacityChange {
 }
 
 async fn update_capacity(aws: &Aws, name: &str, min: i32, max: i32, desired: i32) -> Result<()> {
-    aws.autoscaling
+    let call = aws
+        .autoscaling
         .update_auto_scaling_group()
         .auto_scaling_group_name(name)
         .min_size(min)
         .max_size(max)
         .desired_capacity(desired)
-        .send()
-        .await
-        .map(drop)
-        .map_err(Error::aws(format!("set the capacity of {name} (autoscaling:UpdateAutoScalingGroup)")))
+        .send();
+    aws::call(call, format!("set the capacity of {name} (autoscaling:UpdateAutoScalingGroup)")).await
 }
 
 impl Fault for SetCapacity {
-    type State = GroupState;
+    type On = Capacity;
     type Change = CapacityChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
-        describe_group(aws, &target.id).await
-    }
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<CapacityChange, String> {
         let max = self.max.map_or(state.max_size.max(self.desired as i32), |m| m as i32);
@@ -260,8 +272,10 @@ impl Fault for SetCapacity {
         vec![format!("set min {}, max {}, desired {}", c.min_size, c.max_size, c.desired_capacity)]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, c: &CapacityChange) -> Result<()> {
-        update_capacity(aws, &c.name, c.min_size, c.max_size, c.desired_capacity).await
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<GroupState>> {
+        let c = item.change;
+        update_capacity(aws, &c.name, c.min_size, c.max_size, c.desired_capacity).await?;
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, c: &CapacityChange, now: &GroupState) -> Result<(), String> {
@@ -272,26 +286,12 @@ impl Fault for SetCapacity {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &GroupState,
-        _c: &CapacityChange,
-        now: &GroupState,
-    ) -> Result<()> {
-        if (now.min_size, now.max_size, now.desired_capacity)
-            == (before.min_size, before.max_size, before.desired_capacity)
-        {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<GroupState>> {
+        let (b, now) = (item.before, item.now);
+        if (now.min_size, now.max_size, now.desired_capacity) != (b.min_size, b.max_size, b.desired_capacity) {
+            update_capacity(aws, &b.name, b.min_size, b.max_size, b.desired_capacity).await?;
         }
-        update_capacity(aws, &before.name, before.min_size, before.max_size, before.desired_capacity).await
-    }
-
-    fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
-        let capacity = |g: &GroupState| (g.min_size, g.max_size, g.desired_capacity);
-        super::compare(&before.name, "min/max/desired", &capacity(before), &capacity(now))
+        Ok(None)
     }
 }
 
@@ -346,8 +346,8 @@ mod tests {
         assert!(zero.plan(&target(), &group(0, 4, 0, &[])).unwrap_err().contains("nothing to break"));
         assert_eq!(zero.observe(&run, &c, &group(0, 4, 0, &[])), Ok(()));
         assert!(zero.observe(&run, &c, &before).unwrap_err().contains("2/4/2 after the change"));
-        assert_eq!(zero.differences(&before, &group(2, 4, 2, &["Launch"])), Vec::<String>::new(), "capacity only");
-        assert_eq!(zero.differences(&before, &group(2, 5, 2, &[])).len(), 1);
+        assert_eq!(Capacity::differences(&before, &group(2, 4, 2, &["Launch"])), Vec::<String>::new(), "capacity only");
+        assert_eq!(Capacity::differences(&before, &group(2, 5, 2, &[])).len(), 1);
     }
 
     #[test]
@@ -360,8 +360,8 @@ mod tests {
         assert!(f.plan(&target(), &group(1, 2, 1, &["HealthCheck", "Launch", "ReplaceUnhealthy"])).is_err());
         assert_eq!(f.observe(&run, &c, &group(1, 2, 1, &["HealthCheck", "Launch", "ReplaceUnhealthy"])), Ok(()));
         assert!(f.observe(&run, &c, &before).is_err());
-        assert_eq!(f.differences(&before, &group(1, 2, 1, &["Launch"])), Vec::<String>::new());
-        assert_eq!(f.differences(&before, &group(1, 2, 1, &[])).len(), 1, "resuming too much is a difference");
+        assert_eq!(Processes::differences(&before, &group(1, 2, 1, &["Launch"])), Vec::<String>::new());
+        assert_eq!(Processes::differences(&before, &group(1, 2, 1, &[])).len(), 1, "resuming too much is a difference");
     }
 
     #[test]

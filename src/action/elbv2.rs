@@ -11,10 +11,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::RunCtx;
-use super::quarantine;
-use super::{ActionInfo, Fault, ParamInfo, Params};
-use crate::aws::Aws;
+use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert, quarantine};
+use crate::aws::{self, Aws};
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -106,6 +104,22 @@ fn descriptions(targets: &[Registered]) -> Vec<TargetDescription> {
         .collect()
 }
 
+/// A target group's registered targets and its health check: what deregistering and
+/// breaking the health check change and are judged by.
+pub struct TargetGroups;
+
+impl Resource for TargetGroups {
+    type State = TargetGroupState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<TargetGroupState> {
+        describe_target_group(aws, &target.id).await
+    }
+
+    fn differences(before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
+        target_differences(before, now)
+    }
+}
+
 fn target_differences(before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
     let (b, n): (BTreeSet<&Registered>, BTreeSet<&Registered>) =
         (before.targets.iter().collect(), now.targets.iter().collect());
@@ -145,12 +159,8 @@ pub struct TargetsChange {
 }
 
 impl Fault for DeregisterTargets {
-    type State = TargetGroupState;
+    type On = TargetGroups;
     type Change = TargetsChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<TargetGroupState> {
-        describe_target_group(aws, &target.id).await
-    }
 
     fn plan(&self, target: &Target, state: &TargetGroupState) -> Result<TargetsChange, String> {
         if state.targets.is_empty() {
@@ -164,23 +174,16 @@ impl Fault for DeregisterTargets {
         change.targets.iter().map(|t| format!("deregister {} (port {:?})", t.id, t.port)).collect()
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, target: &Target, change: &TargetsChange) -> Result<()> {
-        let now = describe_target_group(aws, &target.id).await?;
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<TargetGroupState>> {
+        let (change, now) = (item.change, describe_target_group(aws, &item.target.id).await?);
         let present: Vec<Registered> = change.targets.iter().filter(|t| now.targets.contains(t)).cloned().collect();
-        if present.is_empty() {
-            return Ok(());
+        if !present.is_empty() {
+            let call =
+                aws.elbv2.deregister_targets().target_group_arn(&change.arn).set_targets(Some(descriptions(&present)));
+            let doing = format!("deregister targets from {} (elasticloadbalancing:DeregisterTargets)", change.arn);
+            aws::call(call.send(), doing).await?;
         }
-        aws.elbv2
-            .deregister_targets()
-            .target_group_arn(&change.arn)
-            .set_targets(Some(descriptions(&present)))
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!(
-                "deregister targets from {} (elasticloadbalancing:DeregisterTargets)",
-                change.arn
-            )))
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &TargetsChange, now: &TargetGroupState) -> Result<(), String> {
@@ -190,31 +193,17 @@ impl Fault for DeregisterTargets {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        _b: &TargetGroupState,
-        change: &TargetsChange,
-        now: &TargetGroupState,
-    ) -> Result<()> {
-        let missing: Vec<Registered> = change.targets.iter().filter(|t| !now.targets.contains(t)).cloned().collect();
-        if missing.is_empty() {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<TargetGroupState>> {
+        let change = item.change;
+        let missing: Vec<Registered> =
+            change.targets.iter().filter(|t| !item.now.targets.contains(t)).cloned().collect();
+        if !missing.is_empty() {
+            let call =
+                aws.elbv2.register_targets().target_group_arn(&change.arn).set_targets(Some(descriptions(&missing)));
+            let doing = format!("register targets with {} (elasticloadbalancing:RegisterTargets)", change.arn);
+            aws::call(call.send(), doing).await?;
         }
-        aws.elbv2
-            .register_targets()
-            .target_group_arn(&change.arn)
-            .set_targets(Some(descriptions(&missing)))
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("register targets with {} (elasticloadbalancing:RegisterTargets)", change.arn)))
-    }
-
-    fn differences(&self, before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
-        target_differences(before, now)
+        Ok(None)
     }
 }
 
@@ -282,7 +271,8 @@ async fn modify_health_check(aws: &Aws, arn: &str, hc: &HealthCheck) -> Result<(
     let matcher = (hc.matcher_http.is_some() || hc.matcher_grpc.is_some()).then(|| {
         Matcher::builder().set_http_code(hc.matcher_http.clone()).set_grpc_code(hc.matcher_grpc.clone()).build()
     });
-    aws.elbv2
+    let call = aws
+        .elbv2
         .modify_target_group()
         .target_group_arn(arn)
         .set_health_check_enabled(hc.enabled)
@@ -293,20 +283,14 @@ async fn modify_health_check(aws: &Aws, arn: &str, hc: &HealthCheck) -> Result<(
         .set_health_check_timeout_seconds(hc.timeout_seconds)
         .set_healthy_threshold_count(hc.healthy_threshold)
         .set_unhealthy_threshold_count(hc.unhealthy_threshold)
-        .set_matcher(matcher)
-        .send()
+        .set_matcher(matcher);
+    crate::aws::call(call.send(), format!("modify the health check of {arn} (elasticloadbalancing:ModifyTargetGroup)"))
         .await
-        .map(drop)
-        .map_err(Error::aws(format!("modify the health check of {arn} (elasticloadbalancing:ModifyTargetGroup)")))
 }
 
 impl Fault for BreakHealthCheck {
-    type State = TargetGroupState;
+    type On = TargetGroups;
     type Change = HealthCheckChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<TargetGroupState> {
-        describe_target_group(aws, &target.id).await
-    }
 
     fn plan(&self, target: &Target, state: &TargetGroupState) -> Result<HealthCheckChange, String> {
         let mut hc = state.health_check.clone();
@@ -336,8 +320,9 @@ impl Fault for BreakHealthCheck {
         )]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &HealthCheckChange) -> Result<()> {
-        modify_health_check(aws, &change.arn, &change.health_check).await
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<TargetGroupState>> {
+        modify_health_check(aws, &item.change.arn, &item.change.health_check).await?;
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &HealthCheckChange, now: &TargetGroupState) -> Result<(), String> {
@@ -348,23 +333,12 @@ impl Fault for BreakHealthCheck {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &TargetGroupState,
-        _c: &HealthCheckChange,
-        now: &TargetGroupState,
-    ) -> Result<()> {
-        if now.health_check == before.health_check {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<TargetGroupState>> {
+        let before = item.before;
+        if item.now.health_check != before.health_check {
+            modify_health_check(aws, &before.arn, &before.health_check).await?;
         }
-        modify_health_check(aws, &before.arn, &before.health_check).await
-    }
-
-    fn differences(&self, before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
-        target_differences(before, now)
+        Ok(None)
     }
 }
 
@@ -544,21 +518,22 @@ pub struct ListenerChange {
 }
 
 async fn modify_listener(aws: &Aws, arn: &str, actions: &[ListenerAction]) -> Result<()> {
-    aws.elbv2
+    let call = aws
+        .elbv2
         .modify_listener()
         .listener_arn(arn)
-        .set_default_actions(Some(actions.iter().map(ListenerAction::to_sdk).collect()))
-        .send()
+        .set_default_actions(Some(actions.iter().map(ListenerAction::to_sdk).collect()));
+    crate::aws::call(call.send(), format!("set the default actions of {arn} (elasticloadbalancing:ModifyListener)"))
         .await
-        .map(drop)
-        .map_err(Error::aws(format!("set the default actions of {arn} (elasticloadbalancing:ModifyListener)")))
 }
 
-impl Fault for FixedResponse {
-    type State = ListenerState;
-    type Change = ListenerChange;
+/// A listener's default actions: what the fixed response changes and is judged by.
+pub struct Listeners;
 
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<ListenerState> {
+impl Resource for Listeners {
+    type State = ListenerState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<ListenerState> {
         let out =
             aws.elbv2.describe_listeners().listener_arns(&target.id).send().await.map_err(Error::aws(format!(
                 "describe listener {} (elasticloadbalancing:DescribeListeners)",
@@ -571,6 +546,15 @@ impl Fault for FixedResponse {
             default_actions: l.default_actions().iter().map(ListenerAction::from_sdk).collect(),
         })
     }
+
+    fn differences(before: &ListenerState, now: &ListenerState) -> Vec<String> {
+        super::compare(&before.arn, "default actions", &before.default_actions, &now.default_actions)
+    }
+}
+
+impl Fault for FixedResponse {
+    type On = Listeners;
+    type Change = ListenerChange;
 
     fn plan(&self, target: &Target, state: &ListenerState) -> Result<ListenerChange, String> {
         if let Some(a) =
@@ -598,8 +582,9 @@ impl Fault for FixedResponse {
         vec![format!("answer every request with {} \"{}\"", self.status_code, self.message)]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &ListenerChange) -> Result<()> {
-        modify_listener(aws, &change.arn, &change.default_actions).await
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<ListenerState>> {
+        modify_listener(aws, &item.change.arn, &item.change.default_actions).await?;
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &ListenerChange, now: &ListenerState) -> Result<(), String> {
@@ -611,23 +596,12 @@ impl Fault for FixedResponse {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &ListenerState,
-        _c: &ListenerChange,
-        now: &ListenerState,
-    ) -> Result<()> {
-        if now.default_actions == before.default_actions {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<ListenerState>> {
+        let before = item.before;
+        if item.now.default_actions != before.default_actions {
+            modify_listener(aws, &before.arn, &before.default_actions).await?;
         }
-        modify_listener(aws, &before.arn, &before.default_actions).await
-    }
-
-    fn differences(&self, before: &ListenerState, now: &ListenerState) -> Vec<String> {
-        super::compare(&before.arn, "default actions", &before.default_actions, &now.default_actions)
+        Ok(None)
     }
 }
 
@@ -672,21 +646,17 @@ pub struct SwapChange {
 }
 
 async fn set_lb_groups(aws: &Aws, arn: &str, groups: Vec<String>) -> Result<()> {
-    aws.elbv2
-        .set_security_groups()
-        .load_balancer_arn(arn)
-        .set_security_groups(Some(groups))
-        .send()
-        .await
-        .map(drop)
-        .map_err(Error::aws(format!("set the security groups of {arn} (elasticloadbalancing:SetSecurityGroups)")))
+    let call = aws.elbv2.set_security_groups().load_balancer_arn(arn).set_security_groups(Some(groups));
+    aws::call(call.send(), format!("set the security groups of {arn} (elasticloadbalancing:SetSecurityGroups)")).await
 }
 
-impl Fault for SwapSecurityGroups {
-    type State = LoadBalancerGroups;
-    type Change = SwapChange;
+/// A load balancer's security groups: what the swap changes and is judged by.
+pub struct LoadBalancers;
 
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<LoadBalancerGroups> {
+impl Resource for LoadBalancers {
+    type State = LoadBalancerGroups;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<LoadBalancerGroups> {
         let out = aws
             .elbv2
             .describe_load_balancers()
@@ -707,6 +677,15 @@ impl Fault for SwapSecurityGroups {
         })
     }
 
+    fn differences(before: &LoadBalancerGroups, now: &LoadBalancerGroups) -> Vec<String> {
+        super::compare(&before.arn, "security groups", &before.security_groups, &now.security_groups)
+    }
+}
+
+impl Fault for SwapSecurityGroups {
+    type On = LoadBalancers;
+    type Change = SwapChange;
+
     fn plan(&self, target: &Target, state: &LoadBalancerGroups) -> Result<SwapChange, String> {
         if state.security_groups.is_empty() {
             return Err(format!(
@@ -721,26 +700,14 @@ impl Fault for SwapSecurityGroups {
         vec![format!("replace its security groups with a new empty quarantine group in {}", change.vpc_id)]
     }
 
-    async fn setup(
-        &self,
-        aws: &Aws,
-        run: &RunCtx,
-        planned: &[(&Target, &LoadBalancerGroups, &SwapChange)],
-    ) -> Result<()> {
-        let vpcs: BTreeSet<&str> = planned.iter().map(|(_, _, c)| c.vpc_id.as_str()).collect();
-        for vpc in vpcs {
-            quarantine::ensure(aws, run, vpc).await?;
-        }
-        Ok(())
-    }
-
-    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &SwapChange) -> Result<()> {
-        let q = quarantine::ensure(aws, run, &change.vpc_id).await?;
-        set_lb_groups(aws, &change.arn, vec![q]).await
+    async fn inject(&self, aws: &Aws, run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<LoadBalancerGroups>> {
+        let q = quarantine::ensure(aws, run, &item.change.vpc_id).await?;
+        set_lb_groups(aws, &item.change.arn, vec![q]).await?;
+        Ok(None)
     }
 
     fn observe(&self, run: &RunCtx, change: &SwapChange, now: &LoadBalancerGroups) -> Result<(), String> {
-        let q = run.created_in("security-group", &change.vpc_id).unwrap_or_default();
+        let q = run.created_in(quarantine::KIND, &change.vpc_id).unwrap_or_default();
         if now.security_groups == [q.clone()] {
             Ok(())
         } else {
@@ -748,27 +715,18 @@ impl Fault for SwapSecurityGroups {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &LoadBalancerGroups,
-        _c: &SwapChange,
-        now: &LoadBalancerGroups,
-    ) -> Result<()> {
-        if now.security_groups == before.security_groups {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<LoadBalancerGroups>> {
+        let before = item.before;
+        if item.now.security_groups != before.security_groups {
+            set_lb_groups(aws, &before.arn, before.security_groups.clone()).await?;
         }
-        set_lb_groups(aws, &before.arn, before.security_groups.clone()).await
+        Ok(None)
     }
+}
 
-    fn differences(&self, before: &LoadBalancerGroups, now: &LoadBalancerGroups) -> Vec<String> {
-        super::compare(&before.arn, "security groups", &before.security_groups, &now.security_groups)
-    }
-
-    async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
-        quarantine::delete_all(aws, run).await
+impl quarantine::InVpc for SwapChange {
+    fn vpc(&self) -> &str {
+        &self.vpc_id
     }
 }
 

@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::RunCtx;
-use super::{ActionInfo, Fault, ParamInfo, Params};
-use crate::aws::{Aws, iam::percent_decode};
+use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert};
+use crate::aws::{self, Aws, iam::percent_decode};
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -63,6 +62,22 @@ fn trust_json(doc: &str) -> Value {
     serde_json::from_str(doc).unwrap_or(Value::Null)
 }
 
+/// A role's attached and inline policies and its trust policy: what the role actions
+/// change and are judged by.
+pub struct Roles;
+
+impl Resource for Roles {
+    type State = RoleState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<RoleState> {
+        describe_role(aws, &target.id).await
+    }
+
+    fn differences(before: &RoleState, now: &RoleState) -> Vec<String> {
+        role_differences(before, now)
+    }
+}
+
 fn role_differences(before: &RoleState, now: &RoleState) -> Vec<String> {
     let mut out = Vec::new();
     let r = &before.role_name;
@@ -104,12 +119,8 @@ pub struct PoliciesChange {
 }
 
 impl Fault for DetachPolicies {
-    type State = RoleState;
+    type On = Roles;
     type Change = PoliciesChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RoleState> {
-        describe_role(aws, &target.id).await
-    }
 
     fn plan(&self, target: &Target, state: &RoleState) -> Result<PoliciesChange, String> {
         let wanted = |arn: &String| {
@@ -127,7 +138,8 @@ impl Fault for DetachPolicies {
         change.policies.iter().map(|p| format!("detach {p}")).collect()
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &PoliciesChange) -> Result<()> {
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RoleState>> {
+        let change = item.change;
         let now = describe_role(aws, &change.role_name).await?;
         for p in change.policies.iter().filter(|p| now.attached.contains(p)) {
             aws.iam
@@ -138,7 +150,7 @@ impl Fault for DetachPolicies {
                 .await
                 .map_err(Error::aws(format!("detach {p} from {} (iam:DetachRolePolicy)", change.role_name)))?;
         }
-        Ok(())
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &PoliciesChange, now: &RoleState) -> Result<(), String> {
@@ -148,16 +160,9 @@ impl Fault for DetachPolicies {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        _b: &RoleState,
-        change: &PoliciesChange,
-        now: &RoleState,
-    ) -> Result<()> {
-        for p in change.policies.iter().filter(|p| !now.attached.contains(p)) {
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<RoleState>> {
+        let change = item.change;
+        for p in change.policies.iter().filter(|p| !item.now.attached.contains(p)) {
             aws.iam
                 .attach_role_policy()
                 .role_name(&change.role_name)
@@ -166,11 +171,7 @@ impl Fault for DetachPolicies {
                 .await
                 .map_err(Error::aws(format!("attach {p} to {} (iam:AttachRolePolicy)", change.role_name)))?;
         }
-        Ok(())
-    }
-
-    fn differences(&self, before: &RoleState, now: &RoleState) -> Vec<String> {
-        role_differences(before, now)
+        Ok(None)
     }
 }
 
@@ -246,12 +247,8 @@ pub struct DenyChange {
 }
 
 impl Fault for DenyActions {
-    type State = RoleState;
+    type On = Roles;
     type Change = DenyChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RoleState> {
-        describe_role(aws, &target.id).await
-    }
 
     fn plan(&self, _target: &Target, state: &RoleState) -> Result<DenyChange, String> {
         Ok(DenyChange { role_name: state.role_name.clone(), document: self.document() })
@@ -265,17 +262,12 @@ impl Fault for DenyActions {
         )]
     }
 
-    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &DenyChange) -> Result<()> {
-        let name = deny_policy_name(run);
-        aws.iam
-            .put_role_policy()
-            .role_name(&change.role_name)
-            .policy_name(&name)
-            .policy_document(&change.document)
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("put inline policy {name} on {} (iam:PutRolePolicy)", change.role_name)))
+    async fn inject(&self, aws: &Aws, run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RoleState>> {
+        let (change, name) = (item.change, deny_policy_name(run));
+        let call = aws.iam.put_role_policy().role_name(&change.role_name).policy_name(&name);
+        let doing = format!("put inline policy {name} on {} (iam:PutRolePolicy)", change.role_name);
+        aws::call(call.policy_document(&change.document).send(), doing).await?;
+        Ok(None)
     }
 
     fn observe(&self, run: &RunCtx, _change: &DenyChange, now: &RoleState) -> Result<(), String> {
@@ -287,26 +279,13 @@ impl Fault for DenyActions {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        run: &RunCtx,
-        _t: &Target,
-        before: &RoleState,
-        change: &DenyChange,
-        now: &RoleState,
-    ) -> Result<()> {
-        let name = deny_policy_name(run);
-        if !now.inline.contains(&name) || before.inline.contains(&name) {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<RoleState>> {
+        let (role, name) = (&item.change.role_name, deny_policy_name(run));
+        if item.now.inline.contains(&name) && !item.before.inline.contains(&name) {
+            let call = aws.iam.delete_role_policy().role_name(role).policy_name(&name);
+            aws::call(call.send(), format!("delete inline policy {name} from {role} (iam:DeleteRolePolicy)")).await?;
         }
-        aws.iam.delete_role_policy().role_name(&change.role_name).policy_name(&name).send().await.map(drop).map_err(
-            Error::aws(format!("delete inline policy {name} from {} (iam:DeleteRolePolicy)", change.role_name)),
-        )
-    }
-
-    fn differences(&self, before: &RoleState, now: &RoleState) -> Vec<String> {
-        role_differences(before, now)
+        Ok(None)
     }
 }
 
@@ -357,23 +336,13 @@ pub struct TrustChange {
 }
 
 async fn update_trust(aws: &Aws, role: &str, doc: &str) -> Result<()> {
-    aws.iam
-        .update_assume_role_policy()
-        .role_name(role)
-        .policy_document(doc)
-        .send()
-        .await
-        .map(drop)
-        .map_err(Error::aws(format!("set the trust policy of {role} (iam:UpdateAssumeRolePolicy)")))
+    let call = aws.iam.update_assume_role_policy().role_name(role).policy_document(doc);
+    aws::call(call.send(), format!("set the trust policy of {role} (iam:UpdateAssumeRolePolicy)")).await
 }
 
 impl Fault for BreakTrust {
-    type State = RoleState;
+    type On = Roles;
     type Change = TrustChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RoleState> {
-        describe_role(aws, &target.id).await
-    }
 
     /// Keep every statement and put, first, an explicit Deny of `sts:AssumeRole` (and its
     /// variants) for the same principals the Allow statements name.
@@ -403,8 +372,9 @@ impl Fault for BreakTrust {
         vec!["prepend to the trust policy an explicit Deny of sts:AssumeRole for its own principals".into()]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &TrustChange) -> Result<()> {
-        update_trust(aws, &change.role_name, &change.document).await
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RoleState>> {
+        update_trust(aws, &item.change.role_name, &item.change.document).await?;
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &TrustChange, now: &RoleState) -> Result<(), String> {
@@ -415,24 +385,13 @@ impl Fault for BreakTrust {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &RoleState,
-        _c: &TrustChange,
-        now: &RoleState,
-    ) -> Result<()> {
-        if trust_json(&now.trust_document) == trust_json(&before.trust_document) {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<RoleState>> {
+        let before = item.before;
+        if trust_json(&item.now.trust_document) != trust_json(&before.trust_document) {
+            // The exact text the snapshot holds, not a re-serialization of it.
+            update_trust(aws, &before.role_name, &before.trust_document).await?;
         }
-        // The exact text the snapshot holds, not a re-serialization of it.
-        update_trust(aws, &before.role_name, &before.trust_document).await
-    }
-
-    fn differences(&self, before: &RoleState, now: &RoleState) -> Vec<String> {
-        role_differences(before, now)
+        Ok(None)
     }
 }
 
@@ -517,13 +476,24 @@ pub struct ProfileChange {
     pub profile_arn: String,
 }
 
-impl Fault for DisassociateProfile {
-    type State = ProfileState;
-    type Change = ProfileChange;
+/// An instance's instance profile: what disassociating changes and is judged by.
+pub struct Profiles;
 
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<ProfileState> {
+impl Resource for Profiles {
+    type State = ProfileState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<ProfileState> {
         describe_profile(aws, &target.id).await
     }
+
+    fn differences(before: &ProfileState, now: &ProfileState) -> Vec<String> {
+        super::compare(&before.instance_id, "instance profile", &before.profile_arn, &now.profile_arn)
+    }
+}
+
+impl Fault for DisassociateProfile {
+    type On = Profiles;
+    type Change = ProfileChange;
 
     fn plan(&self, target: &Target, state: &ProfileState) -> Result<ProfileChange, String> {
         let arn = state
@@ -537,12 +507,14 @@ impl Fault for DisassociateProfile {
         vec![format!("disassociate instance profile {}", change.profile_arn)]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &ProfileChange) -> Result<()> {
-        let now = describe_profile(aws, &change.instance_id).await?;
-        let Some(assoc) = now.association_id else { return Ok(()) };
-        aws.ec2.disassociate_iam_instance_profile().association_id(&assoc).send().await.map(drop).map_err(Error::aws(
-            format!("disassociate the profile of {} (ec2:DisassociateIamInstanceProfile)", change.instance_id),
-        ))
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<ProfileState>> {
+        let instance = &item.change.instance_id;
+        if let Some(assoc) = describe_profile(aws, instance).await?.association_id {
+            let call = aws.ec2.disassociate_iam_instance_profile().association_id(&assoc);
+            let doing = format!("disassociate the profile of {instance} (ec2:DisassociateIamInstanceProfile)");
+            aws::call(call.send(), doing).await?;
+        }
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, _change: &ProfileChange, now: &ProfileState) -> Result<(), String> {
@@ -552,35 +524,19 @@ impl Fault for DisassociateProfile {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        _b: &ProfileState,
-        change: &ProfileChange,
-        now: &ProfileState,
-    ) -> Result<()> {
-        if now.profile_arn.is_some() {
-            return Ok(());
-        }
-        aws.ec2
-            .associate_iam_instance_profile()
-            .instance_id(&change.instance_id)
-            .iam_instance_profile(
-                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&change.profile_arn).build(),
-            )
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!(
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<ProfileState>> {
+        let change = item.change;
+        if item.now.profile_arn.is_none() {
+            let profile =
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().arn(&change.profile_arn).build();
+            let call = aws.ec2.associate_iam_instance_profile().instance_id(&change.instance_id);
+            let doing = format!(
                 "associate {} with {} (ec2:AssociateIamInstanceProfile)",
                 change.profile_arn, change.instance_id
-            )))
-    }
-
-    fn differences(&self, before: &ProfileState, now: &ProfileState) -> Vec<String> {
-        super::compare(&before.instance_id, "instance profile", &before.profile_arn, &now.profile_arn)
+            );
+            aws::call(call.iam_instance_profile(profile).send(), doing).await?;
+        }
+        Ok(None)
     }
 }
 

@@ -12,10 +12,8 @@ use aws_sdk_ec2::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::RunCtx;
-use super::run_tags;
 use super::security_group::{PortRange, Protocol, check_cidr};
-use super::{ActionInfo, Fault, ParamInfo, Params};
+use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, Shared, ToInject, ToRevert, run_tags};
 use crate::aws::retry::{retry, retry_fresh};
 use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
 use crate::target::{Target, TargetKind};
@@ -70,7 +68,8 @@ impl AclEntry {
     }
 
     async fn create(&self, aws: &Aws, acl: &str) -> Result<()> {
-        aws.ec2
+        let call = aws
+            .ec2
             .create_network_acl_entry()
             .network_acl_id(acl)
             .egress(self.egress)
@@ -80,23 +79,19 @@ impl AclEntry {
             .set_cidr_block(self.cidr.clone())
             .set_ipv6_cidr_block(self.ipv6_cidr.clone())
             .set_port_range(self.ports.map(|(f, t)| AwsPortRange::builder().from(f).to(t).build()))
-            .set_icmp_type_code(self.icmp.map(|(t, c)| IcmpTypeCode::builder().r#type(t).code(c).build()))
-            .send()
+            .set_icmp_type_code(self.icmp.map(|(t, c)| IcmpTypeCode::builder().r#type(t).code(c).build()));
+        crate::aws::call(call.send(), format!("add entry {} to {acl} (ec2:CreateNetworkAclEntry)", self.rule_number))
             .await
-            .map(drop)
-            .map_err(Error::aws(format!("add entry {} to {acl} (ec2:CreateNetworkAclEntry)", self.rule_number)))
     }
 
     async fn delete(&self, aws: &Aws, acl: &str) -> Result<()> {
-        aws.ec2
-            .delete_network_acl_entry()
-            .network_acl_id(acl)
-            .egress(self.egress)
-            .rule_number(self.rule_number)
-            .send()
-            .await
-            .map(drop)
-            .map_err(Error::aws(format!("delete entry {} from {acl} (ec2:DeleteNetworkAclEntry)", self.rule_number)))
+        let call =
+            aws.ec2.delete_network_acl_entry().network_acl_id(acl).egress(self.egress).rule_number(self.rule_number);
+        crate::aws::call(
+            call.send(),
+            format!("delete entry {} from {acl} (ec2:DeleteNetworkAclEntry)", self.rule_number),
+        )
+        .await
     }
 }
 
@@ -179,23 +174,28 @@ async fn associate_subnet(aws: &Aws, subnet: &str, acl: &str) -> Result<()> {
 }
 
 async fn associate(aws: &Aws, assoc: &str, acl: &str, subnet: &str) -> Result<()> {
-    aws.ec2
-        .replace_network_acl_association()
-        .association_id(assoc)
-        .network_acl_id(acl)
-        .send()
-        .await
-        .map(drop)
-        .map_err(Error::aws(format!("associate {subnet} with {acl} (ec2:ReplaceNetworkAclAssociation)")))
+    let call = aws.ec2.replace_network_acl_association().association_id(assoc).network_acl_id(acl);
+    crate::aws::call(call.send(), format!("associate {subnet} with {acl} (ec2:ReplaceNetworkAclAssociation)")).await
+}
+
+/// The network ACL a subnet is associated with: what `deny-all` changes and is judged by.
+pub struct Association;
+
+impl Resource for Association {
+    type State = SubnetAcl;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<SubnetAcl> {
+        Ok(subnet_acl(aws, &target.id).await?.0)
+    }
+
+    fn differences(before: &SubnetAcl, now: &SubnetAcl) -> Vec<String> {
+        super::compare(&before.subnet_id, "network ACL", &before.network_acl_id, &now.network_acl_id)
+    }
 }
 
 impl Fault for DenyAll {
-    type State = SubnetAcl;
+    type On = Association;
     type Change = DenyAllChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<SubnetAcl> {
-        Ok(subnet_acl(aws, &target.id).await?.0)
-    }
 
     fn plan(&self, _target: &Target, state: &SubnetAcl) -> Result<DenyAllChange, String> {
         Ok(DenyAllChange {
@@ -212,9 +212,39 @@ impl Fault for DenyAll {
         )]
     }
 
-    async fn setup(&self, aws: &Aws, run: &RunCtx, planned: &[(&Target, &SubnetAcl, &DenyAllChange)]) -> Result<()> {
+    async fn inject(&self, aws: &Aws, run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<SubnetAcl>> {
+        let change = item.change;
+        let clone = run
+            .created_in(ACL_KIND, &change.from_acl)
+            .ok_or_else(|| Error::Failed(format!("no deny-all ACL recorded for {}", change.from_acl)))?;
+        associate_subnet(aws, &change.subnet_id, &clone).await?;
+        Ok(None)
+    }
+
+    fn observe(&self, run: &RunCtx, change: &DenyAllChange, now: &SubnetAcl) -> Result<(), String> {
+        let clone = run.created_in(ACL_KIND, &change.from_acl).unwrap_or_default();
+        if now.network_acl_id == clone {
+            Ok(())
+        } else {
+            Err(format!("{} is associated with {}, not {clone}", now.subnet_id, now.network_acl_id))
+        }
+    }
+
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<SubnetAcl>> {
+        let before = item.before;
+        if item.now.network_acl_id == before.network_acl_id {
+            return Ok(None);
+        }
+        associate_subnet(aws, &before.subnet_id, &before.network_acl_id).await?;
+        Ok(None)
+    }
+}
+
+/// One deny-all clone per source ACL of the planned subnets.
+impl Shared<DenyAll> for DenyAll {
+    async fn setup(&self, aws: &Aws, run: &RunCtx, planned: &[ToInject<'_, Self>]) -> Result<()> {
         let sources: BTreeMap<&str, &str> =
-            planned.iter().map(|(_, _, c)| (c.from_acl.as_str(), c.vpc_id.as_str())).collect();
+            planned.iter().map(|i| (i.change.from_acl.as_str(), i.change.vpc_id.as_str())).collect();
         for (source, vpc) in sources {
             if run.created_in(ACL_KIND, source).is_some() {
                 continue;
@@ -249,41 +279,6 @@ impl Fault for DenyAll {
             }
         }
         Ok(())
-    }
-
-    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &DenyAllChange) -> Result<()> {
-        let clone = run
-            .created_in(ACL_KIND, &change.from_acl)
-            .ok_or_else(|| Error::Failed(format!("no deny-all ACL recorded for {}", change.from_acl)))?;
-        associate_subnet(aws, &change.subnet_id, &clone).await
-    }
-
-    fn observe(&self, run: &RunCtx, change: &DenyAllChange, now: &SubnetAcl) -> Result<(), String> {
-        let clone = run.created_in(ACL_KIND, &change.from_acl).unwrap_or_default();
-        if now.network_acl_id == clone {
-            Ok(())
-        } else {
-            Err(format!("{} is associated with {}, not {clone}", now.subnet_id, now.network_acl_id))
-        }
-    }
-
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &SubnetAcl,
-        _c: &DenyAllChange,
-        now: &SubnetAcl,
-    ) -> Result<()> {
-        if now.network_acl_id == before.network_acl_id {
-            return Ok(());
-        }
-        associate_subnet(aws, &before.subnet_id, &before.network_acl_id).await
-    }
-
-    fn differences(&self, before: &SubnetAcl, now: &SubnetAcl) -> Vec<String> {
-        super::compare(&before.subnet_id, "network ACL", &before.network_acl_id, &now.network_acl_id)
     }
 
     async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
@@ -403,16 +398,32 @@ pub struct EntriesChange {
     pub entries: Vec<AclEntry>,
 }
 
-impl Fault for DenyTraffic {
-    type State = AclState;
-    type Change = EntriesChange;
+/// A network ACL's entries: what `deny-traffic` changes and is judged by.
+pub struct Entries;
 
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<AclState> {
+impl Resource for Entries {
+    type State = AclState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<AclState> {
         let acl = ec2::describe_network_acl(&aws.ec2, &target.id)
             .await?
             .ok_or_else(|| Error::Gone(format!("network ACL {} no longer exists", target.id)))?;
         Ok(AclState { network_acl_id: target.id.clone(), entries: entries(&acl) })
     }
+
+    fn differences(before: &AclState, now: &AclState) -> Vec<String> {
+        let (b, n): (BTreeSet<&AclEntry>, BTreeSet<&AclEntry>) =
+            (before.entries.iter().collect(), now.entries.iter().collect());
+        let id = &before.network_acl_id;
+        let mut out: Vec<String> = b.difference(&n).map(|e| format!("{id}: entry missing: {e}")).collect();
+        out.extend(n.difference(&b).map(|e| format!("{id}: entry not in snapshot: {e}")));
+        out
+    }
+}
+
+impl Fault for DenyTraffic {
+    type On = Entries;
+    type Change = EntriesChange;
 
     fn plan(&self, target: &Target, state: &AclState) -> Result<EntriesChange, String> {
         let protocol = match self.protocol {
@@ -465,12 +476,12 @@ impl Fault for DenyTraffic {
         change.entries.iter().map(|e| format!("add {e}")).collect()
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, target: &Target, change: &EntriesChange) -> Result<()> {
-        let now = self.describe(aws, target).await?;
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<AclState>> {
+        let (change, now) = (item.change, Entries::describe(aws, item.target).await?);
         for e in change.entries.iter().filter(|e| !now.entries.contains(e)) {
             e.create(aws, &change.network_acl_id).await?;
         }
-        Ok(())
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &EntriesChange, now: &AclState) -> Result<(), String> {
@@ -480,29 +491,13 @@ impl Fault for DenyTraffic {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &AclState,
-        change: &EntriesChange,
-        now: &AclState,
-    ) -> Result<()> {
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<AclState>> {
+        let (before, change, now) = (item.before, item.change, item.now);
         // Delete exactly what we added, never an entry the snapshot had.
         for e in change.entries.iter().filter(|e| now.entries.contains(e) && !before.entries.contains(e)) {
             e.delete(aws, &change.network_acl_id).await?;
         }
-        Ok(())
-    }
-
-    fn differences(&self, before: &AclState, now: &AclState) -> Vec<String> {
-        let (b, n): (BTreeSet<&AclEntry>, BTreeSet<&AclEntry>) =
-            (before.entries.iter().collect(), now.entries.iter().collect());
-        let id = &before.network_acl_id;
-        let mut out: Vec<String> = b.difference(&n).map(|e| format!("{id}: entry missing: {e}")).collect();
-        out.extend(n.difference(&b).map(|e| format!("{id}: entry not in snapshot: {e}")));
-        out
+        Ok(None)
     }
 }
 

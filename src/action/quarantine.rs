@@ -1,14 +1,15 @@
 //! The quarantine group: an empty security group (no rules either way) that isolating
 //! faults put an instance's or a load balancer's interfaces on. One per run, fault and
 //! VPC, created once, journaled before it is used, and deleted when the fault is
-//! reverted (`security-group.isolate-instance`, `elbv2.swap-security-groups`).
+//! reverted (`security-group.isolate-instance`, `elbv2.swap-security-groups`). Those
+//! faults share it through [`PerVpc`], named in their catalogue rows.
 
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::ResourceType;
 
-use super::RunCtx;
 use super::security_group::{Direction, describe_group, revoke};
+use super::{Fault, RunCtx, Shared, ToInject};
 use crate::aws::retry::retry;
 use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
 use crate::{Error, Result, failpoint};
@@ -61,7 +62,7 @@ pub(crate) async fn delete_all(aws: &Aws, run: &RunCtx) -> Result<()> {
         // DependencyViolation while an interface still holds it: wait for it to let go.
         let deleted = retry(|| async {
             let doing = format!("delete quarantine group {id} (ec2:DeleteSecurityGroup)");
-            aws.ec2.delete_security_group().group_id(&id).send().await.map(drop).map_err(Error::aws(doing))
+            crate::aws::call(aws.ec2.delete_security_group().group_id(&id).send(), doing).await
         });
         if let Err(err) = deleted.await
             && err.aws_code() != Some("InvalidGroup.NotFound")
@@ -71,4 +72,30 @@ pub(crate) async fn delete_all(aws: &Aws, run: &RunCtx) -> Result<()> {
         run.record_deleted(KIND, &id)?;
     }
     Ok(())
+}
+
+/// A change that puts a target on the quarantine group of its VPC.
+pub(crate) trait InVpc {
+    fn vpc(&self) -> &str;
+}
+
+/// What isolating faults share: one quarantine group per VPC of their planned targets,
+/// made before the first change and deleted after the last revert.
+pub struct PerVpc;
+
+impl<F: Fault> Shared<F> for PerVpc
+where
+    F::Change: InVpc,
+{
+    async fn setup(&self, aws: &Aws, run: &RunCtx, planned: &[ToInject<'_, F>]) -> Result<()> {
+        let vpcs: BTreeSet<&str> = planned.iter().map(|i| i.change.vpc()).collect();
+        for vpc in vpcs {
+            ensure(aws, run, vpc).await?;
+        }
+        Ok(())
+    }
+
+    async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
+        delete_all(aws, run).await
+    }
 }

@@ -10,11 +10,10 @@ use aws_sdk_route53::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::RunCtx;
-use super::{ActionInfo, Fault, ParamInfo, Params};
-use crate::aws::Aws;
+use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert};
 use crate::aws::retry::{poll, retry};
 use crate::aws::route53::{find_record, parse_record_id};
+use crate::aws::{self, Aws};
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -193,13 +192,24 @@ fn existing<'a>(target: &Target, state: &'a RecordState) -> Result<&'a RecordSet
     Ok(r)
 }
 
-fn record_differences(before: &RecordState, now: &RecordState) -> Vec<String> {
-    match (&before.record, &now.record) {
-        (b, n) if b == n => Vec::new(),
-        (Some(b), None) => vec![format!("{}: record missing", b.label())],
-        (None, Some(n)) => vec![format!("{}: record not in snapshot", n.label())],
-        (Some(b), Some(n)) => vec![format!("{}: record is {n:?}, snapshot had {b:?}", b.label())],
-        (None, None) => Vec::new(),
+/// A record set, or its absence: what the record actions change and are judged by.
+pub struct Records;
+
+impl Resource for Records {
+    type State = RecordState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<RecordState> {
+        describe_record(aws, &target.id).await
+    }
+
+    fn differences(before: &RecordState, now: &RecordState) -> Vec<String> {
+        match (&before.record, &now.record) {
+            (b, n) if b == n => Vec::new(),
+            (Some(b), None) => vec![format!("{}: record missing", b.label())],
+            (None, Some(n)) => vec![format!("{}: record not in snapshot", n.label())],
+            (Some(b), Some(n)) => vec![format!("{}: record is {n:?}, snapshot had {b:?}", b.label())],
+            (None, None) => Vec::new(),
+        }
     }
 }
 
@@ -231,12 +241,8 @@ pub struct RecordChange {
 }
 
 impl Fault for ChangeRecord {
-    type State = RecordState;
+    type On = Records;
     type Change = RecordChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RecordState> {
-        describe_record(aws, &target.id).await
-    }
 
     fn plan(&self, target: &Target, state: &RecordState) -> Result<RecordChange, String> {
         let r = existing(target, state)?;
@@ -254,8 +260,9 @@ impl Fault for ChangeRecord {
         vec![format!("point {} at {} (TTL {:?})", change.record.label(), self.value, change.record.ttl)]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &RecordChange) -> Result<()> {
-        self::change(aws, &change.id, ChangeAction::Upsert, &change.record).await
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RecordState>> {
+        change(aws, &item.change.id, ChangeAction::Upsert, &item.change.record).await?;
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &RecordChange, now: &RecordState) -> Result<(), String> {
@@ -265,23 +272,13 @@ impl Fault for ChangeRecord {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &RecordState,
-        c: &RecordChange,
-        now: &RecordState,
-    ) -> Result<()> {
-        match &before.record {
-            Some(b) if now.record.as_ref() != Some(b) => self::change(aws, &c.id, ChangeAction::Upsert, b).await,
-            _ => Ok(()),
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<RecordState>> {
+        if let Some(b) = &item.before.record
+            && item.now.record.as_ref() != Some(b)
+        {
+            change(aws, &item.change.id, ChangeAction::Upsert, b).await?;
         }
-    }
-
-    fn differences(&self, before: &RecordState, now: &RecordState) -> Vec<String> {
-        record_differences(before, now)
+        Ok(None)
     }
 }
 
@@ -318,12 +315,8 @@ pub struct DeleteRecord {}
 impl Params for DeleteRecord {}
 
 impl Fault for DeleteRecord {
-    type State = RecordState;
+    type On = Records;
     type Change = RecordChange;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RecordState> {
-        describe_record(aws, &target.id).await
-    }
 
     fn plan(&self, target: &Target, state: &RecordState) -> Result<RecordChange, String> {
         let r = existing(target, state)?;
@@ -334,42 +327,34 @@ impl Fault for DeleteRecord {
         vec![format!("delete {}", change.record.label())]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, target: &Target, change: &RecordChange) -> Result<()> {
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RecordState>> {
+        let planned = &item.change.record;
         // Delete the set only as it was planned: a set changed since is left alone.
-        match describe_record(aws, &target.id).await?.record {
-            Some(now) if now == change.record => {
-                self::change(aws, &change.id, ChangeAction::Delete, &change.record).await
-            }
+        match describe_record(aws, &item.target.id).await?.record {
+            Some(now) if now == *planned => change(aws, &item.change.id, ChangeAction::Delete, planned).await?,
             Some(_) => {
-                Err(Error::Failed(format!("{} changed since it was planned; not deleting it", change.record.label())))
+                return Err(Error::Failed(format!(
+                    "{} changed since it was planned; not deleting it",
+                    planned.label()
+                )));
             }
-            None => Ok(()),
+            None => {}
         }
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &RecordChange, now: &RecordState) -> Result<(), String> {
         if now.record.is_none() { Ok(()) } else { Err(format!("{} still exists", change.record.label())) }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &RecordState,
-        c: &RecordChange,
-        now: &RecordState,
-    ) -> Result<()> {
-        let Some(b) = &before.record else { return Ok(()) };
-        match &now.record {
-            None => self::change(aws, &c.id, ChangeAction::Create, b).await,
-            Some(n) if n != b => self::change(aws, &c.id, ChangeAction::Upsert, b).await,
-            Some(_) => Ok(()),
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<RecordState>> {
+        let Some(b) = &item.before.record else { return Ok(None) };
+        match &item.now.record {
+            None => change(aws, &item.change.id, ChangeAction::Create, b).await?,
+            Some(n) if n != b => change(aws, &item.change.id, ChangeAction::Upsert, b).await?,
+            Some(_) => {}
         }
-    }
-
-    fn differences(&self, before: &RecordState, now: &RecordState) -> Vec<String> {
-        record_differences(before, now)
+        Ok(None)
     }
 }
 
@@ -463,7 +448,8 @@ async fn describe_health_check(aws: &Aws, id: &str) -> Result<HealthCheckState> 
 }
 
 async fn update_health_check(aws: &Aws, hc: &HealthCheckState) -> Result<()> {
-    aws.route53
+    let call = aws
+        .route53
         .update_health_check()
         .health_check_id(&hc.id)
         .set_resource_path(hc.resource_path.clone())
@@ -472,11 +458,8 @@ async fn update_health_check(aws: &Aws, hc: &HealthCheckState) -> Result<()> {
         .set_search_string(hc.search_string.clone())
         .set_failure_threshold(hc.failure_threshold)
         .set_inverted(hc.inverted)
-        .set_disabled(hc.disabled)
-        .send()
-        .await
-        .map(drop)
-        .map_err(Error::aws(format!("update health check {} (route53:UpdateHealthCheck)", hc.id)))
+        .set_disabled(hc.disabled);
+    aws::call(call.send(), format!("update health check {} (route53:UpdateHealthCheck)", hc.id)).await
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -484,13 +467,24 @@ pub struct HealthCheckChange {
     pub health_check: HealthCheckState,
 }
 
-impl Fault for BreakHealthCheck {
-    type State = HealthCheckState;
-    type Change = HealthCheckChange;
+/// A Route 53 health check's configuration: what breaking it changes and is judged by.
+pub struct HealthChecks;
 
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<HealthCheckState> {
+impl Resource for HealthChecks {
+    type State = HealthCheckState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<HealthCheckState> {
         describe_health_check(aws, &target.id).await
     }
+
+    fn differences(before: &HealthCheckState, now: &HealthCheckState) -> Vec<String> {
+        super::compare(&before.id, "health check", before, now)
+    }
+}
+
+impl Fault for BreakHealthCheck {
+    type On = HealthChecks;
+    type Change = HealthCheckChange;
 
     fn plan(&self, target: &Target, state: &HealthCheckState) -> Result<HealthCheckChange, String> {
         let mut hc = state.clone();
@@ -517,31 +511,20 @@ impl Fault for BreakHealthCheck {
         vec![format!("check path {}, port {:?}", hc.resource_path.as_deref().unwrap_or("-"), hc.port)]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &HealthCheckChange) -> Result<()> {
-        update_health_check(aws, &change.health_check).await
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<HealthCheckState>> {
+        update_health_check(aws, &item.change.health_check).await?;
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &HealthCheckChange, now: &HealthCheckState) -> Result<(), String> {
         if now == &change.health_check { Ok(()) } else { Err(format!("health check is {now:?} after the change")) }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        before: &HealthCheckState,
-        _c: &HealthCheckChange,
-        now: &HealthCheckState,
-    ) -> Result<()> {
-        if now == before {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<HealthCheckState>> {
+        if item.now != item.before {
+            update_health_check(aws, item.before).await?;
         }
-        update_health_check(aws, before).await
-    }
-
-    fn differences(&self, before: &HealthCheckState, now: &HealthCheckState) -> Vec<String> {
-        super::compare(&before.id, "health check", before, now)
+        Ok(None)
     }
 }
 

@@ -8,9 +8,8 @@ use std::fmt;
 use aws_sdk_ec2::types::RouteTable;
 use serde::{Deserialize, Serialize};
 
-use super::RunCtx;
-use super::{ActionInfo, Fault, ParamInfo, Params};
-use crate::aws::{Aws, ec2};
+use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert};
+use crate::aws::{self, Aws, ec2};
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
@@ -137,16 +136,32 @@ fn find<'a>(state: &'a RouteTableState, destination: &str) -> Option<&'a Route> 
     state.routes.iter().find(|r| r.destination == destination)
 }
 
-impl Fault for Blackhole {
-    type State = RouteTableState;
-    type Change = RouteChange;
+/// A route table's routes: what `blackhole` changes and is judged by.
+pub struct Routes;
 
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<RouteTableState> {
+impl Resource for Routes {
+    type State = RouteTableState;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<RouteTableState> {
         let rt = ec2::describe_route_table(&aws.ec2, &target.id)
             .await?
             .ok_or_else(|| Error::Gone(format!("route table {} no longer exists", target.id)))?;
         Ok(RouteTableState { route_table_id: target.id.clone(), routes: routes(&rt) })
     }
+
+    fn differences(before: &RouteTableState, now: &RouteTableState) -> Vec<String> {
+        let (b, n): (BTreeSet<&Route>, BTreeSet<&Route>) =
+            (before.routes.iter().collect(), now.routes.iter().collect());
+        let id = &before.route_table_id;
+        let mut out: Vec<String> = b.difference(&n).map(|r| format!("{id}: route missing: {r}")).collect();
+        out.extend(n.difference(&b).map(|r| format!("{id}: route not in snapshot: {r}")));
+        out
+    }
+}
+
+impl Fault for Blackhole {
+    type On = Routes;
+    type Change = RouteChange;
 
     fn plan(&self, target: &Target, state: &RouteTableState) -> Result<RouteChange, String> {
         let route = find(state, &self.destination)
@@ -180,11 +195,11 @@ impl Fault for Blackhole {
         }]
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, target: &Target, change: &RouteChange) -> Result<()> {
-        let now = self.describe(aws, target).await?;
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RouteTableState>> {
+        let (change, now) = (item.change, Routes::describe(aws, item.target).await?);
         let rt = &change.route_table_id;
         match (&change.redirect_to, find(&now, &change.route.destination)) {
-            (None, None) => Ok(()),
+            (None, None) => {}
             (None, Some(_)) => {
                 let b = aws.ec2.delete_route().route_table_id(rt);
                 let d = &change.route.destination;
@@ -195,20 +210,15 @@ impl Fault for Blackhole {
                 } else {
                     b.destination_cidr_block(d)
                 };
-                b.send()
-                    .await
-                    .map(drop)
-                    .map_err(Error::aws(format!("delete route {} from {rt} (ec2:DeleteRoute)", change.route)))
+                aws::call(b.send(), format!("delete route {} from {rt} (ec2:DeleteRoute)", change.route)).await?;
             }
             (Some(to), _) => {
                 let redirected = Route { destination: change.route.destination.clone(), target: to.clone() };
-                route_call!(aws.ec2.replace_route(), rt, &redirected)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(Error::aws(format!("redirect {} in {rt} (ec2:ReplaceRoute)", change.route)))
+                let call = route_call!(aws.ec2.replace_route(), rt, &redirected).send();
+                aws::call(call, format!("redirect {} in {rt} (ec2:ReplaceRoute)", change.route)).await?;
             }
         }
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &RouteChange, now: &RouteTableState) -> Result<(), String> {
@@ -219,38 +229,21 @@ impl Fault for Blackhole {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _t: &Target,
-        _before: &RouteTableState,
-        change: &RouteChange,
-        now: &RouteTableState,
-    ) -> Result<()> {
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<RouteTableState>> {
+        let change = item.change;
         let rt = &change.route_table_id;
-        match find(now, &change.route.destination) {
-            Some(r) if r == &change.route => Ok(()),
-            Some(_) => route_call!(aws.ec2.replace_route(), rt, &change.route)
-                .send()
-                .await
-                .map(drop)
-                .map_err(Error::aws(format!("restore route {} in {rt} (ec2:ReplaceRoute)", change.route))),
-            None => route_call!(aws.ec2.create_route(), rt, &change.route)
-                .send()
-                .await
-                .map(drop)
-                .map_err(Error::aws(format!("restore route {} in {rt} (ec2:CreateRoute)", change.route))),
+        match find(item.now, &change.route.destination) {
+            Some(r) if r == &change.route => {}
+            Some(_) => {
+                let call = route_call!(aws.ec2.replace_route(), rt, &change.route).send();
+                aws::call(call, format!("restore route {} in {rt} (ec2:ReplaceRoute)", change.route)).await?;
+            }
+            None => {
+                let call = route_call!(aws.ec2.create_route(), rt, &change.route).send();
+                aws::call(call, format!("restore route {} in {rt} (ec2:CreateRoute)", change.route)).await?;
+            }
         }
-    }
-
-    fn differences(&self, before: &RouteTableState, now: &RouteTableState) -> Vec<String> {
-        let (b, n): (BTreeSet<&Route>, BTreeSet<&Route>) =
-            (before.routes.iter().collect(), now.routes.iter().collect());
-        let id = &before.route_table_id;
-        let mut out: Vec<String> = b.difference(&n).map(|r| format!("{id}: route missing: {r}")).collect();
-        out.extend(n.difference(&b).map(|r| format!("{id}: route not in snapshot: {r}")));
-        out
+        Ok(None)
     }
 }
 
@@ -328,9 +321,9 @@ mod tests {
         let redirected = table(&[route("0.0.0.0/0", "nat-1"), route("10.0.0.0/16", "local")]);
         assert_eq!(redirect.observe(&run, &r, &redirected), Ok(()));
         assert!(redirect.observe(&run, &r, &removed).is_err());
-        assert!(remove.differences(&before, &before).is_empty());
+        assert!(Routes::differences(&before, &before).is_empty());
         assert_eq!(
-            remove.differences(&before, &redirected),
+            Routes::differences(&before, &redirected),
             ["rtb-1: route missing: 0.0.0.0/0 -> igw-1", "rtb-1: route not in snapshot: 0.0.0.0/0 -> nat-1"]
         );
         assert!(Blackhole { destination: "nope".into(), redirect_to: None }.check().is_err());

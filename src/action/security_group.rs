@@ -17,8 +17,8 @@ use aws_sdk_ec2::types::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{ActionInfo, Fault, ParamInfo, Params};
-use super::{RunCtx, quarantine};
+use super::{ActionInfo, Fault, ParamInfo, Params, ToInject, ToRevert};
+use super::{Listed, Resource, RunCtx, quarantine};
 use crate::aws::{Aws, ec2};
 use crate::target::{Target, TargetKind, TargetSpec};
 use crate::{Error, Result};
@@ -223,20 +223,36 @@ pub(super) async fn describe_group(aws: &Aws, id: &str) -> Result<GroupState> {
     Ok(GroupState::from_sdk(&g))
 }
 
-/// [`Fault::describe_batch`] of the group actions: one paged call for all of `targets`.
-async fn describe_groups(aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<GroupState>>> {
-    let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
-    let found: BTreeMap<String, GroupState> = ec2::describe_security_groups(&aws.ec2, &ids)
-        .await?
-        .iter()
-        .map(|g| (g.group_id().unwrap_or_default().to_owned(), GroupState::from_sdk(g)))
-        .collect();
-    Ok(ids.iter().map(|id| found.get(*id).cloned().ok_or_else(|| gone(id))).collect())
-}
+/// Security groups, with their rules both ways and their tags: what the rule actions
+/// change and are judged by. Listing them describes them, 200 to a call.
+pub struct Groups;
 
-/// [`Fault::list_described`] of the group actions: the listing's own description.
-async fn list_groups(aws: &Aws, spec: &TargetSpec) -> Result<Vec<(Target, GroupState)>> {
-    ec2::list_security_groups_with(&aws.ec2, spec, GroupState::from_sdk).await
+impl Resource for Groups {
+    type State = GroupState;
+
+    const BATCH: usize = ec2::DESCRIBE_BATCH;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<GroupState> {
+        describe_group(aws, &target.id).await
+    }
+
+    async fn describe_many(aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<GroupState>>> {
+        let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+        let found: BTreeMap<String, GroupState> = ec2::describe_security_groups(&aws.ec2, &ids)
+            .await?
+            .iter()
+            .map(|g| (g.group_id().unwrap_or_default().to_owned(), GroupState::from_sdk(g)))
+            .collect();
+        Ok(ids.iter().map(|id| found.get(*id).cloned().ok_or_else(|| gone(id))).collect())
+    }
+
+    async fn list(aws: &Aws, spec: &TargetSpec) -> Option<Result<Listed<GroupState>>> {
+        Some(ec2::list_security_groups_with(&aws.ec2, spec, GroupState::from_sdk).await)
+    }
+
+    fn differences(before: &GroupState, now: &GroupState) -> Vec<String> {
+        GroupState::differences(before, now)
+    }
 }
 
 fn gone(id: &str) -> Error {
@@ -521,22 +537,8 @@ pub struct RulesChange {
 }
 
 impl Fault for RevokeRules {
-    type State = GroupState;
+    type On = Groups;
     type Change = RulesChange;
-
-    const DESCRIBE_BATCH: usize = ec2::DESCRIBE_BATCH;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
-        describe_group(aws, &target.id).await
-    }
-
-    async fn describe_batch(&self, aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<GroupState>>> {
-        describe_groups(aws, targets).await
-    }
-
-    async fn list_described(&self, aws: &Aws, spec: &TargetSpec) -> Option<Result<Vec<(Target, GroupState)>>> {
-        Some(list_groups(aws, spec).await)
-    }
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
         let rules: Vec<Rule> = state.rules(self.direction).iter().filter(|r| self.filter.matches(r)).cloned().collect();
@@ -556,22 +558,12 @@ impl Fault for RevokeRules {
         change.rules.iter().map(|r| format!("remove {dir} rule: {r}")).collect()
     }
 
-    async fn inject(&self, aws: &Aws, _run: &RunCtx, _target: &Target, change: &RulesChange) -> Result<()> {
-        Self::revoke_planned(aws, change).await.map(drop)
-    }
-
-    async fn inject_confirmed(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _target: &Target,
-        before: &GroupState,
-        change: &RulesChange,
-    ) -> Result<Option<GroupState>> {
+    async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<GroupState>> {
         // EC2 revokes all of a call's rules or none, and says which it did not know.
+        let change = item.change;
         let proved = Self::revoke_planned(aws, change).await?;
         Ok(proved.then(|| {
-            let mut after = before.clone();
+            let mut after = item.before.clone();
             after.rules_mut(change.direction).retain(|r| !change.rules.iter().any(|c| c.same_rule(r)));
             after
         }))
@@ -584,27 +576,8 @@ impl Fault for RevokeRules {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        run: &RunCtx,
-        target: &Target,
-        before: &GroupState,
-        change: &RulesChange,
-        now: &GroupState,
-    ) -> Result<()> {
-        self.revert_confirmed(aws, run, target, before, change, now).await.map(drop)
-    }
-
-    async fn revert_confirmed(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _target: &Target,
-        _before: &GroupState,
-        change: &RulesChange,
-        now: &GroupState,
-    ) -> Result<Option<GroupState>> {
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<GroupState>> {
+        let (change, now) = (item.change, item.now);
         let mut missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(change.direction, r)).cloned().collect();
         missing.sort();
         let added = authorize(aws, &change.group_id, change.direction, &missing, None).await?;
@@ -616,10 +589,6 @@ impl Fault for RevokeRules {
             after.rules_mut(change.direction).sort();
             after
         }))
-    }
-
-    fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
-        GroupState::differences(before, now)
     }
 }
 
@@ -745,22 +714,8 @@ pub(crate) fn check_cidr(cidr: &str) -> Result<(), String> {
 }
 
 impl Fault for OpenIngress {
-    type State = GroupState;
+    type On = Groups;
     type Change = RulesChange;
-
-    const DESCRIBE_BATCH: usize = ec2::DESCRIBE_BATCH;
-
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<GroupState> {
-        describe_group(aws, &target.id).await
-    }
-
-    async fn describe_batch(&self, aws: &Aws, targets: &[&Target]) -> Result<Vec<Result<GroupState>>> {
-        describe_groups(aws, targets).await
-    }
-
-    async fn list_described(&self, aws: &Aws, spec: &TargetSpec) -> Option<Result<Vec<(Target, GroupState)>>> {
-        Some(list_groups(aws, spec).await)
-    }
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<RulesChange, String> {
         let rules: Vec<Rule> = self.rules().into_iter().filter(|r| !state.has(Direction::Ingress, r)).collect();
@@ -774,11 +729,13 @@ impl Fault for OpenIngress {
         change.rules.iter().map(|r| format!("add ingress rule: {r}")).collect()
     }
 
-    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &RulesChange) -> Result<()> {
+    async fn inject(&self, aws: &Aws, run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<GroupState>> {
+        let change = item.change;
         let now = describe_group(aws, &change.group_id).await?;
         let missing: Vec<Rule> = change.rules.iter().filter(|r| !now.has(Direction::Ingress, r)).cloned().collect();
         let tags = super::run_tags(run, ResourceType::SecurityGroupRule, crate::aws::kind::RULE, &[]);
-        authorize(aws, &change.group_id, Direction::Ingress, &missing, Some(tags)).await.map(drop)
+        authorize(aws, &change.group_id, Direction::Ingress, &missing, Some(tags)).await?;
+        Ok(None)
     }
 
     fn observe(&self, _run: &RunCtx, change: &RulesChange, now: &GroupState) -> Result<(), String> {
@@ -788,15 +745,8 @@ impl Fault for OpenIngress {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _target: &Target,
-        before: &GroupState,
-        change: &RulesChange,
-        now: &GroupState,
-    ) -> Result<()> {
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<GroupState>> {
+        let (before, change, now) = (item.before, item.change, item.now);
         // Remove exactly what we added: never a rule that was there before the fault.
         let added: Vec<Rule> = change
             .rules
@@ -804,11 +754,8 @@ impl Fault for OpenIngress {
             .filter(|r| now.has(Direction::Ingress, r) && !before.has(Direction::Ingress, r))
             .cloned()
             .collect();
-        revoke(aws, &change.group_id, Direction::Ingress, &added).await.map(drop)
-    }
-
-    fn differences(&self, before: &GroupState, now: &GroupState) -> Vec<String> {
-        GroupState::differences(before, now)
+        revoke(aws, &change.group_id, Direction::Ingress, &added).await?;
+        Ok(None)
     }
 }
 
@@ -915,11 +862,14 @@ async fn set_groups(
     Ok(())
 }
 
-impl Fault for IsolateInstance {
-    type State = InstanceGroups;
-    type Change = IsolateChange;
+/// An instance's network interfaces and the groups of each: what isolating changes and
+/// is judged by.
+pub struct Interfaces;
 
-    async fn describe(&self, aws: &Aws, target: &Target) -> Result<InstanceGroups> {
+impl Resource for Interfaces {
+    type State = InstanceGroups;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<InstanceGroups> {
         let i = ec2::describe_instance(&aws.ec2, &target.id)
             .await?
             .ok_or_else(|| Error::Gone(format!("instance {} no longer exists", target.id)))?;
@@ -940,6 +890,29 @@ impl Fault for IsolateInstance {
         interfaces.sort_by_key(|n| n.device_index);
         Ok(InstanceGroups { instance_id: target.id.clone(), vpc_id: i.vpc_id().map(str::to_owned), interfaces })
     }
+
+    fn differences(before: &InstanceGroups, now: &InstanceGroups) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in &before.interfaces {
+            match now.interfaces.iter().find(|n| n.eni_id == b.eni_id) {
+                None => out.push(format!("{}: interface {} is gone", before.instance_id, b.eni_id)),
+                Some(n) if n.groups != b.groups => out.push(format!(
+                    "{}: {} has groups [{}], snapshot had [{}]",
+                    before.instance_id,
+                    b.eni_id,
+                    n.groups.join(", "),
+                    b.groups.join(", ")
+                )),
+                Some(_) => {}
+            }
+        }
+        out
+    }
+}
+
+impl Fault for IsolateInstance {
+    type On = Interfaces;
+    type Change = IsolateChange;
 
     fn plan(&self, target: &Target, state: &InstanceGroups) -> Result<IsolateChange, String> {
         let vpc_id = state.vpc_id.clone().ok_or_else(|| format!("{}: not in a VPC", target.label()))?;
@@ -964,24 +937,13 @@ impl Fault for IsolateInstance {
             .collect()
     }
 
-    async fn setup(
-        &self,
-        aws: &Aws,
-        run: &RunCtx,
-        planned: &[(&Target, &InstanceGroups, &IsolateChange)],
-    ) -> Result<()> {
-        let vpcs: BTreeSet<&str> = planned.iter().map(|(_, _, c)| c.vpc_id.as_str()).collect();
-        for vpc in vpcs {
-            quarantine::ensure(aws, run, vpc).await?;
-        }
-        Ok(())
-    }
-
-    async fn inject(&self, aws: &Aws, run: &RunCtx, _target: &Target, change: &IsolateChange) -> Result<()> {
+    async fn inject(&self, aws: &Aws, run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<InstanceGroups>> {
+        let change = item.change;
         let q = run
             .created_in(quarantine::KIND, &change.vpc_id)
             .ok_or_else(|| Error::Failed(format!("no quarantine group recorded for {}", change.vpc_id)))?;
-        set_groups(aws, &change.instance_id, &change.interfaces, |_| vec![q.clone()]).await
+        set_groups(aws, &change.instance_id, &change.interfaces, |_| vec![q.clone()]).await?;
+        Ok(None)
     }
 
     fn observe(&self, run: &RunCtx, change: &IsolateChange, now: &InstanceGroups) -> Result<(), String> {
@@ -994,41 +956,19 @@ impl Fault for IsolateInstance {
         }
     }
 
-    async fn revert(
-        &self,
-        aws: &Aws,
-        _run: &RunCtx,
-        _target: &Target,
-        before: &InstanceGroups,
-        _change: &IsolateChange,
-        now: &InstanceGroups,
-    ) -> Result<()> {
-        if now.interfaces == before.interfaces {
-            return Ok(());
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<InstanceGroups>> {
+        let before = item.before;
+        if item.now.interfaces == before.interfaces {
+            return Ok(None);
         }
-        set_groups(aws, &before.instance_id, &before.interfaces, |n| n.groups.clone()).await
+        set_groups(aws, &before.instance_id, &before.interfaces, |n| n.groups.clone()).await?;
+        Ok(None)
     }
+}
 
-    fn differences(&self, before: &InstanceGroups, now: &InstanceGroups) -> Vec<String> {
-        let mut out = Vec::new();
-        for b in &before.interfaces {
-            match now.interfaces.iter().find(|n| n.eni_id == b.eni_id) {
-                None => out.push(format!("{}: interface {} is gone", before.instance_id, b.eni_id)),
-                Some(n) if n.groups != b.groups => out.push(format!(
-                    "{}: {} has groups [{}], snapshot had [{}]",
-                    before.instance_id,
-                    b.eni_id,
-                    n.groups.join(", "),
-                    b.groups.join(", ")
-                )),
-                Some(_) => {}
-            }
-        }
-        out
-    }
-
-    async fn teardown(&self, aws: &Aws, run: &RunCtx) -> Result<()> {
-        quarantine::delete_all(aws, run).await
+impl quarantine::InVpc for IsolateChange {
+    fn vpc(&self) -> &str {
+        &self.vpc_id
     }
 }
 

@@ -47,14 +47,9 @@ pub async fn add(aws: &Aws, kind: TargetKind, ids: &[&str], run_id: &str, value:
         K::SecurityGroup | K::Instance | K::Subnet | K::NetworkAcl | K::RouteTable => {
             each_chunk(aws, ids, EC2_BATCH, |chunk| async {
                 let tag = aws_sdk_ec2::types::Tag::builder().key(&key).value(value).build();
-                aws.ec2
-                    .create_tags()
-                    .set_resources(Some(chunk.iter().map(|s| s.to_string()).collect()))
-                    .tags(tag)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(Error::aws(doing("ec2:CreateTags")))
+                let call =
+                    aws.ec2.create_tags().set_resources(Some(chunk.iter().map(|s| s.to_string()).collect())).tags(tag);
+                crate::aws::call(call.send(), doing("ec2:CreateTags")).await
             })
             .await?;
         }

@@ -228,6 +228,15 @@ pub fn http_client() -> aws_sdk_ec2::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
+/// Send a call whose answer the caller does not need: `()` on success, else the error
+/// with what was being done (`"stop i-1 (ec2:StopInstances)"`).
+pub async fn call<T, E: Into<crate::error::AwsError>>(
+    sent: impl std::future::Future<Output = std::result::Result<T, E>>,
+    doing: impl Into<String>,
+) -> Result<()> {
+    sent.await.map(drop).map_err(Error::aws(doing))
+}
+
 /// Where the resources `spec` selects live, for listing: each service module.
 pub async fn list(
     aws: &Aws,

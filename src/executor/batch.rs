@@ -11,32 +11,32 @@ use std::time::Duration;
 use futures_util::{StreamExt, stream};
 use tokio::time::Instant;
 
-use crate::action::Fault;
+use crate::action::Resource;
 use crate::aws::Aws;
 use crate::aws::retry::{Backoff, retry};
 use crate::store::journal::{Event, Journal};
 use crate::target::Target;
 use crate::{Error, Result, failpoint};
 
-/// Describe every target, one entry per target in order. Actions with a batch describe
-/// ([`Fault::DESCRIBE_BATCH`]) get one call per batch; others one call per target. Either
-/// way at most `aws.concurrency` calls are in flight (see [`Aws::permit`]). A failed batch call fails each of
-/// its targets with the call's error.
-pub async fn describe_all<F: Fault>(f: &F, aws: &Aws, targets: &[&Target]) -> Vec<Result<F::State>> {
-    if F::DESCRIBE_BATCH == 0 {
+/// Describe every target as resource `R`, one entry per target in order. Resources read
+/// in batches ([`Resource::BATCH`]) get one call per batch; others one call per target.
+/// Either way at most `aws.concurrency` calls are in flight (see [`Aws::permit`]). A
+/// failed batch call fails each of its targets with the call's error.
+pub async fn describe_all<R: Resource>(aws: &Aws, targets: &[&Target]) -> Vec<Result<R::State>> {
+    if R::BATCH == 0 {
         return stream::iter(targets)
             .map(|t| async move {
                 let _turn = aws.permit().await;
-                retry(|| f.describe(aws, t)).await
+                retry(|| R::describe(aws, t)).await
             })
             .buffered(aws.concurrency)
             .collect()
             .await;
     }
-    let batches: Vec<Vec<Result<F::State>>> = stream::iter(targets.chunks(F::DESCRIBE_BATCH))
+    let batches: Vec<Vec<Result<R::State>>> = stream::iter(targets.chunks(R::BATCH))
         .map(|chunk| async move {
             let _turn = aws.permit().await;
-            match retry(|| f.describe_batch(aws, chunk)).await {
+            match retry(|| R::describe_many(aws, chunk)).await {
                 Ok(states) if states.len() == chunk.len() => states,
                 Ok(states) => failed(chunk, &format!("internal: {} states for {} targets", states.len(), chunk.len())),
                 Err(e) => failed(chunk, &e.to_string()),
@@ -149,14 +149,13 @@ fn spread<S>(range: Range<usize>, called: Result<Vec<Option<S>>>) -> Vec<(usize,
 /// is described again, half a second later and then less and less often, until it does
 /// or `window` (the service's, see [`crate::target::TargetKind::consistency`]) or the
 /// command's deadline passes: the caller judges the last state seen.
-pub async fn states_after<'a, F: Fault>(
-    f: &F,
+pub async fn states_after<'a, R: Resource>(
     aws: &Aws,
-    changed: Vec<(usize, Option<F::State>)>,
+    changed: Vec<(usize, Option<R::State>)>,
     target: impl Fn(usize) -> &'a Target,
     window: Duration,
-    settled: impl Fn(usize, &F::State) -> bool,
-) -> Vec<(usize, Result<F::State>)> {
+    settled: impl Fn(usize, &R::State) -> bool,
+) -> Vec<(usize, Result<R::State>)> {
     let mut seen = Vec::with_capacity(changed.len());
     let mut unseen = Vec::new();
     for (i, proved) in changed {
@@ -167,7 +166,7 @@ pub async fn states_after<'a, F: Fault>(
     }
     unseen.sort_unstable();
     let targets: Vec<&Target> = unseen.iter().map(|&i| target(i)).collect();
-    seen.extend(unseen.iter().copied().zip(describe_all(f, aws, &targets).await));
+    seen.extend(unseen.iter().copied().zip(describe_all::<R>(aws, &targets).await));
     seen.sort_unstable_by_key(|(i, _)| *i);
     let mut backoff = Backoff::until(Some(Instant::now() + window));
     loop {
@@ -177,7 +176,7 @@ pub async fn states_after<'a, F: Fault>(
         tracing::debug!(targets = lagging.len(), "not showing the change yet; describing them again in {wait:?}");
         tokio::time::sleep(wait).await;
         let targets: Vec<&Target> = lagging.iter().map(|&k| target(seen[k].0)).collect();
-        for (k, state) in lagging.into_iter().zip(describe_all(f, aws, &targets).await) {
+        for (k, state) in lagging.into_iter().zip(describe_all::<R>(aws, &targets).await) {
             seen[k].1 = state;
         }
     }

@@ -12,7 +12,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::action::Fault;
+use crate::action::{Fault, Resource, State};
 use crate::aws::Aws;
 use crate::store::record::{RunRecord, TargetRecord};
 use crate::{Error, Result};
@@ -56,15 +56,15 @@ pub struct Observation {
     pub warning: Option<String>,
 }
 
-pub async fn observe<F: Fault>(f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRecord) -> Result<Observation> {
-    let snapshot = rec.before::<F::State, F::Change>(t)?.state;
-    let (after, warning): (Option<F::State>, _) = match rec.after(t) {
+pub async fn observe<F: Fault>(_f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRecord) -> Result<Observation> {
+    let snapshot = rec.before::<State<F>, F::Change>(t)?.state;
+    let (after, warning): (Option<State<F>>, _) = match rec.after(t) {
         Ok(after) => (after, None),
         Err(w) => (None, Some(w)),
     };
     let before = serde_json::to_value(&snapshot).expect("state serializes");
     let after_value = after.as_ref().map(|a| serde_json::to_value(a).expect("state serializes"));
-    let now = match f.describe(aws, &t.target).await {
+    let now = match F::On::describe(aws, &t.target).await {
         Ok(now) => now,
         Err(Error::Gone(_)) => {
             let (since_snapshot, now) = (Vec::new(), None);
@@ -72,18 +72,18 @@ pub async fn observe<F: Fault>(f: &F, aws: &Aws, rec: &RunRecord, t: &TargetReco
         }
         Err(e) => return Err(e),
     };
-    let (live, since_snapshot) = classify(f, &snapshot, after.as_ref(), &now);
+    let (live, since_snapshot) = classify::<F::On>(&snapshot, after.as_ref(), &now);
     let now = Some(serde_json::to_value(&now).expect("state serializes"));
     Ok(Observation { live, since_snapshot, before, after: after_value, now, warning })
 }
 
 /// Where `now` stands between the snapshot (`before`) and the post-break state (`after`),
 /// and how it differs from the snapshot. Pure: the caller describes the target once.
-pub fn classify<F: Fault>(f: &F, before: &F::State, after: Option<&F::State>, now: &F::State) -> (Live, Vec<String>) {
-    let since_snapshot = f.differences(before, now);
+pub fn classify<R: Resource>(before: &R::State, after: Option<&R::State>, now: &R::State) -> (Live, Vec<String>) {
+    let since_snapshot = R::differences(before, now);
     let live = if since_snapshot.is_empty() {
         Live::Restored
-    } else if after.is_some_and(|a| !f.differences(a, now).is_empty()) {
+    } else if after.is_some_and(|a| !R::differences(a, now).is_empty()) {
         Live::Changed
     } else {
         Live::Broken

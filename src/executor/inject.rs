@@ -13,9 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::batch;
-use super::{FaultRun, Plan, PlannedFault};
-use crate::action::Fault;
-use crate::action::{RunCtx, with_fault};
+use super::{FaultRun, Parts, Plan, PlannedFault};
+use crate::action::{Batch, Fault, RunCtx, Shared, State, ToInject, with_fault};
 use crate::aws::Aws;
 use crate::store::journal::{DrillLink, ScheduleLink};
 use crate::store::journal::{Event, now};
@@ -182,8 +181,8 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     let touched = std::sync::Mutex::new(Vec::new());
     for (i, f) in plan.faults.iter().enumerate() {
         let ctx = RunCtx::new(&run_id, first + i, &run.dir, journal.clone(), Vec::new());
-        let result = with_fault!(&f.spec.action, |fault| inject_fault(
-            fault,
+        let result = with_fault!(&f.spec.action, |fault, shared, batch| inject_fault(
+            Parts { fault, shared, batch },
             aws,
             FaultRun { ctx: &ctx, journal: &journal },
             f,
@@ -240,8 +239,8 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
 /// call, a window of calls at a time), then observe each in the state its call's answer
 /// proved or, for the rest, as described all at once, then journal the outcome of every
 /// target in one write.
-async fn inject_fault<F: Fault>(
-    f: &F,
+async fn inject_fault<F: Fault, S: Shared<F>, B: Batch<F>>(
+    parts: Parts<'_, F, S, B>,
     aws: &Aws,
     fr: FaultRun<'_>,
     planned: &PlannedFault,
@@ -250,30 +249,21 @@ async fn inject_fault<F: Fault>(
     let (ctx, journal) = (fr.ctx, fr.journal);
     // Use what was stored, not what was planned in memory: they are the same by
     // construction, and revert will read the stored form.
-    let mut items: Vec<(Target, F::State, F::Change)> = Vec::new();
+    let Parts { fault: f, shared, batch: b } = parts;
+    let mut items: Vec<(Target, State<F>, F::Change)> = Vec::new();
     for t in &planned.targets {
         items.push((t.target.clone(), decode(&t.state)?, decode(&t.change)?));
     }
-    let refs: Vec<(&Target, &F::State, &F::Change)> = items.iter().map(|(t, s, c)| (t, s, c)).collect();
-    f.setup(aws, ctx, &refs).await?;
+    let refs: Vec<ToInject<'_, F>> =
+        items.iter().map(|(target, before, change)| ToInject { target, before, change }).collect();
+    shared.setup(aws, ctx, &refs).await?;
     let one_shot = planned.spec.action.info().one_shot;
     let fault = ctx.fault;
 
     // 1. Change: one call per target, or per batch where the API takes many ids.
     let injecting = |i: usize| Event::Injecting { at: now(), fault, target: items[i].0.id.clone() };
-    let call = |range: std::ops::Range<usize>| {
-        let refs = &refs;
-        async move {
-            if F::CHANGE_BATCH == 0 {
-                let (target, before, change) = refs[range.start];
-                f.inject_confirmed(aws, ctx, target, before, change).await.map(|s| vec![s])
-            } else {
-                f.inject_batch(aws, ctx, &refs[range]).await
-            }
-        }
-    };
-    let calls =
-        batch::change_all(aws, journal, items.len(), F::CHANGE_BATCH, "after-inject-call", injecting, call).await;
+    let call = |range: std::ops::Range<usize>| b.inject_many(aws, ctx, &refs[range]);
+    let calls = batch::change_all(aws, journal, items.len(), B::SIZE, "after-inject-call", injecting, call).await;
     let mut outcomes: Vec<Option<Result<()>>> = (0..items.len()).map(|_| None).collect();
     let mut changed = Vec::new();
     for (i, r) in calls {
@@ -288,8 +278,8 @@ async fn inject_fault<F: Fault>(
     // changed target at once; again, for a while, those that do not show it yet.
     let mut afters = Vec::new();
     let window = planned.spec.action.info().target.consistency();
-    let shows = |i: usize, s: &F::State| f.observe(ctx, &items[i].2, s).is_ok();
-    for (i, now_state) in batch::states_after(f, aws, changed, |i| &items[i].0, window, shows).await {
+    let shows = |i: usize, s: &State<F>| f.observe(ctx, &items[i].2, s).is_ok();
+    for (i, now_state) in batch::states_after::<F::On>(aws, changed, |i| &items[i].0, window, shows).await {
         let (target, _, change) = &items[i];
         let observed = now_state.and_then(|s| {
             f.observe(ctx, change, &s)

@@ -42,6 +42,14 @@ use crate::store::journal::{Event, Journal, now};
 /// `None` when the executor must describe the target to see.
 pub(super) type Proved<S> = Result<Option<S>>;
 
+/// One fault as its catalogue row builds it ([`crate::action::with_fault!`]): the
+/// one-target fault, what its targets share, and how its change calls batch them.
+pub(super) struct Parts<'a, F, S, B> {
+    pub fault: &'a F,
+    pub shared: &'a S,
+    pub batch: &'a B,
+}
+
 /// What the executor hands the code that runs one fault: the fault's context, and the
 /// run's journal it writes each step to.
 #[derive(Clone, Copy)]

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::action::Fault;
 use crate::action::with_fault;
+use crate::action::{Fault, Resource, State};
 use crate::aws::{self, Aws};
 use crate::fault::FaultSpec;
 use crate::guardrails::Guardrails;
@@ -173,7 +173,7 @@ async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &Fault
     let info = spec.action.info();
     let what = format!("fault `{}` ({})", spec.name, spec.source.display());
     // Where the listing is a describe, keep its states: they are the snapshots.
-    let (candidates, mut listed) = match f.list_described(aws, &spec.target).await {
+    let (candidates, mut listed) = match F::On::list(aws, &spec.target).await {
         Some(described) => {
             let described = described?;
             let mut states = HashMap::with_capacity(described.len());
@@ -206,14 +206,14 @@ async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &Fault
     if !problems.is_empty() {
         return Ok(Outcome::Refused { why: problems, picked: targets });
     }
-    let states: Vec<F::State> = match &mut listed {
+    let states: Vec<State<F>> = match &mut listed {
         Some(states) => targets
             .iter()
             .map(|t| states.remove(&t.id).ok_or_else(|| Error::Failed(format!("internal: {} was not listed", t.id))))
             .collect::<Result<_>>()?,
         None => {
             let refs: Vec<&Target> = targets.iter().collect();
-            super::batch::describe_all(f, aws, &refs).await.into_iter().collect::<Result<_>>()?
+            super::batch::describe_all::<F::On>(aws, &refs).await.into_iter().collect::<Result<_>>()?
         }
     };
     let mut out = Vec::new();

@@ -5,11 +5,10 @@
 //! run's (`--force` never overrides that), and to restore from a snapshot that is not the
 //! one the run wrote. [`abort`](super::abort) reverts every open run at once.
 
-use super::FaultRun;
 use super::batch::{self, describe_all};
 use super::drift::{self, Live};
-use crate::action::{Fault, RevertItem};
-use crate::action::{RunCtx, with_fault};
+use super::{FaultRun, Parts};
+use crate::action::{Batch, Fault, Resource, RunCtx, Shared, State, ToRevert, with_fault};
 use crate::aws::Aws;
 use crate::aws::access::check_account;
 use crate::store::journal::{Event, command_line, now, who};
@@ -113,8 +112,8 @@ async fn revert_run(
             let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal.clone(), created);
             let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
             let how = How { force, verify };
-            with_fault!(&spec.action, |f| revert_fault(
-                f,
+            with_fault!(&spec.action, |fault, shared, batch| revert_fault(
+                Parts { fault, shared, batch },
                 aws,
                 FaultRun { ctx: &ctx, journal: &journal },
                 rec,
@@ -178,7 +177,7 @@ impl Gate {
 }
 
 /// A target's snapshot: its state before the fault, and the change.
-type Snapshot<F> = BeforeEntry<<F as Fault>::State, <F as Fault>::Change>;
+type Snapshot<F> = BeforeEntry<State<F>, <F as Fault>::Change>;
 
 /// Each target as described now. A look that shows a target as its snapshot is trusted
 /// only once firedrill's own last change to it is older than the service's consistency
@@ -186,13 +185,12 @@ type Snapshot<F> = BeforeEntry<<F as Fault>::State, <F as Fault>::Change>;
 /// inject) AWS may still answer with the state before it, and revert would take a broken
 /// target for restored. Those are described again once the window has passed.
 async fn look<F: Fault>(
-    f: &F,
     aws: &Aws,
     live: &[(&TargetRecord, Snapshot<F>)],
     window: std::time::Duration,
-) -> Vec<Result<F::State>> {
+) -> Vec<Result<State<F>>> {
     let ids: Vec<&crate::target::Target> = live.iter().map(|(t, _)| &t.target).collect();
-    let mut seen = describe_all(f, aws, &ids).await;
+    let mut seen = describe_all::<F::On>(aws, &ids).await;
     let mut wait = std::time::Duration::ZERO;
     let mut recent = Vec::new();
     for (k, ((t, snap), now)) in live.iter().zip(&seen).enumerate() {
@@ -201,7 +199,7 @@ async fn look<F: Fault>(
             Phase::Injecting | Phase::Injected | Phase::Failed | Phase::Reverting | Phase::RevertFailed
         );
         let Some(since) = since(&t.updated_at).filter(|since| changing && *since < window) else { continue };
-        if now.as_ref().is_ok_and(|now| f.differences(&snap.state, now).is_empty()) {
+        if now.as_ref().is_ok_and(|now| F::On::differences(&snap.state, now).is_empty()) {
             recent.push(k);
             wait = wait.max(window - since);
         }
@@ -217,7 +215,7 @@ async fn look<F: Fault>(
     let wait = until.map_or(wait, |d| wait.min(d.saturating_duration_since(tokio::time::Instant::now())));
     tokio::time::sleep(wait).await;
     let again: Vec<&crate::target::Target> = recent.iter().map(|&k| ids[k]).collect();
-    for (k, now) in recent.into_iter().zip(describe_all(f, aws, &again).await) {
+    for (k, now) in recent.into_iter().zip(describe_all::<F::On>(aws, &again).await) {
         seen[k] = now;
     }
     seen
@@ -244,8 +242,8 @@ struct How {
 /// one write. With `how.verify`, targets the journal says are done are looked at too:
 /// one found broken again is restored; one found otherwise is left, with a warning.
 /// Returns the warnings for the person running the revert.
-async fn revert_fault<F: Fault>(
-    f: &F,
+async fn revert_fault<F: Fault, S: Shared<F>, B: Batch<F>>(
+    parts: Parts<'_, F, S, B>,
     aws: &Aws,
     fr: FaultRun<'_>,
     rec: &RunRecord,
@@ -254,6 +252,7 @@ async fn revert_fault<F: Fault>(
     gate: &Gate,
 ) -> Result<Vec<String>> {
     let (ctx, journal) = (fr.ctx, fr.journal);
+    let Parts { fault: f, shared, batch: b } = parts;
     let fault = ctx.fault;
     let mut warnings = Vec::new();
     let pending: Vec<&TargetRecord> = targets.iter().copied().filter(|t| wanted(t, how.verify)).collect();
@@ -289,7 +288,7 @@ async fn revert_fault<F: Fault>(
     // 2. One description of each target serves both the drift check and the revert.
     let window = rec.faults[fault].action.info().target.consistency();
     let mut to_revert = Vec::new();
-    for ((t, snap), current) in live.iter().zip(look(f, aws, &live, window).await) {
+    for ((t, snap), current) in live.iter().zip(look::<F>(aws, &live, window).await) {
         let id = t.target.id.clone();
         let current = match current {
             Ok(current) => current,
@@ -314,7 +313,7 @@ async fn revert_fault<F: Fault>(
                 warnings.push(w);
                 None
             });
-            match drift::classify(f, &snap.state, after.as_ref(), &current) {
+            match drift::classify::<F::On>(&snap.state, after.as_ref(), &current) {
                 (Live::Restored, _) => {
                     if !done(t) {
                         events.push(Event::Restored { at: now(), fault, target: id });
@@ -353,28 +352,17 @@ async fn revert_fault<F: Fault>(
 
     // 3. Restore: one call per target, or per batch where the API takes many ids.
     let reverting = |i: usize| Event::Reverting { at: now(), fault, target: to_revert[i].0.target.id.clone() };
-    let call = |range: std::ops::Range<usize>| {
-        let to_revert = &to_revert;
-        async move {
-            if F::CHANGE_BATCH == 0 {
-                let (t, snap, current) = &to_revert[range.start];
-                f.revert_confirmed(aws, ctx, &t.target, &snap.state, &snap.change, current).await.map(|s| vec![s])
-            } else {
-                let items: Vec<RevertItem<'_, F>> = to_revert[range]
-                    .iter()
-                    .map(|(t, snap, current)| RevertItem {
-                        target: &t.target,
-                        before: &snap.state,
-                        change: &snap.change,
-                        now: current,
-                    })
-                    .collect();
-                f.revert_batch(aws, ctx, &items).await
-            }
-        }
-    };
-    let calls =
-        batch::change_all(aws, journal, to_revert.len(), F::CHANGE_BATCH, "after-revert-call", reverting, call).await;
+    let items: Vec<ToRevert<'_, F>> = to_revert
+        .iter()
+        .map(|(t, snap, current)| ToRevert {
+            target: &t.target,
+            before: &snap.state,
+            change: &snap.change,
+            now: current,
+        })
+        .collect();
+    let call = |range: std::ops::Range<usize>| b.revert_many(aws, ctx, &items[range]);
+    let calls = batch::change_all(aws, journal, items.len(), B::SIZE, "after-revert-call", reverting, call).await;
 
     // 4. Verify: compare each restored target with its snapshot, as the call's answer
     // proved it or else as described (every such target at once).
@@ -386,11 +374,11 @@ async fn revert_fault<F: Fault>(
         }
     }
     let window = rec.faults[fault].action.info().target.consistency();
-    let restored = |i: usize, s: &F::State| f.differences(&to_revert[i].1.state, s).is_empty();
-    for (i, after) in batch::states_after(f, aws, changed, |i| &to_revert[i].0.target, window, restored).await {
+    let restored = |i: usize, s: &State<F>| F::On::differences(&to_revert[i].1.state, s).is_empty();
+    for (i, after) in batch::states_after::<F::On>(aws, changed, |i| &to_revert[i].0.target, window, restored).await {
         let (t, snap, _) = &to_revert[i];
         let target = t.target.id.clone();
-        let event = match after.map(|after| f.differences(&snap.state, &after)) {
+        let event = match after.map(|after| F::On::differences(&snap.state, &after)) {
             Ok(diffs) if diffs.is_empty() => {
                 settled += 1;
                 Event::Reverted { at: now(), fault, target }
@@ -412,7 +400,7 @@ async fn revert_fault<F: Fault>(
     // Shared resources go only when no target still depends on them.
     if settled == pending.len() && super::stop::requested().is_none() {
         tracing::debug!(fault, "every target restored: deleting what the fault created");
-        f.teardown(aws, ctx).await?;
+        shared.teardown(aws, ctx).await?;
         if rec.held.contains(&fault) {
             let kind = rec.faults[fault].action.info().target;
             let ids: Vec<&str> = targets.iter().map(|t| t.target.id.as_str()).collect();
