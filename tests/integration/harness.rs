@@ -320,6 +320,12 @@ impl Env {
         sb
     }
 
+    /// The manifest of the sandbox `firedrill` in this account, as `up` left it.
+    pub fn sandbox_manifest(&self) -> Value {
+        let path = self.state.join("sandbox").join(&self.account).join(REGION).join("firedrill.json");
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    }
+
     pub async fn seed_stack(&self) -> Stack {
         let ec2 = &self.ec2;
         let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();

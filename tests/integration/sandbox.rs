@@ -70,20 +70,30 @@ async fn up_then_down(aws_like: bool) {
     let state = env.ec2.describe_instances().instance_ids(&relaunch).send().await.unwrap();
     let state = state.reservations()[0].instances()[0].state().and_then(|s| s.name()).unwrap().as_str().to_owned();
     assert_eq!(state, "terminated", "the relaunched instance is terminated");
-    // Emulator gap: moto's DeleteVpc leaves the VPC's default network ACL behind (AWS
-    // deletes it with the VPC, and refuses to delete it alone). Check that it is exactly
-    // that, then leave it out.
+    assert_eq!(world_after_down(&env).await, before);
+    let vpcs = env.ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap();
+    assert_eq!(vpcs.vpcs().len(), 1, "the team's own VPC is untouched");
+    env.firedrill(&["sandbox", "down"]).code(2).stderr_has("no sandbox `firedrill` recorded");
+}
+
+/// The account as `env.world()` reads it after `sandbox down`, leaving out what AWS, and
+/// the emulator, keep for a while: terminated instances (visible for an hour on AWS),
+/// and deleted VPCs' default network ACLs. Emulator gap: moto's DeleteVpc leaves the
+/// default ACL behind (AWS deletes it with the VPC, and refuses to delete it alone);
+/// check that that is all an ACL of a deleted VPC is, then leave it out.
+async fn world_after_down(env: &Env) -> String {
+    let vpcs = env.ec2.describe_vpcs().send().await.unwrap();
+    let live: Vec<&str> = vpcs.vpcs().iter().filter_map(|v| v.vpc_id()).collect();
     let acls = env.ec2.describe_network_acls().send().await.unwrap();
     let leftover: Vec<String> = acls
         .network_acls()
         .iter()
-        .filter(|a| a.vpc_id() == sb["vpc"].as_str())
+        .filter(|a| !a.vpc_id().is_some_and(|v| live.contains(&v)))
         .map(|a| {
-            assert_eq!(a.is_default(), Some(true), "only the deleted VPC's default ACL may remain: {a:?}");
+            assert_eq!(a.is_default(), Some(true), "only a deleted VPC's default ACL may remain: {a:?}");
             a.network_acl_id().unwrap().to_owned()
         })
         .collect();
-    // Terminated instances stay visible for a while on AWS too; everything else is gone.
     let after: Vec<String> = env
         .world()
         .await
@@ -92,10 +102,23 @@ async fn up_then_down(aws_like: bool) {
         .filter(|l| !leftover.iter().any(|acl| l.contains(acl.as_str())))
         .map(str::to_owned)
         .collect();
-    assert_eq!(after.join("\n"), before);
-    let vpcs = env.ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap();
-    assert_eq!(vpcs.vpcs().len(), 1, "the team's own VPC is untouched");
-    env.firedrill(&["sandbox", "down"]).code(2).stderr_has("no sandbox `firedrill` recorded");
+    after.join("\n")
+}
+
+/// `up` stopped dead after any step (a crash, a lost laptop lid): `down` deletes what it
+/// made, from the manifest it saved step by step.
+#[tokio::test]
+async fn sandbox_down_finishes_an_up_that_crashed_after_any_step() {
+    let env = Env::new().await;
+    let before = env.world().await;
+    for step in ["Vpc", "Subnets", "SecurityGroups", "Policies", "Instances", "LoadBalancer", "Zone", "HealthCheck"] {
+        let point = format!("sandbox-after-{step}");
+        let out = env.firedrill_env(&["sandbox", "up"], &[("FIREDRILL_FAILPOINT", &point)]);
+        assert_eq!(out.code, None, "{point}: the process must have been aborted: {out:?}");
+        assert!(env.sandbox_manifest()["vpc"].is_string(), "{point}: the manifest records what up made");
+        env.firedrill(&["sandbox", "down"]).ok();
+        assert_eq!(world_after_down(&env).await, before, "{point}: left behind");
+    }
 }
 
 #[tokio::test]
