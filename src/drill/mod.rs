@@ -30,7 +30,7 @@ use crate::aws::AssumeRole;
 use crate::diagnostic::{Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::fault::{self, FaultSpec};
 use probe::{Probe, ProbeKind};
-use raw::{RawDrill, RawFaultRef, RawProbe};
+use raw::{RawDrill, RawFaultRef, RawProbe, RawStep, RawStop};
 use template::TeamVars;
 
 /// A validated drill.
@@ -206,134 +206,12 @@ pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
     let probes = v.probes(&doc.probes);
     let poll = doc.poll.as_ref().and_then(|p| v.duration(p, positive)).unwrap_or(DEFAULT_POLL);
     let end = doc.end.as_ref().and_then(|e| v.duration(e, positive));
-
-    // Steps: names first, so `after:` and `restored:` can refer to any of them.
-    let mut steps = Vec::new();
-    let mut names: BTreeMap<String, Location> = BTreeMap::new();
-    for raw in &doc.steps.value {
-        let s = &raw.value;
-        let fault = match &s.fault.value {
-            RawFaultRef::Path(file) => v.fault_file(file, s.fault.referenced),
-            RawFaultRef::Inline => {
-                let default =
-                    s.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| format!("step-{}", steps.len() + 1));
-                v.inline_fault(s.fault.referenced, &default)
-            }
-        };
-        let name = match (&s.name, &fault) {
-            (Some(n), _) => n.value.clone(),
-            (None, Some(f)) => f.name.clone(),
-            (None, None) => format!("step-{}", steps.len() + 1),
-        };
-        let name_at = s.name.as_ref().map(|n| n.referenced).unwrap_or(raw.referenced);
-        if names.insert(name.clone(), name_at).is_some() {
-            v.at(name_at, format!("two steps are named `{name}`: give each a unique `name`"));
-        }
-        let start = match (&s.at, &s.after) {
-            (Some(at), None) => v.duration(at, crate::duration::parse_offset).map(Start::At),
-            (None, Some(after)) => Some(Start::After(after.value.clone())),
-            (Some(at), Some(_)) => {
-                v.at(at.referenced, "give `at` or `after`, not both".into());
-                None
-            }
-            (None, None) => {
-                v.at(raw.referenced, "a step needs `at` (a time from the start) or `after` (another step)".into());
-                None
-            }
-        };
-        if let (Some(Start::At(at)), Some(end_d), Some(a)) = (&start, end, &s.at)
-            && *at >= end_d
-        {
-            v.at(a.referenced, format!("step starts at {} but the drill ends at {}", human(*at), human(end_d)));
-        }
-        let duration = match &s.duration {
-            Some(d) => v.duration(d, positive),
-            None => fault.as_ref().and_then(|f| f.duration_secs).map(Duration::from_secs),
-        };
-        let mut hints: Vec<Hint> = Vec::new();
-        for h in &s.hints {
-            if let Some(after) = v.duration(&h.value.after, crate::duration::parse_offset) {
-                hints.push(Hint { after, text: h.value.text.clone() });
-            }
-        }
-        if hints.is_empty()
-            && let (Some(f), Some(d)) = (&fault, duration)
-        {
-            // The fault file's own hints, spread over the step's duration.
-            let n = f.hints.len() as u32;
-            hints = f
-                .hints
-                .iter()
-                .enumerate()
-                .map(|(i, text)| Hint { after: d * (i as u32 + 1) / (n + 1), text: text.clone() })
-                .collect();
-        }
-        hints.sort_by_key(|h| h.after);
-        for p in &s.probes {
-            v.probe_ref(p, &probes);
-        }
-        if let (Some(fault), Some(start)) = (fault, start) {
-            steps.push(Step {
-                name,
-                start,
-                fault,
-                duration,
-                hints,
-                probes: s.probes.iter().map(|p| p.value.clone()).collect(),
-            });
-        }
-    }
-    if doc.steps.value.is_empty() {
-        v.at(doc.steps.referenced, "a drill needs at least one step".into());
-    }
-    // `after:` must name a step, and the steps must not wait on each other in a circle.
-    for raw in &doc.steps.value {
-        if let Some(after) = &raw.value.after
-            && !names.contains_key(&after.value)
-        {
-            v.unknown(after, "step", names.keys().map(String::as_str));
-        }
-    }
-    if let Some(cycle) = find_cycle(&steps) {
-        let at = names.get(&cycle[0]).copied().unwrap_or(doc.steps.referenced);
-        v.at(at, format!("steps wait on each other in a circle: {}", cycle.join(" -> ")));
-    }
-    for p in doc.probes.values() {
-        if let Some(r) = &p.value.restored
-            && !names.contains_key(&r.value.step.value)
-        {
-            v.unknown(&r.value.step, "step", names.keys().map(String::as_str));
-        }
-    }
-
+    let steps = v.steps(&doc, end, &probes);
     for s in &doc.steady_state {
         v.probe_ref(s, &probes);
     }
-    let mut stop_when = Vec::new();
-    for s in &doc.stop_when {
-        match (&s.value.probe, &s.value.failing_for, &s.value.alarm) {
-            (Some(p), Some(f), None) => {
-                v.probe_ref(p, &probes);
-                if let Some(failing_for) = v.duration(f, positive) {
-                    stop_when.push(StopCondition::Probe { probe: p.value.clone(), failing_for });
-                }
-            }
-            (Some(p), None, None) => v.at(p.referenced, "a probe stop condition needs `failing_for` (e.g. 5m)".into()),
-            (None, None, Some(a)) => stop_when.push(StopCondition::Alarm { alarm: a.value.clone() }),
-            _ => v.at(s.referenced, "a stop condition is `probe` with `failing_for`, or `alarm`".into()),
-        }
-    }
-
-    // Every probe's templates must resolve for every team.
-    for team in &teams {
-        let vars = team.template_vars(team.region.as_deref().unwrap_or("region"));
-        for (name, p) in &probes {
-            if let Err(e) = p.kind.render(&vars) {
-                let at = doc.probes.get(name).map(|r| r.referenced).unwrap_or(doc.name.referenced);
-                v.at(at, format!("probe `{name}`: {e}"));
-            }
-        }
-    }
+    let stop_when = v.stop_conditions(&doc.stop_when, &probes);
+    v.templates(&doc, &teams, &probes);
 
     if !v.problems.is_empty() {
         return Err(v.problems);
@@ -385,6 +263,157 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// The steps: each one's fault, name, start, duration, hints and probes; then what
+    /// refers across steps (`after:`, `restored:`), once every name is known.
+    fn steps(&mut self, doc: &RawDrill, end: Option<Duration>, probes: &BTreeMap<String, Probe>) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let mut names: BTreeMap<String, Location> = BTreeMap::new();
+        for (i, raw) in doc.steps.value.iter().enumerate() {
+            let (name, name_at, step) = self.step(raw, i, end, probes);
+            if names.insert(name.clone(), name_at).is_some() {
+                self.at(name_at, format!("two steps are named `{name}`: give each a unique `name`"));
+            }
+            steps.extend(step);
+        }
+        if doc.steps.value.is_empty() {
+            self.at(doc.steps.referenced, "a drill needs at least one step".into());
+        }
+        // `after:` must name a step, and the steps must not wait on each other in a circle.
+        for raw in &doc.steps.value {
+            if let Some(after) = &raw.value.after
+                && !names.contains_key(&after.value)
+            {
+                self.unknown(after, "step", names.keys().map(String::as_str));
+            }
+        }
+        if let Some(cycle) = find_cycle(&steps) {
+            let at = names.get(&cycle[0]).copied().unwrap_or(doc.steps.referenced);
+            self.at(at, format!("steps wait on each other in a circle: {}", cycle.join(" -> ")));
+        }
+        for p in doc.probes.values() {
+            if let Some(r) = &p.value.restored
+                && !names.contains_key(&r.value.step.value)
+            {
+                self.unknown(&r.value.step, "step", names.keys().map(String::as_str));
+            }
+        }
+        steps
+    }
+
+    /// Step `i`'s name, where it is written, and the step; `None` if its fault or its
+    /// start is wrong (the problem is recorded).
+    fn step(
+        &mut self,
+        raw: &Spanned<RawStep>,
+        i: usize,
+        end: Option<Duration>,
+        probes: &BTreeMap<String, Probe>,
+    ) -> (String, Location, Option<Step>) {
+        let s = &raw.value;
+        let fallback = || format!("step-{}", i + 1);
+        let fault = match &s.fault.value {
+            RawFaultRef::Path(file) => self.fault_file(file, s.fault.referenced),
+            RawFaultRef::Inline => {
+                let default = s.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(fallback);
+                self.inline_fault(s.fault.referenced, &default)
+            }
+        };
+        let name = match (&s.name, &fault) {
+            (Some(n), _) => n.value.clone(),
+            (None, Some(f)) => f.name.clone(),
+            (None, None) => fallback(),
+        };
+        let name_at = s.name.as_ref().map(|n| n.referenced).unwrap_or(raw.referenced);
+        let start = match (&s.at, &s.after) {
+            (Some(at), None) => self.duration(at, crate::duration::parse_offset).map(Start::At),
+            (None, Some(after)) => Some(Start::After(after.value.clone())),
+            (Some(at), Some(_)) => {
+                self.at(at.referenced, "give `at` or `after`, not both".into());
+                None
+            }
+            (None, None) => {
+                self.at(raw.referenced, "a step needs `at` (a time from the start) or `after` (another step)".into());
+                None
+            }
+        };
+        if let (Some(Start::At(at)), Some(end_d), Some(a)) = (&start, end, &s.at)
+            && *at >= end_d
+        {
+            self.at(a.referenced, format!("step starts at {} but the drill ends at {}", human(*at), human(end_d)));
+        }
+        let duration = match &s.duration {
+            Some(d) => self.duration(d, positive),
+            None => fault.as_ref().and_then(|f| f.duration_secs).map(Duration::from_secs),
+        };
+        let hints = self.hints(s, fault.as_ref(), duration);
+        for p in &s.probes {
+            self.probe_ref(p, probes);
+        }
+        let step = fault.zip(start).map(|(fault, start)| {
+            let probes = s.probes.iter().map(|p| p.value.clone()).collect();
+            Step { name: name.clone(), start, fault, duration, hints, probes }
+        });
+        (name, name_at, step)
+    }
+
+    /// A step's hints, in the order they are released: its own, or else the fault
+    /// file's, spread over the step's duration.
+    fn hints(&mut self, s: &RawStep, fault: Option<&FaultSpec>, duration: Option<Duration>) -> Vec<Hint> {
+        let mut hints: Vec<Hint> = Vec::new();
+        for h in &s.hints {
+            if let Some(after) = self.duration(&h.value.after, crate::duration::parse_offset) {
+                hints.push(Hint { after, text: h.value.text.clone() });
+            }
+        }
+        if hints.is_empty()
+            && let (Some(f), Some(d)) = (fault, duration)
+        {
+            let n = f.hints.len() as u32;
+            hints = f
+                .hints
+                .iter()
+                .enumerate()
+                .map(|(i, text)| Hint { after: d * (i as u32 + 1) / (n + 1), text: text.clone() })
+                .collect();
+        }
+        hints.sort_by_key(|h| h.after);
+        hints
+    }
+
+    /// `stop_when:`: a probe failing for a while, or an alarm.
+    fn stop_conditions(&mut self, raw: &[Spanned<RawStop>], probes: &BTreeMap<String, Probe>) -> Vec<StopCondition> {
+        let mut stop_when = Vec::new();
+        for s in raw {
+            match (&s.value.probe, &s.value.failing_for, &s.value.alarm) {
+                (Some(p), Some(f), None) => {
+                    self.probe_ref(p, probes);
+                    if let Some(failing_for) = self.duration(f, positive) {
+                        stop_when.push(StopCondition::Probe { probe: p.value.clone(), failing_for });
+                    }
+                }
+                (Some(p), None, None) => {
+                    self.at(p.referenced, "a probe stop condition needs `failing_for` (e.g. 5m)".into())
+                }
+                (None, None, Some(a)) => stop_when.push(StopCondition::Alarm { alarm: a.value.clone() }),
+                _ => self.at(s.referenced, "a stop condition is `probe` with `failing_for`, or `alarm`".into()),
+            }
+        }
+        stop_when
+    }
+
+    /// Every probe's templates must resolve for every team.
+    fn templates(&mut self, doc: &RawDrill, teams: &[Team], probes: &BTreeMap<String, Probe>) {
+        for team in teams {
+            let vars = team.template_vars(team.region.as_deref().unwrap_or("region"));
+            for (name, p) in probes {
+                if let Err(e) = p.kind.render(&vars) {
+                    let at = doc.probes.get(name).map(|r| r.referenced).unwrap_or(doc.name.referenced);
+                    self.at(at, format!("probe `{name}`: {e}"));
+                }
+            }
+        }
+    }
+
     fn at(&mut self, loc: Location, msg: String) {
         self.problems.push(Diagnostic::at(self.path, self.source, loc.into(), msg));
     }

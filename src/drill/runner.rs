@@ -180,60 +180,16 @@ pub async fn run(
     let journal = journal::create(store, &drill_id)?;
     let rec = Recorder { journal, view: Mutex::new(view), t0: Instant::now() };
     let run_ids: Vec<String> = teams.iter().map(|_| Store::new_run_id()).collect();
-    rec.record(DrillEvent::Started {
-        at: now(),
-        drill_id: drill_id.clone(),
-        name: drill.name.clone(),
-        file: drill.path.display().to_string(),
-        by: crate::store::journal::who(),
-        command: crate::store::journal::command_line(),
-        teams: teams
-            .iter()
-            .zip(&run_ids)
-            .map(|(c, id)| TeamStart {
-                name: c.team.name.clone(),
-                run_id: id.clone(),
-                account: c.account.clone(),
-                region: c.aws.region.clone(),
-            })
-            .collect(),
-        steps: drill
-            .steps
-            .iter()
-            .map(|s| StepInfo {
-                name: s.name.clone(),
-                action: s.fault.action.info().name.into(),
-                start: s.start.to_string(),
-                duration_s: s.duration.map(|d| d.as_secs_f64()),
-                runbook: s.fault.runbook.clone(),
-                source: s.fault.source.display().to_string(),
-            })
-            .collect(),
-        scoring: score::RULE.into(),
-    })?;
+    rec.record(started(drill, &drill_id, &teams, &run_ids))?;
 
-    // Steady state, before anything breaks.
+    // 2. Steady state, before anything breaks.
     let mut board = ProbeBoard::default();
-    let mut unsteady = Vec::new();
-    for c in &teams {
-        for name in &drill.steady_state {
-            let outcome = check(drill, c, name).await;
-            board.update(&c.team.name, name, rec.t(), &outcome);
-            if !outcome.ok {
-                unsteady.push(format!("team {}: probe {name}: {}", c.team.name, outcome.detail));
-            }
-            let (team, probe, t) = (c.team.name.clone(), name.clone(), rec.t());
-            rec.record(DrillEvent::Probe { at: now(), t, team, probe, outcome })?;
-        }
-    }
-    if !unsteady.is_empty() {
-        let reason = format!("steady state does not hold: {}", unsteady.join("; "));
-        rec.record(DrillEvent::Refused { at: now(), reason: reason.clone() })?;
-        rec.record(DrillEvent::Ended { at: now(), t: rec.t(), outcome: "refused".into() })?;
+    if let Err(e) = steady_state(drill, &teams, &rec, &mut board).await {
         signals.abort();
-        return Err(Error::Refused(format!("{reason}; nothing was injected")));
+        return Err(e);
     }
 
+    // 3. One run per team; probes on their own clocks, their results on a channel.
     let mut runs = Vec::new();
     for (c, id) in teams.into_iter().zip(&run_ids) {
         let empty = Plan {
@@ -247,31 +203,10 @@ pub async fn run(
         let run = executor::start_run(store, id, &empty, Some(link), None)?;
         runs.push(TeamRun { c, run, steps: vec![StepState::Pending; drill.steps.len()] });
     }
-
-    // Probes on their own clocks; results come back on a channel.
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<(String, String, Outcome)>();
-    let mut probe_tasks = Vec::new();
-    for tr in &runs {
-        let vars = tr.c.team.template_vars(&tr.c.aws.region);
-        for p in drill.probes.values().filter(|p| !matches!(p.kind, ProbeKind::Restored { .. })) {
-            let kind = p.kind.render(&vars).map_err(Error::Usage)?;
-            let (aws, tx, every) = (tr.c.aws.clone(), probe_tx.clone(), Duration::from_secs_f64(p.every_s));
-            let (team, name) = (tr.c.team.name.clone(), p.name.clone());
-            probe_tasks.push(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    let o = kind.check(&aws).await;
-                    if tx.send((team.clone(), name.clone(), o)).is_err() {
-                        return;
-                    }
-                }
-            }));
-        }
-    }
+    let probe_tasks = start_probes(drill, &runs, &probe_tx)?;
 
-    // The loop.
+    // 4. The loop.
     let mut stopped: Option<String> = None;
     let mut interrupted: Option<&'static str> = None;
     let outcome = loop {
@@ -296,25 +231,7 @@ pub async fn run(
         for r in results {
             r?;
         }
-        // `restored` probes: answered from what the loop saw of each step.
-        for tr in &runs {
-            for p in drill.probes.values() {
-                if let ProbeKind::Restored { step } = &p.kind {
-                    let o = restored_probe(drill, tr, step);
-                    let (team, probe, t) = (tr.c.team.name.clone(), p.name.clone(), rec.t());
-                    if board.latest.get(&(team.clone(), probe.clone())) != Some(&o) {
-                        rec.record(DrillEvent::Probe {
-                            at: now(),
-                            t,
-                            team: team.clone(),
-                            probe: probe.clone(),
-                            outcome: o.clone(),
-                        })?;
-                    }
-                    board.update(&team, &probe, t, &o);
-                }
-            }
-        }
+        restored_probes(drill, &runs, &rec, &mut board)?;
         let all_done =
             runs.iter().all(|tr| tr.steps.iter().all(|s| !matches!(s, StepState::Pending | StepState::Active { .. })));
         if all_done {
@@ -333,7 +250,7 @@ pub async fn run(
         t.abort();
     }
 
-    // Revert what is still broken. On a stop or a signal, everything the drill changed
+    // 5. Revert what is still broken. On a stop or a signal, everything the drill changed
     // (the team's own fixes too, with force); at a normal end, the steps nobody fixed.
     let everything = stopped.is_some() || interrupted.is_some();
     if everything {
@@ -351,7 +268,115 @@ pub async fn run(
     Ok(Finished { drill_id, outcome, interrupted, stopped, not_restored, scores: score::steps(&events) })
 }
 
-/// First signal: ask the loop to stop and revert. Second: exit now.
+/// The drill's first journal line: who started what, each team's run, account and
+/// region, each step, and the scoring rule.
+fn started(drill: &Drill, drill_id: &str, teams: &[Connected], run_ids: &[String]) -> DrillEvent {
+    DrillEvent::Started {
+        at: now(),
+        drill_id: drill_id.to_owned(),
+        name: drill.name.clone(),
+        file: drill.path.display().to_string(),
+        by: crate::store::journal::who(),
+        command: crate::store::journal::command_line(),
+        teams: teams
+            .iter()
+            .zip(run_ids)
+            .map(|(c, id)| TeamStart {
+                name: c.team.name.clone(),
+                run_id: id.clone(),
+                account: c.account.clone(),
+                region: c.aws.region.clone(),
+            })
+            .collect(),
+        steps: drill
+            .steps
+            .iter()
+            .map(|s| StepInfo {
+                name: s.name.clone(),
+                action: s.fault.action.info().name.into(),
+                start: s.start.to_string(),
+                duration_s: s.duration.map(|d| d.as_secs_f64()),
+                runbook: s.fault.runbook.clone(),
+                source: s.fault.source.display().to_string(),
+            })
+            .collect(),
+        scoring: score::RULE.into(),
+    }
+}
+
+/// Check the steady-state probes for every team, recording each result. If one fails,
+/// the drill is refused (and ended in its journal) before anything breaks.
+async fn steady_state(drill: &Drill, teams: &[Connected], rec: &Recorder, board: &mut ProbeBoard) -> Result<()> {
+    let mut unsteady = Vec::new();
+    for c in teams {
+        for name in &drill.steady_state {
+            let outcome = check(drill, c, name).await;
+            board.update(&c.team.name, name, rec.t(), &outcome);
+            if !outcome.ok {
+                unsteady.push(format!("team {}: probe {name}: {}", c.team.name, outcome.detail));
+            }
+            let (team, probe, t) = (c.team.name.clone(), name.clone(), rec.t());
+            rec.record(DrillEvent::Probe { at: now(), t, team, probe, outcome })?;
+        }
+    }
+    if unsteady.is_empty() {
+        return Ok(());
+    }
+    let reason = format!("steady state does not hold: {}", unsteady.join("; "));
+    rec.record(DrillEvent::Refused { at: now(), reason: reason.clone() })?;
+    rec.record(DrillEvent::Ended { at: now(), t: rec.t(), outcome: "refused".into() })?;
+    Err(Error::Refused(format!("{reason}; nothing was injected")))
+}
+
+/// One task per team and probe (but `restored` ones, which the loop answers), each
+/// checking on its own interval and sending (team, probe, outcome) to `tx`.
+fn start_probes(
+    drill: &Drill,
+    runs: &[TeamRun],
+    tx: &mpsc::UnboundedSender<(String, String, Outcome)>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    for tr in runs {
+        let vars = tr.c.team.template_vars(&tr.c.aws.region);
+        for p in drill.probes.values().filter(|p| !matches!(p.kind, ProbeKind::Restored { .. })) {
+            let kind = p.kind.render(&vars).map_err(Error::Usage)?;
+            let (aws, tx, every) = (tr.c.aws.clone(), tx.clone(), Duration::from_secs_f64(p.every_s));
+            let (team, name) = (tr.c.team.name.clone(), p.name.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let o = kind.check(&aws).await;
+                    if tx.send((team.clone(), name.clone(), o)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+    }
+    Ok(tasks)
+}
+
+/// Answer the `restored` probes from what the loop saw of each step, recording an
+/// answer when it changes.
+fn restored_probes(drill: &Drill, runs: &[TeamRun], rec: &Recorder, board: &mut ProbeBoard) -> Result<()> {
+    for tr in runs {
+        for p in drill.probes.values() {
+            if let ProbeKind::Restored { step } = &p.kind {
+                let o = restored_probe(drill, tr, step);
+                let (team, probe, t) = (tr.c.team.name.clone(), p.name.clone(), rec.t());
+                if board.latest.get(&(team.clone(), probe.clone())) != Some(&o) {
+                    let (team, probe, outcome) = (team.clone(), probe.clone(), o.clone());
+                    rec.record(DrillEvent::Probe { at: now(), t, team, probe, outcome })?;
+                }
+                board.update(&team, &probe, t, &o);
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn watch_signals(stop: watch::Sender<Option<&'static str>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {

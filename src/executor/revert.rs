@@ -11,7 +11,7 @@ use super::{FaultRun, Parts};
 use crate::action::{Batch, Fault, Resource, RunCtx, Shared, State, ToRevert, with_fault};
 use crate::aws::Aws;
 use crate::aws::access::check_account;
-use crate::store::journal::{Event, command_line, now, who};
+use crate::store::journal::{Event, Journal, command_line, now, who};
 use crate::store::record::{Phase, TargetRecord};
 use crate::store::snapshot::BeforeEntry;
 use crate::store::{RunDir, RunRecord, Store};
@@ -253,104 +253,209 @@ async fn revert_fault<F: Fault, S: Shared<F>, B: Batch<F>>(
 ) -> Result<Vec<String>> {
     let (ctx, journal) = (fr.ctx, fr.journal);
     let Parts { fault: f, shared, batch: b } = parts;
-    let fault = ctx.fault;
-    let mut warnings = Vec::new();
     let pending: Vec<&TargetRecord> = targets.iter().copied().filter(|t| wanted(t, how.verify)).collect();
-    let done = |t: &TargetRecord| !t.phase.needs_revert();
-    let failed = |t: &TargetRecord, error: String| Event::RevertFailed {
-        at: now(),
-        fault,
-        target: t.target.id.clone(),
-        error,
-        differences: vec![],
-    };
-    // How many pending targets are settled (restored, gone, irreversible): teardown
-    // waits for all of them.
-    let mut settled = 0;
-    let mut events = Vec::new();
+    let mut r = Outcomes { fault: ctx.fault, events: Vec::new(), warnings: Vec::new(), settled: 0 };
 
     // 1. Snapshots, from the store.
-    let mut live: Vec<(&TargetRecord, Snapshot<F>)> = Vec::new();
-    for t in &pending {
-        match rec.before(t) {
-            Err(e) => events.push(failed(t, e.to_string())),
-            Ok(snap) => match f.irreversible(&snap.state, &snap.change, ctx) {
-                Some(_) if done(t) => settled += 1,
-                Some(note) => {
-                    events.push(Event::Irreversible { at: now(), fault, target: t.target.id.clone(), note });
-                    settled += 1;
-                }
-                None => live.push((t, snap)),
-            },
-        }
-    }
-
+    let live = r.snapshots(f, ctx, rec, &pending);
     // 2. One description of each target serves both the drift check and the revert.
-    let window = rec.faults[fault].action.info().target.consistency();
-    let mut to_revert = Vec::new();
-    for ((t, snap), current) in live.iter().zip(look::<F>(aws, &live, window).await) {
-        let id = t.target.id.clone();
-        let current = match current {
-            Ok(current) => current,
-            Err(Error::Gone(_)) => {
-                if done(t) {
-                    warnings.push(format!("{id}: {} before, and gone now", t.phase.as_str()));
-                } else {
-                    events.push(Event::Gone { at: now(), fault, target: id });
-                }
-                settled += 1;
-                continue;
-            }
-            Err(e) => {
-                events.push(failed(t, e.to_string()));
-                continue;
-            }
-        };
-        // Respect what happened since the fault, unless firedrill itself was midway
-        // through restoring this target (then it is its own work, not the team's).
-        if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
-            let after = rec.after(t).unwrap_or_else(|w| {
-                warnings.push(w);
-                None
-            });
-            match drift::classify::<F::On>(&snap.state, after.as_ref(), &current) {
-                (Live::Restored, _) => {
-                    if !done(t) {
-                        events.push(Event::Restored { at: now(), fault, target: id });
-                    }
-                    settled += 1;
-                    continue;
-                }
-                (Live::Changed, differences) if done(t) => {
-                    let since = differences.join("; ");
-                    warnings.push(format!("{id}: {}, but changed since by someone: {since}", t.phase.as_str()));
-                    continue;
-                }
-                (Live::Changed, differences) if !how.force => {
-                    events.push(Event::Drifted { at: now(), fault, target: id, differences });
-                    continue;
-                }
-                (Live::Broken, _) if done(t) => {
-                    warnings.push(format!("{id}: recorded {}, but broken again: restoring it", t.phase.as_str()));
-                }
-                _ => {}
-            }
-        }
-        to_revert.push((*t, snap, current));
-    }
+    let to_revert = r.triage::<F>(aws, rec, live, how).await;
     if !gate.passed().await {
         return Err(Error::Refused("the run's account or region could not be confirmed".into()));
     }
+    journal.append_all(&std::mem::take(&mut r.events))?;
     if let Some(why) = super::stop::requested() {
-        // Stopped before anything was changed: nothing to journal but the looks.
-        journal.append_all(&events)?;
-        warnings.push(format!("stopped by {why} before restoring {} target(s)", to_revert.len()));
-        return Ok(warnings);
+        // Stopped before anything was changed: nothing more to journal.
+        r.warnings.push(format!("stopped by {why} before restoring {} target(s)", to_revert.len()));
+        return Ok(r.warnings);
     }
-    journal.append_all(&events)?;
-    events.clear();
-
     // 3. Restore: one call per target, or per batch where the API takes many ids.
+    let calls = restore(b, aws, fr, &to_revert).await;
+    // 4. Verify each restored target against its snapshot.
+    r.verify::<F>(aws, rec, &to_revert, calls).await;
+    journal.append_all(&r.events)?;
+    tracing::debug!(fault = r.fault, pending = pending.len(), settled = r.settled, "reverted");
+    // 5. Shared resources go only when no target still depends on them.
+    if r.settled == pending.len() && super::stop::requested().is_none() {
+        tracing::debug!(fault = r.fault, "every target restored: deleting what the fault created");
+        shared.teardown(aws, ctx).await?;
+        release(aws, journal, rec, r.fault, targets, &mut r.warnings).await?;
+    }
+    Ok(r.warnings)
+}
+
+/// A target to restore: its record, its snapshot, its state as just described.
+type ToRestore<'a, F> = (&'a TargetRecord, Snapshot<F>, State<F>);
+
+/// What reverting one fault's targets has come to so far: the journal events not yet
+/// written, the warnings for the person, and how many of the pending targets are
+/// settled (restored, gone, irreversible); teardown waits for all of them.
+struct Outcomes {
+    fault: usize,
+    events: Vec<Event>,
+    warnings: Vec<String>,
+    settled: usize,
+}
+
+impl Outcomes {
+    fn failed(&self, t: &TargetRecord, error: String) -> Event {
+        Event::RevertFailed { at: now(), fault: self.fault, target: t.target.id.clone(), error, differences: vec![] }
+    }
+
+    /// Step 1: each pending target's snapshot, checked as the run wrote it; a target
+    /// that cannot be restored (a terminated instance without a relaunch) is recorded
+    /// so, once, and settled.
+    fn snapshots<'a, F: Fault>(
+        &mut self,
+        f: &F,
+        ctx: &RunCtx,
+        rec: &RunRecord,
+        pending: &[&'a TargetRecord],
+    ) -> Vec<(&'a TargetRecord, Snapshot<F>)> {
+        let mut live = Vec::new();
+        for t in pending {
+            match rec.before(t) {
+                Err(e) => self.events.push(self.failed(t, e.to_string())),
+                Ok(snap) => match f.irreversible(&snap.state, &snap.change, ctx) {
+                    Some(_) if done(t) => self.settled += 1,
+                    Some(note) => {
+                        let target = t.target.id.clone();
+                        self.events.push(Event::Irreversible { at: now(), fault: self.fault, target, note });
+                        self.settled += 1;
+                    }
+                    None => live.push((*t, snap)),
+                },
+            }
+        }
+        live
+    }
+
+    /// Step 2: describe every target once ([`look`]) and sort them: gone, restored by
+    /// the team, changed by the team (left alone unless `how.force`), or to restore.
+    /// Respects what happened since the fault, unless firedrill itself was midway
+    /// through restoring a target (then it is its own work, not the team's).
+    async fn triage<'a, F: Fault>(
+        &mut self,
+        aws: &Aws,
+        rec: &RunRecord,
+        live: Vec<(&'a TargetRecord, Snapshot<F>)>,
+        how: How,
+    ) -> Vec<ToRestore<'a, F>> {
+        let fault = self.fault;
+        let window = rec.faults[fault].action.info().target.consistency();
+        let looks = look::<F>(aws, &live, window).await;
+        let mut to_revert = Vec::new();
+        for ((t, snap), current) in live.into_iter().zip(looks) {
+            let id = t.target.id.clone();
+            let current = match current {
+                Ok(current) => current,
+                Err(Error::Gone(_)) => {
+                    if done(t) {
+                        self.warnings.push(format!("{id}: {} before, and gone now", t.phase.as_str()));
+                    } else {
+                        self.events.push(Event::Gone { at: now(), fault, target: id });
+                    }
+                    self.settled += 1;
+                    continue;
+                }
+                Err(e) => {
+                    self.events.push(self.failed(t, e.to_string()));
+                    continue;
+                }
+            };
+            if !matches!(t.phase, Phase::Reverting | Phase::RevertFailed) {
+                let after = rec.after(t).unwrap_or_else(|w| {
+                    self.warnings.push(w);
+                    None
+                });
+                match drift::classify::<F::On>(&snap.state, after.as_ref(), &current) {
+                    (Live::Restored, _) => {
+                        if !done(t) {
+                            self.events.push(Event::Restored { at: now(), fault, target: id });
+                        }
+                        self.settled += 1;
+                        continue;
+                    }
+                    (Live::Changed, differences) if done(t) => {
+                        let since = differences.join("; ");
+                        self.warnings
+                            .push(format!("{id}: {}, but changed since by someone: {since}", t.phase.as_str()));
+                        continue;
+                    }
+                    (Live::Changed, differences) if !how.force => {
+                        self.events.push(Event::Drifted { at: now(), fault, target: id, differences });
+                        continue;
+                    }
+                    (Live::Broken, _) if done(t) => {
+                        let phase = t.phase.as_str();
+                        self.warnings.push(format!("{id}: recorded {phase}, but broken again: restoring it"));
+                    }
+                    _ => {}
+                }
+            }
+            to_revert.push((t, snap, current));
+        }
+        to_revert
+    }
+
+    /// Step 4: compare each restored target with its snapshot, as its call's answer
+    /// proved it or else as described (every such target at once, again while AWS's
+    /// reads lag the change).
+    async fn verify<F: Fault>(
+        &mut self,
+        aws: &Aws,
+        rec: &RunRecord,
+        to_revert: &[ToRestore<'_, F>],
+        calls: Vec<(usize, super::Proved<State<F>>)>,
+    ) {
+        let fault = self.fault;
+        let mut changed = Vec::new();
+        for (i, called) in calls {
+            match called {
+                Ok(proved) => changed.push((i, proved)),
+                Err(error) => self.events.push(self.failed(to_revert[i].0, error.to_string())),
+            }
+        }
+        let window = rec.faults[fault].action.info().target.consistency();
+        let restored = |i: usize, s: &State<F>| F::On::differences(&to_revert[i].1.state, s).is_empty();
+        for (i, after) in batch::states_after::<F::On>(aws, changed, |i| &to_revert[i].0.target, window, restored).await
+        {
+            let (t, snap, _) = &to_revert[i];
+            let target = t.target.id.clone();
+            let event = match after.map(|after| F::On::differences(&snap.state, &after)) {
+                Ok(diffs) if diffs.is_empty() => {
+                    self.settled += 1;
+                    Event::Reverted { at: now(), fault, target }
+                }
+                Ok(differences) => Event::RevertFailed {
+                    at: now(),
+                    fault,
+                    target,
+                    error: "not restored exactly: the target differs from its snapshot".into(),
+                    differences,
+                },
+                Err(e) => self.failed(t, e.to_string()),
+            };
+            self.events.push(event);
+        }
+    }
+}
+
+/// Whether the journal says a target needs nothing more (reverted, restored, done).
+fn done(t: &TargetRecord) -> bool {
+    !t.phase.needs_revert()
+}
+
+/// Step 3: the change calls that restore `to_revert`, one per target or per batch where
+/// the API takes many ids, each batch journaled `reverting` before its call. Returns
+/// what each call made known, by index.
+async fn restore<F: Fault, B: Batch<F>>(
+    b: &B,
+    aws: &Aws,
+    fr: FaultRun<'_>,
+    to_revert: &[ToRestore<'_, F>],
+) -> Vec<(usize, super::Proved<State<F>>)> {
+    let (ctx, fault) = (fr.ctx, fr.ctx.fault);
     let reverting = |i: usize| Event::Reverting { at: now(), fault, target: to_revert[i].0.target.id.clone() };
     let items: Vec<ToRevert<'_, F>> = to_revert
         .iter()
@@ -362,53 +467,27 @@ async fn revert_fault<F: Fault, S: Shared<F>, B: Batch<F>>(
         })
         .collect();
     let call = |range: std::ops::Range<usize>| b.revert_many(aws, ctx, &items[range]);
-    let calls = batch::change_all(aws, journal, items.len(), B::SIZE, "after-revert-call", reverting, call).await;
+    batch::change_all(aws, fr.journal, items.len(), B::SIZE, "after-revert-call", reverting, call).await
+}
 
-    // 4. Verify: compare each restored target with its snapshot, as the call's answer
-    // proved it or else as described (every such target at once).
-    let mut changed = Vec::new();
-    for (i, called) in calls {
-        match called {
-            Ok(proved) => changed.push((i, proved)),
-            Err(error) => events.push(failed(to_revert[i].0, error.to_string())),
-        }
+/// Step 5, after teardown: give up the run's hold on the fault's targets (their hold
+/// tags), journaled; a hold that could not be released is a warning.
+async fn release(
+    aws: &Aws,
+    journal: &Journal,
+    rec: &RunRecord,
+    fault: usize,
+    targets: &[&TargetRecord],
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    if !rec.held.contains(&fault) {
+        return Ok(());
     }
-    let window = rec.faults[fault].action.info().target.consistency();
-    let restored = |i: usize, s: &State<F>| F::On::differences(&to_revert[i].1.state, s).is_empty();
-    for (i, after) in batch::states_after::<F::On>(aws, changed, |i| &to_revert[i].0.target, window, restored).await {
-        let (t, snap, _) = &to_revert[i];
-        let target = t.target.id.clone();
-        let event = match after.map(|after| F::On::differences(&snap.state, &after)) {
-            Ok(diffs) if diffs.is_empty() => {
-                settled += 1;
-                Event::Reverted { at: now(), fault, target }
-            }
-            Ok(differences) => Event::RevertFailed {
-                at: now(),
-                fault,
-                target,
-                error: "not restored exactly: the target differs from its snapshot".into(),
-                differences,
-            },
-            Err(e) => failed(t, e.to_string()),
-        };
-        events.push(event);
+    let kind = rec.faults[fault].action.info().target;
+    let ids: Vec<&str> = targets.iter().map(|t| t.target.id.as_str()).collect();
+    match super::holds::release(aws, kind, &ids, &rec.run_id).await {
+        Some(w) => warnings.push(w),
+        None => journal.append(&Event::Released { at: now(), fault })?,
     }
-    journal.append_all(&events)?;
-    tracing::debug!(fault, pending = pending.len(), settled, "reverted");
-
-    // Shared resources go only when no target still depends on them.
-    if settled == pending.len() && super::stop::requested().is_none() {
-        tracing::debug!(fault, "every target restored: deleting what the fault created");
-        shared.teardown(aws, ctx).await?;
-        if rec.held.contains(&fault) {
-            let kind = rec.faults[fault].action.info().target;
-            let ids: Vec<&str> = targets.iter().map(|t| t.target.id.as_str()).collect();
-            match super::holds::release(aws, kind, &ids, &rec.run_id).await {
-                Some(w) => warnings.push(w),
-                None => journal.append(&Event::Released { at: now(), fault })?,
-            }
-        }
-    }
-    Ok(warnings)
+    Ok(())
 }
