@@ -240,6 +240,12 @@ impl Target {
             None => self.id.clone(),
         }
     }
+
+    /// A target with only an id, for unit tests of the faults' pure parts.
+    #[cfg(test)]
+    pub fn for_tests(id: &str) -> Target {
+        Target { id: id.into(), name: None, tags: Default::default(), vpc: None }
+    }
 }
 
 /// How many of `n` candidates a pick takes.

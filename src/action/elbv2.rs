@@ -748,3 +748,110 @@ pub const SWAP_SECURITY_GROUPS: ActionInfo = ActionInfo {
         "ec2:DeleteSecurityGroup",
     ],
 };
+
+/// The pure parts, on hand-written states.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(id: &str) -> Registered {
+        Registered { id: id.into(), port: Some(80), availability_zone: None }
+    }
+
+    fn health_check(path: &str) -> HealthCheck {
+        HealthCheck {
+            enabled: Some(true),
+            protocol: Some("HTTP".into()),
+            port: Some("traffic-port".into()),
+            path: Some(path.into()),
+            interval_seconds: Some(30),
+            timeout_seconds: Some(5),
+            healthy_threshold: Some(5),
+            unhealthy_threshold: Some(2),
+            matcher_http: Some("200".into()),
+            matcher_grpc: None,
+        }
+    }
+
+    fn group(targets: &[&str], path: &str) -> TargetGroupState {
+        TargetGroupState {
+            arn: "tg-1".into(),
+            targets: targets.iter().map(|t| registered(t)).collect(),
+            health_check: health_check(path),
+        }
+    }
+
+    #[test]
+    fn deregister_takes_count_targets_and_sees_them_gone() {
+        let run = RunCtx::for_tests();
+        let before = group(&["i-1", "i-2"], "/health");
+        let one = DeregisterTargets { count: Some(1) };
+        let c = one.plan(&Target::for_tests("tg-1"), &before).unwrap();
+        assert_eq!(c.targets, [registered("i-1")]);
+        assert_eq!(one.observe(&run, &c, &group(&["i-2"], "/health")), Ok(()));
+        assert!(one.observe(&run, &c, &before).is_err());
+        assert_eq!(DeregisterTargets::default().plan(&Target::for_tests("tg-1"), &before).unwrap().targets.len(), 2);
+        assert!(one.plan(&Target::for_tests("tg-1"), &group(&[], "/health")).unwrap_err().contains("nothing to break"));
+        assert_eq!(
+            TargetGroups::differences(&before, &group(&["i-2"], "/health")),
+            ["tg-1: target i-1 not registered"]
+        );
+    }
+
+    #[test]
+    fn break_health_check_changes_the_path_and_is_judged_on_the_whole_check() {
+        let run = RunCtx::for_tests();
+        let before = group(&["i-1"], "/health");
+        let f = BreakHealthCheck::default();
+        let c = f.plan(&Target::for_tests("tg-1"), &before).unwrap();
+        assert_eq!(c.health_check.path.as_deref(), Some("/firedrill-broken"));
+        assert_eq!(f.observe(&run, &c, &group(&["i-1"], "/firedrill-broken")), Ok(()));
+        assert!(f.observe(&run, &c, &before).is_err());
+        assert!(f.plan(&Target::for_tests("tg-1"), &group(&["i-1"], "/firedrill-broken")).is_err(), "already so");
+        assert_eq!(TargetGroups::differences(&before, &group(&["i-1"], "/other")).len(), 1);
+    }
+
+    #[test]
+    fn fixed_response_refuses_actions_it_cannot_restore() {
+        let run = RunCtx::for_tests();
+        let forward = ListenerAction {
+            kind: "forward".into(),
+            order: None,
+            target_group_arn: Some("tg-1".into()),
+            forward: Vec::new(),
+            stickiness: None,
+            fixed: None,
+            redirect: None,
+        };
+        let before = ListenerState { arn: "l-1".into(), default_actions: vec![forward.clone()] };
+        let f = FixedResponse::default();
+        let c = f.plan(&Target::for_tests("l-1"), &before).unwrap();
+        assert_eq!(
+            f.observe(&run, &c, &ListenerState { arn: "l-1".into(), default_actions: c.default_actions.clone() }),
+            Ok(())
+        );
+        assert!(f.observe(&run, &c, &before).is_err());
+        let cognito = ListenerState {
+            default_actions: vec![ListenerAction { kind: "authenticate-cognito".into(), ..forward }],
+            ..before.clone()
+        };
+        assert!(f.plan(&Target::for_tests("l-1"), &cognito).unwrap_err().contains("cannot be restored exactly"));
+        assert_eq!(Listeners::differences(&before, &cognito).len(), 1);
+    }
+
+    #[test]
+    fn swap_puts_the_load_balancer_on_the_quarantine_group_only() {
+        let run = RunCtx::for_tests();
+        let before =
+            LoadBalancerGroups { arn: "lb-1".into(), vpc_id: "vpc-1".into(), security_groups: vec!["sg-lb".into()] };
+        let f = SwapSecurityGroups {};
+        let c = f.plan(&Target::for_tests("lb-1"), &before).unwrap();
+        run.record_created(quarantine::KIND, "sg-q", "vpc-1").unwrap();
+        let swapped = LoadBalancerGroups { security_groups: vec!["sg-q".into()], ..before.clone() };
+        assert_eq!(f.observe(&run, &c, &swapped), Ok(()));
+        assert!(f.observe(&run, &c, &before).is_err());
+        let none = LoadBalancerGroups { security_groups: vec![], ..before.clone() };
+        assert!(f.plan(&Target::for_tests("lb-1"), &none).unwrap_err().contains("nothing to swap"));
+        assert_eq!(LoadBalancers::differences(&before, &swapped).len(), 1);
+    }
+}

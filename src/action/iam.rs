@@ -555,3 +555,91 @@ pub const DISASSOCIATE_PROFILE: ActionInfo = ActionInfo {
         "iam:PassRole",
     ],
 };
+
+/// The pure parts, on hand-written states.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+    fn role(attached: &[&str], inline: &[&str]) -> RoleState {
+        RoleState {
+            role_name: "web".into(),
+            attached: attached.iter().map(|p| p.to_string()).collect(),
+            inline: inline.iter().map(|p| p.to_string()).collect(),
+            trust_document: TRUST.into(),
+        }
+    }
+
+    #[test]
+    fn detach_picks_policies_by_name_or_arn_and_sees_them_detached() {
+        let run = RunCtx::for_tests();
+        let (logs, s3) = ("arn:aws:iam::1:policy/logs", "arn:aws:iam::1:policy/s3");
+        let before = role(&[logs, s3], &[]);
+        let by_name = DetachPolicies { policies: vec!["logs".into()] };
+        let c = by_name.plan(&Target::for_tests("web"), &before).unwrap();
+        assert_eq!(c.policies, [logs]);
+        assert_eq!(DetachPolicies::default().plan(&Target::for_tests("web"), &before).unwrap().policies, [logs, s3]);
+        assert_eq!(by_name.observe(&run, &c, &role(&[s3], &[])), Ok(()));
+        assert!(by_name.observe(&run, &c, &before).is_err());
+        let other = DetachPolicies { policies: vec!["admin".into()] };
+        assert!(other.plan(&Target::for_tests("web"), &before).unwrap_err().contains("nothing to break"));
+        assert_eq!(
+            Roles::differences(&before, &role(&[s3], &[])),
+            ["web: policy arn:aws:iam::1:policy/logs not attached"]
+        );
+    }
+
+    #[test]
+    fn deny_actions_is_seen_by_its_run_named_inline_policy() {
+        let run = RunCtx::for_tests();
+        let f = DenyActions { actions: vec!["s3:GetObject".into()], resources: DenyActions::default_resources() };
+        let c = f.plan(&Target::for_tests("web"), &role(&[], &[])).unwrap();
+        let doc: Value = serde_json::from_str(&c.document).unwrap();
+        assert_eq!(doc["Statement"][0]["Effect"], "Deny");
+        assert_eq!(doc["Statement"][0]["Action"], json!(["s3:GetObject"]));
+        let name = deny_policy_name(&run);
+        assert_eq!(f.observe(&run, &c, &role(&[], &[&name])), Ok(()));
+        assert!(f.observe(&run, &c, &role(&[], &[])).is_err());
+        assert!(DenyActions { actions: vec!["GetObject".into()], resources: vec![] }.check().is_err());
+    }
+
+    #[test]
+    fn break_trust_denies_the_allowed_principals_first_and_keeps_every_statement() {
+        let run = RunCtx::for_tests();
+        let before = role(&[], &[]);
+        let c = BreakTrust {}.plan(&Target::for_tests("web"), &before).unwrap();
+        let doc: Value = serde_json::from_str(&c.document).unwrap();
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2);
+        assert_eq!(statements[0]["Effect"], "Deny");
+        assert_eq!(statements[0]["Principal"], json!({"Service": "ec2.amazonaws.com"}));
+        assert_eq!(statements[1], trust_json(TRUST)["Statement"][0], "the original statement is kept, after the deny");
+        let broken = RoleState { trust_document: c.document.clone(), ..before.clone() };
+        assert_eq!(BreakTrust {}.observe(&run, &c, &broken), Ok(()));
+        assert!(BreakTrust {}.observe(&run, &c, &before).is_err());
+        assert_eq!(Roles::differences(&before, &broken), ["web: trust policy differs from snapshot"]);
+        let reformatted =
+            RoleState { trust_document: serde_json::to_string_pretty(&trust_json(TRUST)).unwrap(), ..before.clone() };
+        assert!(Roles::differences(&before, &reformatted).is_empty(), "the same policy, written otherwise");
+    }
+
+    #[test]
+    fn disassociate_needs_a_profile_and_sees_it_gone() {
+        let run = RunCtx::for_tests();
+        let with = ProfileState {
+            instance_id: "i-1".into(),
+            profile_arn: Some("arn:p".into()),
+            association_id: Some("a-1".into()),
+        };
+        let without = ProfileState { profile_arn: None, association_id: None, ..with.clone() };
+        let c = DisassociateProfile {}.plan(&Target::for_tests("i-1"), &with).unwrap();
+        assert_eq!(c.profile_arn, "arn:p");
+        assert_eq!(DisassociateProfile {}.observe(&run, &c, &without), Ok(()));
+        assert!(DisassociateProfile {}.observe(&run, &c, &with).is_err());
+        assert!(DisassociateProfile {}.plan(&Target::for_tests("i-1"), &without).is_err());
+        let reassociated = ProfileState { association_id: Some("a-2".into()), ..with.clone() };
+        assert!(Profiles::differences(&with, &reassociated).is_empty(), "a new association of the same profile");
+    }
+}

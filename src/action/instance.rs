@@ -775,5 +775,65 @@ mod tests {
         assert!(f.observe(&run, &c, &state("running")).is_err(), "a stale read: not in effect yet");
         assert!(Running::differences(&state("running"), &state("pending")).is_empty(), "pending counts as restored");
         assert_eq!(Running::differences(&state("running"), &state("stopped")), ["i-1 is stopped, was running"]);
+        let reboot = RebootInstances {};
+        assert!(reboot.plan(&target, &state("stopped")).is_err(), "a stopped instance is not rebooted");
+    }
+
+    fn config(id: &str, state: &str) -> InstanceConfig {
+        InstanceConfig {
+            instance_id: id.into(),
+            state: state.into(),
+            instance_type: "t3.micro".into(),
+            image_id: "ami-1".into(),
+            subnet_id: Some("subnet-1".into()),
+            private_ip: Some("10.0.1.5".into()),
+            security_groups: vec!["sg-web".into()],
+            profile_arn: None,
+            key_name: None,
+            tags: [("Name".to_owned(), "web-1".to_owned())].into(),
+            volumes: vec![("/dev/xvda".into(), "vol-1".into())],
+            user_data: None,
+            target_groups: vec![("tg-1".into(), Some(80))],
+        }
+    }
+
+    #[test]
+    fn terminate_says_what_it_kept_when_it_cannot_be_undone() {
+        let run = RunCtx::for_tests();
+        let keep = TerminateInstances { preserve: Preserve::Volumes, relaunch: false };
+        let before = config("i-1", "running");
+        let c = keep.plan(&Target::for_tests("i-1"), &before).unwrap();
+        assert!(keep.plan(&Target::for_tests("i-1"), &config("i-1", "terminated")).is_err());
+        assert_eq!(keep.observe(&run, &c, &config("i-1", "shutting-down")), Ok(()));
+        assert!(keep.observe(&run, &c, &before).is_err());
+        run.record_created("ebs-snapshot", "snap-1", "i-1/vol-1").unwrap();
+        let note = keep.irreversible(&before, &c, &run).unwrap();
+        assert!(
+            note.starts_with("i-1 was terminated and cannot be restored")
+                && note.ends_with("preserved: ebs-snapshot snap-1"),
+            "{note}"
+        );
+        let relaunch = TerminateInstances { preserve: Preserve::Image, relaunch: true };
+        assert_eq!(
+            relaunch.irreversible(&before, &relaunch.plan(&Target::for_tests("i-1"), &before).unwrap(), &run),
+            None
+        );
+        assert!(TerminateInstances { preserve: Preserve::None, relaunch: true }.check().is_err());
+    }
+
+    #[test]
+    fn a_replacement_matches_its_original_by_configuration_not_by_id() {
+        let before = config("i-1", "running");
+        let replacement =
+            InstanceConfig { image_id: "ami-2".into(), volumes: vec![], private_ip: None, ..config("i-9", "pending") };
+        assert!(
+            Config::differences(&before, &replacement).is_empty(),
+            "id, image, volumes and address are new by nature"
+        );
+        let elsewhere = InstanceConfig { target_groups: vec![], ..replacement };
+        assert_eq!(
+            Config::differences(&before, &elsewhere),
+            ["i-9 (replacing i-1): target groups is [], snapshot had [(\"tg-1\", Some(80))]"]
+        );
     }
 }

@@ -530,3 +530,69 @@ pub const DENY_TRAFFIC: ActionInfo = ActionInfo {
         "ec2:DeleteNetworkAclEntry",
     ],
 };
+
+/// The pure parts, on hand-written states.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(egress: bool, rule_number: i32, action: &str) -> AclEntry {
+        AclEntry {
+            egress,
+            rule_number,
+            protocol: "-1".into(),
+            action: action.into(),
+            cidr: Some("0.0.0.0/0".into()),
+            ipv6_cidr: None,
+            ports: None,
+            icmp: None,
+        }
+    }
+
+    fn acl(entries: Vec<AclEntry>) -> AclState {
+        AclState { network_acl_id: "acl-1".into(), entries }
+    }
+
+    #[test]
+    fn deny_traffic_goes_just_below_the_first_allow_at_free_numbers() {
+        let run = RunCtx::for_tests();
+        let before = acl(vec![entry(false, 99, "deny"), entry(false, 100, "allow"), entry(true, 100, "allow")]);
+        let https = DenyTraffic {
+            protocol: Protocol::Tcp,
+            ports: vec![PortRange { from: 443, to: 443 }, PortRange { from: 80, to: 80 }],
+            ..Default::default()
+        };
+        let c = https.plan(&Target::for_tests("acl-1"), &before).unwrap();
+        let numbers: Vec<(i32, Option<(i32, i32)>)> = c.entries.iter().map(|e| (e.rule_number, e.ports)).collect();
+        assert_eq!(numbers, [(98, Some((443, 443))), (97, Some((80, 80)))], "99 is taken");
+        assert_eq!(https.summarize(&c)[0], "add ingress rule 98 deny tcp port 443 0.0.0.0/0");
+        let after = acl([before.entries.clone(), c.entries.clone()].concat());
+        assert_eq!(https.observe(&run, &c, &after), Ok(()));
+        assert!(https.observe(&run, &c, &before).is_err(), "a stale read");
+        assert_eq!(Entries::differences(&before, &after).len(), 2);
+        assert_eq!(
+            Entries::differences(&before, &after)[0],
+            "acl-1: entry not in snapshot: ingress rule 97 deny tcp port 80 0.0.0.0/0"
+        );
+        let both = DenyTraffic { direction: Directions::Both, ..Default::default() };
+        assert_eq!(both.plan(&Target::for_tests("acl-1"), &before).unwrap().entries.len(), 2, "one each way");
+        let closed = acl(vec![entry(false, 100, "deny")]);
+        assert!(
+            DenyTraffic::default().plan(&Target::for_tests("acl-1"), &closed).unwrap_err().contains("already denies")
+        );
+    }
+
+    #[test]
+    fn deny_all_moves_the_subnet_to_the_recorded_clone() {
+        let run = RunCtx::for_tests();
+        let before = SubnetAcl { subnet_id: "subnet-1".into(), vpc_id: "vpc-1".into(), network_acl_id: "acl-1".into() };
+        let c = DenyAll {}.plan(&Target::for_tests("subnet-1"), &before).unwrap();
+        assert_eq!(c.from_acl, "acl-1");
+        run.record_created(ACL_KIND, "acl-clone", "acl-1").unwrap();
+        let moved = SubnetAcl { network_acl_id: "acl-clone".into(), ..before.clone() };
+        assert_eq!(DenyAll {}.observe(&run, &c, &moved), Ok(()));
+        assert!(DenyAll {}.observe(&run, &c, &before).is_err());
+        assert_eq!(Association::differences(&before, &moved).len(), 1);
+        assert!(Association::differences(&before, &before.clone()).is_empty());
+    }
+}

@@ -550,3 +550,88 @@ pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
         "route53:UpdateHealthCheck",
     ],
 };
+
+/// The pure parts, on hand-written states.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a_record(values: &[&str]) -> RecordSet {
+        RecordSet {
+            name: "api.example.com.".into(),
+            record_type: "A".into(),
+            ttl: Some(300),
+            values: values.iter().map(|v| v.to_string()).collect(),
+            set_identifier: None,
+            weight: None,
+            failover: None,
+            region: None,
+            multi_value_answer: None,
+            alias: None,
+            health_check_id: Some("hc-1".into()),
+            unsupported: None,
+        }
+    }
+
+    fn state(record: Option<RecordSet>) -> RecordState {
+        RecordState { id: "Z1/api.example.com./A".into(), record }
+    }
+
+    #[test]
+    fn change_record_points_it_elsewhere_keeping_the_rest() {
+        let run = RunCtx::for_tests();
+        let before = state(Some(a_record(&["10.0.0.1"])));
+        let f = ChangeRecord { value: "10.42.99.99".into(), ttl: None };
+        let c = f.plan(&Target::for_tests("api"), &before).unwrap();
+        assert_eq!((c.record.values.clone(), c.record.ttl), (vec!["10.42.99.99".to_owned()], Some(300)));
+        assert_eq!(c.record.health_check_id.as_deref(), Some("hc-1"), "only the value changes");
+        assert_eq!(f.observe(&run, &c, &state(Some(c.record.clone()))), Ok(()));
+        assert!(f.observe(&run, &c, &before).is_err());
+        assert!(f.plan(&Target::for_tests("api"), &state(Some(a_record(&["10.42.99.99"])))).is_err(), "already so");
+        assert!(f.plan(&Target::for_tests("api"), &state(None)).unwrap_err().contains("no such record"));
+        let geo = RecordSet { unsupported: Some("geolocation".into()), ..a_record(&["10.0.0.1"]) };
+        assert!(f.plan(&Target::for_tests("api"), &state(Some(geo))).unwrap_err().contains("cannot restore exactly"));
+    }
+
+    #[test]
+    fn delete_record_is_seen_gone_and_records_differ_by_presence_and_content() {
+        let run = RunCtx::for_tests();
+        let before = state(Some(a_record(&["10.0.0.1"])));
+        let c = DeleteRecord {}.plan(&Target::for_tests("api"), &before).unwrap();
+        assert_eq!(DeleteRecord {}.observe(&run, &c, &state(None)), Ok(()));
+        assert!(DeleteRecord {}.observe(&run, &c, &before).is_err());
+        assert_eq!(Records::differences(&before, &state(None)), ["api.example.com. A: record missing"]);
+        assert!(Records::differences(&before, &before.clone()).is_empty());
+        let unlinked = state(Some(RecordSet { health_check_id: None, ..a_record(&["10.0.0.1"]) }));
+        assert_eq!(Records::differences(&before, &unlinked).len(), 1, "a lost health-check link is a difference");
+    }
+
+    #[test]
+    fn break_health_check_needs_a_path_or_a_port() {
+        let run = RunCtx::for_tests();
+        let http = HealthCheckState {
+            id: "hc-1".into(),
+            check_type: "HTTP".into(),
+            resource_path: Some("/health".into()),
+            port: Some(80),
+            fqdn: Some("www.example.com".into()),
+            ip_address: None,
+            search_string: None,
+            failure_threshold: Some(3),
+            inverted: None,
+            disabled: None,
+        };
+        let f = BreakHealthCheck::default();
+        let c = f.plan(&Target::for_tests("hc-1"), &http).unwrap();
+        assert_eq!(c.health_check.resource_path.as_deref(), Some("/firedrill-broken"));
+        assert_eq!(f.observe(&run, &c, &c.health_check.clone()), Ok(()));
+        assert!(f.observe(&run, &c, &http).is_err());
+        let tcp = HealthCheckState { check_type: "TCP".into(), resource_path: None, ..http.clone() };
+        assert!(f.plan(&Target::for_tests("hc-1"), &tcp).unwrap_err().contains("give `port`"));
+        assert_eq!(
+            BreakHealthCheck { port: Some(81), ..f }.plan(&Target::for_tests("hc-1"), &tcp).unwrap().health_check.port,
+            Some(81)
+        );
+        assert_eq!(HealthChecks::differences(&http, &c.health_check).len(), 1);
+    }
+}

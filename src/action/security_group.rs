@@ -1040,6 +1040,113 @@ mod tests {
         assert!(serde_json::from_str::<PortRange>(r#""90-80""#).is_err());
     }
 
+    fn group(ingress: Vec<Rule>) -> GroupState {
+        GroupState {
+            group_id: "sg-1".into(),
+            group_name: "web".into(),
+            vpc_id: Some("vpc-1".into()),
+            description: "web".into(),
+            ingress,
+            egress: vec![Rule {
+                protocol: "-1".into(),
+                from_port: None,
+                to_port: None,
+                ..rule("tcp", 0, 0, "0.0.0.0/0")
+            }],
+            tags: Default::default(),
+        }
+    }
+
+    fn from_lb(port: i32) -> Rule {
+        let peer = Peer::Group { group_id: "sg-lb".into(), user_id: None, vpc_peering_connection_id: None };
+        Rule { peer, description: Some("from the load balancer".into()), ..rule("tcp", port, port, "") }
+    }
+
+    #[test]
+    fn revoke_plans_the_matching_rules_and_sees_them_gone() {
+        let run = RunCtx::for_tests();
+        let before = group(vec![from_lb(80), from_lb(443), rule("tcp", 22, 22, "10.0.0.0/16")]);
+        let http = RuleFilter { protocol: Protocol::Tcp, ports: vec![PortRange { from: 80, to: 80 }] };
+        let f = RevokeRules::ingress(&http);
+        let c = f.plan(&Target::for_tests("sg-1"), &before).unwrap();
+        assert_eq!(c.rules, [from_lb(80)]);
+        assert_eq!(f.summarize(&c), ["remove ingress rule: tcp 80 group sg-lb \"from the load balancer\""]);
+        let after = group(vec![from_lb(443), rule("tcp", 22, 22, "10.0.0.0/16")]);
+        assert_eq!(f.observe(&run, &c, &after), Ok(()));
+        assert!(f.observe(&run, &c, &before).unwrap_err().contains("still present"), "a stale read");
+        let smtp = RuleFilter { protocol: Protocol::Tcp, ports: vec![PortRange { from: 25, to: 25 }] };
+        let none = RevokeRules::ingress(&smtp).plan(&Target::for_tests("sg-1"), &before).unwrap_err();
+        assert_eq!(none, "sg-1: no ingress rule matches tcp port 25: nothing to break");
+        assert_eq!(
+            RevokeRules::egress(&RuleFilter::default()).plan(&Target::for_tests("sg-1"), &before).unwrap().rules.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn groups_differ_rule_by_rule_and_a_description_counts() {
+        let before = group(vec![from_lb(80), from_lb(443)]);
+        assert!(Groups::differences(&before, &before.clone()).is_empty());
+        let mut fixed_otherwise = group(vec![from_lb(443), rule("tcp", 80, 80, "0.0.0.0/0")]);
+        assert_eq!(
+            Groups::differences(&before, &fixed_otherwise),
+            [
+                "sg-1: ingress rule missing: tcp 80 group sg-lb \"from the load balancer\"",
+                "sg-1: ingress rule not in snapshot: tcp 80 0.0.0.0/0",
+            ]
+        );
+        fixed_otherwise.ingress = vec![Rule { description: Some("quick fix".into()), ..from_lb(80) }, from_lb(443)];
+        assert_eq!(Groups::differences(&before, &fixed_otherwise).len(), 2, "same traffic, another description");
+        let mut tagged = before.clone();
+        tagged.tags.insert("Owner".into(), "team".into());
+        assert_eq!(Groups::differences(&before, &tagged), ["sg-1: tags differ from snapshot"]);
+    }
+
+    #[test]
+    fn open_ingress_adds_only_what_is_missing_and_sees_it_there() {
+        let run = RunCtx::for_tests();
+        let ssh = OpenIngress { ports: vec![PortRange { from: 22, to: 22 }], ..Default::default() };
+        let before = group(vec![from_lb(80)]);
+        let c = ssh.plan(&Target::for_tests("sg-1"), &before).unwrap();
+        let open = Rule { description: Some("added by firedrill".into()), ..rule("tcp", 22, 22, "0.0.0.0/0") };
+        assert_eq!(c.rules, [open.clone()]);
+        assert_eq!(ssh.observe(&run, &c, &group(vec![from_lb(80), open.clone()])), Ok(()));
+        assert!(ssh.observe(&run, &c, &before).is_err());
+        let err = ssh.plan(&Target::for_tests("sg-1"), &group(vec![open])).unwrap_err();
+        assert_eq!(err, "sg-1: already open to 0.0.0.0/0 on these ports: nothing to break");
+    }
+
+    #[test]
+    fn isolate_puts_every_interface_on_the_quarantine_group_only() {
+        let run = RunCtx::for_tests();
+        let eni = |id: &str, index, groups: &[&str]| Interface {
+            eni_id: id.into(),
+            device_index: index,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let before = InstanceGroups {
+            instance_id: "i-1".into(),
+            vpc_id: Some("vpc-1".into()),
+            interfaces: vec![eni("eni-1", 0, &["sg-web"]), eni("eni-2", 1, &["sg-admin", "sg-web"])],
+        };
+        let f = IsolateInstance {};
+        let c = f.plan(&Target::for_tests("i-1"), &before).unwrap();
+        assert_eq!((c.vpc_id.as_str(), c.interfaces.len()), ("vpc-1", 2));
+        assert!(f.plan(&Target::for_tests("i-1"), &InstanceGroups { vpc_id: None, ..before.clone() }).is_err());
+        run.record_created(quarantine::KIND, "sg-q", "vpc-1").unwrap();
+        let isolated = InstanceGroups {
+            interfaces: vec![eni("eni-1", 0, &["sg-q"]), eni("eni-2", 1, &["sg-q"])],
+            ..before.clone()
+        };
+        assert_eq!(f.observe(&run, &c, &isolated), Ok(()));
+        let half = InstanceGroups {
+            interfaces: vec![eni("eni-1", 0, &["sg-q"]), before.interfaces[1].clone()],
+            ..before.clone()
+        };
+        assert!(f.observe(&run, &c, &half).unwrap_err().starts_with("eni-2 has groups [sg-admin, sg-web]"));
+        assert_eq!(Interfaces::differences(&before, &half), ["i-1: eni-1 has groups [sg-q], snapshot had [sg-web]"]);
+    }
+
     #[test]
     fn rules_round_trip_through_permissions() {
         let r = Rule { description: Some("web".into()), ..rule("tcp", 80, 80, "10.0.0.0/16") };
