@@ -187,15 +187,7 @@ pub async fn find(aws: &Aws, store: &Store) -> Result<Vec<Leftover>> {
             kept,
         );
     }
-    let roles = aws
-        .iam
-        .list_roles()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(Error::aws("list roles (iam:ListRoles)"))?;
+    let roles = crate::aws::iam::all_roles(&aws.iam).await?;
     for role in roles {
         let name = role.role_name();
         let policies = aws

@@ -87,21 +87,14 @@ impl Resource for Capacity {
 // autoscaling.suspend-processes
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SuspendProcesses {
-    #[serde(default = "SuspendProcesses::default_processes")]
     pub processes: Vec<String>,
-}
-
-impl SuspendProcesses {
-    fn default_processes() -> Vec<String> {
-        ["Launch", "HealthCheck", "ReplaceUnhealthy"].map(String::from).to_vec()
-    }
 }
 
 impl Default for SuspendProcesses {
     fn default() -> Self {
-        SuspendProcesses { processes: Self::default_processes() }
+        SuspendProcesses { processes: ["Launch", "HealthCheck", "ReplaceUnhealthy"].map(String::from).to_vec() }
     }
 }
 

@@ -229,26 +229,19 @@ pub const DEREGISTER_TARGETS: ActionInfo = ActionInfo {
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BreakHealthCheck {
-    #[serde(default = "BreakHealthCheck::default_path")]
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// HTTP codes that count as healthy, e.g. "418".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub matcher: Option<String>,
-}
-
-impl BreakHealthCheck {
-    fn default_path() -> String {
-        "/firedrill-broken".into()
-    }
 }
 
 impl Default for BreakHealthCheck {
     fn default() -> Self {
-        BreakHealthCheck { path: Self::default_path(), port: None, matcher: None }
+        BreakHealthCheck { path: "/firedrill-broken".into(), port: None, matcher: None }
     }
 }
 
@@ -479,26 +472,15 @@ pub struct ListenerState {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FixedResponse {
-    #[serde(default = "FixedResponse::default_status")]
     pub status_code: u16,
-    #[serde(default = "FixedResponse::default_body")]
     pub message: String,
-}
-
-impl FixedResponse {
-    fn default_status() -> u16 {
-        503
-    }
-    fn default_body() -> String {
-        "Service unavailable".into()
-    }
 }
 
 impl Default for FixedResponse {
     fn default() -> Self {
-        FixedResponse { status_code: Self::default_status(), message: Self::default_body() }
+        FixedResponse { status_code: 503, message: "Service unavailable".into() }
     }
 }
 

@@ -393,15 +393,7 @@ async fn instance_config(aws: &Aws, instance: &aws_sdk_ec2::types::Instance) -> 
 
 /// The target groups an instance is registered in, with its port there.
 async fn registrations(aws: &Aws, id: &str) -> Result<Vec<(String, Option<i32>)>> {
-    let groups = aws
-        .elbv2
-        .describe_target_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(Error::aws("list target groups (elasticloadbalancing:DescribeTargetGroups)"))?;
+    let groups = aws::elbv2::all_target_groups(&aws.elbv2).await?;
     let mut out = Vec::new();
     for tg in groups.iter().filter(|g| g.target_type().map(|t| t.as_str()) != Some("ip")) {
         let arn = tg.target_group_arn().unwrap_or_default();

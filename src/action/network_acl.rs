@@ -348,22 +348,13 @@ impl Directions {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DenyTraffic {
-    #[serde(default)]
     pub direction: Directions,
-    #[serde(default)]
     pub protocol: Protocol,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortRange>,
-    #[serde(default = "DenyTraffic::default_cidr")]
     pub cidr: String,
-}
-
-impl DenyTraffic {
-    fn default_cidr() -> String {
-        "0.0.0.0/0".into()
-    }
 }
 
 impl Default for DenyTraffic {
@@ -372,7 +363,7 @@ impl Default for DenyTraffic {
             direction: Directions::Ingress,
             protocol: Protocol::All,
             ports: Vec::new(),
-            cidr: Self::default_cidr(),
+            cidr: "0.0.0.0/0".into(),
         }
     }
 }

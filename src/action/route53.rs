@@ -377,23 +377,16 @@ pub const DELETE_RECORD: ActionInfo = ActionInfo {
 // route53.break-health-check
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BreakHealthCheck {
-    #[serde(default = "BreakHealthCheck::default_path")]
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-}
-
-impl BreakHealthCheck {
-    fn default_path() -> String {
-        "/firedrill-broken".into()
-    }
 }
 
 impl Default for BreakHealthCheck {
     fn default() -> Self {
-        BreakHealthCheck { path: Self::default_path(), port: None }
+        BreakHealthCheck { path: "/firedrill-broken".into(), port: None }
     }
 }
 

@@ -88,24 +88,17 @@ macro_rules! route_call {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Blackhole {
-    #[serde(default = "Blackhole::default_destination")]
     pub destination: String,
     /// Send the traffic here instead of removing the route (a gateway, NAT, ENI, ... id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_to: Option<String>,
-}
-
-impl Blackhole {
-    fn default_destination() -> String {
-        "0.0.0.0/0".into()
-    }
 }
 
 impl Default for Blackhole {
     fn default() -> Self {
-        Blackhole { destination: Self::default_destination(), redirect_to: None }
+        Blackhole { destination: "0.0.0.0/0".into(), redirect_to: None }
     }
 }
 

@@ -632,29 +632,16 @@ const RULE_FILTER_PARAMS: &[ParamInfo] = &[
 
 /// Add a world-open inbound rule: a security-misconfiguration drill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct OpenIngress {
-    #[serde(default = "OpenIngress::default_protocol")]
     pub protocol: Protocol,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortRange>,
-    #[serde(default = "OpenIngress::default_cidr")]
     pub cidr: String,
-    #[serde(default = "OpenIngress::default_description")]
     pub description: String,
 }
 
 impl OpenIngress {
-    fn default_protocol() -> Protocol {
-        Protocol::Tcp
-    }
-    fn default_cidr() -> String {
-        "0.0.0.0/0".into()
-    }
-    fn default_description() -> String {
-        "added by firedrill".into()
-    }
-
     fn rules(&self) -> Vec<Rule> {
         let peer =
             if self.cidr.contains(':') { Peer::CidrV6(self.cidr.clone()) } else { Peer::Cidr(self.cidr.clone()) };
@@ -678,10 +665,10 @@ impl OpenIngress {
 impl Default for OpenIngress {
     fn default() -> Self {
         OpenIngress {
-            protocol: Self::default_protocol(),
+            protocol: Protocol::Tcp,
             ports: Vec::new(),
-            cidr: Self::default_cidr(),
-            description: Self::default_description(),
+            cidr: "0.0.0.0/0".into(),
+            description: "added by firedrill".into(),
         }
     }
 }
@@ -1109,7 +1096,7 @@ mod tests {
         let before = group(vec![from_lb(80)]);
         let c = ssh.plan(&Target::for_tests("sg-1"), &before).unwrap();
         let open = Rule { description: Some("added by firedrill".into()), ..rule("tcp", 22, 22, "0.0.0.0/0") };
-        assert_eq!(c.rules, [open.clone()]);
+        assert_eq!(c.rules, std::slice::from_ref(&open));
         assert_eq!(ssh.observe(&run, &c, &group(vec![from_lb(80), open.clone()])), Ok(()));
         assert!(ssh.observe(&run, &c, &before).is_err());
         let err = ssh.plan(&Target::for_tests("sg-1"), &group(vec![open])).unwrap_err();

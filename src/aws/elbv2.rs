@@ -37,15 +37,20 @@ fn finish(
     targets
 }
 
-pub async fn list_target_groups(elbv2: &Client, spec: &TargetSpec) -> Result<Vec<Target>> {
-    let groups = elbv2
+/// Every target group of the account and region, every page.
+pub async fn all_target_groups(elbv2: &Client) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::TargetGroup>> {
+    elbv2
         .describe_target_groups()
         .into_paginator()
         .items()
         .send()
         .try_collect()
         .await
-        .map_err(Error::aws("list target groups (elasticloadbalancing:DescribeTargetGroups)"))?;
+        .map_err(Error::aws("list target groups (elasticloadbalancing:DescribeTargetGroups)"))
+}
+
+pub async fn list_target_groups(elbv2: &Client, spec: &TargetSpec) -> Result<Vec<Target>> {
+    let groups = all_target_groups(elbv2).await?;
     let targets: Vec<Target> = groups
         .iter()
         .map(|g| Target {

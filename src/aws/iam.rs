@@ -11,6 +11,17 @@ fn role_name(id_or_arn: &str) -> &str {
     id_or_arn.rsplit('/').next().unwrap_or(id_or_arn)
 }
 
+/// Every role of the account, every page.
+pub async fn all_roles(iam: &aws_sdk_iam::Client) -> Result<Vec<aws_sdk_iam::types::Role>> {
+    iam.list_roles()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws("list roles (iam:ListRoles)"))
+}
+
 pub async fn role_tags(iam: &aws_sdk_iam::Client, name: &str) -> Result<BTreeMap<String, String>> {
     let out = iam
         .list_role_tags()
@@ -68,14 +79,7 @@ pub async fn list_roles(aws: &Aws, spec: &TargetSpec) -> Result<Vec<Target>> {
             }
         }
     } else {
-        let roles = iam
-            .list_roles()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(Error::aws("list roles (iam:ListRoles)"))?;
+        let roles = all_roles(iam).await?;
         for r in roles {
             let name = r.role_name().to_owned();
             let tags = role_tags(iam, &name).await?;
