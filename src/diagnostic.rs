@@ -13,6 +13,7 @@ pub struct Pos {
 }
 
 impl Pos {
+    /// A 1-based line and column.
     pub fn new(line: u64, column: u64) -> Self {
         Pos { line, column }
     }
@@ -24,6 +25,7 @@ impl From<serde_saphyr::Location> for Pos {
     }
 }
 
+/// One problem in an input file: where it is, what is wrong, and the source line.
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
     pub path: PathBuf,
@@ -74,15 +76,19 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Add a problem.
     pub fn push(&mut self, d: Diagnostic) {
         self.0.push(d);
     }
+    /// Whether there are no problems.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// How many problems.
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// Add every problem of `other`.
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
     }

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 
 use crate::diagnostic::Diagnostics;
 
+/// firedrill's result: an [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What went wrong, by kind; each kind has its exit code ([`Error::exit_code`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// One or more problems in input files, each with its location.
@@ -72,6 +74,8 @@ pub enum Error {
 }
 
 impl Error {
+    /// The exit code for this error: 2 bad input or refused, 3 not restored, 130
+    /// interrupted, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) | Error::Usage(_) | Error::Refused(_) | Error::Locked { .. } | Error::Tampered(_) => 2,
@@ -82,6 +86,7 @@ impl Error {
         }
     }
 
+    /// An I/O error of the state store, with what was being done and where.
     pub fn store(doing: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Store { doing, path, source }

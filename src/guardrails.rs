@@ -14,6 +14,7 @@ use crate::fault::FaultSpec;
 use crate::target::Target;
 use crate::{Error, Result, yaml};
 
+/// The guardrails file read when present in the working directory.
 pub const DEFAULT_CONFIG: &str = "firedrill.yaml";
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +65,7 @@ impl<'de> Deserialize<'de> for AccountId {
     }
 }
 
+/// `firedrill.yaml`: where firedrill may act, and on what.
 #[derive(Clone, Debug, Default)]
 pub struct Guardrails {
     /// The file they came from, for refusal messages; `None` when there is none.
@@ -89,6 +91,7 @@ impl Guardrails {
         Self::parse(&path, &source)
     }
 
+    /// Parse and validate a guardrails file.
     pub fn parse(path: &Path, source: &str) -> Result<Guardrails> {
         let raw: RawConfig = if source.trim().is_empty() {
             RawConfig::default()
@@ -135,6 +138,7 @@ impl Guardrails {
         self.source.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default()
     }
 
+    /// Refuse an account the guardrails do not allow.
     pub fn check_account(&self, account: &str) -> Result<()> {
         if self.accounts.is_empty() || self.accounts.iter().any(|a| a == account) {
             return Ok(());
@@ -146,6 +150,7 @@ impl Guardrails {
         )))
     }
 
+    /// Refuse a region the guardrails do not allow.
     pub fn check_region(&self, region: &str) -> Result<()> {
         if self.regions.is_empty() || self.regions.iter().any(|r| r == region) {
             return Ok(());

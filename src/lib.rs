@@ -4,15 +4,20 @@
 //!
 //! - [`fault`]: fault files (YAML) — raw parsing with source spans, then validation into
 //!   typed [`fault::FaultSpec`]s. Every problem points at `path:line:col`.
-//! - [`action`]: the catalogue of fault actions. Each action implements [`action::Fault`]
-//!   for **one target**: describe, plan, inject, observe, revert. Nothing else.
+//! - [`action`]: the catalogue of fault actions, one table row each. A
+//!   [`action::Resource`] per kind of state (read one, read many, list, differences),
+//!   shared by the actions on it; each action a [`action::Fault`] for **one target**:
+//!   plan, summarize, inject, observe, revert. Opt-in extras for what targets share
+//!   ([`action::Shared`]) and calls that take many ids ([`action::Batch`]).
 //! - [`target`]: target selectors (ids, names, tags, count/percent, seed) and the
 //!   repeatable random pick.
 //! - [`executor`]: owns everything around a fault: resolving targets, guardrails,
 //!   snapshot-before-mutate, the journal, bounded concurrency, verification, rollback.
 //! - [`store`]: the state directory: one directory per run with an fsync'd append-only
-//!   journal, a JSON snapshot file per fault (its SHA-256 in the journal), and a lock;
-//!   files opened without following links, damaged runs listed and skipped.
+//!   journal, a snapshot file per fault holding every target's state before and its
+//!   change (its SHA-256 in the journal, each entry checked on read), the state right
+//!   after, and a lock; files opened without following links, damaged runs listed and
+//!   skipped.
 //! - [`guardrails`]: `firedrill.yaml`: allowed accounts and regions, required tag,
 //!   target limits — checked before any mutation.
 //! - [`aws`]: the one place that turns CLI options into SDK clients (and a run's
@@ -25,7 +30,8 @@
 //! - [`schedule`]: unattended drills and faults: cron slots and random windows in time
 //!   zones, blackouts, opt-in tags, and a scheduler that never fires a slot twice.
 //! - [`sweep`]: what firedrill created that no open run owns (lost state, closed runs).
-//! - [`sandbox`]: the practice stack (`firedrill sandbox up|down`), also the tests' fixture.
+//! - [`sandbox`]: the practice stack (`firedrill sandbox up|down`), one list of steps each
+//!   with its create and delete; also the tests' fixture.
 //! - [`cli`]: one file per command; each parses its arguments and calls the library.
 //! - [`error`] and [`diagnostic`]: errors as a kind plus context, exit codes, and
 //!   source-located messages; [`duration`]: durations as files and options write them.

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::store::RunRecord;
 
+/// How a command prints what it returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     #[default]
@@ -74,6 +75,7 @@ pub struct RunView {
     pub created: Vec<CreatedView>,
 }
 
+/// One fault of a run, as commands print it.
 #[derive(Debug, Serialize)]
 pub struct FaultView {
     pub name: String,
@@ -85,6 +87,7 @@ pub struct FaultView {
     pub targets: Vec<TargetView>,
 }
 
+/// One target of a run, as commands print it.
 #[derive(Debug, Serialize)]
 pub struct TargetView {
     pub id: String,
@@ -107,6 +110,7 @@ pub struct TargetView {
     pub differences: Vec<String>,
 }
 
+/// A resource a run created, as commands print it.
 #[derive(Debug, Serialize)]
 pub struct CreatedView {
     pub fault: String,
@@ -116,6 +120,7 @@ pub struct CreatedView {
 }
 
 impl RunView {
+    /// The run as commands print it.
     pub fn new(rec: &RunRecord) -> RunView {
         let faults = rec
             .faults
@@ -171,6 +176,7 @@ impl RunView {
         }
     }
 
+    /// The run in words.
     pub fn text(&self) -> String {
         let mut s = format!("run {}  {}\n", self.run_id, self.status);
         s += &format!("  account {}, region {}", self.account, self.region);
@@ -247,6 +253,7 @@ struct ProgressState {
 impl Progress {
     const QUIET: std::time::Duration = std::time::Duration::from_secs(3);
 
+    /// Progress of a phase of `total` targets: shown after a few seconds.
     pub fn start(label: &str, total: usize) -> Progress {
         use std::io::IsTerminal;
         let state = std::sync::Arc::new(ProgressState {

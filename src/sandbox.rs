@@ -25,6 +25,7 @@ use crate::{Error, Result};
 pub mod evidence;
 mod steps;
 
+/// The tag every resource of the practice stack carries: its name.
 pub const SANDBOX_TAG: &str = "firedrill:sandbox";
 const CIDR: &str = "10.42.0.0/16";
 

@@ -24,6 +24,7 @@ use crate::aws::{Aws, FAULT_TAG, KIND_TAG, RUN_TAG, holds, kind};
 use crate::store::Store;
 use crate::{Error, Result};
 
+/// Something firedrill created that no open run owns.
 #[derive(Debug, Serialize)]
 pub struct Leftover {
     pub kind: &'static str,

@@ -234,6 +234,7 @@ impl Target {
         }
     }
 
+    /// The target's id, with its name if it has one.
     pub fn label(&self) -> String {
         match &self.name {
             Some(name) => format!("{} ({name})", self.id),
@@ -294,6 +295,7 @@ impl SplitMix64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// The next number of the seeded generator.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

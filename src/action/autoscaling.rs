@@ -20,6 +20,7 @@ const PROCESSES: &[&str] = &[
     "ScheduledActions",
 ];
 
+/// An auto scaling group's capacity and suspended processes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupState {
     pub name: String,
@@ -86,6 +87,7 @@ impl Resource for Capacity {
 // ---------------------------------------------------------------------------------------
 // autoscaling.suspend-processes
 
+/// `autoscaling.suspend-processes`: which processes to suspend.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SuspendProcesses {
@@ -115,6 +117,7 @@ impl Params for SuspendProcesses {
     }
 }
 
+/// The processes a suspend stopped: exactly what revert resumes.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SuspendChange {
     pub name: String,
@@ -174,6 +177,7 @@ impl Fault for SuspendProcesses {
     }
 }
 
+/// The catalogue's entry for `autoscaling.suspend-processes`.
 pub const SUSPEND_PROCESSES: ActionInfo = ActionInfo {
     name: "autoscaling.suspend-processes",
     target: TargetKind::AutoScalingGroup,
@@ -196,6 +200,7 @@ pub const SUSPEND_PROCESSES: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // autoscaling.set-capacity
 
+/// `autoscaling.set-capacity`: the capacity to set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetCapacity {
@@ -221,6 +226,7 @@ impl Params for SetCapacity {
     }
 }
 
+/// The capacity planned for a group; revert sets the snapshot's again.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CapacityChange {
     pub name: String,
@@ -288,6 +294,7 @@ impl Fault for SetCapacity {
     }
 }
 
+/// The catalogue's entry for `autoscaling.set-capacity`.
 pub const SET_CAPACITY: ActionInfo = ActionInfo {
     name: "autoscaling.set-capacity",
     target: TargetKind::AutoScalingGroup,

@@ -39,7 +39,9 @@ impl Created {
 /// Where a fault's records of what it created and deleted go, durably, before the fault
 /// relies on them (the run's journal).
 pub trait Recorder: Send + Sync {
+    /// Journal that the fault created `id` (of `kind`, for `scope`), durably.
     fn created(&self, fault: usize, kind: &str, id: &str, scope: &str) -> Result<()>;
+    /// Journal that the fault deleted `id`, durably.
     fn deleted(&self, fault: usize, kind: &str, id: &str) -> Result<()>;
 }
 
@@ -55,6 +57,7 @@ pub struct RunCtx {
 }
 
 impl RunCtx {
+    /// The context of fault `fault` of run `run_id`, with what the journal says it created.
     pub fn new(
         run_id: &str,
         fault: usize,
@@ -84,6 +87,7 @@ impl RunCtx {
         Ok(())
     }
 
+    /// Record that a resource the fault created is deleted, durably.
     pub fn record_deleted(&self, kind: &str, id: &str) -> Result<()> {
         self.recorder.deleted(self.fault, kind, id)?;
         for c in self.created.lock().unwrap_or_else(|e| e.into_inner()).iter_mut() {

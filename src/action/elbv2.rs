@@ -29,6 +29,7 @@ pub struct Registered {
     pub availability_zone: Option<String>,
 }
 
+/// A target group's health check, every setting a revert writes back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthCheck {
     pub enabled: Option<bool>,
@@ -43,6 +44,7 @@ pub struct HealthCheck {
     pub matcher_grpc: Option<String>,
 }
 
+/// A target group's registered targets and health check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetGroupState {
     pub arn: String,
@@ -135,6 +137,7 @@ fn target_differences(before: &TargetGroupState, now: &TargetGroupState) -> Vec<
     out
 }
 
+/// `elbv2.deregister-targets`: how many targets to take out.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeregisterTargets {
@@ -152,6 +155,7 @@ impl Params for DeregisterTargets {
     }
 }
 
+/// The targets a deregister took out: exactly what revert registers again.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TargetsChange {
     pub arn: String,
@@ -207,6 +211,7 @@ impl Fault for DeregisterTargets {
     }
 }
 
+/// The catalogue's entry for `elbv2.deregister-targets`.
 pub const DEREGISTER_TARGETS: ActionInfo = ActionInfo {
     name: "elbv2.deregister-targets",
     target: TargetKind::TargetGroup,
@@ -228,6 +233,7 @@ pub const DEREGISTER_TARGETS: ActionInfo = ActionInfo {
     ],
 };
 
+/// `elbv2.break-health-check`: the path (and port, codes) that make it fail.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakHealthCheck {
@@ -254,6 +260,7 @@ impl Params for BreakHealthCheck {
     }
 }
 
+/// The health check planned for a target group.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HealthCheckChange {
     pub arn: String,
@@ -335,6 +342,7 @@ impl Fault for BreakHealthCheck {
     }
 }
 
+/// The catalogue's entry for `elbv2.break-health-check`.
 pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
     name: "elbv2.break-health-check",
     target: TargetKind::TargetGroup,
@@ -465,12 +473,14 @@ impl ListenerAction {
     }
 }
 
+/// A listener's default actions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerState {
     pub arn: String,
     pub default_actions: Vec<ListenerAction>,
 }
 
+/// `elbv2.listener-fixed-response`: the response every request gets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FixedResponse {
@@ -493,6 +503,7 @@ impl Params for FixedResponse {
     }
 }
 
+/// The default actions planned for a listener.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ListenerChange {
     pub arn: String,
@@ -587,6 +598,7 @@ impl Fault for FixedResponse {
     }
 }
 
+/// The catalogue's entry for `elbv2.listener-fixed-response`.
 pub const LISTENER_FIXED_RESPONSE: ActionInfo = ActionInfo {
     name: "elbv2.listener-fixed-response",
     target: TargetKind::Listener,
@@ -608,12 +620,14 @@ pub const LISTENER_FIXED_RESPONSE: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // Load balancers
 
+/// `elbv2.swap-security-groups`: no params.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwapSecurityGroups {}
 
 impl Params for SwapSecurityGroups {}
 
+/// A load balancer's security groups, and its VPC.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancerGroups {
     pub arn: String,
@@ -621,6 +635,7 @@ pub struct LoadBalancerGroups {
     pub security_groups: Vec<String>,
 }
 
+/// A swap: the load balancer, and the VPC whose quarantine group it goes on.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SwapChange {
     pub arn: String,
@@ -712,6 +727,7 @@ impl quarantine::InVpc for SwapChange {
     }
 }
 
+/// The catalogue's entry for `elbv2.swap-security-groups`.
 pub const SWAP_SECURITY_GROUPS: ActionInfo = ActionInfo {
     name: "elbv2.swap-security-groups",
     target: TargetKind::LoadBalancer,

@@ -102,6 +102,7 @@ fn role_differences(before: &RoleState, now: &RoleState) -> Vec<String> {
 // ---------------------------------------------------------------------------------------
 // iam.detach-policies
 
+/// `iam.detach-policies`: which managed policies to detach.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetachPolicies {
@@ -112,6 +113,7 @@ pub struct DetachPolicies {
 
 impl Params for DetachPolicies {}
 
+/// The policies a detach took away: exactly what revert attaches again.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PoliciesChange {
     pub role_name: String,
@@ -175,6 +177,7 @@ impl Fault for DetachPolicies {
     }
 }
 
+/// The catalogue's entry for `iam.detach-policies`.
 pub const DETACH_POLICIES: ActionInfo = ActionInfo {
     name: "iam.detach-policies",
     target: TargetKind::Role,
@@ -201,6 +204,7 @@ pub const DETACH_POLICIES: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // iam.deny-actions
 
+/// `iam.deny-actions`: the actions and resources the inline deny covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DenyActions {
@@ -240,6 +244,7 @@ impl Params for DenyActions {
     }
 }
 
+/// The inline deny policy planned for a role.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DenyChange {
     pub role_name: String,
@@ -289,6 +294,7 @@ impl Fault for DenyActions {
     }
 }
 
+/// The catalogue's entry for `iam.deny-actions`.
 pub const DENY_ACTIONS: ActionInfo = ActionInfo {
     name: "iam.deny-actions",
     target: TargetKind::Role,
@@ -323,12 +329,14 @@ pub const DENY_ACTIONS: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // iam.break-trust
 
+/// `iam.break-trust`: no params.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakTrust {}
 
 impl Params for BreakTrust {}
 
+/// The trust policy planned for a role (a deny of its own principals first).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TrustChange {
     pub role_name: String,
@@ -414,6 +422,7 @@ fn s_actions(statements: &[Value]) -> Value {
     json!(actions)
 }
 
+/// The catalogue's entry for `iam.break-trust`.
 pub const BREAK_TRUST: ActionInfo = ActionInfo {
     name: "iam.break-trust",
     target: TargetKind::Role,
@@ -434,12 +443,14 @@ pub const BREAK_TRUST: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // iam.disassociate-instance-profile
 
+/// `iam.disassociate-instance-profile`: no params.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisassociateProfile {}
 
 impl Params for DisassociateProfile {}
 
+/// An instance's instance profile, if it has one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileState {
     pub instance_id: String,
@@ -470,6 +481,7 @@ async fn describe_profile(aws: &Aws, instance: &str) -> Result<ProfileState> {
     })
 }
 
+/// The profile a disassociate took away: what revert associates again.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ProfileChange {
     pub instance_id: String,
@@ -540,6 +552,7 @@ impl Fault for DisassociateProfile {
     }
 }
 
+/// The catalogue's entry for `iam.disassociate-instance-profile`.
 pub const DISASSOCIATE_PROFILE: ActionInfo = ActionInfo {
     name: "iam.disassociate-instance-profile",
     target: TargetKind::Instance,

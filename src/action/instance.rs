@@ -101,6 +101,7 @@ const STOP_WAIT_SECS: u64 = 600;
 // ---------------------------------------------------------------------------------------
 // ec2.stop-instances
 
+/// `ec2.stop-instances`: whether to hibernate.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StopInstances {
@@ -111,6 +112,7 @@ pub struct StopInstances {
 
 impl Params for StopInstances {}
 
+/// The instance a stop (or reboot) acts on.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StopChange {
     pub instance_id: String,
@@ -227,6 +229,7 @@ async fn start(aws: &Aws, ids: &[String], wait: bool) -> Result<Answered> {
         .map_err(Error::aws(format!("start {} (ec2:StartInstances)", ids.join(", "))))
 }
 
+/// The catalogue's entry for `ec2.stop-instances`.
 pub const STOP_INSTANCES: ActionInfo = ActionInfo {
     name: "ec2.stop-instances",
     target: TargetKind::Instance,
@@ -245,6 +248,7 @@ pub const STOP_INSTANCES: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // ec2.reboot-instances
 
+/// `ec2.reboot-instances`: no params.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RebootInstances {}
@@ -277,6 +281,7 @@ impl Fault for RebootInstances {
     }
 }
 
+/// The catalogue's entry for `ec2.reboot-instances`.
 pub const REBOOT_INSTANCES: ActionInfo = ActionInfo {
     name: "ec2.reboot-instances",
     target: TargetKind::Instance,
@@ -303,6 +308,7 @@ pub enum Preserve {
     Volumes,
 }
 
+/// `ec2.terminate-instances`: what to preserve, and whether revert relaunches.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TerminateInstances {
@@ -423,6 +429,7 @@ async fn replacement(aws: &Aws, id: &str) -> Result<Option<aws_sdk_ec2::types::I
     Ok(out.reservations().iter().flat_map(|r| r.instances()).next().cloned())
 }
 
+/// A terminate: the instance, what is preserved, whether revert relaunches.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TerminateChange {
     pub instance_id: String,
@@ -707,6 +714,7 @@ async fn wait_for_image(aws: &Aws, ami: &str) -> Result<Vec<String>> {
     }
 }
 
+/// The catalogue's entry for `ec2.terminate-instances`.
 pub const TERMINATE_INSTANCES: ActionInfo = ActionInfo {
     name: "ec2.terminate-instances",
     target: TargetKind::Instance,

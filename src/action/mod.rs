@@ -131,6 +131,7 @@ pub struct ToRevert<'a, F: Fault + ?Sized> {
 /// An action's params: parsed from the fault file's `params:` (absent means default),
 /// then checked as a whole.
 pub trait Params: DeserializeOwned + Default {
+    /// Whether the params make sense together; the message says what to change.
     fn check(&self) -> Result<(), String> {
         Ok(())
     }
@@ -140,6 +141,7 @@ pub trait Params: DeserializeOwned + Default {
 /// file's `params:` block (`fault::parse_params`), so the catalogue parses params without
 /// knowing fault files.
 pub trait ParamsSource {
+    /// The params, parsed as `P`; a diagnostic pointing into the file if they do not parse or check.
     fn params<P: Params>(&self) -> Result<P, Diagnostic>;
 }
 
@@ -157,6 +159,7 @@ pub struct ActionInfo {
     pub permissions: &'static [&'static str],
 }
 
+/// One param of an action, as `firedrill actions` documents it.
 #[derive(Debug, Serialize)]
 pub struct ParamInfo {
     pub name: &'static str,

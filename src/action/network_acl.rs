@@ -123,12 +123,14 @@ fn entries(acl: &NetworkAcl) -> Vec<AclEntry> {
 // ---------------------------------------------------------------------------------------
 // network-acl.deny-all
 
+/// `network-acl.deny-all`: no params.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DenyAll {}
 
 impl Params for DenyAll {}
 
+/// The network ACL a subnet is associated with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubnetAcl {
     pub subnet_id: String,
@@ -136,6 +138,7 @@ pub struct SubnetAcl {
     pub network_acl_id: String,
 }
 
+/// A move to the deny-all clone of the subnet's ACL.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DenyAllChange {
     pub subnet_id: String,
@@ -308,6 +311,7 @@ impl Shared<DenyAll> for DenyAll {
     }
 }
 
+/// The catalogue's entry for `network-acl.deny-all`.
 pub const DENY_ALL: ActionInfo = ActionInfo {
     name: "network-acl.deny-all",
     target: TargetKind::Subnet,
@@ -328,6 +332,7 @@ pub const DENY_ALL: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // network-acl.deny-traffic
 
+/// Which side of an ACL `deny-traffic` denies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Directions {
@@ -347,6 +352,7 @@ impl Directions {
     }
 }
 
+/// `network-acl.deny-traffic`: the traffic to deny.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DenyTraffic {
@@ -377,12 +383,14 @@ impl Params for DenyTraffic {
     }
 }
 
+/// A network ACL's entries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AclState {
     pub network_acl_id: String,
     pub entries: Vec<AclEntry>,
 }
 
+/// The deny entries planned for an ACL: exactly what revert deletes.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EntriesChange {
     pub network_acl_id: String,
@@ -492,6 +500,7 @@ impl Fault for DenyTraffic {
     }
 }
 
+/// The catalogue's entry for `network-acl.deny-traffic`.
 pub const DENY_TRAFFIC: ActionInfo = ActionInfo {
     name: "network-acl.deny-traffic",
     target: TargetKind::NetworkAcl,

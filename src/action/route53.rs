@@ -17,6 +17,7 @@ use crate::aws::{self, Aws};
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
+/// An alias record's target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alias {
     pub dns_name: String,
@@ -216,6 +217,7 @@ impl Resource for Records {
 // ---------------------------------------------------------------------------------------
 // route53.change-record
 
+/// `route53.change-record`: the wrong value (and TTL).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRecord {
@@ -234,6 +236,7 @@ impl Params for ChangeRecord {
     }
 }
 
+/// The record set planned (change-record) or deleted (delete-record).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RecordChange {
     pub id: String,
@@ -282,6 +285,7 @@ impl Fault for ChangeRecord {
     }
 }
 
+/// The catalogue's entry for `route53.change-record`.
 pub const CHANGE_RECORD: ActionInfo = ActionInfo {
     name: "route53.change-record",
     target: TargetKind::Record,
@@ -308,6 +312,7 @@ pub const CHANGE_RECORD: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // route53.delete-record
 
+/// `route53.delete-record`: no params.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteRecord {}
@@ -358,6 +363,7 @@ impl Fault for DeleteRecord {
     }
 }
 
+/// The catalogue's entry for `route53.delete-record`.
 pub const DELETE_RECORD: ActionInfo = ActionInfo {
     name: "route53.delete-record",
     target: TargetKind::Record,
@@ -376,6 +382,7 @@ pub const DELETE_RECORD: ActionInfo = ActionInfo {
 // ---------------------------------------------------------------------------------------
 // route53.break-health-check
 
+/// `route53.break-health-check`: the path (or port) that makes it fail.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakHealthCheck {
@@ -399,6 +406,7 @@ impl Params for BreakHealthCheck {
     }
 }
 
+/// A Route 53 health check's configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthCheckState {
     pub id: String,
@@ -455,6 +463,7 @@ async fn update_health_check(aws: &Aws, hc: &HealthCheckState) -> Result<()> {
     aws::call(call.send(), format!("update health check {} (route53:UpdateHealthCheck)", hc.id)).await
 }
 
+/// The configuration planned for a health check.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HealthCheckChange {
     pub health_check: HealthCheckState,
@@ -521,6 +530,7 @@ impl Fault for BreakHealthCheck {
     }
 }
 
+/// The catalogue's entry for `route53.break-health-check`.
 pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
     name: "route53.break-health-check",
     target: TargetKind::HealthCheck,

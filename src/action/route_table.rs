@@ -87,6 +87,7 @@ macro_rules! route_call {
     }};
 }
 
+/// `route-table.blackhole`: the route to remove or redirect.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Blackhole {
@@ -111,12 +112,14 @@ impl Params for Blackhole {
     }
 }
 
+/// A route table's routes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTableState {
     pub route_table_id: String,
     pub routes: Vec<Route>,
 }
 
+/// The route a blackhole removes or redirects, as it was: what revert restores.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RouteChange {
     pub route_table_id: String,
@@ -240,6 +243,7 @@ impl Fault for Blackhole {
     }
 }
 
+/// The catalogue's entry for `route-table.blackhole`.
 pub const BLACKHOLE: ActionInfo = ActionInfo {
     name: "route-table.blackhole",
     target: TargetKind::RouteTable,

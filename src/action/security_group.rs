@@ -26,6 +26,7 @@ use crate::{Error, Result};
 // ---------------------------------------------------------------------------------------
 // Rules and group state
 
+/// Inbound or outbound rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -359,6 +360,7 @@ pub(super) async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rule
 // ---------------------------------------------------------------------------------------
 // Params
 
+/// A protocol as fault files name it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
@@ -492,12 +494,14 @@ impl RuleFilter {
 // ---------------------------------------------------------------------------------------
 // security-group.revoke-ingress / revoke-egress
 
+/// `security-group.revoke-ingress` and `revoke-egress`: the direction and which rules.
 pub struct RevokeRules {
     pub direction: Direction,
     pub filter: RuleFilter,
 }
 
 impl RevokeRules {
+    /// Revoke the rules `filter` matches, in `direction`.
     pub fn new(direction: Direction, filter: RuleFilter) -> Self {
         RevokeRules { direction, filter }
     }
@@ -592,6 +596,7 @@ impl Fault for RevokeRules {
     }
 }
 
+/// The catalogue's entry for `security-group.revoke-ingress`.
 pub const REVOKE_INGRESS: ActionInfo = ActionInfo {
     name: "security-group.revoke-ingress",
     target: TargetKind::SecurityGroup,
@@ -602,6 +607,7 @@ pub const REVOKE_INGRESS: ActionInfo = ActionInfo {
     permissions: &["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupIngress"],
 };
 
+/// The catalogue's entry for `security-group.revoke-egress`.
 pub const REVOKE_EGRESS: ActionInfo = ActionInfo {
     name: "security-group.revoke-egress",
     target: TargetKind::SecurityGroup,
@@ -746,6 +752,7 @@ impl Fault for OpenIngress {
     }
 }
 
+/// The catalogue's entry for `security-group.open-ingress`.
 pub const OPEN_INGRESS: ActionInfo = ActionInfo {
     name: "security-group.open-ingress",
     target: TargetKind::SecurityGroup,
@@ -800,6 +807,7 @@ pub struct InstanceGroups {
     pub interfaces: Vec<Interface>,
 }
 
+/// One network interface of an instance, with its groups.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interface {
     pub eni_id: String,
@@ -808,6 +816,7 @@ pub struct Interface {
     pub groups: Vec<String>,
 }
 
+/// An isolate: the instance's interfaces as they were, and its VPC's quarantine group.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IsolateChange {
     pub instance_id: String,
@@ -959,6 +968,7 @@ impl quarantine::InVpc for IsolateChange {
     }
 }
 
+/// The catalogue's entry for `security-group.isolate-instance`.
 pub const ISOLATE_INSTANCE: ActionInfo = ActionInfo {
     name: "security-group.isolate-instance",
     target: TargetKind::Instance,

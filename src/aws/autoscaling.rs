@@ -5,6 +5,7 @@ use aws_sdk_autoscaling::Client;
 use crate::target::{Target, TargetSpec};
 use crate::{Error, Result};
 
+/// The auto scaling groups `spec` selects.
 pub async fn list_groups(asg: &Client, spec: &TargetSpec) -> Result<Vec<Target>> {
     let names: Vec<String> = spec.ids.iter().chain(&spec.names).cloned().collect();
     let groups = asg

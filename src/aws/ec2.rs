@@ -11,6 +11,7 @@ use aws_sdk_ec2::types::{Filter, Instance, NetworkAcl, RouteTable, SecurityGroup
 use crate::target::{Target, TargetSpec};
 use crate::{Error, Result};
 
+/// An EC2 describe filter.
 pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
 }
@@ -24,6 +25,7 @@ fn vpc_filter(spec: &TargetSpec) -> Option<Filter> {
     spec.vpc.as_ref().map(|v| filter("vpc-id", [v.clone()]))
 }
 
+/// EC2 tags as a map.
 pub fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
 }
@@ -275,6 +277,7 @@ pub async fn subnet_route_table(ec2: &aws_sdk_ec2::Client, subnet: &str, vpc: &s
     Ok(main.route_tables.unwrap_or_default().into_iter().next())
 }
 
+/// A route table by id; `None` if it does not exist.
 pub async fn describe_route_table(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Option<RouteTable>> {
     let out = ec2
         .describe_route_tables()

@@ -49,6 +49,7 @@ pub async fn all_target_groups(elbv2: &Client) -> Result<Vec<aws_sdk_elasticload
         .map_err(Error::aws("list target groups (elasticloadbalancing:DescribeTargetGroups)"))
 }
 
+/// The target groups `spec` selects.
 pub async fn list_target_groups(elbv2: &Client, spec: &TargetSpec) -> Result<Vec<Target>> {
     let groups = all_target_groups(elbv2).await?;
     let targets: Vec<Target> = groups
@@ -64,6 +65,7 @@ pub async fn list_target_groups(elbv2: &Client, spec: &TargetSpec) -> Result<Vec
     Ok(finish(targets, tags(elbv2, &arns).await?, spec))
 }
 
+/// The load balancers `spec` selects.
 pub async fn list_load_balancers(elbv2: &Client, spec: &TargetSpec) -> Result<Vec<Target>> {
     let lbs = elbv2
         .describe_load_balancers()

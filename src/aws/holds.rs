@@ -15,6 +15,7 @@ use crate::{Error, Result};
 use super::Aws;
 use super::ec2::filter;
 
+/// The prefix of the tag that says which run holds a resource.
 pub const HOLD_PREFIX: &str = "firedrill:hold:";
 
 /// The tag key of run `run_id`'s hold.

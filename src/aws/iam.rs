@@ -22,6 +22,7 @@ pub async fn all_roles(iam: &aws_sdk_iam::Client) -> Result<Vec<aws_sdk_iam::typ
         .map_err(Error::aws("list roles (iam:ListRoles)"))
 }
 
+/// A role's tags.
 pub async fn role_tags(iam: &aws_sdk_iam::Client, name: &str) -> Result<BTreeMap<String, String>> {
     let out = iam
         .list_role_tags()

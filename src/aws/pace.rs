@@ -94,6 +94,7 @@ struct Api {
     throttled: u64,
 }
 
+/// One API's request limit: a bucket of `capacity` tokens refilled at `per_second`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limit {
     pub capacity: f64,
@@ -392,6 +393,7 @@ pub struct Paced {
 }
 
 impl Paced {
+    /// The SDK's HTTP client, wrapped so every request waits its turn with `pacer`.
     pub fn client(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
         SharedHttpClient::new(Paced { inner, pacer })
     }

@@ -119,6 +119,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// A backoff that ends at `end` (or the command's deadline, whichever is first).
     pub fn until(end: Option<Instant>) -> Backoff {
         let until = match (end, command_deadline()) {
             (Some(e), Some(d)) => Some(e.min(d)),

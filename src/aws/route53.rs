@@ -11,6 +11,7 @@ use aws_sdk_route53::types::{ResourceRecordSet, TagResourceType};
 use crate::target::{Target, TargetSpec};
 use crate::{Error, Result};
 
+/// A name with its final dot, as Route 53 writes names.
 pub fn fqdn(name: &str) -> String {
     let n = name.to_lowercase();
     if n.ends_with('.') { n } else { format!("{n}.") }
@@ -31,6 +32,7 @@ pub async fn zone_id(r53: &Client, zone: &str) -> Result<Option<String>> {
     Ok(zones.iter().find(|z| bare(z.id()) == bare(zone) || fqdn(z.name()) == want).map(|z| bare(z.id())))
 }
 
+/// A record set's target id: `<zone>/<name>/<type>[/<set identifier>]`.
 pub fn record_id(zone: &str, r: &ResourceRecordSet) -> String {
     let mut id = format!("{zone}/{}/{}", r.name(), r.r#type().as_str());
     if let Some(s) = r.set_identifier() {
@@ -89,6 +91,7 @@ pub async fn find_record(r53: &Client, id: &str) -> Result<Option<ResourceRecord
         .find(|r| r.name() == name && r.r#type().as_str() == ty && r.set_identifier().map(str::to_owned) == set))
 }
 
+/// The record sets `spec` selects.
 pub async fn list_records(r53: &Client, spec: &TargetSpec) -> Result<Vec<Target>> {
     let zone_name = spec.zone.as_deref().unwrap_or_default();
     let Some(zone) = zone_id(r53, zone_name).await? else {
@@ -120,6 +123,7 @@ pub async fn list_records(r53: &Client, spec: &TargetSpec) -> Result<Vec<Target>
     Ok(out)
 }
 
+/// The health checks `spec` selects.
 pub async fn list_health_checks(r53: &Client, spec: &TargetSpec) -> Result<Vec<Target>> {
     let checks = r53
         .list_health_checks()

@@ -33,6 +33,7 @@ use crate::{Error, Result};
     version,
     about = "Chaos and incident drills (game days) on AWS: break, snapshot, revert exactly."
 )]
+/// The command line.
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -40,6 +41,7 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every command takes.
 #[derive(Debug, clap::Args)]
 pub struct Global {
     #[command(flatten)]
@@ -58,6 +60,7 @@ pub struct Global {
     pub verbose: u8,
 }
 
+/// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check fault files; every problem is reported as path:line:col.
@@ -93,10 +96,12 @@ pub enum Command {
 }
 
 impl Global {
+    /// The state store the options name.
     pub fn store(&self) -> Store {
         Store::new(&self.state)
     }
 
+    /// Clients for the account and region the options name.
     pub async fn aws(&self) -> Result<Aws> {
         Aws::connect(&self.aws).await
     }

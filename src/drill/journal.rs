@@ -12,6 +12,7 @@ use super::probe::Outcome;
 use crate::store::{Journal, Store};
 use crate::{Error, Result};
 
+/// One line of a drill's journal: what happened, when (`at`, and `t` seconds into the drill), to which team and step.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum DrillEvent {
@@ -108,6 +109,7 @@ pub enum DrillEvent {
     },
 }
 
+/// A team as the drill started it: its run, account and region.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TeamStart {
     pub name: String,
@@ -116,6 +118,7 @@ pub struct TeamStart {
     pub region: String,
 }
 
+/// A step as the drill started it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepInfo {
     pub name: String,
@@ -126,6 +129,7 @@ pub struct StepInfo {
     pub source: String,
 }
 
+/// A target of a step, as the drill last saw it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TargetOutcome {
     pub target: String,
@@ -134,6 +138,7 @@ pub struct TargetOutcome {
 }
 
 impl DrillEvent {
+    /// The event's name, as the journal writes it.
     pub fn name(&self) -> &'static str {
         match self {
             DrillEvent::Started { .. } => "started",
@@ -156,6 +161,7 @@ pub fn drills_dir(store: &Store) -> PathBuf {
     store.root().join("drills")
 }
 
+/// Where drill `id`'s journal is.
 pub fn drill_journal(store: &Store, id: &str) -> PathBuf {
     drills_dir(store).join(id).join("journal.jsonl")
 }
@@ -168,6 +174,7 @@ pub fn create(store: &Store, id: &str) -> Result<Arc<Journal>> {
     Ok(Arc::new(Journal::open(&dir.join("journal.jsonl"))?))
 }
 
+/// Every event of a drill's journal, in order.
 pub fn read(path: &Path) -> Result<Vec<DrillEvent>> {
     if !path.is_file() {
         return Err(Error::Usage(format!("no drill journal at {}", path.display())));

@@ -50,6 +50,7 @@ pub struct Drill {
     pub poll: Duration,
 }
 
+/// A team: who it is, how to reach its account, and what scopes its targets.
 #[derive(Clone, Debug, Serialize)]
 pub struct Team {
     pub name: String,
@@ -65,6 +66,7 @@ pub struct Team {
 }
 
 impl Team {
+    /// What `{{team.…}}` templates see for this team in `region`.
     pub fn template_vars(&self, region: &str) -> TeamVars {
         TeamVars {
             name: self.name.clone(),
@@ -82,6 +84,7 @@ impl Team {
     }
 }
 
+/// One step of a drill: a fault, when it starts, how long it lasts, its hints and probes.
 #[derive(Clone, Debug, Serialize)]
 pub struct Step {
     pub name: String,
@@ -95,6 +98,7 @@ pub struct Step {
     pub probes: Vec<String>,
 }
 
+/// When a step starts.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Start {
@@ -112,6 +116,7 @@ impl std::fmt::Display for Start {
     }
 }
 
+/// A hint, released `after` the step started.
 #[derive(Clone, Debug, Serialize)]
 pub struct Hint {
     #[serde(serialize_with = "secs")]
@@ -119,6 +124,7 @@ pub struct Hint {
     pub text: String,
 }
 
+/// When a drill stops early and reverts everything.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum StopCondition {
@@ -195,6 +201,7 @@ fn positive(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parse and validate a drill file; every problem at once, with its position.
 pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
     if source.trim().is_empty() {
         return Err(Diagnostic::file(path, "empty drill file").into());

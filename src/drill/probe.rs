@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::template::{TeamVars, render};
 use crate::aws::{Aws, route53};
 
+/// A probe: what it checks, and how often.
 #[derive(Clone, Debug, Serialize)]
 pub struct Probe {
     pub name: String,
@@ -25,6 +26,7 @@ pub struct Probe {
     pub every_s: f64,
 }
 
+/// What a probe checks.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ProbeKind {

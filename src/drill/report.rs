@@ -15,6 +15,7 @@ use super::journal::{DrillEvent, StepInfo, TargetOutcome, TeamStart};
 use super::score::{self, StepScore, TeamScore};
 use super::view::mmss;
 
+/// A drill written up: teams, steps, scores, timeline, what the teams changed.
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub drill_id: String,
@@ -36,6 +37,7 @@ pub struct Report {
     pub probes: BTreeMap<String, BTreeMap<String, Vec<(f64, bool)>>>,
 }
 
+/// A change a team made to a target, as the report shows it.
 #[derive(Debug, Serialize)]
 pub struct TeamChange {
     pub team: String,
@@ -43,6 +45,7 @@ pub struct TeamChange {
     pub targets: Vec<TargetOutcome>,
 }
 
+/// The report of a drill, from its journal's events.
 pub fn build(events: Vec<DrillEvent>) -> Report {
     let scores = score::steps(&events);
     let team_scores = score::teams(&scores);
@@ -134,6 +137,7 @@ fn ttr(s: &StepScore) -> String {
     s.time_to_recover_s.map(mmss).unwrap_or_else(|| "-".into())
 }
 
+/// The report as Markdown.
 pub fn markdown(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Drill report: {}\n", r.name);
@@ -213,6 +217,7 @@ th{background:#f0f1f7;font-weight:600}td.num{text-align:right;font-variant-numer
 .timeline{list-style:none;padding:0}.timeline li{padding:.15rem 0}.timeline code{color:#556;margin-right:.6rem}\
 svg{background:#fff;border:1px solid #e6e6ef;border-radius:4px}code{font-size:.9em}";
 
+/// The report as one self-contained HTML page.
 pub fn html(r: &Report) -> String {
     let mut s = String::new();
     let _ = write!(

@@ -13,6 +13,7 @@ minus 10 per hint released before recovery, and at least 10. Time allowed is the
 (or until the drill ended). A step firedrill had to revert scores 0. Time to recover runs from \
 the break to the first look that finds no target still broken and the step's probes passing.";
 
+/// One team's score for one step.
 #[derive(Clone, Debug, Serialize)]
 pub struct StepScore {
     pub team: String,
@@ -30,6 +31,7 @@ pub struct StepScore {
     pub note: String,
 }
 
+/// A team's total.
 #[derive(Clone, Debug, Serialize)]
 pub struct TeamScore {
     pub team: String,

@@ -13,6 +13,7 @@ use std::io::Write;
 use super::Drill;
 use super::journal::DrillEvent;
 
+/// How `firedrill run` shows the drill.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Live,
@@ -20,6 +21,7 @@ pub enum Mode {
     Json,
 }
 
+/// The drill as `firedrill run` shows it while it runs.
 pub struct View {
     mode: Mode,
     name: String,
@@ -34,6 +36,7 @@ pub struct View {
 }
 
 impl View {
+    /// A view of `drill`, shown as `mode` says.
     pub fn new(mode: Mode, drill: &Drill) -> View {
         View {
             mode,
@@ -52,6 +55,7 @@ impl View {
         }
     }
 
+    /// Take in one drill event.
     pub fn event(&mut self, e: &DrillEvent) {
         if self.mode == Mode::Json {
             let mut out = std::io::stdout().lock();

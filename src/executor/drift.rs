@@ -17,6 +17,7 @@ use crate::aws::Aws;
 use crate::store::record::{RunRecord, TargetRecord};
 use crate::{Error, Result};
 
+/// What a target looks like now, against its snapshot and its post-break state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Live {
@@ -27,6 +28,7 @@ pub enum Live {
 }
 
 impl Live {
+    /// The word `status` prints.
     pub fn as_str(self) -> &'static str {
         match self {
             Live::Broken => "broken",
@@ -56,6 +58,7 @@ pub struct Observation {
     pub warning: Option<String>,
 }
 
+/// Look at target `t` of run `rec` now, as fault `f`'s resource reads it, and judge it.
 pub async fn observe<F: Fault>(_f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRecord) -> Result<Observation> {
     let snapshot = rec.before::<State<F>, F::Change>(t)?.state;
     let (after, warning): (Option<State<F>>, _) = match rec.after(t) {

@@ -22,6 +22,7 @@ use crate::{Error, Result};
 /// its region (empty for IAM and Route 53, which are global), its id.
 pub type Key = (String, String, String);
 
+/// The key a hold is known by: account, region, kind and id.
 pub fn key(account: &str, region: &str, kind: TargetKind, id: &str) -> Key {
     let region = if kind.is_global() { String::new() } else { region.to_owned() };
     (account.to_owned(), region, id.to_owned())
@@ -49,6 +50,7 @@ pub struct Known {
 }
 
 impl Known {
+    /// The holds of every open run of the store.
     pub fn read(store: &Store) -> Result<Known> {
         let (runs, damaged) = store.runs()?;
         let mut open: BTreeMap<Key, Vec<String>> = BTreeMap::new();

@@ -23,6 +23,7 @@ use crate::store::{RunDir, RunRecord, Store};
 use crate::target::Target;
 use crate::{Error, Result, failpoint};
 
+/// What an inject did: the run, and its record afterwards.
 #[derive(Debug, Serialize)]
 pub struct InjectReport {
     pub run_id: String,

@@ -16,6 +16,7 @@ use crate::store::Store;
 use crate::target::{self, Target};
 use crate::{Error, Result};
 
+/// What an inject would do: where, and each fault's targets with their changes.
 #[derive(Debug, Serialize)]
 pub struct Plan {
     pub account: String,
@@ -28,6 +29,7 @@ pub struct Plan {
     pub faults: Vec<PlannedFault>,
 }
 
+/// One fault of a plan: its spec, the targets picked, and why any were refused.
 #[derive(Debug, Serialize)]
 pub struct PlannedFault {
     pub name: String,
@@ -43,6 +45,7 @@ pub struct PlannedFault {
     pub spec: FaultSpec,
 }
 
+/// One target of a plan: its state now (the snapshot to be), the change, and the change in words.
 #[derive(Debug, Serialize)]
 pub struct PlannedTarget {
     #[serde(flatten)]

@@ -28,6 +28,7 @@ pub struct RawFault<P> {
     pub hints: Vec<String>,
 }
 
+/// A fault file's `target:` as written, with positions.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {

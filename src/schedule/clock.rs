@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+/// Where the scheduler gets the time: the wall clock, or a test's.
 #[allow(async_fn_in_trait)] // one thread (a current-thread runtime): no Send bound needed
 pub trait Clock {
+    /// The time now.
     fn now(&self) -> Timestamp;
     /// Sleep until `t` (or a little less: the caller looks at `now` again).
     async fn sleep_until(&self, t: Timestamp);
@@ -36,10 +38,12 @@ impl Clock for SystemClock {
 pub struct TestClock(Cell<Timestamp>);
 
 impl TestClock {
+    /// A test clock at `start`.
     pub fn new(start: Timestamp) -> TestClock {
         TestClock(Cell::new(start))
     }
 
+    /// Move the test clock to `t`.
     pub fn set(&self, t: Timestamp) {
         self.0.set(t);
     }

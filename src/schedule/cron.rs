@@ -18,6 +18,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
+/// A parsed cron expression.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cron {
     text: String,

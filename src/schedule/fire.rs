@@ -27,6 +27,7 @@ use crate::store::Store;
 use crate::store::journal::ScheduleLink;
 use crate::{Error, Result};
 
+/// Fires schedules against AWS: plans and injects faults, runs drills.
 pub struct AwsFirer<'a> {
     pub store: &'a Store,
     /// Profile, region and endpoint for faults (a drill's teams bring their own).
@@ -39,6 +40,7 @@ pub struct AwsFirer<'a> {
 }
 
 impl<'a> AwsFirer<'a> {
+    /// A firer writing to `store`, reaching AWS with `aws`, within `guard`.
     pub fn new(store: &'a Store, aws: AwsArgs, guard: Guardrails, view: Mode) -> Self {
         AwsFirer { store, aws, guard, view, started: RefCell::new(Vec::new()) }
     }

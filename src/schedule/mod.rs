@@ -46,6 +46,7 @@ pub struct ScheduleFile {
     pub opt_in_tag: BTreeMap<String, String>,
 }
 
+/// One schedule: what it fires (a fault or a drill), when, and where it may not.
 #[derive(Debug)]
 pub struct Schedule {
     pub name: String,
@@ -69,6 +70,7 @@ pub enum What {
 }
 
 impl What {
+    /// `fault` or `drill`.
     pub fn kind(&self) -> &'static str {
         match self {
             What::Fault { .. } => "fault",
@@ -76,6 +78,7 @@ impl What {
         }
     }
 
+    /// The file it fires, as written.
     pub fn source(&self) -> String {
         match self {
             What::Fault { spec, .. } => spec.source.display().to_string(),
@@ -84,6 +87,7 @@ impl What {
     }
 }
 
+/// When a schedule fires.
 #[derive(Debug)]
 pub enum Trigger {
     Cron(cron::Cron),
@@ -190,11 +194,13 @@ pub struct Blackout {
 }
 
 impl Blackout {
+    /// Whether this blackout covers time `t`.
     pub fn covers(&self, t: Timestamp, schedule_tz: &TimeZone) -> bool {
         let local = t.to_zoned(self.tz.clone().unwrap_or_else(|| schedule_tz.clone())).datetime();
         local >= self.from && local < self.until
     }
 
+    /// The blackout in words.
     pub fn describe(&self) -> String {
         if self.reason.is_empty() {
             format!("blackout {}", self.text)

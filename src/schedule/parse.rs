@@ -21,6 +21,7 @@ pub fn load(path: &Path) -> Result<ScheduleFile, Diagnostics> {
     parse(path, &source)
 }
 
+/// Parse and validate a schedules file; every problem at once, with its position.
 pub fn parse(path: &Path, source: &str) -> Result<ScheduleFile, Diagnostics> {
     if source.trim().is_empty() {
         return Err(Diagnostic::file(path, "empty schedule file").into());

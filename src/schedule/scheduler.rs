@@ -46,6 +46,7 @@ pub enum FireResult {
 /// What fires a claimed slot. [`super::fire::AwsFirer`] in real life.
 #[allow(async_fn_in_trait)] // one thread (a current-thread runtime): no Send bound needed
 pub trait Firer {
+    /// Fire schedule `s` for occurrence `occ`.
     async fn fire(&self, file: &ScheduleFile, s: &Schedule, occ: &Occurrence) -> FireResult;
     /// Revert scheduled runs whose time is up at `now`; the earliest expiry still ahead.
     async fn expire(&self, now: Timestamp) -> Option<Timestamp>;
@@ -70,6 +71,7 @@ pub struct Line {
     pub detail: String,
 }
 
+/// Decides what is due and fires it, at most once per occurrence.
 pub struct Scheduler<'a, F> {
     pub file: &'a ScheduleFile,
     pub store: &'a Store,
@@ -84,6 +86,7 @@ pub struct Scheduler<'a, F> {
 const MISSED_LOOKBACK: SignedDuration = SignedDuration::from_hours(24 * 7);
 
 impl<'a, F: Firer> Scheduler<'a, F> {
+    /// A scheduler of `file`, keeping its state in `store`, firing with `firer`.
     pub fn new(file: &'a ScheduleFile, store: &'a Store, firer: F) -> Self {
         let by = format!("{} pid {}", crate::store::journal::who(), std::process::id());
         Scheduler { file, store, firer, catch_up: SignedDuration::from_mins(1), by }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Journal, Store, create_private_dir, private_file, write_durably};
 use crate::{Error, Result};
 
+/// A schedule's state: its last tick, and what it fired.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// The seed for this schedule's random draws when the file gives none.
@@ -33,6 +34,7 @@ pub struct State {
     pub last_fired: Option<Fired>,
 }
 
+/// An occurrence that fired, and what came of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fired {
     pub slot: Timestamp,
@@ -59,12 +61,14 @@ pub enum Decision {
     Reverted { at: Timestamp, run_id: String, outcome: String },
 }
 
+/// A schedule's directory in the store.
 pub struct ScheduleDir {
     pub dir: PathBuf,
     journal: Journal,
 }
 
 impl ScheduleDir {
+    /// The directory of schedule `name`, created if new.
     pub fn open(store: &Store, name: &str) -> Result<ScheduleDir> {
         let dir = store.root().join("schedules").join(name);
         create_private_dir(&dir)?;
@@ -84,6 +88,7 @@ impl ScheduleDir {
         }
     }
 
+    /// The schedule's state; empty if none was written.
     pub fn read(&self) -> Result<State> {
         let path = self.dir.join("state.json");
         match std::fs::read(&path) {
@@ -100,10 +105,12 @@ impl ScheduleDir {
         write_durably(&self.dir.join("state.json"), &bytes)
     }
 
+    /// Append a decision to the schedule's log.
     pub fn log(&self, d: &Decision) -> Result<()> {
         self.journal.append(d)
     }
 
+    /// Every decision the schedule's log holds.
     pub fn decisions(&self) -> Result<Vec<Decision>> {
         Journal::read(&self.dir.join("journal.jsonl"))
     }

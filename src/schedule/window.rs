@@ -11,6 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::target::SplitMix64;
 
+/// A random window: a slot somewhere in it, drawn once per window.
 #[derive(Clone, Debug)]
 pub struct Window {
     /// Bit `i` set: weekday `i` (Sunday = 0) has a window.

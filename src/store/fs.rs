@@ -153,6 +153,7 @@ fn refuse_link(path: &Path) -> Result<()> {
     }
 }
 
+/// Fsync a directory, so an entry created or renamed in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::store("fsync directory", dir))
 }

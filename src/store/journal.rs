@@ -17,6 +17,7 @@ use crate::fault::FaultSpec;
 use crate::target::Target;
 use crate::{Error, Result};
 
+/// One line of a run's journal: what happened to the run, a fault or a target, and when.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
@@ -228,6 +229,7 @@ pub fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
 
+/// The time now, as the journal writes it (RFC 3339, UTC, milliseconds).
 pub fn now() -> String {
     jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
 }
@@ -246,6 +248,7 @@ pub struct Read<E = Event> {
 /// nothing it recorded was relied on. Not an event; readers skip it.
 const TORN: &str = r#"{"journal":"the line above was torn by a crash and is ignored"}"#;
 
+/// An append-only journal file: every append fsync'd before it returns.
 pub struct Journal {
     path: PathBuf,
     file: Mutex<Appender>,
@@ -328,6 +331,7 @@ impl Journal {
         Ok(read.events)
     }
 
+    /// Every event of a journal; whether it is damaged, and warnings for lines it skipped.
     pub fn read_all<E: DeserializeOwned>(path: &Path) -> Result<Read<E>> {
         let bytes = fs::read(path, "read journal")?;
         let text = String::from_utf8_lossy(&bytes);

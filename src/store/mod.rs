@@ -9,7 +9,13 @@
 //!     lock                       held by the process mutating the run
 //! .firedrill/drills/<drill-id>/journal.jsonl   a drill's timeline (see drill::journal)
 //! .firedrill/schedules/<name>/                 a schedule's state (see schedule::state)
+//! .firedrill/sandbox/<account>/<region>/<name>.json   what `sandbox up` made (see sandbox)
 //! ```
+//!
+//! [`Store`] finds, creates, locks and reads runs; [`RunRecord`] is a run folded from its
+//! journal (phases per target, what was created); [`journal`] writes events durably, in
+//! one fsync per batch of events; [`snapshot`] writes and checks the snapshot files;
+//! [`fs`] opens files without following links and writes them privately.
 //!
 //! Snapshots are written to a temporary file, fsync'd, renamed into place, and the
 //! directory fsync'd, so a snapshot either exists whole or not at all. Everything here
@@ -33,6 +39,7 @@ pub use record::{Phase, RunRecord};
 
 use crate::{Error, Result};
 
+/// The state store: runs, drills, schedules and sandbox manifests under one directory.
 pub struct Store {
     root: PathBuf,
 }
@@ -94,10 +101,12 @@ pub fn check_id(id: &str) -> Result<()> {
 }
 
 impl Store {
+    /// The store at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Store {
         Store { root: root.into() }
     }
 
+    /// Where the store is.
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -17,6 +17,7 @@ use crate::fault::FaultSpec;
 use crate::target::Target;
 use crate::{Error, Result};
 
+/// Where a target stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
@@ -46,6 +47,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Whether something firedrill did is still in place.
     pub fn needs_revert(self) -> bool {
         !matches!(
             self,
@@ -59,6 +61,7 @@ impl Phase {
         )
     }
 
+    /// The phase as `status` prints it.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::NotInjected => "not-injected",
@@ -78,6 +81,7 @@ impl Phase {
     }
 }
 
+/// A target of a run, with its phase and what happened to it.
 #[derive(Clone, Debug, Serialize)]
 pub struct TargetRecord {
     pub fault: usize,
@@ -132,6 +136,7 @@ pub fn own_target(json: &str, target: &str) -> Option<String> {
 /// A part of a snapshot entry, as its JSON text.
 pub type RawJson = Box<serde_json::value::RawValue>;
 
+/// A run, folded from its journal: where and by whom, its faults, each target's phase, what was created.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunRecord {
     pub run_id: String,

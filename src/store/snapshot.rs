@@ -42,6 +42,7 @@ pub struct Before<'a, S, C> {
     pub targets: Vec<TargetBefore<'a, S, C>>,
 }
 
+/// One target's entry in a snapshot file: its state before, and the change.
 #[derive(Debug, Serialize)]
 pub struct TargetBefore<'a, S, C> {
     pub target: &'a Target,
@@ -58,6 +59,7 @@ pub struct After<'a, S> {
     pub targets: Vec<TargetAfter<'a, S>>,
 }
 
+/// One target's entry in a post-break file: its state right after the change.
 #[derive(Debug, Serialize)]
 pub struct TargetAfter<'a, S> {
     pub id: &'a str,
