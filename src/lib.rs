@@ -26,7 +26,9 @@
 //!   mean "not yet" ([`aws::retry`]), hold tags, and the service adapters that list and
 //!   describe resources.
 //! - [`drill`]: game days: drill files, the runner (many teams, one clock, probes, stop
-//!   conditions, hints), scoring and the report.
+//!   conditions, hints, detection), scoring and the report.
+//! - [`board`]: the live scoreboard the room, each team and the instructor open in a
+//!   browser, fed from a drill's journal.
 //! - [`schedule`]: unattended drills and faults: cron slots and random windows in time
 //!   zones, blackouts, opt-in tags, and a scheduler that never fires a slot twice.
 //! - [`sweep`]: what firedrill created that no open run owns (lost state, closed runs).
@@ -38,6 +40,7 @@
 
 pub mod action;
 pub mod aws;
+pub mod board;
 pub mod cli;
 pub mod diagnostic;
 pub mod drill;

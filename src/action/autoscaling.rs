@@ -65,6 +65,24 @@ impl Resource for Processes {
     fn differences(before: &GroupState, now: &GroupState) -> Vec<String> {
         super::compare(&before.name, "suspended processes", &before.suspended, &now.suspended)
     }
+
+    /// Resume what the snapshot had running, suspend what it had suspended.
+    async fn reset(aws: &Aws, _target: &Target, before: &GroupState, now: &GroupState) -> Result<()> {
+        let name = &before.name;
+        let resume: Vec<String> = now.suspended.iter().filter(|p| !before.suspended.contains(p)).cloned().collect();
+        if !resume.is_empty() {
+            let call =
+                aws.autoscaling.resume_processes().auto_scaling_group_name(name).set_scaling_processes(Some(resume));
+            aws::call(call.send(), format!("resume processes of {name} (autoscaling:ResumeProcesses)")).await?;
+        }
+        let suspend: Vec<String> = before.suspended.iter().filter(|p| !now.suspended.contains(p)).cloned().collect();
+        if !suspend.is_empty() {
+            let call =
+                aws.autoscaling.suspend_processes().auto_scaling_group_name(name).set_scaling_processes(Some(suspend));
+            aws::call(call.send(), format!("suspend processes of {name} (autoscaling:SuspendProcesses)")).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A group's min, max and desired capacity: what `set-capacity` changes and is judged by

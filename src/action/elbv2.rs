@@ -11,7 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert, quarantine};
+use super::{ActionInfo, Fault, Human, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert, quarantine};
 use crate::aws::{self, Aws};
 use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
@@ -120,6 +120,75 @@ impl Resource for TargetGroups {
     fn differences(before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
         target_differences(before, now)
     }
+
+    /// Deregister the targets the snapshot did not have, register those it had, and
+    /// set its health check back.
+    async fn reset(aws: &Aws, _target: &Target, before: &TargetGroupState, now: &TargetGroupState) -> Result<()> {
+        let arn = &before.arn;
+        let extra: Vec<Registered> = now.targets.iter().filter(|t| !before.targets.contains(t)).cloned().collect();
+        if !extra.is_empty() {
+            let call = aws.elbv2.deregister_targets().target_group_arn(arn).set_targets(Some(descriptions(&extra)));
+            let doing = format!("deregister targets from {arn} (elasticloadbalancing:DeregisterTargets)");
+            aws::call(call.send(), doing).await?;
+        }
+        let missing: Vec<Registered> = before.targets.iter().filter(|t| !now.targets.contains(t)).cloned().collect();
+        if !missing.is_empty() {
+            let call = aws.elbv2.register_targets().target_group_arn(arn).set_targets(Some(descriptions(&missing)));
+            aws::call(call.send(), format!("register targets with {arn} (elasticloadbalancing:RegisterTargets)"))
+                .await?;
+        }
+        if now.health_check != before.health_check {
+            modify_health_check(aws, arn, &before.health_check).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `HTTP /health on traffic-port, healthy 200, every 30 s`, with its thresholds.
+impl Human for HealthCheck {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "{} {} on {}, healthy {}",
+            self.protocol.human(),
+            self.path.as_deref().unwrap_or(""),
+            self.port.human(),
+            self.matcher_http.as_deref().or(self.matcher_grpc.as_deref()).unwrap_or("-")
+        );
+        if let Some(i) = self.interval_seconds {
+            s += &format!(", every {i} s");
+        }
+        if let Some(t) = self.timeout_seconds {
+            s += &format!(", timeout {t} s");
+        }
+        if let (Some(h), Some(u)) = (self.healthy_threshold, self.unhealthy_threshold) {
+            s += &format!(", thresholds {h}/{u}");
+        }
+        if self.enabled == Some(false) {
+            s += ", disabled";
+        }
+        s
+    }
+}
+
+/// `forward to tg-1`, `fixed-response 503 "Service unavailable"`, `redirect to https:443`.
+impl Human for ListenerAction {
+    fn human(&self) -> String {
+        match (self.kind.as_str(), &self.fixed, &self.redirect) {
+            ("fixed-response", Some((code, _, body)), _) => format!("fixed-response {code} \"{}\"", body.human()),
+            ("redirect", _, Some((proto, port, host, path, _, code))) => format!(
+                "redirect {code} to {}:{}{}{}",
+                proto.human(),
+                port.human(),
+                host.as_deref().map(|h| format!(" {h}")).unwrap_or_default(),
+                path.as_deref().unwrap_or("")
+            ),
+            _ if !self.forward.is_empty() => {
+                let to: Vec<String> = self.forward.iter().map(|(tg, w)| format!("{tg} weight {}", w.human())).collect();
+                format!("forward to {}", to.join(", "))
+            }
+            _ => format!("{} to {}", self.kind, self.target_group_arn.human()),
+        }
+    }
 }
 
 fn target_differences(before: &TargetGroupState, now: &TargetGroupState) -> Vec<String> {
@@ -130,8 +199,10 @@ fn target_differences(before: &TargetGroupState, now: &TargetGroupState) -> Vec<
     out.extend(n.difference(&b).map(|t| format!("{}: target {} registered, not in snapshot", before.arn, t.id)));
     if before.health_check != now.health_check {
         out.push(format!(
-            "{}: health check {:?}, snapshot had {:?}",
-            before.arn, now.health_check, before.health_check
+            "{}: health check {}, snapshot had {}",
+            before.arn,
+            now.health_check.human(),
+            before.health_check.human()
         ));
     }
     out
@@ -175,7 +246,7 @@ impl Fault for DeregisterTargets {
     }
 
     fn summarize(&self, change: &TargetsChange) -> Vec<String> {
-        change.targets.iter().map(|t| format!("deregister {} (port {:?})", t.id, t.port)).collect()
+        change.targets.iter().map(|t| format!("deregister {} (port {})", t.id, t.port.human())).collect()
     }
 
     async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<TargetGroupState>> {
@@ -295,7 +366,11 @@ impl Fault for BreakHealthCheck {
     fn plan(&self, target: &Target, state: &TargetGroupState) -> Result<HealthCheckChange, String> {
         let mut hc = state.health_check.clone();
         if !matches!(hc.protocol.as_deref(), Some("HTTP" | "HTTPS") | None) {
-            return Err(format!("{}: its health check uses {:?}, which has no path", target.label(), hc.protocol));
+            return Err(format!(
+                "{}: its health check uses {}, which has no path",
+                target.label(),
+                hc.protocol.human()
+            ));
         }
         hc.path = Some(self.path.clone());
         if let Some(p) = self.port {
@@ -329,7 +404,7 @@ impl Fault for BreakHealthCheck {
         if now.health_check == change.health_check {
             Ok(())
         } else {
-            Err(format!("health check is {:?} after the change", now.health_check))
+            Err(format!("health check is {} after the change", now.health_check.human()))
         }
     }
 
@@ -585,7 +660,7 @@ impl Fault for FixedResponse {
         if fixed == change.default_actions.iter().map(|a| &a.fixed).collect::<Vec<_>>() {
             Ok(())
         } else {
-            Err(format!("default actions are {:?} after the change", now.default_actions))
+            Err(format!("default actions are {} after the change", now.default_actions.human()))
         }
     }
 

@@ -76,6 +76,44 @@ impl Resource for Roles {
     fn differences(before: &RoleState, now: &RoleState) -> Vec<String> {
         role_differences(before, now)
     }
+
+    /// A managed policy the snapshot did not have that grants everything, or everything
+    /// of a service (`AdministratorAccess`, `PowerUserAccess`, `*FullAccess`).
+    fn regressions(before: &RoleState, now: &RoleState) -> Vec<String> {
+        let broad = |arn: &str| {
+            let name = arn.rsplit('/').next().unwrap_or(arn);
+            name == "AdministratorAccess" || name == "PowerUserAccess" || name.ends_with("FullAccess")
+        };
+        now.attached
+            .iter()
+            .filter(|p| !before.attached.contains(p) && broad(p))
+            .map(|p| format!("policy {p} attached: it allows `*` on every resource it covers"))
+            .collect()
+    }
+
+    /// Detach the managed policies the snapshot did not have, attach those it had,
+    /// delete inline policies it did not have, and put its trust policy back. An inline
+    /// policy the snapshot had and the role lost cannot be written back (the snapshot
+    /// holds its name, not its text): it stays a difference.
+    async fn reset(aws: &Aws, _target: &Target, before: &RoleState, now: &RoleState) -> Result<()> {
+        let role = &before.role_name;
+        for p in now.attached.iter().filter(|p| !before.attached.contains(p)) {
+            let call = aws.iam.detach_role_policy().role_name(role).policy_arn(p);
+            aws::call(call.send(), format!("detach {p} from {role} (iam:DetachRolePolicy)")).await?;
+        }
+        for p in before.attached.iter().filter(|p| !now.attached.contains(p)) {
+            let call = aws.iam.attach_role_policy().role_name(role).policy_arn(p);
+            aws::call(call.send(), format!("attach {p} to {role} (iam:AttachRolePolicy)")).await?;
+        }
+        for p in now.inline.iter().filter(|p| !before.inline.contains(p)) {
+            let call = aws.iam.delete_role_policy().role_name(role).policy_name(p);
+            aws::call(call.send(), format!("delete inline policy {p} from {role} (iam:DeleteRolePolicy)")).await?;
+        }
+        if trust_json(&now.trust_document) != trust_json(&before.trust_document) {
+            update_trust(aws, role, &before.trust_document).await?;
+        }
+        Ok(())
+    }
 }
 
 fn role_differences(before: &RoleState, now: &RoleState) -> Vec<String> {

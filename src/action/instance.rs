@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ActionInfo, Batch, Fault, Listed, Params, Resource, RunCtx, ToInject, ToRevert};
+use super::{ActionInfo, Batch, Fault, Human, Listed, Params, Resource, RunCtx, ToInject, ToRevert};
 use crate::aws::{self, Aws, ec2};
 use crate::target::{Target, TargetKind, TargetSpec};
 use crate::{Error, Result};
@@ -519,19 +519,22 @@ impl Resource for Config {
             out.push(format!("{who}: is {}, was {}", now.state, before.state));
         }
         let fields = [
-            ("type", format!("{:?}", before.instance_type), format!("{:?}", now.instance_type)),
-            ("subnet", format!("{:?}", before.subnet_id), format!("{:?}", now.subnet_id)),
-            ("security groups", format!("{:?}", before.security_groups), format!("{:?}", now.security_groups)),
-            ("instance profile", format!("{:?}", before.profile_arn), format!("{:?}", now.profile_arn)),
-            ("key pair", format!("{:?}", before.key_name), format!("{:?}", now.key_name)),
-            ("tags", format!("{:?}", before.tags), format!("{:?}", now.tags)),
-            ("user data", format!("{:?}", before.user_data), format!("{:?}", now.user_data)),
-            ("target groups", format!("{:?}", before.target_groups), format!("{:?}", now.target_groups)),
+            ("type", before.instance_type.human(), now.instance_type.human()),
+            ("subnet", before.subnet_id.human(), now.subnet_id.human()),
+            ("security groups", before.security_groups.human(), now.security_groups.human()),
+            ("instance profile", before.profile_arn.human(), now.profile_arn.human()),
+            ("key pair", before.key_name.human(), now.key_name.human()),
+            ("tags", before.tags.human(), now.tags.human()),
+            ("target groups", before.target_groups.human(), now.target_groups.human()),
         ];
         for (what, b, n) in fields {
             if b != n {
                 out.push(format!("{who}: {what} is {n}, snapshot had {b}"));
             }
+        }
+        // Base64 of a script: say that it differs, not what it says.
+        if before.user_data != now.user_data {
+            out.push(format!("{who}: user data differs from the snapshot's"));
         }
         out
     }
@@ -833,7 +836,7 @@ mod tests {
         let elsewhere = InstanceConfig { target_groups: vec![], ..replacement };
         assert_eq!(
             Config::differences(&before, &elsewhere),
-            ["i-9 (replacing i-1): target groups is [], snapshot had [(\"tg-1\", Some(80))]"]
+            ["i-9 (replacing i-1): target groups is none, snapshot had tg-1 80"]
         );
     }
 }

@@ -54,7 +54,7 @@ pub(crate) use context::run_tags;
 pub use context::{Created, KEPT_KINDS, Recorder, RunCtx};
 pub use extras::{Batch, NothingShared, OneAtATime, Shared};
 pub(crate) use resource::compare;
-pub use resource::{Listed, Resource};
+pub use resource::{Human, Listed, Resource};
 
 /// The state a fault's snapshots record: its resource's.
 pub type State<F> = <<F as Fault>::On as Resource>::State;

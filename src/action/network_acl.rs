@@ -418,6 +418,29 @@ impl Resource for Entries {
         out.extend(n.difference(&b).map(|e| format!("{id}: entry not in snapshot: {e}")));
         out
     }
+
+    /// An allow entry the snapshot did not have for every protocol from the whole
+    /// internet, ahead of the catch-all deny.
+    fn regressions(before: &AclState, now: &AclState) -> Vec<String> {
+        let world = |e: &AclEntry| e.cidr.as_deref() == Some("0.0.0.0/0") || e.ipv6_cidr.as_deref() == Some("::/0");
+        now.entries
+            .iter()
+            .filter(|e| !before.entries.contains(e) && e.action == "allow" && e.protocol == "-1" && world(e))
+            .map(|e| format!("{e} allows everything"))
+            .collect()
+    }
+
+    /// Delete every entry the snapshot did not have (an entry changed in place counts as
+    /// another entry), then create every entry it had that is missing.
+    async fn reset(aws: &Aws, _target: &Target, before: &AclState, now: &AclState) -> Result<()> {
+        for e in now.entries.iter().filter(|e| !before.entries.contains(e) && e.rule_number != DEFAULT_RULE) {
+            e.delete(aws, &before.network_acl_id).await?;
+        }
+        for e in before.entries.iter().filter(|e| !now.entries.contains(e) && e.rule_number != DEFAULT_RULE) {
+            e.create(aws, &before.network_acl_id).await?;
+        }
+        Ok(())
+    }
 }
 
 impl Fault for DenyTraffic {

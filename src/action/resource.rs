@@ -54,6 +54,27 @@ pub trait Resource: Sync {
     /// How `now` differs from `before`, one line each, ignoring what AWS assigns (rule
     /// ids). Empty means equal: restored exactly, when `before` is the snapshot.
     fn differences(before: &Self::State, now: &Self::State) -> Vec<String>;
+
+    /// What `now` opens up that `before` did not, one line each: a rule open to the
+    /// world, a wider port range, an allow-all entry, an administrator's policy. A team's
+    /// fix that does any of these is a security regression. The default: nothing.
+    fn regressions(_before: &Self::State, _now: &Self::State) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Make the target equal to `before` in everything [`Resource::differences`]
+    /// compares, whatever changed it since (`revert --exact`, a drill's
+    /// `end: { reset: exact }`). Called only for a target that still differs after its
+    /// fault's revert. The default does nothing more: for resources whose faults restore
+    /// their whole state, the revert did it already.
+    fn reset(
+        _aws: &Aws,
+        _target: &Target,
+        _before: &Self::State,
+        _now: &Self::State,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// What [`Resource::list`] returns: each target the selector matched, with its state.
@@ -61,6 +82,72 @@ pub type Listed<S> = Vec<(Target, S)>;
 
 /// One line when `now` differs from `before` — "<who>: <what> is <now>, snapshot had
 /// <before>" — for the `differences` of resources whose state is one value.
-pub(crate) fn compare<T: PartialEq + Debug>(who: &str, what: &str, before: &T, now: &T) -> Vec<String> {
-    if before == now { Vec::new() } else { vec![format!("{who}: {what} is {now:?}, snapshot had {before:?}")] }
+pub(crate) fn compare<T: PartialEq + Human + ?Sized>(who: &str, what: &str, before: &T, now: &T) -> Vec<String> {
+    if before == now {
+        Vec::new()
+    } else {
+        vec![format!("{who}: {what} is {}, snapshot had {}", now.human(), before.human())]
+    }
+}
+
+/// A value as a person reads it in a difference, a plan or a report: never Rust's
+/// `Debug` (`Some("x")`, `RecordSet { .. }`).
+pub trait Human {
+    fn human(&self) -> String;
+}
+
+impl Human for str {
+    fn human(&self) -> String {
+        if self.is_empty() { "(empty)".into() } else { self.to_owned() }
+    }
+}
+
+impl Human for String {
+    fn human(&self) -> String {
+        self.as_str().human()
+    }
+}
+
+macro_rules! human_by_display {
+    ($($t:ty),*) => { $( impl Human for $t { fn human(&self) -> String { self.to_string() } } )* };
+}
+human_by_display!(bool, i32, i64, u16, u32);
+
+impl<T: Human> Human for Option<T> {
+    fn human(&self) -> String {
+        self.as_ref().map_or_else(|| "none".into(), Human::human)
+    }
+}
+
+impl<T: Human> Human for [T] {
+    fn human(&self) -> String {
+        if self.is_empty() { "none".into() } else { self.iter().map(Human::human).collect::<Vec<_>>().join(", ") }
+    }
+}
+
+impl<T: Human> Human for Vec<T> {
+    fn human(&self) -> String {
+        self.as_slice().human()
+    }
+}
+
+impl<A: Human, B: Human> Human for (A, B) {
+    fn human(&self) -> String {
+        format!("{} {}", self.0.human(), self.1.human())
+    }
+}
+
+impl<A: Human, B: Human, C: Human> Human for (A, B, C) {
+    fn human(&self) -> String {
+        format!("{}/{}/{}", self.0.human(), self.1.human(), self.2.human())
+    }
+}
+
+impl<K: Human, V: Human> Human for std::collections::BTreeMap<K, V> {
+    fn human(&self) -> String {
+        if self.is_empty() {
+            return "none".into();
+        }
+        self.iter().map(|(k, v)| format!("{}={}", k.human(), v.human())).collect::<Vec<_>>().join(", ")
+    }
 }

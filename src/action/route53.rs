@@ -10,7 +10,7 @@ use aws_sdk_route53::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert};
+use super::{ActionInfo, Fault, Human, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert};
 use crate::aws::retry::{poll, retry};
 use crate::aws::route53::{find_record, parse_record_id};
 use crate::aws::{self, Aws};
@@ -122,6 +122,47 @@ impl RecordSet {
             None => format!("{} {}", self.name, self.record_type),
         }
     }
+
+    /// What resolvers are told: the values or alias, and the TTL.
+    fn answer(&self) -> String {
+        match &self.alias {
+            Some(a) => format!("alias {}", a.dns_name),
+            None => format!("{} ttl {}", self.values.join(" "), self.ttl.human()),
+        }
+    }
+
+    /// How the record is chosen among others of its name: weight, failover, region,
+    /// multivalue.
+    fn routing(&self) -> String {
+        let mut r = Vec::new();
+        if let Some(w) = self.weight {
+            r.push(format!("weight {w}"));
+        }
+        if let Some(f) = &self.failover {
+            r.push(format!("failover {f}"));
+        }
+        if let Some(x) = &self.region {
+            r.push(format!("region {x}"));
+        }
+        if self.multi_value_answer == Some(true) {
+            r.push("multivalue".into());
+        }
+        if r.is_empty() { "simple".into() } else { r.join(", ") }
+    }
+}
+
+/// `A api.example.com. 10.42.1.10 ttl 60`, with its routing and health check when set.
+impl std::fmt::Display for RecordSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.record_type, self.name, self.answer())?;
+        if let Some(s) = &self.set_identifier {
+            write!(f, " ({s}, {})", self.routing())?;
+        }
+        if let Some(h) = &self.health_check_id {
+            write!(f, ", health check {h}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A record set, or its absence.
@@ -208,7 +249,28 @@ impl Resource for Records {
             (b, n) if b == n => Vec::new(),
             (Some(b), None) => vec![format!("{}: record missing", b.label())],
             (None, Some(n)) => vec![format!("{}: record not in snapshot", n.label())],
-            (Some(b), Some(n)) => vec![format!("{}: record is {n:?}, snapshot had {b:?}", b.label())],
+            (Some(b), Some(n)) => {
+                // Field by field, as resolvers and Route 53 see them: a record that
+                // answers the same but lost its health check is not restored.
+                let mut out = Vec::new();
+                let label = b.label();
+                if b.answer() != n.answer() {
+                    out.push(format!("{label}: answers {}, snapshot had {}", n.answer(), b.answer()));
+                }
+                if b.routing() != n.routing() {
+                    out.push(format!("{label}: routing is {}, snapshot had {}", n.routing(), b.routing()));
+                }
+                if b.health_check_id != n.health_check_id {
+                    let hc = |h: &Option<String>| {
+                        h.as_deref().map_or("no health check".into(), |h| format!("health check {h}"))
+                    };
+                    out.push(format!("{label}: {}, snapshot had {}", hc(&n.health_check_id), hc(&b.health_check_id)));
+                }
+                if out.is_empty() {
+                    out.push(format!("{label}: is {n}, snapshot had {b}"));
+                }
+                out
+            }
             (None, None) => Vec::new(),
         }
     }
@@ -260,7 +322,7 @@ impl Fault for ChangeRecord {
     }
 
     fn summarize(&self, change: &RecordChange) -> Vec<String> {
-        vec![format!("point {} at {} (TTL {:?})", change.record.label(), self.value, change.record.ttl)]
+        vec![format!("point {} at {} (ttl {})", change.record.label(), self.value, change.record.ttl.human())]
     }
 
     async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RecordState>> {
@@ -271,7 +333,8 @@ impl Fault for ChangeRecord {
     fn observe(&self, _run: &RunCtx, change: &RecordChange, now: &RecordState) -> Result<(), String> {
         match &now.record {
             Some(r) if r.values == change.record.values && r.alias.is_none() => Ok(()),
-            other => Err(format!("record is {other:?} after the change")),
+            Some(r) => Err(format!("record is {r} after the change")),
+            None => Err("record is gone after the change".into()),
         }
     }
 
@@ -422,6 +485,29 @@ pub struct HealthCheckState {
     pub disabled: Option<bool>,
 }
 
+/// `HTTP www.example.com:80/health, 3 failures`, with what else it is set to.
+impl Human for HealthCheckState {
+    fn human(&self) -> String {
+        let target = self.fqdn.as_deref().or(self.ip_address.as_deref()).unwrap_or("?");
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let path = self.resource_path.as_deref().unwrap_or("");
+        let mut s = format!("{} {target}{port}{path}", self.check_type);
+        if let Some(f) = self.failure_threshold {
+            s += &format!(", {f} failures");
+        }
+        if let Some(x) = &self.search_string {
+            s += &format!(", expecting \"{x}\"");
+        }
+        if self.inverted == Some(true) {
+            s += ", inverted";
+        }
+        if self.disabled == Some(true) {
+            s += ", disabled";
+        }
+        s
+    }
+}
+
 async fn describe_health_check(aws: &Aws, id: &str) -> Result<HealthCheckState> {
     let out = aws
         .route53
@@ -510,7 +596,7 @@ impl Fault for BreakHealthCheck {
 
     fn summarize(&self, change: &HealthCheckChange) -> Vec<String> {
         let hc = &change.health_check;
-        vec![format!("check path {}, port {:?}", hc.resource_path.as_deref().unwrap_or("-"), hc.port)]
+        vec![format!("check path {}, port {}", hc.resource_path.human(), hc.port.human())]
     }
 
     async fn inject(&self, aws: &Aws, _run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<HealthCheckState>> {
@@ -519,7 +605,11 @@ impl Fault for BreakHealthCheck {
     }
 
     fn observe(&self, _run: &RunCtx, change: &HealthCheckChange, now: &HealthCheckState) -> Result<(), String> {
-        if now == &change.health_check { Ok(()) } else { Err(format!("health check is {now:?} after the change")) }
+        if now == &change.health_check {
+            Ok(())
+        } else {
+            Err(format!("health check is {} after the change", now.human()))
+        }
     }
 
     async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<HealthCheckState>> {

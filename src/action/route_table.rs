@@ -132,6 +132,20 @@ fn find<'a>(state: &'a RouteTableState, destination: &str) -> Option<&'a Route> 
     state.routes.iter().find(|r| r.destination == destination)
 }
 
+/// Delete `route` from table `rt`.
+async fn delete_route(aws: &Aws, rt: &str, route: &Route) -> Result<()> {
+    let b = aws.ec2.delete_route().route_table_id(rt);
+    let d = &route.destination;
+    let b = if d.starts_with("pl-") {
+        b.destination_prefix_list_id(d)
+    } else if d.contains(':') {
+        b.destination_ipv6_cidr_block(d)
+    } else {
+        b.destination_cidr_block(d)
+    };
+    aws::call(b.send(), format!("delete route {route} from {rt} (ec2:DeleteRoute)")).await
+}
+
 /// A route table's routes: what `blackhole` changes and is judged by.
 pub struct Routes;
 
@@ -152,6 +166,27 @@ impl Resource for Routes {
         let mut out: Vec<String> = b.difference(&n).map(|r| format!("{id}: route missing: {r}")).collect();
         out.extend(n.difference(&b).map(|r| format!("{id}: route not in snapshot: {r}")));
         out
+    }
+
+    /// Point every destination where the snapshot did, create the routes it had that
+    /// are missing, delete those it did not have (never the VPC's local route).
+    async fn reset(aws: &Aws, _target: &Target, before: &RouteTableState, now: &RouteTableState) -> Result<()> {
+        let rt = &before.route_table_id;
+        for r in now.routes.iter().filter(|r| r.target != "local" && !before.routes.contains(r)) {
+            if find(before, &r.destination).is_none() {
+                delete_route(aws, rt, r).await?;
+            }
+        }
+        for r in before.routes.iter().filter(|r| r.target != "local" && !now.routes.contains(r)) {
+            if find(now, &r.destination).is_some() {
+                let call = route_call!(aws.ec2.replace_route(), rt, r).send();
+                aws::call(call, format!("restore route {r} in {rt} (ec2:ReplaceRoute)")).await?;
+            } else {
+                let call = route_call!(aws.ec2.create_route(), rt, r).send();
+                aws::call(call, format!("restore route {r} in {rt} (ec2:CreateRoute)")).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -196,18 +231,7 @@ impl Fault for Blackhole {
         let rt = &change.route_table_id;
         match (&change.redirect_to, find(&now, &change.route.destination)) {
             (None, None) => {}
-            (None, Some(_)) => {
-                let b = aws.ec2.delete_route().route_table_id(rt);
-                let d = &change.route.destination;
-                let b = if d.starts_with("pl-") {
-                    b.destination_prefix_list_id(d)
-                } else if d.contains(':') {
-                    b.destination_ipv6_cidr_block(d)
-                } else {
-                    b.destination_cidr_block(d)
-                };
-                aws::call(b.send(), format!("delete route {} from {rt} (ec2:DeleteRoute)", change.route)).await?;
-            }
+            (None, Some(_)) => delete_route(aws, rt, &change.route).await?,
             (Some(to), _) => {
                 let redirected = Route { destination: change.route.destination.clone(), target: to.clone() };
                 let call = route_call!(aws.ec2.replace_route(), rt, &redirected).send();
@@ -221,7 +245,8 @@ impl Fault for Blackhole {
         match (find(now, &change.route.destination), &change.redirect_to) {
             (None, None) => Ok(()),
             (Some(r), Some(to)) if &r.target == to => Ok(()),
-            (r, _) => Err(format!("route to {} is {r:?} after the change", change.route.destination)),
+            (Some(r), _) => Err(format!("route is {r} after the change")),
+            (None, _) => Err(format!("no route to {} after the change", change.route.destination)),
         }
     }
 

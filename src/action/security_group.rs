@@ -78,6 +78,22 @@ impl Rule {
         self.protocol == "-1"
     }
 
+    /// Whether the rule's peer is the whole internet (IPv4 or IPv6).
+    fn open_to_world(&self) -> bool {
+        matches!(&self.peer, Peer::Cidr(c) if c == "0.0.0.0/0") || matches!(&self.peer, Peer::CidrV6(c) if c == "::/0")
+    }
+
+    /// Whether this rule lets through everything `other` does and more: all traffic
+    /// where `other` named a protocol, or a port range strictly around `other`'s.
+    fn wider_than(&self, other: &Rule) -> bool {
+        if self.is_all_traffic() {
+            return !other.is_all_traffic();
+        }
+        let range = |r: &Rule| (r.from_port.unwrap_or(0), r.to_port.unwrap_or(65535));
+        let ((a, b), (c, d)) = (range(self), range(other));
+        self.protocol == other.protocol && a <= c && b >= d && (a, b) != (c, d)
+    }
+
     fn to_permission(&self) -> IpPermission {
         let b =
             IpPermission::builder().ip_protocol(&self.protocol).set_from_port(self.from_port).set_to_port(self.to_port);
@@ -253,6 +269,35 @@ impl Resource for Groups {
 
     fn differences(before: &GroupState, now: &GroupState) -> Vec<String> {
         GroupState::differences(before, now)
+    }
+
+    /// A rule the snapshot did not have that lets in (or out) the whole internet, or
+    /// covers more ports or protocols than the snapshot's rule for the same peer did.
+    fn regressions(before: &GroupState, now: &GroupState) -> Vec<String> {
+        let mut out = Vec::new();
+        for (dir, b, n) in [("ingress", &before.ingress, &now.ingress), ("egress", &before.egress, &now.egress)] {
+            for r in n.iter().filter(|r| !b.iter().any(|x| x.same_rule(r))) {
+                if r.open_to_world() {
+                    out.push(format!("{dir} rule {r} is open to the world"));
+                } else if let Some(x) = b.iter().find(|x| x.peer == r.peer && r.wider_than(x)) {
+                    out.push(format!("{dir} rule {r} is wider than the snapshot's {x}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// Revoke every rule the snapshot did not have (a rule with another description
+    /// counts as another rule), then add every rule it had that is missing.
+    async fn reset(aws: &Aws, _target: &Target, before: &GroupState, now: &GroupState) -> Result<()> {
+        for dir in [Direction::Ingress, Direction::Egress] {
+            let extra: Vec<Rule> = now.rules(dir).iter().filter(|r| !before.rules(dir).contains(r)).cloned().collect();
+            revoke(aws, &before.group_id, dir, &extra).await?;
+            let missing: Vec<Rule> =
+                before.rules(dir).iter().filter(|r| !now.rules(dir).contains(r)).cloned().collect();
+            authorize(aws, &before.group_id, dir, &missing, None).await?;
+        }
+        Ok(())
     }
 }
 

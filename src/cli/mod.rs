@@ -3,6 +3,7 @@
 
 mod abort;
 mod actions;
+mod board;
 mod diff;
 mod inject;
 mod plan;
@@ -75,6 +76,8 @@ pub enum Command {
     Run(run::Args),
     /// A drill's report: scores, timeline, what the teams changed, probe history.
     Report(report::Args),
+    /// Serve a drill's live scoreboard (a running drill, or one that ended) from the store.
+    Board(board::Args),
     /// Show a run per fault and target (default: the newest run with injected faults, else the newest).
     Status(status::Args),
     /// List runs in the state directory, newest first.
@@ -160,6 +163,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inject(a) => inject::exec(a, g).await,
         Command::Run(a) => run::exec(a, g).await,
         Command::Report(a) => report::exec(a, g),
+        Command::Board(a) => board::exec(a, g).await,
         Command::Status(a) => status::exec(a, g).await,
         Command::Diff(a) => diff::exec(a, g).await,
         Command::Show(a) => show::exec(a, g),

@@ -24,6 +24,18 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
+/// Write the report readable by all, writable by its owner only (0644), whatever the
+/// umask or the mode of a report it replaces.
+fn write_report(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let doing = crate::Error::store("write report", path);
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(path).map_err(doing)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(crate::Error::store("write report", path))?;
+    file.write_all(text.as_bytes()).map_err(crate::Error::store("write report", path))
+}
+
 pub fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store();
     let id = journal::resolve(&store, args.drill.as_deref())?;
@@ -35,7 +47,7 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
     };
     match args.out {
         Some(path) => {
-            std::fs::write(&path, text).map_err(crate::Error::store("write report", &path))?;
+            write_report(&path, &text)?;
             crate::errln!("wrote {}", path.display());
         }
         None => crate::output::out(&text),

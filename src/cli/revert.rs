@@ -20,6 +20,11 @@ pub struct Args {
     /// again.
     #[arg(long)]
     pub verify: bool,
+    /// Make every target exactly as its snapshot, undoing what the team changed too (a
+    /// rule it opened, a policy it attached), not only what the fault took away.
+    /// Implies --force.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
@@ -29,7 +34,8 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let aws = g.reach(&rec).await?;
     // From here a signal finishes the calls in flight, journals them, and stops.
     stop::on_signals("revert");
-    let opts = executor::RevertOptions { force: args.force, abandon: args.abandon, verify: args.verify };
+    let opts =
+        executor::RevertOptions { force: args.force, abandon: args.abandon, verify: args.verify, exact: args.exact };
     let rec = executor::revert(&aws, &store, &id, &opts).await?;
     super::warn_all(&rec.warnings);
     let view = RunView::new(&rec);

@@ -28,6 +28,15 @@ pub struct Args {
     /// (refused otherwise). Stacked runs are reverted newest first.
     #[arg(long)]
     pub stack: bool,
+    /// Serve the live scoreboard on this address while the drill runs (the room at `/`,
+    /// each team's page and the instructor's with their tokens, printed at start).
+    /// `127.0.0.1:8080` for this machine; `0.0.0.0:8080` for a room's network.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// Write the board's tokens here (one line each: who, token, page), readable by you
+    /// only, to hand them out; `firedrill board` in another process accepts them too.
+    #[arg(long, value_name = "FILE")]
+    pub tokens_file: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -47,6 +56,7 @@ struct TeamStepPlan<'a> {
 struct Summary<'a> {
     drill_id: &'a str,
     outcome: &'a str,
+    rule: &'a str,
     scores: &'a [score::StepScore],
     team_scores: Vec<score::TeamScore>,
     not_restored: &'a [String],
@@ -74,11 +84,26 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
         Format::Text if std::io::stdout().is_terminal() => Mode::Live,
         Format::Text => Mode::Lines,
     };
-    let fin = runner::run(&drill, teams, &guard, &store, View::new(mode, &drill), args.stack).await?;
+    let drill_id = crate::store::Store::new_run_id();
+    let tokens = crate::board::Tokens::generate(drill.teams.iter().map(|t| t.name.as_str()))?;
+    let addr = match args.serve {
+        Some(listen) => Some(crate::board::serve(store.clone(), drill_id.clone(), listen).await?),
+        None => None,
+    };
+    if let Some(file) = &args.tokens_file {
+        write_tokens(file, &tokens, addr)?;
+    }
+    if let Some(addr) = addr {
+        crate::errln!("{}", board_links(addr, &tokens));
+    }
+    let opts = runner::RunOptions { drill_id, stack: args.stack, tokens: tokens.hashes() };
+    let fin = runner::run(&drill, teams, &guard, &store, View::new(mode, &drill), opts).await?;
 
+    let rule = score::rule(&drill.scoring);
     let summary = Summary {
         drill_id: &fin.drill_id,
         outcome: &fin.outcome,
+        rule: &rule,
         scores: &fin.scores,
         team_scores: score::teams(&fin.scores),
         not_restored: &fin.not_restored,
@@ -106,6 +131,37 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     Ok(())
 }
 
+/// The board's pages, with each one's token.
+fn board_links(addr: std::net::SocketAddr, tokens: &crate::board::Tokens) -> String {
+    let mut out = format!("board: the room at http://{addr}/");
+    for (who, token) in &tokens.0 {
+        let page = if who == crate::board::tokens::INSTRUCTOR { "instructor" } else { "team" };
+        out += &format!("\n  {who}: http://{addr}/{page}?token={token}");
+    }
+    out
+}
+
+/// Write the tokens where `--tokens-file` says, readable by the owner only.
+fn write_tokens(
+    file: &std::path::Path,
+    tokens: &crate::board::Tokens,
+    serve: Option<std::net::SocketAddr>,
+) -> Result<()> {
+    let base = serve.map(|a| format!("http://{a}")).unwrap_or_else(|| "http://ADDR".into());
+    // A bare file name is in the working directory (whose entry the write fsyncs).
+    let file = if file.parent().is_some_and(|p| p.as_os_str().is_empty()) {
+        &std::path::Path::new(".").join(file)
+    } else {
+        file
+    };
+    let mut text = String::new();
+    for (who, token) in &tokens.0 {
+        let page = if who == crate::board::tokens::INSTRUCTOR { "instructor" } else { "team" };
+        text += &format!("{who}\t{token}\t{base}/{page}?token={token}\n");
+    }
+    crate::store::write_durably(file, text.as_bytes())
+}
+
 fn summary_text(s: &Summary) -> String {
     let mut out = format!("\ndrill {}: {}\n\n", s.drill_id, s.outcome);
     out +=
@@ -121,7 +177,7 @@ fn summary_text(s: &Summary) -> String {
     for t in &s.team_scores {
         out += &format!("{:<12} {} points, {} of {} recovered\n", t.team, t.points, t.recovered, t.steps);
     }
-    out += &format!("\nscoring: {}\n", score::RULE);
+    out += &format!("\nscoring: {}\n", s.rule);
     for n in s.not_restored {
         out += &format!("NOT restored: {n}\n");
     }

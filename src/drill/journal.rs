@@ -9,8 +9,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::probe::Outcome;
+use super::{Reset, Scoring};
 use crate::store::{Journal, Store};
 use crate::{Error, Result};
+use std::collections::BTreeMap;
 
 /// One line of a drill's journal: what happened, when (`at`, and `t` seconds into the drill), to which team and step.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -27,6 +29,16 @@ pub enum DrillEvent {
         steps: Vec<StepInfo>,
         /// The scoring rule, as printed next to the scores.
         scoring: String,
+        /// The scoring's numbers (absent in journals of earlier versions: the defaults).
+        #[serde(default)]
+        scores: Scoring,
+        /// What the drill's end leaves.
+        #[serde(default)]
+        reset: Reset,
+        /// The SHA-256 of each board token, by who holds it (a team's name, or
+        /// `instructor`): a board in any process checks a token against these.
+        #[serde(default)]
+        tokens: BTreeMap<String, String>,
     },
     /// A probe's result (every result: this is the probe history).
     Probe {
@@ -60,12 +72,66 @@ pub enum DrillEvent {
         step: String,
         error: String,
     },
+    /// A hint, shown to the team.
     Hint {
         at: String,
         t: f64,
         team: String,
         step: String,
         text: String,
+        /// Who released it: `schedule` (its time came), `team` (asked for it early) or
+        /// `instructor`.
+        #[serde(default = "by_schedule")]
+        by: String,
+        /// What it costs the team if it comes before the fix (absent in journals of
+        /// earlier versions: the drill's hint cost).
+        #[serde(default)]
+        cost: Option<u32>,
+    },
+    /// A target of a step is seen fixed for the first time (restored exactly, or
+    /// changed), whatever the step's probes say.
+    TargetFixed {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+        target: String,
+        /// `restored` or `changed`.
+        live: String,
+        /// How it differs from its snapshot (empty when restored).
+        differences: Vec<String>,
+        /// What the fix opened up that the snapshot did not (a rule open to the world, ...).
+        regressions: Vec<String>,
+    },
+    /// Something the step lists under `detect:` noticed the break.
+    Detected {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+        by: String,
+    },
+    /// An instructor's action on the board (extend or end a step, release a hint, stop,
+    /// abort), or a team's request; what came of it follows as its own event.
+    Control {
+        at: String,
+        t: f64,
+        by: String,
+        action: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        team: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
+    /// A step's time was extended: it now auto-reverts `duration_s` after its break.
+    StepExtended {
+        at: String,
+        t: f64,
+        team: String,
+        step: String,
+        duration_s: f64,
     },
     /// The team fixed it: no target is broken any more and the step's probes pass.
     StepRecovered {
@@ -127,6 +193,15 @@ pub struct StepInfo {
     pub duration_s: Option<f64>,
     pub runbook: Option<String>,
     pub source: String,
+    /// The runbook as a link: an absolute path or a URL (`runbook_base_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_link: Option<String>,
+    /// What should notice the break (`alarm NAME`, `probe NAME`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detect: Vec<String>,
+    /// How many hints the step has.
+    #[serde(default)]
+    pub hints: usize,
 }
 
 /// A target of a step, as the drill last saw it.
@@ -135,9 +210,36 @@ pub struct TargetOutcome {
     pub target: String,
     pub live: String,
     pub differences: Vec<String>,
+    /// What the state now opens up that the snapshot did not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regressions: Vec<String>,
+}
+
+fn by_schedule() -> String {
+    "schedule".into()
 }
 
 impl DrillEvent {
+    /// Seconds into the drill, for the events that say.
+    pub fn t(&self) -> Option<f64> {
+        match self {
+            DrillEvent::Probe { t, .. }
+            | DrillEvent::StepStarted { t, .. }
+            | DrillEvent::StepFailed { t, .. }
+            | DrillEvent::Hint { t, .. }
+            | DrillEvent::TargetFixed { t, .. }
+            | DrillEvent::Detected { t, .. }
+            | DrillEvent::Control { t, .. }
+            | DrillEvent::StepExtended { t, .. }
+            | DrillEvent::StepRecovered { t, .. }
+            | DrillEvent::StepReverted { t, .. }
+            | DrillEvent::StepDone { t, .. }
+            | DrillEvent::Stopping { t, .. }
+            | DrillEvent::Ended { t, .. } => Some(*t),
+            DrillEvent::Started { .. } | DrillEvent::Refused { .. } => None,
+        }
+    }
+
     /// The event's name, as the journal writes it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -147,6 +249,10 @@ impl DrillEvent {
             DrillEvent::StepStarted { .. } => "step-started",
             DrillEvent::StepFailed { .. } => "step-failed",
             DrillEvent::Hint { .. } => "hint",
+            DrillEvent::TargetFixed { .. } => "target-fixed",
+            DrillEvent::Detected { .. } => "detected",
+            DrillEvent::Control { .. } => "control",
+            DrillEvent::StepExtended { .. } => "step-extended",
             DrillEvent::StepRecovered { .. } => "step-recovered",
             DrillEvent::StepReverted { .. } => "step-reverted",
             DrillEvent::StepDone { .. } => "step-done",

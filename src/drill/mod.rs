@@ -10,12 +10,14 @@
 //!   ([`journal`]) records the timeline, probe history, hints and who fixed what.
 //! - [`score`] turns that journal into times to recover; [`report`] writes it up.
 
+pub mod control;
 pub mod journal;
 pub mod probe;
 mod raw;
 pub mod report;
 pub mod runner;
 pub mod score;
+mod steps;
 pub mod template;
 pub mod view;
 
@@ -23,14 +25,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
 use crate::aws::AssumeRole;
 use crate::diagnostic::{Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::fault::{self, FaultSpec};
 use probe::{Probe, ProbeKind};
-use raw::{RawDrill, RawFaultRef, RawProbe, RawStep, RawStop};
+use raw::{RawDetect, RawDrill, RawEnd, RawFaultRef, RawProbe, RawScoring, RawStep, RawStop};
 use template::TeamVars;
 
 /// A validated drill.
@@ -46,8 +48,43 @@ pub struct Drill {
     pub stop_when: Vec<StopCondition>,
     #[serde(serialize_with = "secs_opt")]
     pub end: Option<Duration>,
+    /// What the end leaves: the teams' fixes (the default), or every target exactly as
+    /// its snapshot.
+    pub reset: Reset,
     #[serde(serialize_with = "secs")]
     pub poll: Duration,
+    pub scoring: Scoring,
+    /// Where runbook links point when they are not files beside the drill.
+    pub runbook_base_url: Option<String>,
+}
+
+/// What a drill's end leaves of the teams' fixes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reset {
+    /// Fixes stay as the teams made them (and are reported); what nobody fixed is reverted.
+    #[default]
+    Keep,
+    /// Every target back exactly as its snapshot, the teams' changes undone too, after
+    /// the report has recorded them.
+    Exact,
+}
+
+/// How fixes score: see [`score::rule`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scoring {
+    /// The share of the points a fix that is not exact (`changed`) keeps.
+    pub changed: f64,
+    /// The share a fix that opened something up (a security regression) keeps.
+    pub regression: f64,
+    /// Points a released hint costs.
+    pub hint: u32,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Scoring { changed: 0.7, regression: 0.4, hint: 10 }
+    }
 }
 
 /// A team: who it is, how to reach its account, and what scopes its targets.
@@ -96,6 +133,27 @@ pub struct Step {
     pub hints: Vec<Hint>,
     /// Probes that must pass (besides the fault being fixed) to count as recovered.
     pub probes: Vec<String>,
+    /// What should notice the break.
+    pub detect: Vec<Detect>,
+}
+
+/// Something that should notice a step's break.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Detect {
+    /// A CloudWatch alarm in the team's account goes to ALARM.
+    Alarm(String),
+    /// A probe of the drill fails.
+    Probe(String),
+}
+
+impl std::fmt::Display for Detect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Detect::Alarm(a) => write!(f, "alarm {a}"),
+            Detect::Probe(p) => write!(f, "probe {p}"),
+        }
+    }
 }
 
 /// When a step starts.
@@ -201,6 +259,38 @@ fn positive(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A step's runbook as a link that works wherever the report is read: under
+/// `runbook_base_url` when the drill gives one; else the file it names, found beside the
+/// fault file or in a folder above it (a runbook is written relative to the repository,
+/// `runbooks/dns.md#...`), or beside the drill or above; else as written.
+pub fn runbook_link(drill: &Drill, fault_source: &Path, runbook: &str) -> String {
+    if let Some(base) = &drill.runbook_base_url {
+        return format!("{base}/{}", runbook.trim_start_matches('/'));
+    }
+    if runbook.contains("://") {
+        return runbook.to_owned();
+    }
+    let (file, anchor) = match runbook.split_once('#') {
+        Some((f, a)) => (f, format!("#{a}")),
+        None => (runbook, String::new()),
+    };
+    let starts = [fault_source.parent(), drill.path.parent()];
+    for start in starts.into_iter().flatten() {
+        for dir in start.ancestors() {
+            let candidate = dir.join(file);
+            if candidate.is_file() {
+                let path = std::fs::canonicalize(&candidate).unwrap_or(candidate);
+                return format!("{}{anchor}", path.display());
+            }
+        }
+    }
+    runbook.to_owned()
+}
+
+fn is_http(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
 /// Parse and validate a drill file; every problem at once, with its position.
 pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
     if source.trim().is_empty() {
@@ -212,7 +302,9 @@ pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
     let teams = v.teams(&doc);
     let probes = v.probes(&doc.probes);
     let poll = doc.poll.as_ref().and_then(|p| v.duration(p, positive)).unwrap_or(DEFAULT_POLL);
-    let end = doc.end.as_ref().and_then(|e| v.duration(e, positive));
+    let (end, reset) = v.end(doc.end.as_ref());
+    let scoring = v.scoring(doc.scoring.as_ref());
+    let runbook_base_url = doc.runbook_base_url.as_ref().and_then(|u| v.base_url(u));
     let steps = v.steps(&doc, end, &probes);
     for s in &doc.steady_state {
         v.probe_ref(s, &probes);
@@ -233,7 +325,10 @@ pub fn parse(path: &Path, source: &str) -> Result<Drill, Diagnostics> {
         steps,
         stop_when,
         end,
+        reset,
         poll,
+        scoring,
+        runbook_base_url,
     })
 }
 
@@ -356,9 +451,10 @@ impl Validator<'_> {
         for p in &s.probes {
             self.probe_ref(p, probes);
         }
+        let detect = self.detect(&s.detect, probes);
         let step = fault.zip(start).map(|(fault, start)| {
             let probes = s.probes.iter().map(|p| p.value.clone()).collect();
-            Step { name: name.clone(), start, fault, duration, hints, probes }
+            Step { name: name.clone(), start, fault, duration, hints, probes, detect }
         });
         (name, name_at, step)
     }
@@ -387,6 +483,74 @@ impl Validator<'_> {
         hints
     }
 
+    /// A step's `detect:`: each entry an alarm or a probe of the drill.
+    fn detect(&mut self, raw: &[Spanned<RawDetect>], probes: &BTreeMap<String, Probe>) -> Vec<Detect> {
+        let mut out = Vec::new();
+        for d in raw {
+            match (&d.value.alarm, &d.value.probe) {
+                (Some(a), None) => out.push(Detect::Alarm(a.value.clone())),
+                (None, Some(p)) => {
+                    self.probe_ref(p, probes);
+                    out.push(Detect::Probe(p.value.clone()));
+                }
+                _ => self.at(d.referenced, "each `detect` entry is `alarm: NAME` or `probe: NAME`".into()),
+            }
+        }
+        out
+    }
+
+    /// `end:`: a duration, or `{ at, reset }` with `reset: keep | exact`.
+    fn end(&mut self, raw: Option<&Spanned<RawEnd>>) -> (Option<Duration>, Reset) {
+        let Some(raw) = raw else { return (None, Reset::Keep) };
+        let at = raw.value.at.as_ref().and_then(|a| self.duration(a, positive));
+        let reset = match raw.value.reset.as_ref().map(|r| (r, r.value.as_str())) {
+            None | Some((_, "keep")) => Reset::Keep,
+            Some((_, "exact")) => Reset::Exact,
+            Some((r, other)) => {
+                self.at(r.referenced, format!("`reset` is `keep` or `exact`, not `{other}`"));
+                Reset::Keep
+            }
+        };
+        (at, reset)
+    }
+
+    /// `scoring:`: shares between 0 and 1, a hint's cost in points.
+    fn scoring(&mut self, raw: Option<&Spanned<RawScoring>>) -> Scoring {
+        let mut s = Scoring::default();
+        let Some(raw) = raw else { return s };
+        for (field, value, name) in
+            [(&mut s.changed, &raw.value.changed, "changed"), (&mut s.regression, &raw.value.regression, "regression")]
+        {
+            if let Some(v) = value {
+                if (0.0..=1.0).contains(&v.value) {
+                    *field = v.value;
+                } else {
+                    self.at(v.referenced, format!("`{name}` is the share of the points kept: between 0 and 1"));
+                }
+            }
+        }
+        if let Some(h) = &raw.value.hint {
+            s.hint = h.value;
+        }
+        if s.regression > s.changed {
+            self.at(raw.referenced, "a regression should not keep more than a fix that is only `changed`".into());
+        }
+        s
+    }
+
+    /// `runbook_base_url:` an http(s) URL.
+    fn base_url(&mut self, raw: &Spanned<String>) -> Option<String> {
+        if raw.value.starts_with("https://") || raw.value.starts_with("http://") {
+            Some(raw.value.trim_end_matches('/').to_owned())
+        } else {
+            self.at(
+                raw.referenced,
+                "`runbook_base_url` is an http(s) URL, e.g. https://wiki.example.com/runbooks".into(),
+            );
+            None
+        }
+    }
+
     /// `stop_when:`: a probe failing for a while, or an alarm.
     fn stop_conditions(&mut self, raw: &[Spanned<RawStop>], probes: &BTreeMap<String, Probe>) -> Vec<StopCondition> {
         let mut stop_when = Vec::new();
@@ -413,9 +577,18 @@ impl Validator<'_> {
         for team in teams {
             let vars = team.template_vars(team.region.as_deref().unwrap_or("region"));
             for (name, p) in probes {
-                if let Err(e) = p.kind.render(&vars) {
-                    let at = doc.probes.get(name).map(|r| r.referenced).unwrap_or(doc.name.referenced);
-                    self.at(at, format!("probe `{name}`: {e}"));
+                let at = doc.probes.get(name).map(|r| r.referenced).unwrap_or(doc.name.referenced);
+                match p.kind.render(&vars) {
+                    Err(e) => self.at(at, format!("probe `{name}`: {e}")),
+                    Ok(ProbeKind::Http { url, .. }) if !is_http(&url) => {
+                        let at = doc
+                            .probes
+                            .get(name)
+                            .and_then(|r| r.value.http.as_ref())
+                            .map_or(at, |h| h.value.url.referenced);
+                        self.at(at, format!("probe `{name}`: for team {}, `url` is `{url}`, which does not start with http:// or https://", team.name));
+                    }
+                    Ok(_) => {}
                 }
             }
         }
@@ -535,7 +708,9 @@ impl Validator<'_> {
         if let Some(h) = &p.http {
             let h = &h.value;
             let timeout_ms = timeout(&h.timeout);
-            if !(h.url.value.starts_with("http://") || h.url.value.starts_with("https://")) {
+            // A URL that starts with a template is checked once rendered, for each team
+            // (`templates`).
+            if !is_http(&h.url.value) && !h.url.value.trim_start().starts_with("{{") {
                 self.at(h.url.referenced, "an http probe's `url` starts with http:// or https://".into());
             }
             if let Some(b) = &h.body

@@ -19,11 +19,69 @@ pub struct RawDrill {
     pub steps: Spanned<Vec<Spanned<RawStep>>>,
     #[serde(default)]
     pub stop_when: Vec<Spanned<RawStop>>,
+    /// `45m`, or `{ at: 45m, reset: exact }`.
     #[serde(default)]
-    pub end: Option<Spanned<String>>,
+    pub end: Option<Spanned<RawEnd>>,
     /// How often firedrill looks at every team's faults (default 5s).
     #[serde(default)]
     pub poll: Option<Spanned<String>>,
+    #[serde(default)]
+    pub scoring: Option<Spanned<RawScoring>>,
+    /// Where runbook links point when they are not files beside the drill (a wiki).
+    #[serde(default)]
+    pub runbook_base_url: Option<Spanned<String>>,
+}
+
+/// `end:`: when the drill ends, and what it leaves.
+#[derive(Debug, Default)]
+pub struct RawEnd {
+    pub at: Option<Spanned<String>>,
+    pub reset: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawEnd {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            #[serde(default)]
+            at: Option<Spanned<String>>,
+            #[serde(default)]
+            reset: Option<Spanned<String>>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            At(Spanned<String>),
+            Full(Full),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::At(at) => RawEnd { at: Some(at), reset: None },
+            Either::Full(f) => RawEnd { at: f.at, reset: f.reset },
+        })
+    }
+}
+
+/// `scoring:`: what a fix that is not exact, a regression and a hint cost.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScoring {
+    #[serde(default)]
+    pub changed: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub regression: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub hint: Option<Spanned<u32>>,
+}
+
+/// One entry of a step's `detect:`: what should notice the break.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetect {
+    #[serde(default)]
+    pub alarm: Option<Spanned<String>>,
+    #[serde(default)]
+    pub probe: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +204,9 @@ pub struct RawStep {
     /// recovered.
     #[serde(default)]
     pub probes: Vec<Spanned<String>>,
+    /// What should notice the break: alarms in ALARM, probes failing.
+    #[serde(default)]
+    pub detect: Vec<Spanned<RawDetect>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,16 +19,16 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::sync::{mpsc, watch};
 
-use super::journal::{self, DrillEvent, StepInfo, TargetOutcome, TeamStart};
+use super::journal::{self, DrillEvent, StepInfo, TeamStart};
 use super::probe::{Outcome, ProbeKind};
+use super::steps::{self, StepState, TeamRun};
 use super::view::View;
-use super::{Drill, Start, Team, score};
-use crate::action::with_fault;
+use super::{Drill, Team, control, score};
 use crate::aws::{Aws, AwsArgs};
-use crate::executor::{self, Plan, drift};
+use crate::executor::{self, Plan};
 use crate::guardrails::Guardrails;
-use crate::store::journal::{DrillLink, Event, now};
-use crate::store::{Journal, RunDir, RunRecord, Store};
+use crate::store::journal::{DrillLink, now};
+use crate::store::{Journal, Store};
 use crate::{Error, Result};
 
 /// A team, connected: its clients and account.
@@ -88,6 +88,16 @@ pub async fn preflight(
     Ok(plans)
 }
 
+/// What `run` needs besides the drill and the teams.
+pub struct RunOptions {
+    /// The drill's id (the caller chooses it, so a board can wait for its journal).
+    pub drill_id: String,
+    /// Let steps break targets another open run already holds.
+    pub stack: bool,
+    /// The SHA-256 of each board token, by who holds it (see [`crate::board::Tokens`]).
+    pub tokens: BTreeMap<String, String>,
+}
+
 /// How a drill ended.
 #[derive(Debug)]
 pub struct Finished {
@@ -100,18 +110,20 @@ pub struct Finished {
 }
 
 /// Records drill events: the journal first (durably), then the view.
-pub struct Recorder {
+pub(super) struct Recorder {
     journal: std::sync::Arc<Journal>,
     view: Mutex<View>,
     t0: Instant,
 }
 
 impl Recorder {
-    fn t(&self) -> f64 {
+    /// Seconds since the drill started.
+    pub(super) fn t(&self) -> f64 {
         (self.t0.elapsed().as_millis() as f64) / 1000.0
     }
 
-    fn record(&self, e: DrillEvent) -> Result<()> {
+    /// Journal `e` durably, then show it.
+    pub(super) fn record(&self, e: DrillEvent) -> Result<()> {
         self.journal.append(&e)?;
         self.view.lock().unwrap_or_else(|e| e.into_inner()).event(&e);
         Ok(())
@@ -122,25 +134,9 @@ impl Recorder {
     }
 }
 
-#[derive(Clone, Debug)]
-enum StepState {
-    Pending,
-    Active { fault: usize, start: f64, hints: usize, broken: bool },
-    Recovered,
-    Reverted,
-    Failed,
-    Done,
-}
-
-struct TeamRun {
-    c: Connected,
-    run: RunDir,
-    steps: Vec<StepState>,
-}
-
 /// Latest probe results and how long each has been failing, per (team, probe).
 #[derive(Default)]
-struct ProbeBoard {
+pub(super) struct ProbeBoard {
     latest: BTreeMap<(String, String), Outcome>,
     failing_since: BTreeMap<(String, String), f64>,
 }
@@ -156,8 +152,14 @@ impl ProbeBoard {
         self.latest.insert(key, o.clone());
     }
 
-    fn passing(&self, team: &str, probe: &str) -> bool {
+    /// Whether the probe's latest result for the team passed.
+    pub(super) fn passing(&self, team: &str, probe: &str) -> bool {
         self.latest.get(&(team.to_owned(), probe.to_owned())).is_some_and(|o| o.ok)
+    }
+
+    /// Since when (seconds into the drill) the probe has been failing for the team.
+    pub(super) fn failing_since(&self, team: &str, probe: &str) -> Option<f64> {
+        self.failing_since.get(&(team.to_owned(), probe.to_owned())).copied()
     }
 }
 
@@ -170,17 +172,17 @@ pub async fn run(
     guard: &Guardrails,
     store: &Store,
     view: View,
-    stack: bool,
+    opts: RunOptions,
 ) -> Result<Finished> {
     // Signals first: from here on, the first Ctrl-C or SIGTERM stops and reverts, the second exits.
     let (stop_tx, mut stop_rx) = watch::channel::<Option<&'static str>>(None);
     let signals = tokio::spawn(watch_signals(stop_tx));
 
-    let drill_id = Store::new_run_id();
+    let RunOptions { drill_id, stack, tokens } = opts;
     let journal = journal::create(store, &drill_id)?;
     let rec = Recorder { journal, view: Mutex::new(view), t0: Instant::now() };
     let run_ids: Vec<String> = teams.iter().map(|_| Store::new_run_id()).collect();
-    rec.record(started(drill, &drill_id, &teams, &run_ids))?;
+    rec.record(started(drill, &drill_id, &teams, &run_ids, tokens))?;
 
     // 2. Steady state, before anything breaks.
     let mut board = ProbeBoard::default();
@@ -209,7 +211,9 @@ pub async fn run(
     // 4. The loop.
     let mut stopped: Option<String> = None;
     let mut interrupted: Option<&'static str> = None;
-    let outcome = loop {
+    let mut inbox = control::Inbox::new(store, &drill_id);
+    let mut ending = steps::Ending::normal(drill);
+    let outcome = 'drill: loop {
         while let Ok((team, probe, outcome)) = probe_rx.try_recv() {
             let t = rec.t();
             board.update(&team, &probe, t, &outcome);
@@ -217,13 +221,21 @@ pub async fn run(
         }
         if let Some(signal) = *stop_rx.borrow() {
             interrupted = Some(signal);
+            ending = steps::Ending::Everything;
             break format!("interrupted by {signal}");
+        }
+        for req in inbox.take()? {
+            if let steps::Next::End(how, why) = steps::handle(&req, drill, &mut runs, store, &rec).await? {
+                (ending, stopped) = (how, Some(why.clone()));
+                break 'drill why;
+            }
         }
         if let Some(reason) = stop_condition(drill, &runs, &board, rec.t()).await {
             stopped = Some(reason.clone());
+            ending = steps::Ending::Everything;
             break format!("stopped: {reason}");
         }
-        let tick = join_all(runs.iter_mut().map(|tr| tick_team(drill, tr, (guard, stack), store, &rec, &board)));
+        let tick = join_all(runs.iter_mut().map(|tr| steps::tick(drill, tr, (guard, stack), store, &rec, &board)));
         let results = tokio::select! {
             r = tick => r,
             _ = stop_rx.changed() => continue,
@@ -232,9 +244,7 @@ pub async fn run(
             r?;
         }
         restored_probes(drill, &runs, &rec, &mut board)?;
-        let all_done =
-            runs.iter().all(|tr| tr.steps.iter().all(|s| !matches!(s, StepState::Pending | StepState::Active { .. })));
-        if all_done {
+        if runs.iter().all(TeamRun::finished) {
             break "completed".to_owned();
         }
         if drill.end.is_some_and(|end| rec.t() >= end.as_secs_f64()) {
@@ -251,13 +261,14 @@ pub async fn run(
     }
 
     // 5. Revert what is still broken. On a stop or a signal, everything the drill changed
-    // (the team's own fixes too, with force); at a normal end, the steps nobody fixed.
+    // (the team's own fixes too, with force); at a normal end, the steps nobody fixed, or
+    // with `reset: exact` every target back to its snapshot.
     let everything = stopped.is_some() || interrupted.is_some();
     if everything {
         rec.record(DrillEvent::Stopping { at: now(), t: rec.t(), reason: outcome.clone() })?;
     }
     let why = if everything { outcome.clone() } else { "the drill ended".to_owned() };
-    let reverts = join_all(runs.iter_mut().map(|tr| revert_team(drill, tr, store, &rec, &why, everything))).await;
+    let reverts = join_all(runs.iter_mut().map(|tr| steps::wind_down(drill, tr, store, &rec, &why, ending))).await;
     let mut not_restored = Vec::new();
     for r in reverts {
         not_restored.extend(r?);
@@ -270,7 +281,13 @@ pub async fn run(
 
 /// The drill's first journal line: who started what, each team's run, account and
 /// region, each step, and the scoring rule.
-fn started(drill: &Drill, drill_id: &str, teams: &[Connected], run_ids: &[String]) -> DrillEvent {
+fn started(
+    drill: &Drill,
+    drill_id: &str,
+    teams: &[Connected],
+    run_ids: &[String],
+    tokens: BTreeMap<String, String>,
+) -> DrillEvent {
     DrillEvent::Started {
         at: now(),
         drill_id: drill_id.to_owned(),
@@ -298,9 +315,15 @@ fn started(drill: &Drill, drill_id: &str, teams: &[Connected], run_ids: &[String
                 duration_s: s.duration.map(|d| d.as_secs_f64()),
                 runbook: s.fault.runbook.clone(),
                 source: s.fault.source.display().to_string(),
+                runbook_link: s.fault.runbook.as_deref().map(|r| super::runbook_link(drill, &s.fault.source, r)),
+                detect: s.detect.iter().map(ToString::to_string).collect(),
+                hints: s.hints.len(),
             })
             .collect(),
-        scoring: score::RULE.into(),
+        scoring: score::rule(&drill.scoring),
+        scores: drill.scoring,
+        reset: drill.reset,
+        tokens,
     }
 }
 
@@ -364,7 +387,7 @@ fn restored_probes(drill: &Drill, runs: &[TeamRun], rec: &Recorder, board: &mut 
     for tr in runs {
         for p in drill.probes.values() {
             if let ProbeKind::Restored { step } = &p.kind {
-                let o = restored_probe(drill, tr, step);
+                let o = tr.restored(drill, step);
                 let (team, probe, t) = (tr.c.team.name.clone(), p.name.clone(), rec.t());
                 if board.latest.get(&(team.clone(), probe.clone())) != Some(&o) {
                     let (team, probe, outcome) = (team.clone(), probe.clone(), o.clone());
@@ -411,16 +434,6 @@ async fn check(drill: &Drill, c: &Connected, name: &str) -> Outcome {
     }
 }
 
-fn restored_probe(drill: &Drill, tr: &TeamRun, step: &str) -> Outcome {
-    let i = drill.steps.iter().position(|s| s.name == step);
-    match i.map(|i| &tr.steps[i]) {
-        Some(StepState::Active { broken: true, .. }) => Outcome { ok: false, detail: format!("step {step} is broken") },
-        Some(StepState::Active { .. }) => Outcome { ok: true, detail: format!("step {step}: nothing broken") },
-        Some(StepState::Pending) => Outcome { ok: true, detail: format!("step {step} not started") },
-        _ => Outcome { ok: true, detail: format!("step {step} is over") },
-    }
-}
-
 async fn stop_condition(drill: &Drill, runs: &[TeamRun], board: &ProbeBoard, t: f64) -> Option<String> {
     for cond in &drill.stop_when {
         match cond {
@@ -448,234 +461,4 @@ async fn stop_condition(drill: &Drill, runs: &[TeamRun], board: &ProbeBoard, t: 
         }
     }
     None
-}
-
-async fn tick_team(
-    drill: &Drill,
-    tr: &mut TeamRun,
-    guard: (&Guardrails, bool),
-    store: &Store,
-    rec: &Recorder,
-    board: &ProbeBoard,
-) -> Result<()> {
-    let team = tr.c.team.name.clone();
-    for (i, step) in drill.steps.iter().enumerate() {
-        let t = rec.t();
-        match tr.steps[i].clone() {
-            StepState::Pending => {
-                let due = match &step.start {
-                    Start::At(at) => t >= at.as_secs_f64(),
-                    Start::After(name) => {
-                        let j = drill.steps.iter().position(|s| &s.name == name).unwrap_or(i);
-                        match tr.steps[j] {
-                            StepState::Failed => {
-                                let error = format!("skipped: step {name} did not run");
-                                rec.record(DrillEvent::StepFailed {
-                                    at: now(),
-                                    t,
-                                    team: team.clone(),
-                                    step: step.name.clone(),
-                                    error,
-                                })?;
-                                tr.steps[i] = StepState::Failed;
-                                false
-                            }
-                            StepState::Pending | StepState::Active { .. } => false,
-                            _ => true,
-                        }
-                    }
-                };
-                if due {
-                    tr.steps[i] = start_step(drill, i, tr, guard, store, rec).await?;
-                }
-            }
-            StepState::Active { fault, start, mut hints, .. } => {
-                while hints < step.hints.len() && t >= start + step.hints[hints].after.as_secs_f64() {
-                    let text = step.hints[hints].text.clone();
-                    rec.record(DrillEvent::Hint { at: now(), t, team: team.clone(), step: step.name.clone(), text })?;
-                    hints += 1;
-                }
-                let looked = look(tr, store, fault).await;
-                let (broken, outcomes) = match looked {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // A failed look (throttling, a network blip) is not a recovery.
-                        tracing::warn!(team = %team, step = %step.name, "could not look at the targets: {e}");
-                        (true, Vec::new())
-                    }
-                };
-                let probes_pass = step.probes.iter().all(|p| board.passing(&team, p));
-                tr.steps[i] = StepState::Active { fault, start, hints, broken };
-                if !broken && probes_pass {
-                    // The team fixed it: record what firedrill must no longer undo.
-                    for o in &outcomes {
-                        let event = match o.live.as_str() {
-                            "restored" => Event::Restored { at: now(), fault, target: o.target.clone() },
-                            "gone" => Event::Gone { at: now(), fault, target: o.target.clone() },
-                            _ => Event::Drifted {
-                                at: now(),
-                                fault,
-                                target: o.target.clone(),
-                                differences: o.differences.clone(),
-                            },
-                        };
-                        tr.run.journal.append(&event)?;
-                    }
-                    let t = rec.t();
-                    rec.record(DrillEvent::StepRecovered {
-                        at: now(),
-                        t,
-                        team: team.clone(),
-                        step: step.name.clone(),
-                        time_to_recover_s: ((t - start) * 1000.0).round() / 1000.0,
-                        hints_before: hints,
-                        targets: outcomes,
-                    })?;
-                    tr.steps[i] = StepState::Recovered;
-                } else if step.duration.is_some_and(|d| t >= start + d.as_secs_f64()) {
-                    let why = format!("its duration ({}) ran out", super::human(step.duration.unwrap_or_default()));
-                    let after = executor::revert_open(&tr.c.aws, store, &tr.run, true, Some(&[fault])).await?;
-                    let not_restored = not_restored(&after, &[fault]);
-                    rec.record(DrillEvent::StepReverted {
-                        at: now(),
-                        t: rec.t(),
-                        team: team.clone(),
-                        step: step.name.clone(),
-                        why,
-                        not_restored,
-                    })?;
-                    tr.steps[i] = StepState::Reverted;
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-async fn start_step(
-    drill: &Drill,
-    i: usize,
-    tr: &mut TeamRun,
-    (guard, stack): (&Guardrails, bool),
-    store: &Store,
-    rec: &Recorder,
-) -> Result<StepState> {
-    let step = &drill.steps[i];
-    let team = tr.c.team.name.clone();
-    let attempt = async {
-        let holds = (!stack).then_some(store);
-        let plan = executor::plan(&tr.c.aws, guard, vec![tr.c.team.scoped(&step.fault)], holds).await?;
-        // A target another step still has broken would be snapshotted broken.
-        let open = store.read(&tr.run.id)?;
-        let busy: Vec<String> = plan.faults[0]
-            .targets
-            .iter()
-            .filter(|t| open.targets.iter().any(|o| o.target.id == t.target.id && o.phase.needs_revert()))
-            .map(|t| t.target.id.clone())
-            .collect();
-        if !busy.is_empty() {
-            return Err(Error::Refused(format!("{} still broken by an earlier step", busy.join(", "))));
-        }
-        let faults = executor::add_faults(&tr.c.aws, store, &tr.run, &plan, stack).await?;
-        Ok::<_, Error>((faults[0], plan.faults[0].targets.iter().map(|t| t.target.id.clone()).collect::<Vec<_>>()))
-    };
-    let t = rec.t();
-    match attempt.await {
-        Ok((fault, targets)) => {
-            rec.record(DrillEvent::StepStarted {
-                at: now(),
-                t,
-                team: team.clone(),
-                step: step.name.clone(),
-                fault,
-                targets,
-            })?;
-            if step.fault.action.info().one_shot {
-                rec.record(DrillEvent::StepDone { at: now(), t: rec.t(), team, step: step.name.clone() })?;
-                return Ok(StepState::Done);
-            }
-            Ok(StepState::Active { fault, start: t, hints: 0, broken: true })
-        }
-        Err(e) => {
-            rec.record(DrillEvent::StepFailed { at: now(), t, team, step: step.name.clone(), error: e.to_string() })?;
-            Ok(StepState::Failed)
-        }
-    }
-}
-
-/// Look at every target of fault `fault` still needing a revert: is any still broken,
-/// and how does each differ from its snapshot?
-async fn look(tr: &TeamRun, store: &Store, fault: usize) -> Result<(bool, Vec<TargetOutcome>)> {
-    let rec = store.read(&tr.run.id)?;
-    let spec = &rec.faults[fault];
-    let mut outcomes = Vec::new();
-    let mut broken = false;
-    for t in rec.targets.iter().filter(|t| t.fault == fault && t.phase.needs_revert()) {
-        let o = with_fault!(&spec.action, |f| drift::observe(f, &tr.c.aws, &rec, t).await)?;
-        broken |= o.live == drift::Live::Broken;
-        outcomes.push(TargetOutcome {
-            target: t.target.id.clone(),
-            live: o.live.as_str().into(),
-            differences: o.since_snapshot,
-        });
-    }
-    Ok((broken, outcomes))
-}
-
-/// "target (phase)" for every target of `faults` that a revert left not restored.
-fn not_restored(rec: &RunRecord, faults: &[usize]) -> Vec<String> {
-    rec.targets
-        .iter()
-        .filter(|t| faults.contains(&t.fault) && t.phase.needs_revert())
-        .map(|t| format!("{} ({})", t.target.id, t.phase.as_str()))
-        .collect()
-}
-
-async fn revert_team(
-    drill: &Drill,
-    tr: &mut TeamRun,
-    store: &Store,
-    rec: &Recorder,
-    why: &str,
-    everything: bool,
-) -> Result<Vec<String>> {
-    let active: Vec<(usize, usize)> = tr
-        .steps
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| match s {
-            StepState::Active { fault, .. } => Some((i, *fault)),
-            _ => None,
-        })
-        .collect();
-    let mut faults: Vec<usize> = active.iter().map(|(_, f)| *f).collect();
-    let all: Vec<usize> = (0..store.read(&tr.run.id)?.faults.len()).collect();
-    if everything {
-        // Also what the team fixed its own way, and anything a crash mid-step left.
-        faults = all.clone();
-    } else {
-        // The steps the teams recovered: their fixes stay (no force), and what the
-        // faults created and the hold tags go, now that nothing depends on them.
-        let recovered: Vec<usize> = all.iter().copied().filter(|f| !faults.contains(f)).collect();
-        if !recovered.is_empty() {
-            executor::revert_open(&tr.c.aws, store, &tr.run, false, Some(&recovered)).await?;
-        }
-    }
-    if faults.is_empty() {
-        return Ok(Vec::new());
-    }
-    let after = executor::revert_open(&tr.c.aws, store, &tr.run, true, Some(&faults)).await?;
-    for (i, fault) in active {
-        rec.record(DrillEvent::StepReverted {
-            at: now(),
-            t: rec.t(),
-            team: tr.c.team.name.clone(),
-            step: drill.steps[i].name.clone(),
-            why: why.to_owned(),
-            not_restored: not_restored(&after, &[fault]),
-        })?;
-        tr.steps[i] = StepState::Reverted;
-    }
-    Ok(not_restored(&after, &faults).into_iter().map(|n| format!("{}: {n}", tr.c.team.name)).collect())
 }

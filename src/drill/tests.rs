@@ -139,3 +139,50 @@ fn inline_fault_source_keeps_positions() {
     let flow = "steps:\n  - fault: { action: x,\n      target: { ids: [\"}\"] } }\n    at: 0m\n";
     assert_eq!(inline_source(flow, Pos::new(2, 12)), "\n           { action: x,\n      target: { ids: [\"}\"] } }\n");
 }
+
+#[test]
+fn end_reset_scoring_and_detection_are_read_and_checked() {
+    let d = dir("game");
+    let drill = parse_in(&d, GOOD).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((drill.end, drill.reset), (Some(std::time::Duration::from_secs(2700)), Reset::Keep));
+    assert_eq!(drill.scoring, Scoring::default());
+    let game = GOOD
+        .replace("end: 45m\n", "end: { at: 45m, reset: exact }\nscoring: { changed: 0.5, regression: 0.2, hint: 5 }\nrunbook_base_url: https://wiki.example.test/runbooks/\n")
+        .replace("    hints: [{ after: 5m, text: Resolve it. }]\n", "    hints: [{ after: 5m, text: Resolve it. }]\n    detect: [alarm: web-5xx, probe: site]\n");
+    let drill = parse_in(&d, &game).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((drill.end, drill.reset), (Some(std::time::Duration::from_secs(2700)), Reset::Exact));
+    assert_eq!(drill.scoring, Scoring { changed: 0.5, regression: 0.2, hint: 5 });
+    assert_eq!(drill.runbook_base_url.as_deref(), Some("https://wiki.example.test/runbooks"));
+    assert_eq!(drill.steps[1].detect, [Detect::Alarm("web-5xx".into()), Detect::Probe("site".into())]);
+
+    let bad = game
+        .replace("reset: exact", "reset: everything")
+        .replace("changed: 0.5", "changed: 1.5")
+        .replace("probe: site]", "probe: sight]");
+    let err = parse_in(&d, &bad).unwrap_err().to_string();
+    assert!(err.contains("`reset` is `keep` or `exact`, not `everything`"), "{err}");
+    assert!(err.contains("`changed` is the share of the points kept"), "{err}");
+    assert!(err.contains("sight"), "{err}");
+    assert!(err.contains("drill.yaml:"), "positions: {err}");
+}
+
+#[test]
+fn a_url_that_is_a_template_is_checked_once_rendered_for_each_team() {
+    let d = dir("url");
+    let good = GOOD
+        .replace("    scope: { team: blue }\n", "    scope: { team: blue }\n    vars: { site: \"https://blue.example.test/health\" }\n")
+        .replace("    role_arn: arn:aws:iam::210987654321:role/firedrill\n", "    role_arn: arn:aws:iam::210987654321:role/firedrill\n    vars: { site: \"http://red.example.test/\" }\n")
+        .replace("url: \"http://{{team.name}}.example.test/health\"", "url: \"{{team.vars.site}}\"");
+    let drill = parse_in(&d, &good).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        drill.probes["site"].kind.render(&drill.teams[1].template_vars("r")).map(|k| match k {
+            probe::ProbeKind::Http { url, .. } => url,
+            _ => String::new(),
+        }),
+        Ok("http://red.example.test/".to_owned())
+    );
+    let bad = good.replace("\"http://red.example.test/\"", "red.example.test");
+    let err = parse_in(&d, &bad).unwrap_err().to_string();
+    assert!(err.contains("for team red, `url` is `red.example.test`, which does not start with http://"), "{err}");
+    assert!(!err.contains("team blue"), "blue's renders right: {err}");
+}

@@ -97,6 +97,26 @@ impl View {
                 *self.hints.entry((team.clone(), step.clone())).or_default() += 1;
                 Some(format!("{} {team}  {step}: HINT: {text}", clock(*t)))
             }
+            DrillEvent::TargetFixed { t, team, step, target, live, regressions, .. } => {
+                let how = if live == "restored" { "fixed exactly" } else { "fixed, differently" };
+                let reg = if regressions.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (REGRESSION: {})", regressions.join("; "))
+                };
+                Some(format!("{} {team}  {step}: {target} {how}{reg}", clock(*t)))
+            }
+            DrillEvent::Detected { t, team, step, by, .. } => {
+                Some(format!("{} {team}  {step}: noticed by {by}", clock(*t)))
+            }
+            DrillEvent::Control { t, by, action, team, step, detail, .. } => {
+                let on = [team.as_deref(), step.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+                Some(format!("{} {by}: {action} {on}{detail}", clock(*t)))
+            }
+            DrillEvent::StepExtended { t, team, step, duration_s, .. } => {
+                Some(format!("{} {team}  {step}: extended to {}", clock(*t), mmss(*duration_s)))
+            }
             DrillEvent::StepRecovered { t, team, step, time_to_recover_s, targets, .. } => {
                 let how =
                     if targets.iter().all(|o| o.live == "restored") { "restored by team" } else { "changed by team" };

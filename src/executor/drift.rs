@@ -46,6 +46,10 @@ pub struct Observation {
     /// How the target now differs from the pre-break snapshot (what is still broken, or
     /// what the team did differently).
     pub since_snapshot: Vec<String>,
+    /// What the target now opens up that the snapshot did not (see
+    /// [`crate::action::Resource::regressions`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regressions: Vec<String>,
     /// Field-level: pre-break vs now, post-break vs now.
     #[serde(skip)]
     pub before: Value,
@@ -70,14 +74,16 @@ pub async fn observe<F: Fault>(_f: &F, aws: &Aws, rec: &RunRecord, t: &TargetRec
     let now = match F::On::describe(aws, &t.target).await {
         Ok(now) => now,
         Err(Error::Gone(_)) => {
-            let (since_snapshot, now) = (Vec::new(), None);
-            return Ok(Observation { live: Live::Gone, since_snapshot, before, after: after_value, now, warning });
+            let (since_snapshot, regressions, now) = (Vec::new(), Vec::new(), None);
+            let after = after_value;
+            return Ok(Observation { live: Live::Gone, since_snapshot, regressions, before, after, now, warning });
         }
         Err(e) => return Err(e),
     };
     let (live, since_snapshot) = classify::<F::On>(&snapshot, after.as_ref(), &now);
+    let regressions = F::On::regressions(&snapshot, &now);
     let now = Some(serde_json::to_value(&now).expect("state serializes"));
-    Ok(Observation { live, since_snapshot, before, after: after_value, now, warning })
+    Ok(Observation { live, since_snapshot, regressions, before, after: after_value, now, warning })
 }
 
 /// Where `now` stands between the snapshot (`before`) and the post-break state (`after`),

@@ -200,7 +200,7 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     };
     tracing::warn!("injecting failed, rolling back run {run_id}: {err}");
     let these: Vec<usize> = (first..first + plan.faults.len()).collect();
-    let rollback = super::revert::revert_open(aws, store, run, true, Some(&these)).await;
+    let rollback = super::revert::revert_open(aws, store, run, super::Restore::Force, Some(&these)).await;
     let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
     let snapshots = run.dir.join("snapshots");
     let how = match rollback {

@@ -32,7 +32,7 @@ pub mod stop;
 pub use abort::{Aborted, abort};
 pub use inject::{InjectOptions, InjectReport, add_faults, inject, start_run};
 pub use plan::{Plan, PlannedFault, PlannedTarget, plan};
-pub use revert::{RevertOptions, revert, revert_open};
+pub use revert::{Restore, RevertOptions, revert, revert_open};
 
 use crate::Result;
 use crate::action::Recorder;

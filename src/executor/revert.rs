@@ -27,6 +27,21 @@ pub struct RevertOptions {
     /// Look at targets already reverted or restored too, and restore any that is broken
     /// again (as firedrill left it): a journal line that says "reverted" is not proof.
     pub verify: bool,
+    /// Restore every target exactly as its snapshot, undoing the team's changes too
+    /// (implies `force`).
+    pub exact: bool,
+}
+
+/// How far a revert goes with what the team changed since the fault.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Restore {
+    /// Leave targets the team changed as they are (journaled `drifted`).
+    #[default]
+    Unchanged,
+    /// Restore what the fault changed on them too.
+    Force,
+    /// Make them equal to their snapshots in everything, the team's changes undone too.
+    Exact,
 }
 
 /// Revert run `id` with `aws` (clients for the run's own account: see
@@ -56,26 +71,31 @@ pub async fn revert(aws: &Aws, store: &Store, id: &str, opts: &RevertOptions) ->
     for t in rec.targets.iter().filter(|t| opts.abandon.contains(&t.target.id) && t.phase.needs_revert()) {
         run.journal.append(&Event::Abandoned { at: now(), fault: t.fault, target: t.target.id.clone(), by: who() })?;
     }
-    revert_run(aws, store, &run, opts.force, None, opts.verify).await
+    let restore = match (opts.exact, opts.force) {
+        (true, _) => Restore::Exact,
+        (false, true) => Restore::Force,
+        (false, false) => Restore::Unchanged,
+    };
+    revert_run(aws, store, &run, restore, None, opts.verify).await
 }
 
 /// Revert a run whose lock the caller holds: every fault, or only the faults `only`
-/// lists (a drill step's). `force` restores targets the team changed, too.
+/// lists (a drill step's), as far as `restore` says.
 pub async fn revert_open(
     aws: &Aws,
     store: &Store,
     run: &RunDir,
-    force: bool,
+    restore: Restore,
     only: Option<&[usize]>,
 ) -> Result<RunRecord> {
-    revert_run(aws, store, run, force, only, false).await
+    revert_run(aws, store, run, restore, only, false).await
 }
 
 async fn revert_run(
     aws: &Aws,
     store: &Store,
     run: &RunDir,
-    force: bool,
+    restore: Restore,
     only: Option<&[usize]>,
     verify: bool,
 ) -> Result<RunRecord> {
@@ -111,7 +131,7 @@ async fn revert_run(
             let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
             let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal.clone(), created);
             let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
-            let how = How { force, verify };
+            let how = How { force: restore != Restore::Unchanged, exact: restore == Restore::Exact, verify };
             with_fault!(&spec.action, |fault, shared, batch| revert_fault(
                 Parts { fault, shared, batch },
                 aws,
@@ -231,6 +251,7 @@ fn since(at: &str) -> Option<std::time::Duration> {
 #[derive(Clone, Copy)]
 struct How {
     force: bool,
+    exact: bool,
     verify: bool,
 }
 
@@ -269,8 +290,12 @@ async fn revert_fault<F: Fault, S: Shared<F>, B: Batch<F>>(
         r.warnings.push(format!("stopped by {why} before restoring {} target(s)", to_revert.len()));
         return Ok(r.warnings);
     }
-    // 3. Restore: one call per target, or per batch where the API takes many ids.
-    let calls = restore(b, aws, fr, &to_revert).await;
+    // 3. Restore: one call per target, or per batch where the API takes many ids; with
+    // `exact`, then whatever still differs from its snapshot, through its resource.
+    let mut calls = restore(b, aws, fr, &to_revert).await;
+    if how.exact {
+        calls = reset::<F>(aws, rec, fr.ctx.fault, &to_revert, calls).await;
+    }
     // 4. Verify each restored target against its snapshot.
     r.verify::<F>(aws, rec, &to_revert, calls).await;
     journal.append_all(&r.events)?;
@@ -468,6 +493,42 @@ async fn restore<F: Fault, B: Batch<F>>(
         .collect();
     let call = |range: std::ops::Range<usize>| b.revert_many(aws, ctx, &items[range]);
     batch::change_all(aws, fr.journal, items.len(), B::SIZE, "after-revert-call", reverting, call).await
+}
+
+/// Step 3, with `exact`: describe what the change calls did not prove, and make each
+/// target that still differs from its snapshot equal to it ([`Resource::reset`]).
+/// Returns what each target's verification starts from: the proved state of one that
+/// was equal, `None` (describe again) for one reset, the error of one that failed.
+async fn reset<F: Fault>(
+    aws: &Aws,
+    rec: &RunRecord,
+    fault: usize,
+    to_revert: &[ToRestore<'_, F>],
+    calls: Vec<(usize, super::Proved<State<F>>)>,
+) -> Vec<(usize, super::Proved<State<F>>)> {
+    let mut out = Vec::with_capacity(calls.len());
+    let mut changed = Vec::new();
+    for (i, called) in calls {
+        match called {
+            Ok(proved) => changed.push((i, proved)),
+            Err(e) => out.push((i, Err(e))),
+        }
+    }
+    let window = rec.faults[fault].action.info().target.consistency();
+    let equal = |i: usize, s: &State<F>| F::On::differences(&to_revert[i].1.state, s).is_empty();
+    for (i, now) in batch::states_after::<F::On>(aws, changed, |i| &to_revert[i].0.target, window, equal).await {
+        let (t, snap, _) = &to_revert[i];
+        let next = match now {
+            Ok(now) if F::On::differences(&snap.state, &now).is_empty() => Ok(Some(now)),
+            Ok(now) => {
+                let _turn = aws.permit().await;
+                F::On::reset(aws, &t.target, &snap.state, &now).await.map(|()| None)
+            }
+            Err(e) => Err(e),
+        };
+        out.push((i, next));
+    }
+    out
 }
 
 /// Step 5, after teardown: give up the run's hold on the fault's targets (their hold

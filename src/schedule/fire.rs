@@ -98,7 +98,9 @@ impl<'a> AwsFirer<'a> {
         if let Some(why) = self.busy(&plans.iter().map(|(_, _, p)| p).collect::<Vec<_>>())? {
             return Ok(FireResult::Skipped(why));
         }
-        match runner::run(&drill, teams, &guard, self.store, View::new(self.view, &drill), false).await {
+        // Nobody watches an unattended drill on a board: no tokens (a board shows its room).
+        let opts = runner::RunOptions { drill_id: Store::new_run_id(), stack: false, tokens: Default::default() };
+        match runner::run(&drill, teams, &guard, self.store, View::new(self.view, &drill), opts).await {
             Ok(fin) => {
                 let mut outcome = fin.outcome.clone();
                 if !fin.not_restored.is_empty() {
@@ -131,7 +133,7 @@ impl<'a> AwsFirer<'a> {
         };
         let rec = self.store.read(id)?;
         let aws = crate::aws::access::reach(&self.aws, rec.place(), None).await?;
-        let outcome = match executor::revert_open(&aws, self.store, &run, true, None).await {
+        let outcome = match executor::revert_open(&aws, self.store, &run, executor::Restore::Force, None).await {
             Ok(rec) if !rec.needs_revert() => "reverted".to_owned(),
             Ok(rec) => format!("not fully restored ({}): see `firedrill status {id}`", rec.status()),
             Err(e) => format!("revert failed: {e}"),

@@ -40,6 +40,7 @@ pub use record::{Phase, RunRecord};
 use crate::{Error, Result};
 
 /// The state store: runs, drills, schedules and sandbox manifests under one directory.
+#[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
 }

@@ -267,24 +267,7 @@ async fn an_alarm_stops_the_drill_and_the_alarm_probe_reads_cloudwatch() {
     let env = Env::new().await;
     env.seed_stack().await;
     let before = env.world().await;
-    let cw = env.cloudwatch();
-    cw.put_metric_alarm()
-        .alarm_name("prod-5xx")
-        .metric_name("HTTPCode_Target_5XX_Count")
-        .namespace("AWS/ApplicationELB")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(10.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .unwrap();
-    // Emulator gap: moto starts alarms in OK (never evaluated); set it, as AWS would.
-    let set = |state: aws_sdk_cloudwatch::types::StateValue| {
-        cw.set_alarm_state().alarm_name("prod-5xx").state_value(state).state_reason("test").send()
-    };
-    set(aws_sdk_cloudwatch::types::StateValue::Ok).await.unwrap();
+    env.alarm("prod-5xx").await;
     let probes = "  calm:\n    alarm: { name: prod-5xx }\n    every: 300ms\n";
     env.write("drill.yaml", &one_team_drill(&env, probes, "  - alarm: prod-5xx\n", "calm"));
 
@@ -294,7 +277,7 @@ async fn an_alarm_stops_the_drill_and_the_alarm_probe_reads_cloudwatch() {
     assert_eq!(calm["ok"], true, "{calm}");
     assert_eq!(calm["detail"], "alarm prod-5xx is OK");
     wait_for(&mut child, &rx, "the break", |v| v["event"] == "step-started");
-    set(aws_sdk_cloudwatch::types::StateValue::Alarm).await.unwrap();
+    env.set_alarm("prod-5xx", "ALARM").await;
     let stopping = wait_for(&mut child, &rx, "the stop", |v| v["event"] == "stopping");
     assert!(stopping["reason"].as_str().unwrap().contains("alarm prod-5xx in ALARM"), "{stopping}");
     let (code, _, stderr) = finish(child, rx);

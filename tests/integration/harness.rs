@@ -214,6 +214,39 @@ impl Env {
         aws_sdk_cloudwatch::Client::new(&sdk_config(self.creds.clone()))
     }
 
+    /// A CloudWatch alarm on the load balancer's 5xx count, in state OK. Emulator gap:
+    /// moto never evaluates an alarm; tests set its state ([`Env::set_alarm`]).
+    pub async fn alarm(&self, name: &str) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+        self.cloudwatch()
+            .put_metric_alarm()
+            .alarm_name(name)
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .namespace("AWS/ApplicationELB")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(10.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .unwrap();
+        self.set_alarm(name, "OK").await;
+    }
+
+    /// Set an alarm's state, as AWS would on evaluating it.
+    pub async fn set_alarm(&self, name: &str, state: &str) {
+        let state = aws_sdk_cloudwatch::types::StateValue::from(state);
+        self.cloudwatch()
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(state)
+            .state_reason("test")
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Run the built binary in this test's directory, with only this test's credentials
     /// and the emulator's endpoint in its environment.
     pub fn firedrill(&self, args: &[&str]) -> Out {

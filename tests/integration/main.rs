@@ -2,10 +2,12 @@
 //! against the AWS emulator (moto in server mode on 127.0.0.1), which the harness starts
 //! once for this binary; every test works in an account of its own.
 
+mod browser;
 mod harness;
 mod proxy;
 
 mod api_failures;
+mod board;
 mod calls;
 mod crashes;
 mod dns;

@@ -1,0 +1,94 @@
+//! Requests to a running drill from its board: a team asking for its next hint, an
+//! instructor's buttons (release a hint, extend or end a step, stop, abort). One JSON line
+//! each in `<state>/drills/<id>/controls.jsonl`, appended (fsync'd) by whichever process
+//! serves the board, and read by the runner at every look. The runner checks each request
+//! against the drill (a team and step it has, a step still running), journals it as a
+//! [`super::journal::DrillEvent::Control`], and then what it did with it; a request it
+//! cannot act on is journaled with why.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::journal::drills_dir;
+use crate::Result;
+use crate::store::{Journal, Store};
+
+/// One request to a running drill.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Request {
+    /// A team asks for the next hint of a step now (it costs what any hint costs).
+    AskHint { at: String, team: String, step: String },
+    /// The instructor releases a step's next hint to a team now.
+    ReleaseHint { at: String, team: String, step: String },
+    /// The instructor gives a step more time, for one team or (none named) every team.
+    Extend {
+        at: String,
+        #[serde(default)]
+        team: Option<String>,
+        step: String,
+        seconds: f64,
+    },
+    /// The instructor ends a step now: firedrill reverts it, as when its time runs out.
+    EndStep {
+        at: String,
+        #[serde(default)]
+        team: Option<String>,
+        step: String,
+    },
+    /// The instructor stops the drill: everything it changed is reverted, as on Ctrl-C.
+    Stop { at: String },
+    /// The instructor aborts the drill: every target back exactly as its snapshot, the
+    /// teams' own changes undone too.
+    Abort { at: String },
+}
+
+impl Request {
+    /// The action's name, as the board's API and the journal call it.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Request::AskHint { .. } => "ask-hint",
+            Request::ReleaseHint { .. } => "release-hint",
+            Request::Extend { .. } => "extend",
+            Request::EndStep { .. } => "end-step",
+            Request::Stop { .. } => "stop",
+            Request::Abort { .. } => "abort",
+        }
+    }
+}
+
+/// Where drill `id`'s requests are.
+pub fn path(store: &Store, id: &str) -> PathBuf {
+    drills_dir(store).join(id).join("controls.jsonl")
+}
+
+/// Append a request to drill `id`, durably.
+pub fn send(store: &Store, id: &str, request: &Request) -> Result<()> {
+    Journal::open(&path(store, id))?.append(request)
+}
+
+/// Reads a drill's requests as they come: each one once, in order.
+pub struct Inbox {
+    path: PathBuf,
+    seen: usize,
+}
+
+impl Inbox {
+    /// The requests of drill `id` not yet taken.
+    pub fn new(store: &Store, id: &str) -> Inbox {
+        Inbox { path: path(store, id), seen: 0 }
+    }
+
+    /// The requests appended since the last call. Lines that do not read as a request
+    /// are skipped (the journal reader warns).
+    pub fn take(&mut self) -> Result<Vec<Request>> {
+        if !crate::store::fs::exists(&self.path) {
+            return Ok(Vec::new());
+        }
+        let all: Vec<Request> = Journal::read(&self.path)?;
+        let new = all.into_iter().skip(self.seen).collect::<Vec<_>>();
+        self.seen += new.len();
+        Ok(new)
+    }
+}
