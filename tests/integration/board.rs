@@ -140,11 +140,14 @@ end: {{ at: 30s, reset: exact }}
     blue.write("drill.yaml", &drill);
     let mut child = blue.spawn_firedrill(&["run", "drill.yaml", "--yes", "--output", "json"], &[]);
     let rx = lines(&mut child);
-    for who in ["blue", "red"] {
-        wait_for(&mut child, &rx, "the db break", |v| {
-            v["event"] == "step-started" && v["team"] == who && v["step"] == "db"
-        });
-    }
+    // Both teams' breaks, in whichever order they come.
+    let started = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    wait_for(&mut child, &rx, "both db breaks", |v| {
+        if v["event"] == "step-started" && v["step"] == "db" {
+            started.borrow_mut().insert(v["team"].as_str().unwrap_or_default().to_owned());
+        }
+        started.borrow().len() == 2
+    });
     fix_exactly(&blue, &blue_stack).await;
     fix_open_to_world(&red, &red_stack).await;
     fix_db_otherwise(&blue, &blue_stack).await;
