@@ -243,15 +243,28 @@ async fn revert_step(
     why: &str,
 ) -> Result<StepState> {
     let after = executor::revert_open(&tr.c.aws, store, &tr.run, Restore::Force, Some(&[a.fault])).await?;
+    reverted(drill, i, tr, rec, why, &after, a.fault)?;
+    Ok(StepState::Reverted)
+}
+
+/// Journal that step `i` (fault `fault`) was reverted, and what `after` says is left.
+fn reverted(
+    drill: &Drill,
+    i: usize,
+    tr: &TeamRun,
+    rec: &Recorder,
+    why: &str,
+    after: &RunRecord,
+    fault: usize,
+) -> Result<()> {
     rec.record(DrillEvent::StepReverted {
         at: now(),
         t: rec.t(),
         team: tr.c.team.name.clone(),
         step: drill.steps[i].name.clone(),
         why: why.to_owned(),
-        not_restored: not_restored(&after, &[a.fault]),
-    })?;
-    Ok(StepState::Reverted)
+        not_restored: not_restored(after, &[fault]),
+    })
 }
 
 /// What noticed a break that happened at `start`: an alarm of the list in ALARM in the
@@ -506,14 +519,7 @@ pub(super) async fn wind_down(
     }
     let after = executor::revert_open(&tr.c.aws, store, &tr.run, restore, Some(&faults)).await?;
     for (i, fault) in active {
-        rec.record(DrillEvent::StepReverted {
-            at: now(),
-            t: rec.t(),
-            team: tr.c.team.name.clone(),
-            step: drill.steps[i].name.clone(),
-            why: why.to_owned(),
-            not_restored: not_restored(&after, &[fault]),
-        })?;
+        reverted(drill, i, tr, rec, why, &after, fault)?;
         tr.steps[i] = StepState::Reverted;
     }
     Ok(not_restored(&after, &faults).into_iter().map(|n| format!("{}: {n}", tr.c.team.name)).collect())

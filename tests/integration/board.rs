@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Empty};
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
-use crate::drills::{finish, lines, team, wait_for};
+use crate::drills::{finish, lines, score, team, wait_for};
 use crate::harness::{Env, Stack};
 
 /// `GET url`: the status and the body.
@@ -89,15 +89,6 @@ async fn fix_db_otherwise(env: &Env, stack: &Stack) {
     let vpc = IpRange::builder().cidr_ip("10.0.0.0/16").description("from the vpc").build();
     let rule = IpPermission::builder().ip_protocol("tcp").from_port(5432).to_port(5432).ip_ranges(vpc).build();
     env.ec2.authorize_security_group_ingress().group_id(&stack.db_sg).ip_permissions(rule).send().await.unwrap();
-}
-
-fn score<'a>(report: &'a Value, team: &str, step: &str) -> &'a Value {
-    report["scores"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["team"] == team && s["step"] == step)
-        .unwrap_or_else(|| panic!("no score for {team}/{step}: {report:#}"))
 }
 
 /// Debug text of Rust's that must never reach a report.

@@ -122,7 +122,7 @@ async fn put_back_http(env: &Env, stack: &Stack) {
         .unwrap();
 }
 
-fn score<'a>(report: &'a Value, team: &str, step: &str) -> &'a Value {
+pub(crate) fn score<'a>(report: &'a Value, team: &str, step: &str) -> &'a Value {
     report["scores"]
         .as_array()
         .unwrap()
