@@ -215,6 +215,13 @@ pub struct TargetOutcome {
     pub regressions: Vec<String>,
 }
 
+/// A `control` event in words: `instructor: extend red http: 300 s more`.
+pub fn control_text(by: &str, action: &str, team: Option<&str>, step: Option<&str>, detail: &str) -> String {
+    let on = [team, step].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+    format!("{by}: {action} {on}{detail}")
+}
+
 fn by_schedule() -> String {
     "schedule".into()
 }

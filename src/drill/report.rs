@@ -215,9 +215,7 @@ fn describe(e: &DrillEvent) -> String {
         }
         DrillEvent::Detected { team, step, by, .. } => format!("{team}: {step} noticed by {by}"),
         DrillEvent::Control { by, action, team, step, detail, .. } => {
-            let on = [team.as_deref(), step.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-            let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
-            format!("{by}: {action} {on}{detail}")
+            super::journal::control_text(by, action, team.as_deref(), step.as_deref(), detail)
         }
         DrillEvent::StepExtended { team, step, duration_s, .. } => {
             format!("{team}: {step} extended: reverted {} after the break", mmss(*duration_s))

@@ -110,9 +110,8 @@ impl View {
                 Some(format!("{} {team}  {step}: noticed by {by}", clock(*t)))
             }
             DrillEvent::Control { t, by, action, team, step, detail, .. } => {
-                let on = [team.as_deref(), step.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-                let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
-                Some(format!("{} {by}: {action} {on}{detail}", clock(*t)))
+                let text = super::journal::control_text(by, action, team.as_deref(), step.as_deref(), detail);
+                Some(format!("{} {text}", clock(*t)))
             }
             DrillEvent::StepExtended { t, team, step, duration_s, .. } => {
                 Some(format!("{} {team}  {step}: extended to {}", clock(*t), mmss(*duration_s)))

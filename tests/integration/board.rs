@@ -22,23 +22,29 @@ async fn get(url: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned())
 }
 
+/// The room's board served on `port`, once it answers and `want` holds of it (30 s at most).
+async fn board_until(port: u16, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+    let url = format!("http://127.0.0.1:{port}/api/board");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            let (status, body) = get(&url).await;
+            assert_eq!(status, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if want(&v) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "the board on port {port} never showed {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The room's board of the newest drill, from `firedrill board` in a process of its own.
 async fn replay(env: &Env) -> Value {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut board = env.spawn_firedrill(&["board", "--listen", &format!("127.0.0.1:{port}")], &[]);
-    let url = format!("http://127.0.0.1:{port}/api/board");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let board_json = loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            let (status, body) = get(&url).await;
-            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-            if status == 200 && v["outcome"].is_string() {
-                break v;
-            }
-        }
-        assert!(Instant::now() < deadline, "no board on port {port}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let board_json = board_until(port, "the drill's end", |v| v["outcome"].is_string()).await;
     let _ = board.kill();
     let _ = board.wait();
     board_json
@@ -271,28 +277,7 @@ async fn a_board_in_another_process_shows_the_drill_and_replays_it_after() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let mut board = env.spawn_firedrill(&["board", "--listen", &listen], &[]);
-    let url = format!("http://{listen}/api/board");
-    let look = |want: &'static str| {
-        let url = url.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(c) =
-                    tokio::net::TcpStream::connect(url.trim_start_matches("http://").split('/').next().unwrap()).await
-                {
-                    drop(c);
-                    let (status, body) = get(&url).await;
-                    assert_eq!(status, 200, "{body}");
-                    let b: Value = serde_json::from_str(&body).unwrap();
-                    if b["teams"][0]["steps"][0]["state"] == want {
-                        return b;
-                    }
-                }
-                assert!(Instant::now() < deadline, "the board never showed {want}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
+    let look = |want: &'static str| board_until(port, want, move |b| b["teams"][0]["steps"][0]["state"] == want);
     let live = look("broken").await;
     assert!(live["outcome"].is_null(), "still running: {live:#}");
     fix_exactly(&env, &stack).await;
