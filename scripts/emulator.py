@@ -16,6 +16,27 @@ import time
 from moto.server import ThreadedMotoServer
 
 
+def fix_moto() -> None:
+    """Where moto answers in a shape AWS does not, answer as AWS does.
+
+    moto 5.2.5 names the root of GetBucketVersioning's answer GetBucketVersioningResponse;
+    S3 names it VersioningConfiguration, and the Rust SDK reads only that (boto3 does not
+    look). The state store checks a bucket's versioning before using it.
+    """
+    from moto.s3.responses import S3Response
+
+    def get_bucket_versioning(self):
+        status = self.backend.get_bucket_versioning(self.bucket_name)
+        inner = f"<Status>{status}</Status>" if status else ""
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{inner}</VersioningConfiguration>'
+        )
+        return 200, {"Content-Type": "application/xml"}, body
+
+    S3Response.get_bucket_versioning = get_bucket_versioning
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--stdin", action="store_true", help="stop when stdin closes")
@@ -23,6 +44,7 @@ def main() -> None:
     args = p.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines
 
+    fix_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()

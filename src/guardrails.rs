@@ -22,6 +22,9 @@ pub const DEFAULT_CONFIG: &str = "firedrill.yaml";
 struct RawConfig {
     #[serde(default)]
     guardrails: RawGuardrails,
+    /// The state store (`--state` overrides it).
+    #[serde(default)]
+    state: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +79,8 @@ pub struct Guardrails {
     pub max_targets: Option<u32>,
     /// The VPCs targets may be in (targets that live in none are not affected).
     pub vpcs: Vec<String>,
+    /// The state store the file names (`state: s3://bucket/prefix`), if it names one.
+    pub state: Option<String>,
 }
 
 impl Guardrails {
@@ -124,6 +129,11 @@ impl Guardrails {
                 problems.push(Diagnostic::at(path, source, v.referenced.into(), msg));
             }
         }
+        if let Some(st) = &raw.state
+            && let Err(e) = crate::store::location::Location::parse(&st.value)
+        {
+            problems.push(Diagnostic::at(path, source, st.referenced.into(), e.to_string()));
+        }
         problems.into_result(Guardrails {
             source: Some(path.to_owned()),
             accounts,
@@ -131,6 +141,7 @@ impl Guardrails {
             require_tag: g.require_tag,
             max_targets: g.max_targets.map(|m| m.value),
             vpcs: g.vpcs.into_iter().map(|v| v.value).collect(),
+            state: raw.state.map(|s| s.value),
         })
     }
 

@@ -144,7 +144,7 @@ impl RunView {
                         live: None,
                         first_restored_at: t.first_restored_at.clone(),
                         changes: t.changes.clone(),
-                        snapshot: rec.dir.join(&t.snapshot).display().to_string(),
+                        snapshot: rec.files.location_of(&t.snapshot).display().to_string(),
                         error: t.error.clone(),
                         differences: t.differences.clone(),
                     })
@@ -170,7 +170,7 @@ impl RunView {
             account: rec.account.clone(),
             region: rec.region.clone(),
             endpoint: rec.endpoint.clone(),
-            state_dir: rec.dir.display().to_string(),
+            state_dir: rec.files.location().display().to_string(),
             faults,
             created,
         }

@@ -9,12 +9,12 @@
 //! The stack is one list of steps, each with its create and its delete (`steps.rs`):
 //! `up` runs it in order, `down` in reverse. Everything carries `firedrill:sandbox=<name>`
 //! (and a `Tier` tag the shipped faults select on). What `up` creates is recorded in
-//! `<state>/sandbox/<account>/<region>/<name>.json` as it is made, durably, so `down`
+//! the store's `sandbox/<account>/<region>/<name>.json` as it is made, durably, so `down`
 //! deletes exactly that, even after an `up` that failed halfway. What firedrill launched
 //! into the stack goes too; what it kept as evidence ([`evidence`]) is listed, and
 //! deleted only when asked.
 
-use std::path::{Path, PathBuf};
+use crate::store::Store;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,48 +95,39 @@ pub fn check_name(name: &str) -> Result<()> {
     )))
 }
 
-/// Where a sandbox's manifest is: one per account, region and name, so every team's
-/// stack (`sandbox up --drill`, or one store for several accounts) has its own.
-pub fn manifest_path(state: &Path, account: &str, region: &str, name: &str) -> PathBuf {
-    state.join("sandbox").join(account).join(region).join(format!("{name}.json"))
+/// Where a sandbox's manifest is in the store: one per account, region and name, so
+/// every team's stack (`sandbox up --drill`, or one store for several accounts) has its own.
+pub fn manifest_key(account: &str, region: &str, name: &str) -> String {
+    format!("sandbox/{account}/{region}/{name}.json")
 }
 
 /// Where manifests were before they were keyed by account and region: still read, and
 /// removed by `down`.
-fn old_manifest_path(state: &Path, name: &str) -> PathBuf {
-    state.join("sandbox").join(format!("{name}.json"))
+fn old_manifest_key(name: &str) -> String {
+    format!("sandbox/{name}.json")
 }
 
-/// The sandbox `name` recorded for this account and region, and its manifest's path.
-pub fn load(state: &Path, account: &str, region: &str, name: &str) -> Result<Option<(Sandbox, PathBuf)>> {
+/// The sandbox `name` recorded for this account and region, and its manifest's key.
+pub fn load(store: &Store, account: &str, region: &str, name: &str) -> Result<Option<(Sandbox, String)>> {
     check_name(name)?;
-    for path in [manifest_path(state, account, region, name), old_manifest_path(state, name)] {
-        if !crate::store::fs::exists(&path) {
-            continue;
-        }
-        let bytes = crate::store::fs::read(&path, "read sandbox manifest")?;
-        let sb: Sandbox = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt { path: path.clone(), message: e.to_string() })?;
+    crate::store::check_id(account).and_then(|()| crate::store::check_id(region))?;
+    for key in [manifest_key(account, region, name), old_manifest_key(name)] {
+        let Some(sb) = store.read_json::<Sandbox>(&key, "a sandbox manifest")? else { continue };
         // A file firedrill did not write, or moved: its account and region must be the
-        // ones its path says.
+        // ones its key says.
         if sb.name == name && sb.account == account && sb.region == region {
-            return Ok(Some((sb, path)));
+            return Ok(Some((sb, key)));
         }
     }
     Ok(None)
 }
 
-fn save(state: &Path, sb: &Sandbox) -> Result<()> {
-    let path = manifest_path(state, &sb.account, &sb.region, &sb.name);
-    let dir = path.parent().expect("a manifest is in a directory");
-    crate::store::create_private_dir(&state.join("sandbox"))?;
-    crate::store::create_private_dir(&state.join("sandbox").join(&sb.account))?;
-    crate::store::create_private_dir(dir)?;
-    crate::store::write_durably(&path, &serde_json::to_vec_pretty(sb).expect("serializes"))
+fn save(store: &Store, sb: &Sandbox) -> Result<()> {
+    store.write_json(&manifest_key(&sb.account, &sb.region, &sb.name), sb)
 }
 
 /// Create the stack. Refuses if a sandbox of that name is recorded already.
-pub async fn up(aws: &Aws, state: &Path, name: &str, ami: Option<&str>) -> Result<Sandbox> {
+pub async fn up(aws: &Aws, state: &Store, name: &str, ami: Option<&str>) -> Result<Sandbox> {
     let account = aws.account().await?;
     if let Some((existing, _)) = load(state, &account, &aws.region, name)? {
         return Err(Error::Refused(format!(
@@ -224,12 +215,12 @@ async fn find_ami(aws: &Aws) -> Result<String> {
 /// what is already gone is skipped. The manifest goes last. Evidence images and snapshots
 /// of the stack's instances are listed in what it returns, and deleted too if
 /// `delete_evidence`.
-pub async fn down(aws: &Aws, state: &Path, name: &str, delete_evidence: bool) -> Result<Sandbox> {
+pub async fn down(aws: &Aws, state: &Store, name: &str, delete_evidence: bool) -> Result<Sandbox> {
     let account = aws.account().await?;
-    let Some((mut sb, path)) = load(state, &account, &aws.region, name)? else {
+    let Some((mut sb, key)) = load(state, &account, &aws.region, name)? else {
         return Err(Error::Usage(format!(
             "no sandbox `{name}` recorded in {} for account {account} ({})",
-            state.display(),
+            state.root().display(),
             aws.region
         )));
     };
@@ -244,6 +235,6 @@ pub async fn down(aws: &Aws, state: &Path, name: &str, delete_evidence: bool) ->
         evidence::delete(&aws.ec2, &mut kept).await?;
     }
     sb.evidence = kept;
-    std::fs::remove_file(&path).map_err(Error::store("remove sandbox manifest", &path))?;
+    state.backend().remove(&key)?;
     Ok(sb)
 }

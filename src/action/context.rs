@@ -50,28 +50,14 @@ pub struct RunCtx {
     pub run_id: String,
     /// The fault's index in the run.
     pub fault: usize,
-    /// The run's directory in the state store.
-    pub run_dir: Option<std::path::PathBuf>,
     recorder: Arc<dyn Recorder>,
     created: Mutex<Vec<Created>>,
 }
 
 impl RunCtx {
     /// The context of fault `fault` of run `run_id`, with what the journal says it created.
-    pub fn new(
-        run_id: &str,
-        fault: usize,
-        run_dir: &std::path::Path,
-        recorder: Arc<dyn Recorder>,
-        created: Vec<Created>,
-    ) -> Self {
-        RunCtx {
-            run_id: run_id.to_owned(),
-            fault,
-            run_dir: Some(run_dir.to_owned()),
-            recorder,
-            created: Mutex::new(created),
-        }
+    pub fn new(run_id: &str, fault: usize, recorder: Arc<dyn Recorder>, created: Vec<Created>) -> Self {
+        RunCtx { run_id: run_id.to_owned(), fault, recorder, created: Mutex::new(created) }
     }
 
     /// Record a resource the fault created, durably, before it is used.
@@ -144,6 +130,6 @@ impl RunCtx {
                 Ok(())
             }
         }
-        RunCtx::new("20261202T000000.000Z-test", 0, std::path::Path::new("."), Arc::new(Nowhere), Vec::new())
+        RunCtx::new("20261202T000000.000Z-test", 0, Arc::new(Nowhere), Vec::new())
     }
 }

@@ -132,39 +132,8 @@ impl Aws {
     /// Like [`Aws::connect`], acting as `role` when given. Still no network call: the
     /// role is assumed on the first AWS call.
     pub async fn connect_as(args: &AwsArgs, role: Option<&AssumeRole>) -> Result<Aws> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
-        if std::env::var_os("AWS_RETRY_MODE").is_none() && std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
-            loader = loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
-        }
-        if let Some(profile) = &args.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &args.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(url) = &args.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let mut config = loader.load().await;
-        // Every call goes through the pacer for this account and region: AWS's documented
-        // limits when the calls go to AWS (or FIREDRILL_LIMITS=aws), adapting to throttles.
-        let to_aws = config.endpoint_url().is_none_or(|u| u.contains(".amazonaws.com"));
-        let pacing = pace::Pacing {
-            share: f64::from(args.api_share) / 100.0,
-            deadline: pace::deadline(args.deadline),
-            seeded: to_aws || std::env::var("FIREDRILL_LIMITS").is_ok_and(|v| v == "aws"),
-        };
-        let scope = format!(
-            "{} {} {}",
-            config.region().map(|r| r.to_string()).unwrap_or_default(),
-            config.endpoint_url().unwrap_or_default(),
-            access::Access::of(args, role).describe()
-        );
-        let paced = pace::Paced::client(http_client(), pace::pacer(&scope, pacing));
-        // The pacer's wait happens before a request's body is read: upload stall
-        // protection would take it for a stalled upload (its bodies are small anyway).
-        let stalls = aws_sdk_ec2::config::StalledStreamProtectionConfig::enabled().upload_enabled(false).build();
-        config = config.into_builder().http_client(paced).stalled_stream_protection(stalls).build();
+        let mut config =
+            sdk_config(args, args.endpoint_url.as_deref(), &access::Access::of(args, role).describe()).await;
         if let Some(role) = role {
             let session = role.session_name.clone().unwrap_or_else(|| "firedrill".into());
             let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn).session_name(session);
@@ -221,6 +190,44 @@ impl Aws {
             .map_err(Error::aws("find the account for these credentials (sts:GetCallerIdentity)"))?;
         out.account.ok_or_else(|| Error::Failed("sts:GetCallerIdentity returned no account".into()))
     }
+}
+
+/// The SDK's configuration for the options (`--profile`, `--region`, retries), calls
+/// sent to `endpoint` when given, every call behind the pacer for its scope: the region,
+/// the endpoint and `who` (how the credentials are obtained). Makes no network call.
+pub async fn sdk_config(args: &AwsArgs, endpoint: Option<&str>, who: &str) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
+    if std::env::var_os("AWS_RETRY_MODE").is_none() && std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+        loader = loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+    }
+    if let Some(profile) = &args.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &args.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    // Every call goes through the pacer for this account and region: AWS's documented
+    // limits when the calls go to AWS (or FIREDRILL_LIMITS=aws), adapting to throttles.
+    let to_aws = config.endpoint_url().is_none_or(|u| u.contains(".amazonaws.com"));
+    let pacing = pace::Pacing {
+        share: f64::from(args.api_share) / 100.0,
+        deadline: pace::deadline(args.deadline),
+        seeded: to_aws || std::env::var("FIREDRILL_LIMITS").is_ok_and(|v| v == "aws"),
+    };
+    let scope = format!(
+        "{} {} {who}",
+        config.region().map(|r| r.to_string()).unwrap_or_default(),
+        config.endpoint_url().unwrap_or_default(),
+    );
+    let paced = pace::Paced::client(http_client(), pace::pacer(&scope, pacing));
+    // The pacer's wait happens before a request's body is read: upload stall
+    // protection would take it for a stalled upload (its bodies are small anyway).
+    let stalls = aws_sdk_ec2::config::StalledStreamProtectionConfig::enabled().upload_enabled(false).build();
+    config.into_builder().http_client(paced).stalled_stream_protection(stalls).build()
 }
 
 /// The HTTPS client every SDK client uses: rustls with the `ring` provider.

@@ -22,7 +22,6 @@ pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,7 +71,7 @@ pub async fn serve(store: Store, drill_id: String, listen: SocketAddr) -> Result
         tracing::info!("the board listens on {addr}, beyond this machine: team and instructor pages need their tokens");
     }
     let (tx, rx) = watch::channel(Arc::new(Seen::default()));
-    tokio::spawn(follow(journal::drill_journal(&store, &drill_id), tx));
+    tokio::spawn(follow(store.clone(), journal::drill_journal(&drill_id), tx));
     let shared = Arc::new(Shared { store, drill_id, seen: rx });
     let app = Router::new()
         .route("/", get(room_page))
@@ -91,63 +90,52 @@ pub async fn serve(store: Store, drill_id: String, listen: SocketAddr) -> Result
     Ok(addr)
 }
 
-/// Follow the journal at `path`: read what was appended, fold it into the board, and
+/// Follow the drill's journal: read what was appended, fold it into the board, and
 /// publish the board when it changed. A journal that does not exist yet is waited for.
-async fn follow(path: PathBuf, tx: watch::Sender<Arc<Seen>>) {
+/// The store is read off the async threads (an S3 store waits for its answers).
+async fn follow(store: Store, key: String, tx: watch::Sender<Arc<Seen>>) {
     let mut events: Vec<DrillEvent> = Vec::new();
-    let mut offset = 0u64;
-    let mut partial = Vec::new();
+    let mut follow = Some(crate::store::Follow::new(&key));
+    let location = store.log_location(&key);
     loop {
-        if let Some(new) = read_from(&path, &mut offset, &mut partial) {
-            let mut changed = false;
-            for line in new {
-                match serde_json::from_slice::<DrillEvent>(&line) {
-                    Ok(e) => {
-                        events.push(e);
-                        changed = true;
+        let (store2, mut f) = (store.clone(), follow.take().expect("put back after every read"));
+        let read = tokio::task::spawn_blocking(move || {
+            let lines = f.lines(&store2);
+            (f, lines)
+        })
+        .await;
+        let Ok((f, lines)) = read else { return };
+        follow = Some(f);
+        match lines {
+            Err(e) => tracing::debug!("{}: {e}", location.display()),
+            Ok(new) if !new.is_empty() => {
+                let mut changed = false;
+                for line in new {
+                    match serde_json::from_slice::<DrillEvent>(&line) {
+                        Ok(e) => {
+                            events.push(e);
+                            changed = true;
+                        }
+                        // Not a line the runner wrote whole (a torn tail, a marker): skip it.
+                        Err(e) => tracing::debug!("{}: a line the board cannot read: {e}", location.display()),
                     }
-                    // Not a line the runner wrote whole (a torn tail, a marker): skip it.
-                    Err(e) => tracing::debug!("{}: a line the board cannot read: {e}", path.display()),
+                }
+                if changed {
+                    let tokens = match events.first() {
+                        Some(DrillEvent::Started { tokens, .. }) => tokens.clone(),
+                        _ => BTreeMap::new(),
+                    };
+                    let seen = Seen { board: Board::from_events(&events), tokens };
+                    tx.send_replace(Arc::new(seen));
                 }
             }
-            if changed {
-                let tokens = match events.first() {
-                    Some(DrillEvent::Started { tokens, .. }) => tokens.clone(),
-                    _ => BTreeMap::new(),
-                };
-                let seen = Seen { board: Board::from_events(&events), tokens };
-                tx.send_replace(Arc::new(seen));
-            }
+            Ok(_) => {}
         }
         if tx.is_closed() {
             return;
         }
         tokio::time::sleep(FOLLOW).await;
     }
-}
-
-/// The complete lines appended to `path` since `offset` (a line still being written
-/// waits in `partial`); `None` when there is nothing new or the file cannot be read.
-fn read_from(path: &std::path::Path, offset: &mut u64, partial: &mut Vec<u8>) -> Option<Vec<Vec<u8>>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let len = std::fs::metadata(path).ok()?.len();
-    if len <= *offset {
-        return None;
-    }
-    let mut file = crate::store::fs::open(path, std::fs::OpenOptions::new().read(true), "read drill journal").ok()?;
-    file.seek(SeekFrom::Start(*offset)).ok()?;
-    let mut bytes = Vec::with_capacity((len - *offset) as usize);
-    file.read_to_end(&mut bytes).ok()?;
-    *offset += bytes.len() as u64;
-    partial.extend_from_slice(&bytes);
-    let mut lines = Vec::new();
-    while let Some(end) = partial.iter().position(|b| *b == b'\n') {
-        let line: Vec<u8> = partial.drain(..=end).collect();
-        if line.len() > 1 {
-            lines.push(line[..line.len() - 1].to_vec());
-        }
-    }
-    Some(lines)
 }
 
 /// Who a request comes from: the token in `?token=` or `Authorization: Bearer`.

@@ -34,7 +34,7 @@ struct Report {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     stop::on_signals("abort");
     let aborted = executor::abort(&g.aws, &store, args.wait).await?;
     let mut report = Report {

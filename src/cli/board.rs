@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     let id = journal::resolve(&store, args.drill.as_deref())?;
     let addr = crate::board::serve(store, id.clone(), args.listen).await?;
     crate::errln!("board of drill {id}: the room at http://{addr}/ (Ctrl-C to stop serving)");

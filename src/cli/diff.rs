@@ -32,7 +32,7 @@ struct TargetDiff {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     let id = store.resolve(args.run.as_deref())?;
     let rec = store.read(&id)?;
     super::warn_all(&rec.warnings);

@@ -36,7 +36,7 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     if !args.yes {
         confirm(&plan)?;
     }
-    let store = g.store();
+    let store = g.store()?;
     let run_id = crate::store::Store::new_run_id();
     // Ctrl-C or SIGTERM stops the injection and rolls back what this run changed.
     let opts = executor::InjectOptions { stack: args.stack, schedule: None };

@@ -14,6 +14,7 @@ mod runs;
 mod sandbox;
 mod schedule;
 mod show;
+mod state;
 mod status;
 mod sweep;
 mod validate;
@@ -25,7 +26,7 @@ use clap::{Parser, Subcommand};
 use crate::aws::{Aws, AwsArgs};
 use crate::fault::{self, FaultSpec};
 use crate::output::Format;
-use crate::store::Store;
+use crate::store::{StateArgs, Store};
 use crate::{Error, Result};
 
 #[derive(Debug, Parser)]
@@ -47,9 +48,8 @@ pub struct Cli {
 pub struct Global {
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// State directory: runs, journals, snapshots.
-    #[arg(long, global = true, env = "FIREDRILL_STATE", default_value = ".firedrill")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Guardrails file (default: ./firedrill.yaml when it exists).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
@@ -96,12 +96,19 @@ pub enum Command {
     Sandbox(sandbox::Args),
     /// Scheduled drills and faults: check a schedule file, run the scheduler, or tick once.
     Schedule(schedule::Args),
+    /// The state store itself: move it between a directory and S3.
+    State(state::Args),
 }
 
 impl Global {
-    /// The state store the options name.
-    pub fn store(&self) -> Store {
-        Store::new(&self.state)
+    /// The state store the options name (`--state`, else `state:` in the guardrails
+    /// file, else `.firedrill`).
+    pub fn store(&self) -> Result<Store> {
+        let configured = match &self.state.state {
+            Some(_) => None,
+            None => crate::guardrails::Guardrails::load(self.config.as_deref())?.state,
+        };
+        self.state.open(&self.aws, configured.as_deref())
     }
 
     /// Clients for the account and region the options name.
@@ -172,6 +179,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sandbox(a) => sandbox::exec(a, g).await,
         Command::Abort(a) => abort::exec(a, g).await,
         Command::Sweep(a) => sweep::exec(a, g).await,
+        Command::State(a) => state::exec(a, g),
         Command::Schedule(a) => schedule::exec(a, g).await,
     }
 }

@@ -28,7 +28,7 @@ pub async fn make(files: &[PathBuf], g: &Global, stack: bool) -> Result<(Aws, Pl
     let faults = load_faults(files)?;
     let guard = Guardrails::load(g.config.as_deref())?;
     let aws = g.aws().await?;
-    let store = g.store();
+    let store = g.store()?;
     let plan = executor::plan(&aws, &guard, faults, (!stack).then_some(&store)).await?;
     Ok((aws, plan))
 }

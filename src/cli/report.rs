@@ -37,9 +37,9 @@ fn write_report(path: &std::path::Path, text: &str) -> Result<()> {
 }
 
 pub fn exec(args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     let id = journal::resolve(&store, args.drill.as_deref())?;
-    let r = report::build(journal::read(&journal::drill_journal(&store, &id))?);
+    let r = report::build(journal::read(&store, &id)?);
     let text = match args.format {
         ReportFormat::Markdown => report::markdown(&r),
         ReportFormat::Html => report::html(&r),

@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     let id = store.resolve(args.run.as_deref())?;
     let rec = store.read(&id)?;
     let aws = g.reach(&rec).await?;

@@ -66,7 +66,7 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let drill = drill::load(&args.drill).map_err(Error::Input)?;
     let guard = Guardrails::load(g.config.as_deref())?;
     let teams = runner::connect(&drill, &g.aws).await?;
-    let store = g.store();
+    let store = g.store()?;
     let plans = runner::preflight(&drill, &teams, &guard, (!args.stack).then_some(&store)).await?;
     if args.dry_run {
         let out = DryRun {

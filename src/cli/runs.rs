@@ -26,7 +26,7 @@ struct Row {
 }
 
 pub fn exec(_args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     let mut rows = Vec::new();
     for entry in store.entries()? {
         rows.push(match entry {
@@ -57,7 +57,7 @@ pub fn exec(_args: Args, g: &Global) -> Result<()> {
     }
     emit(g.output, &rows, |rows| {
         if rows.is_empty() {
-            return format!("no runs in {}\n", g.state.display());
+            return format!("no runs in {}\n", store.root().display());
         }
         let mut s =
             format!("{:<25} {:<14} {:<12} {:<10} {:>7}  FAULTS\n", "RUN", "STATUS", "ACCOUNT", "REGION", "TARGETS");

@@ -66,9 +66,9 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let mut all = Vec::new();
     for (team, aws) in &places {
         let (sb, verb) = match &args.command {
-            Command::Up { name, ami, .. } => (sandbox::up(aws, &g.state, name, ami.as_deref()).await?, "created"),
+            Command::Up { name, ami, .. } => (sandbox::up(aws, &g.store()?, name, ami.as_deref()).await?, "created"),
             Command::Down { name, evidence, .. } => {
-                (sandbox::down(aws, &g.state, name, *evidence == Evidence::Delete).await?, "deleted")
+                (sandbox::down(aws, &g.store()?, name, *evidence == Evidence::Delete).await?, "deleted")
             }
         };
         if g.output == Format::Text {

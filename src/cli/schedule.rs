@@ -81,7 +81,7 @@ fn scheduler<'a>(
 
 async fn tick(path: &std::path::Path, catch_up: SignedDuration, g: &Global) -> Result<()> {
     let file = load(path)?;
-    let store = g.store();
+    let store = g.store()?;
     let mut s = scheduler(&file, &store, g)?;
     s.catch_up = catch_up;
     let lines = s.tick(Timestamp::now()).await?;
@@ -100,7 +100,7 @@ async fn tick(path: &std::path::Path, catch_up: SignedDuration, g: &Global) -> R
 
 async fn run(path: &std::path::Path, catch_up: SignedDuration, g: &Global) -> Result<()> {
     let file = load(path)?;
-    let store = g.store();
+    let store = g.store()?;
     let mut s = scheduler(&file, &store, g)?;
     s.catch_up = catch_up;
     tracing::info!(file = %path.display(), schedules = file.schedules.len(), "scheduler started");

@@ -3,7 +3,6 @@
 use super::Global;
 use crate::Result;
 use crate::output::emit;
-use crate::store::Journal;
 use crate::store::journal::Event;
 
 #[derive(Debug, clap::Args)]
@@ -13,9 +12,9 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     let id = store.resolve_or_newest(args.run.as_deref())?;
-    let events: Vec<Event> = Journal::read(&store.run_dir(&id)?.join("journal.jsonl"))?;
+    let events: Vec<Event> = store.run_events(&id)?;
     let faults: Vec<String> = store.read(&id)?.faults.iter().map(|f| f.name.clone()).collect();
     emit(g.output, &events, |events| {
         let name = |i: &usize| faults.get(*i).cloned().unwrap_or_else(|| format!("#{i}"));
@@ -36,6 +35,9 @@ pub fn exec(args: Args, g: &Global) -> Result<()> {
                     format!("{at}  fault added  {} ({})", spec.name, spec.action.info().name)
                 }
                 Event::Command { at, by, command } => format!("{at}  {by}: {command}"),
+                Event::LockTakenOver { at, by, from } => {
+                    format!("{at}  {by} took over the run's lock from {from}")
+                }
                 Event::Snapshot { at, fault, file, sha256 } => {
                     format!("{at}  snapshot file  {} {file} (sha256 {})", name(fault), &sha256[..sha256.len().min(12)])
                 }

@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     let id = store.resolve_or_newest(args.run.as_deref())?;
     let rec = store.read(&id)?;
     super::warn_all(&rec.warnings);

@@ -27,7 +27,7 @@ struct Found {
 }
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
-    let store = g.store();
+    let store = g.store()?;
     let mut places: Vec<(String, Aws)> = Vec::new();
     let mut seen = BTreeSet::new();
     for rec in store.runs()?.0 {

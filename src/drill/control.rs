@@ -1,18 +1,16 @@
 //! Requests to a running drill from its board: a team asking for its next hint, an
 //! instructor's buttons (release a hint, extend or end a step, stop, abort). One JSON line
-//! each in `<state>/drills/<id>/controls.jsonl`, appended (fsync'd) by whichever process
+//! each in the store's `drills/<id>/controls` log, appended (fsync'd) by whichever process
 //! serves the board, and read by the runner at every look. The runner checks each request
 //! against the drill (a team and step it has, a step still running), journals it as a
 //! [`super::journal::DrillEvent::Control`], and then what it did with it; a request it
 //! cannot act on is journaled with why.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::journal::drills_dir;
+use super::journal::DRILLS;
 use crate::Result;
-use crate::store::{Journal, Store};
+use crate::store::{Follow, Journal, Store};
 
 /// One request to a running drill.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,37 +56,34 @@ impl Request {
     }
 }
 
-/// Where drill `id`'s requests are.
-pub fn path(store: &Store, id: &str) -> PathBuf {
-    drills_dir(store).join(id).join("controls.jsonl")
+/// The key of drill `id`'s requests in the store.
+pub fn key(id: &str) -> String {
+    format!("{DRILLS}/{id}/controls")
 }
 
-/// Append a request to drill `id`, durably.
+/// Append a request to drill `id`, durably. Several processes may (the board, the
+/// command line): the log is shared.
 pub fn send(store: &Store, id: &str, request: &Request) -> Result<()> {
-    Journal::open(&path(store, id))?.append(request)
+    crate::store::check_id(id)?;
+    store.open_log(&key(id), true)?.append(request)
 }
 
 /// Reads a drill's requests as they come: each one once, in order.
 pub struct Inbox {
-    path: PathBuf,
-    seen: usize,
+    store: Store,
+    follow: Follow,
 }
 
 impl Inbox {
     /// The requests of drill `id` not yet taken.
     pub fn new(store: &Store, id: &str) -> Inbox {
-        Inbox { path: path(store, id), seen: 0 }
+        Inbox { store: store.clone(), follow: Follow::new(&key(id)) }
     }
 
     /// The requests appended since the last call. Lines that do not read as a request
     /// are skipped (the journal reader warns).
     pub fn take(&mut self) -> Result<Vec<Request>> {
-        if !crate::store::fs::exists(&self.path) {
-            return Ok(Vec::new());
-        }
-        let all: Vec<Request> = Journal::read(&self.path)?;
-        let new = all.into_iter().skip(self.seen).collect::<Vec<_>>();
-        self.seen += new.len();
-        Ok(new)
+        let lines = self.follow.lines(&self.store)?;
+        Ok(Journal::parse::<Request>(&self.store.log_location(self.follow.key()), &lines.concat()).events)
     }
 }

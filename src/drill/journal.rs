@@ -3,7 +3,6 @@
 //! every change to AWS; this one holds the game. Same format and guarantees as a run's
 //! journal (fsync'd JSON lines); `--output json` streams these events as they happen.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -270,34 +269,32 @@ impl DrillEvent {
 }
 
 /// Where drills live in the state store.
-pub fn drills_dir(store: &Store) -> PathBuf {
-    store.root().join("drills")
+pub const DRILLS: &str = "drills";
+
+/// The key of drill `id`'s journal in the store.
+pub fn drill_journal(id: &str) -> String {
+    format!("{DRILLS}/{id}/journal")
 }
 
-/// Where drill `id`'s journal is.
-pub fn drill_journal(store: &Store, id: &str) -> PathBuf {
-    drills_dir(store).join(id).join("journal.jsonl")
-}
-
-/// Create a drill's directory and journal.
+/// Create a drill's journal.
 pub fn create(store: &Store, id: &str) -> Result<Arc<Journal>> {
-    let dir = drills_dir(store).join(id);
-    crate::store::create_private_dir(&drills_dir(store))?;
-    crate::store::create_private_dir(&dir)?;
-    Ok(Arc::new(Journal::open(&dir.join("journal.jsonl"))?))
+    crate::store::check_id(id)?;
+    Ok(Arc::new(store.open_log(&drill_journal(id), false)?))
 }
 
-/// Every event of a drill's journal, in order.
-pub fn read(path: &Path) -> Result<Vec<DrillEvent>> {
-    if !path.is_file() {
-        return Err(Error::Usage(format!("no drill journal at {}", path.display())));
+/// Every event of drill `id`'s journal, in order.
+pub fn read(store: &Store, id: &str) -> Result<Vec<DrillEvent>> {
+    crate::store::check_id(id)?;
+    let events: Vec<DrillEvent> = store.read_log(&drill_journal(id))?;
+    if events.is_empty() {
+        return Err(Error::Usage(format!("no drill journal at {}", store.log_location(&drill_journal(id)).display())));
     }
-    Journal::read(path)
+    Ok(events)
 }
 
 /// Every drill id, newest first.
 pub fn drill_ids(store: &Store) -> Result<Vec<String>> {
-    crate::store::ids_with_journal(&drills_dir(store))
+    store.ids_with_log(DRILLS, "journal")
 }
 
 /// A drill id, the id of one of its team runs, or (none given) the newest drill.
@@ -309,10 +306,10 @@ pub fn resolve(store: &Store, id: Option<&str>) -> Result<String> {
             .ok_or_else(|| Error::Usage(format!("no drills in {}", store.root().display())));
     };
     crate::store::check_id(id)?;
-    if drill_journal(store, id).is_file() {
+    if store.backend().read_log(&drill_journal(id))?.is_some() {
         return Ok(id.to_owned());
     }
-    if store.run_dir(id)?.join("journal.jsonl").is_file() {
+    if store.has_run(id)? {
         if let Some(link) = store.read(id)?.drill {
             return Ok(link.drill_id);
         }

@@ -275,7 +275,7 @@ pub async fn run(
     }
     rec.record(DrillEvent::Ended { at: now(), t: rec.t(), outcome: outcome.clone() })?;
     signals.abort();
-    let events = journal::read(&journal::drill_journal(store, &drill_id))?;
+    let events = journal::read(store, &drill_id)?;
     Ok(Finished { drill_id, outcome, interrupted, stopped, not_restored, scores: score::steps(&events) })
 }
 

@@ -41,11 +41,15 @@ pub async fn abort(args: &AwsArgs, store: &Store, wait: Duration) -> Result<Abor
     // 1. Runs another firedrill process holds: tell it to stop, wait for its lock.
     let mut held = Vec::new();
     let mut signalled = BTreeSet::new();
+    let mut stopped = Vec::new();
     for rec in &open {
         if let Some(holder) = store.holder(&rec.run_id)? {
             if signalled.insert(holder.pid) {
                 match stop_holder(&holder) {
-                    Ok(()) => out.stopped.push(format!("{holder} (run {})", rec.run_id)),
+                    Ok(()) => {
+                        stopped.push(holder.pid);
+                        out.stopped.push(format!("{holder} (run {})", rec.run_id));
+                    }
                     Err(why) => {
                         out.runs.push((
                             rec.run_id.clone(),
@@ -62,6 +66,13 @@ pub async fn abort(args: &AwsArgs, store: &Store, wait: Duration) -> Result<Abor
     for id in &held {
         while store.holder(id)?.is_some() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // And for the processes themselves: one rolling back may let go of a run's lock and
+    // take it again (its rollback reopens the run), so a free lock alone proves nothing.
+    for pid in &stopped {
+        while running(*pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     // Re-read what the stopped processes left (they revert on SIGTERM).
@@ -101,6 +112,14 @@ pub async fn abort(args: &AwsArgs, store: &Store, wait: Duration) -> Result<Abor
     }
     out.runs.sort_by(|a, b| b.0.cmp(&a.0));
     Ok(out)
+}
+
+/// Whether process `pid` of this machine is still running (not gone, not a zombie).
+fn running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // `pid (name) S ...`: the state follows the last `)`.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z' | 'X'))
 }
 
 /// Send SIGTERM to the firedrill process that holds a lock, if it is one of this

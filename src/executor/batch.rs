@@ -187,8 +187,9 @@ pub async fn states_after<'a, R: Resource>(
 mod tests {
     use super::*;
 
-    fn marked_in(path: &std::path::Path) -> Vec<String> {
-        Journal::read::<Event>(path)
+    fn marked_in(store: &crate::store::Store) -> Vec<String> {
+        store
+            .read_log::<Event>("marks")
             .unwrap()
             .into_iter()
             .map(|e| match e {
@@ -200,9 +201,10 @@ mod tests {
 
     #[test]
     fn marks_a_window_of_calls_ahead_and_each_target_once() {
-        let path = std::env::temp_dir().join(format!("firedrill-marks-{}.jsonl", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let journal = Journal::open(&path).unwrap();
+        let dir = std::env::temp_dir().join(format!("firedrill-marks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = crate::store::Store::new(dir);
+        let journal = path.open_log("marks", false).unwrap();
         // Seven targets, two a call: four calls (0..2, 2..4, 4..6, 6..7), marked two
         // calls (four targets) at a time.
         let marked = Mutex::new(0);
@@ -217,6 +219,6 @@ mod tests {
         assert_eq!(marked_in(&path), ["t0", "t1", "t2", "t3", "t4", "t5", "t6"], "the rest, once, to the last call");
         ensure(4..6).unwrap();
         assert_eq!(marked_in(&path).len(), 7);
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir_all(path.root());
     }
 }

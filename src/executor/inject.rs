@@ -120,7 +120,7 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
             (file_name(first + i, &f.name), before)
         })
         .collect();
-    let written = crate::store::write_json_all(&run.dir, &files)?;
+    let written = run.files.write_json_all(&files)?;
     let mut planned: Vec<Event> = written
         .iter()
         .enumerate()
@@ -152,7 +152,7 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     );
     journal.append_all(&planned)?;
     failpoint::hit("after-snapshot");
-    tracing::debug!(run = %run_id, dir = %run.dir.display(), targets = planned.len(), "snapshots durable");
+    tracing::debug!(run = %run_id, store = %run.files.location().display(), targets = planned.len(), "snapshots durable");
 
     // Hold every target (tagged where the service allows) before the first break; a run
     // of another store that took hold of one at the same moment refuses the lot.
@@ -181,11 +181,11 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     // journal cannot say so (a full disk).
     let touched = std::sync::Mutex::new(Vec::new());
     for (i, f) in plan.faults.iter().enumerate() {
-        let ctx = RunCtx::new(&run_id, first + i, &run.dir, journal.clone(), Vec::new());
+        let ctx = RunCtx::new(&run_id, first + i, journal.clone(), Vec::new());
         let result = with_fault!(&f.spec.action, |fault, shared, batch| inject_fault(
             Parts { fault, shared, batch },
             aws,
-            FaultRun { ctx: &ctx, journal: &journal },
+            FaultRun { ctx: &ctx, journal: &journal, files: &run.files },
             f,
             &touched
         )
@@ -202,7 +202,7 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
     let these: Vec<usize> = (first..first + plan.faults.len()).collect();
     let rollback = super::revert::revert_open(aws, store, run, super::Restore::Force, Some(&these)).await;
     let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
-    let snapshots = run.dir.join("snapshots");
+    let snapshots = run.files.location_of("snapshots");
     let how = match rollback {
         Ok(rec) if !rec.targets.iter().any(|t| these.contains(&t.fault) && t.phase.needs_revert()) => {
             "everything it changed was reverted".to_owned()
@@ -229,7 +229,7 @@ async fn inject_planned(aws: &Aws, store: &Store, run: &RunDir, plan: &Plan, fir
             };
             format!(
                 "the rollback failed ({e}); {what}; once {} can be written again, run `firedrill revert {run_id}`",
-                run.dir.display()
+                run.files.location().display()
             )
         }
     };
@@ -295,7 +295,7 @@ async fn inject_fault<F: Fault, S: Shared<F>, B: Batch<F>>(
     }
     let mut after_of: Vec<Option<String>> = vec![None; items.len()];
     let mut written = None;
-    if let Some(dir) = ctx.run_dir.as_ref().filter(|_| !afters.is_empty()) {
+    if !afters.is_empty() {
         let file = After {
             run_id: &ctx.run_id,
             fault,
@@ -303,7 +303,7 @@ async fn inject_fault<F: Fault, S: Shared<F>, B: Batch<F>>(
             targets: afters.iter().map(|(i, state)| TargetAfter { id: &items[*i].0.id, state }).collect(),
         };
         let name = format!("{}.after", file_name(fault, &planned.name));
-        let (rel, sha256) = crate::store::write_json_all(dir, &[(name, file)])?.remove(0);
+        let (rel, sha256) = fr.files.write_json_all(&[(name, file)])?.remove(0);
         for (i, _) in &afters {
             after_of[*i] = Some(rel.clone());
         }

@@ -56,6 +56,8 @@ pub(super) struct Parts<'a, F, S, B> {
 pub(super) struct FaultRun<'a> {
     pub ctx: &'a crate::action::RunCtx,
     pub journal: &'a Journal,
+    /// Where the run's snapshots and post-break states go.
+    pub files: &'a crate::store::RunFiles,
 }
 
 /// A fault's records of what it created and deleted go into the run's journal, durably,

@@ -129,13 +129,13 @@ async fn revert_run(
         let journal = journal.clone();
         async move {
             let created = rec.created.iter().filter(|c| c.fault == fi).cloned().collect();
-            let ctx = RunCtx::new(&rec.run_id, fi, &rec.dir, journal.clone(), created);
+            let ctx = RunCtx::new(&rec.run_id, fi, journal.clone(), created);
             let targets: Vec<&TargetRecord> = rec.targets.iter().filter(|t| t.fault == fi).collect();
             let how = How { force: restore != Restore::Unchanged, exact: restore == Restore::Exact, verify };
             with_fault!(&spec.action, |fault, shared, batch| revert_fault(
                 Parts { fault, shared, batch },
                 aws,
-                FaultRun { ctx: &ctx, journal: &journal },
+                FaultRun { ctx: &ctx, journal: &journal, files: &rec.files },
                 rec,
                 &targets,
                 how,

@@ -9,8 +9,6 @@
 //! records, skipping what is gone already, so `down` finishes an `up` that failed
 //! halfway and can be run again.
 
-use std::path::Path;
-
 use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
 use aws_sdk_ec2::types::{
     IamInstanceProfileSpecification, IpPermission, IpRange, LaunchTemplateIamInstanceProfileSpecificationRequest,
@@ -32,7 +30,7 @@ use crate::{Error, Result};
 /// What every step works with: the clients, and where the manifest is saved.
 pub(super) struct Ctx<'a> {
     pub aws: &'a Aws,
-    pub state: &'a Path,
+    pub state: &'a crate::store::Store,
 }
 
 impl Ctx<'_> {

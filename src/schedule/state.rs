@@ -12,14 +12,11 @@
 //! the claim loses the slot rather than firing it twice. At most once is the safe side
 //! for breaking things.
 
-use std::fs::File;
-use std::path::PathBuf;
-
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Journal, Store, create_private_dir, private_file, write_durably};
-use crate::{Error, Result};
+use crate::Result;
+use crate::store::{Held, Journal, Store};
 
 /// A schedule's state: its last tick, and what it fired.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -61,48 +58,36 @@ pub enum Decision {
     Reverted { at: Timestamp, run_id: String, outcome: String },
 }
 
-/// A schedule's directory in the store.
+/// A schedule's place in the store.
 pub struct ScheduleDir {
-    pub dir: PathBuf,
+    store: Store,
+    /// `schedules/<name>`.
+    dir: String,
     journal: Journal,
 }
 
 impl ScheduleDir {
-    /// The directory of schedule `name`, created if new.
+    /// The place of schedule `name`, its journal created if new.
     pub fn open(store: &Store, name: &str) -> Result<ScheduleDir> {
-        let dir = store.root().join("schedules").join(name);
-        create_private_dir(&dir)?;
-        let journal = Journal::open(&dir.join("journal.jsonl"))?;
-        Ok(ScheduleDir { dir, journal })
+        crate::store::check_id(name)?;
+        let dir = format!("schedules/{name}");
+        let journal = store.open_log(&format!("{dir}/journal"), false)?;
+        Ok(ScheduleDir { store: store.clone(), dir, journal })
     }
 
     /// The schedule's lock, or `None` when another scheduler holds it.
-    pub fn try_lock(&self) -> Result<Option<File>> {
-        let path = self.dir.join("lock");
-        let file =
-            private_file().create(true).truncate(false).write(true).open(&path).map_err(Error::store("open", &path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(Error::store("lock", &path)(e)),
-        }
+    pub fn try_lock(&self) -> Result<Option<Box<dyn Held>>> {
+        self.store.try_lock(&format!("{}/lock", self.dir))
     }
 
     /// The schedule's state; empty if none was written.
     pub fn read(&self) -> Result<State> {
-        let path = self.dir.join("state.json");
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Corrupt { path: path.clone(), message: format!("not a schedule state: {e}") }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(Error::store("read", &path)(e)),
-        }
+        Ok(self.store.read_json(&format!("{}/state.json", self.dir), "a schedule state")?.unwrap_or_default())
     }
 
     /// Replace the state durably. Call only while holding the lock.
     pub fn write(&self, state: &State) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(state).expect("state serializes");
-        write_durably(&self.dir.join("state.json"), &bytes)
+        self.store.write_json(&format!("{}/state.json", self.dir), state)
     }
 
     /// Append a decision to the schedule's log.
@@ -112,6 +97,6 @@ impl ScheduleDir {
 
     /// Every decision the schedule's log holds.
     pub fn decisions(&self) -> Result<Vec<Decision>> {
-        Journal::read(&self.dir.join("journal.jsonl"))
+        self.store.read_log(&format!("{}/journal", self.dir))
     }
 }

@@ -3,19 +3,16 @@
 //! A torn last line (a crash mid-write) is ignored when reading; the next append ends it
 //! and says so, so it is never glued to a new event nor mistaken for damage later.
 
-use std::fs::File;
-use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::fs;
+use super::backend::Log;
+use crate::Result;
 use crate::aws::access::Access;
 use crate::fault::FaultSpec;
 use crate::target::Target;
-use crate::{Error, Result};
 
 /// One line of a run's journal: what happened to the run, a fault or a target, and when.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -154,6 +151,13 @@ pub enum Event {
         by: String,
         command: String,
     },
+    /// This process took over the run's lock from `from`, whose lease had run out (an
+    /// S3 store: a holder that died, or lost its connection, on another machine).
+    LockTakenOver {
+        at: String,
+        by: String,
+        from: String,
+    },
     /// The fault created a resource (recorded before it is relied on).
     Created {
         at: String,
@@ -246,42 +250,24 @@ pub struct Read<E = Event> {
 /// The line an appender writes after a torn last line (a crash mid-write) it found, so a
 /// reader knows that line was torn, not damaged: the write it began never returned, so
 /// nothing it recorded was relied on. Not an event; readers skip it.
-const TORN: &str = r#"{"journal":"the line above was torn by a crash and is ignored"}"#;
+pub(super) const TORN: &str = r#"{"journal":"the line above was torn by a crash and is ignored"}"#;
 
-/// An append-only journal file: every append fsync'd before it returns.
+/// An append-only journal in the store (a local file, or objects on S3; see
+/// [`super::backend::Log`]): every append durable before it returns.
 pub struct Journal {
-    path: PathBuf,
-    file: Mutex<Appender>,
-}
-
-struct Appender {
-    file: File,
-    /// The file ends in a torn line: the next append ends it first (see [`TORN`]).
-    torn: bool,
+    location: PathBuf,
+    log: Box<dyn Log>,
 }
 
 impl Journal {
-    /// Open `path` for appending, creating it if needed. Never follows a link.
-    pub fn open(path: &Path) -> Result<Journal> {
-        let file = fs::open(path, fs::private_file().create(true).append(true).read(true), "open journal")?;
-        let torn = ends_torn(&file).map_err(Error::store("read journal", path))?;
-        Ok(Journal { path: path.to_owned(), file: Mutex::new(Appender { file, torn }) })
+    /// The journal `log` at `location` (for messages).
+    pub(super) fn new(location: PathBuf, log: Box<dyn Log>) -> Journal {
+        Journal { location, log }
     }
 
-    /// Create `path` holding `first` as its only line, atomically (a temporary file
-    /// renamed into place): a journal either starts with `first` or does not exist, so a
-    /// crash can never leave a run directory whose journal lacks its first line. The
-    /// failpoints `before-<event>` and `after-<event>` surround the write.
-    pub fn create<E: Serialize>(path: &Path, first: &E) -> Result<Journal> {
-        let (line, names) = lines(std::slice::from_ref(first));
-        for name in &names {
-            crate::failpoint::hit(&format!("before-{name}"));
-        }
-        fs::write_durably(path, &line)?;
-        for name in &names {
-            crate::failpoint::hit(&format!("after-{name}"));
-        }
-        Self::open(path)
+    /// Where the journal is.
+    pub fn location(&self) -> &Path {
+        &self.location
     }
 
     /// Append one event and fsync before returning. Failpoints `before-<event>` and
@@ -292,8 +278,8 @@ impl Journal {
     }
 
     /// Append several events with one write and one fsync (a fleet's targets would
-    /// otherwise cost an fsync each). The failpoints of each kind of event in the batch
-    /// surround the write, as for [`Journal::append`].
+    /// otherwise cost an fsync each; on S3, an object each). The failpoints of each kind
+    /// of event in the batch surround the write, as for [`Journal::append`].
     pub fn append_all<E: Serialize>(&self, events: &[E]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
@@ -302,39 +288,24 @@ impl Journal {
         for name in &names {
             crate::failpoint::hit(&format!("before-{name}"));
         }
-        let mut out = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let mut bytes = Vec::with_capacity(lines.len() + TORN.len() + 2);
-        if out.torn {
-            bytes.push(b'\n');
-            bytes.extend_from_slice(TORN.as_bytes());
-            bytes.push(b'\n');
-        }
-        bytes.extend_from_slice(&lines);
-        out.file.write_all(&bytes).map_err(Error::store("append to journal", &self.path))?;
-        out.file.sync_data().map_err(Error::store("fsync journal", &self.path))?;
-        out.torn = false;
-        drop(out);
+        self.log.append(&lines)?;
         for name in &names {
             crate::failpoint::hit(&format!("after-{name}"));
         }
         Ok(())
     }
 
-    /// Every readable event. A torn last line (a crash mid-write) recorded nothing
-    /// durable and is skipped quietly; any other unreadable line is skipped and logged
-    /// as a warning. [`Journal::read_all`] says whether that happened.
-    pub fn read<E: DeserializeOwned>(path: &Path) -> Result<Vec<E>> {
-        let read = Self::read_all(path)?;
-        for w in &read.warnings {
-            tracing::warn!("{w}");
-        }
-        Ok(read.events)
+    /// `first` as the bytes a new journal starts with, with its failpoints' names.
+    pub(super) fn first<E: Serialize>(first: &E) -> (Vec<u8>, Vec<String>) {
+        lines(std::slice::from_ref(first))
     }
 
-    /// Every event of a journal; whether it is damaged, and warnings for lines it skipped.
-    pub fn read_all<E: DeserializeOwned>(path: &Path) -> Result<Read<E>> {
-        let bytes = fs::read(path, "read journal")?;
-        let text = String::from_utf8_lossy(&bytes);
+    /// Every event of a journal's text (from `location`); whether it is damaged, and
+    /// warnings for lines it skipped. A torn last line (a crash mid-write) recorded
+    /// nothing durable and is skipped quietly; any other unreadable line is skipped and
+    /// reported as a warning.
+    pub fn parse<E: DeserializeOwned>(location: &Path, bytes: &[u8]) -> Read<E> {
+        let text = String::from_utf8_lossy(bytes);
         let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
         let mut read = Read { events: Vec::with_capacity(lines.len()), damaged: false, warnings: Vec::new() };
         for (k, (i, line)) in lines.iter().enumerate() {
@@ -344,18 +315,22 @@ impl Journal {
             match serde_json::from_str(line) {
                 Ok(e) => read.events.push(e),
                 Err(_) if k + 1 == lines.len() && !text.ends_with('\n') => {
-                    tracing::debug!("ignoring a torn last line in {}", path.display());
+                    tracing::debug!("ignoring a torn last line in {}", location.display());
                 }
                 Err(_) if lines.get(k + 1).is_some_and(|(_, next)| *next == TORN) => {
-                    tracing::debug!("ignoring line {} of {}: torn by a crash", i + 1, path.display());
+                    tracing::debug!("ignoring line {} of {}: torn by a crash", i + 1, location.display());
                 }
                 Err(e) => {
-                    read.warnings.push(format!("{}:{}: unreadable journal line skipped ({e})", path.display(), i + 1));
+                    read.warnings.push(format!(
+                        "{}:{}: unreadable journal line skipped ({e})",
+                        location.display(),
+                        i + 1
+                    ));
                     read.damaged = true;
                 }
             }
         }
-        Ok(read)
+        read
     }
 }
 
@@ -373,17 +348,4 @@ fn lines<E: Serialize>(events: &[E]) -> (Vec<u8>, Vec<String>) {
         lines.push(b'\n');
     }
     (lines, names)
-}
-
-/// Whether `file` ends in a line with no newline: a write a crash cut short.
-fn ends_torn(mut file: &File) -> std::io::Result<bool> {
-    use std::io::{Seek, SeekFrom};
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(false);
-    }
-    let mut last = [0u8];
-    file.seek(SeekFrom::Start(len - 1))?;
-    file.read_exact(&mut last)?;
-    Ok(last[0] != b'\n')
 }

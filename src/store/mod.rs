@@ -21,36 +21,51 @@
 //! directory fsync'd, so a snapshot either exists whole or not at all. Everything here
 //! is plain JSON for an investigator to open.
 
+pub mod backend;
 pub mod fs;
 pub mod journal;
+pub mod local;
+pub mod location;
+pub mod migrate;
+
 pub mod record;
+pub mod s3;
 pub mod snapshot;
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+pub use backend::{Backend, Held, Holder};
 pub use fs::{create_private_dir, private_file, write_durably};
 pub use journal::{Event, Journal};
+pub use location::StateArgs;
 pub use record::{Phase, RunRecord};
 
 use crate::{Error, Result};
 
-/// The state store: runs, drills, schedules and sandbox manifests under one directory.
+/// The state store: runs, drills, schedules and sandbox manifests, in a local directory
+/// or under an S3 prefix ([`backend`]). Cloning shares it.
 #[derive(Clone, Debug)]
 pub struct Store {
-    root: PathBuf,
+    backend: Arc<dyn Backend>,
 }
 
 /// An open run: its journal and the lock that keeps other processes out.
 pub struct RunDir {
     pub id: String,
-    pub dir: PathBuf,
+    pub files: RunFiles,
     pub journal: Arc<Journal>,
-    _lock: File,
+    _lock: Box<dyn Held>,
+}
+
+/// A run's files in the store: its snapshots and post-break states.
+#[derive(Clone, Debug)]
+pub struct RunFiles {
+    store: Store,
+    run_id: String,
 }
 
 /// One directory of `runs/`, as [`Store::entries`] finds it.
@@ -66,23 +81,6 @@ pub enum Entry {
 
 /// A run directory that could not be read: `(id, why)`.
 pub type Damaged = (String, String);
-
-/// Who holds a run's lock, as its lock file says: a process on a host.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: u32,
-    pub host: String,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.is_empty() {
-            write!(f, "pid {}", self.pid)
-        } else {
-            write!(f, "pid {} on {}", self.pid, self.host)
-        }
-    }
-}
 
 /// Check an id (a run's, a drill's) given on the command line or read from a file: it
 /// names a directory of the store, so it is one path component of a fixed character
@@ -101,53 +99,41 @@ pub fn check_id(id: &str) -> Result<()> {
     }
 }
 
+/// The key of run `id`'s `rest` (`journal`, `lock`, `snapshots/0-web.json`).
+fn run_key(id: &str, rest: &str) -> String {
+    format!("runs/{id}/{rest}")
+}
+
 impl Store {
-    /// The store at `root`.
+    /// The local store at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store::with(Arc::new(local::Local::new(root)))
     }
 
-    /// Where the store is.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The store `backend` keeps.
+    pub fn with(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
     }
 
-    fn runs_dir(&self) -> PathBuf {
-        self.root.join("runs")
+    /// What keeps the store's bytes.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
     }
 
-    /// A short name for this store, the same from any working directory: the host and a
-    /// digest of the store's absolute path. Hold tags carry it, so a store can tell its
-    /// own lost runs from another store's.
+    /// Where the store is, for messages (`.firedrill`, `s3://bucket/prefix`).
+    pub fn root(&self) -> PathBuf {
+        self.backend.location("")
+    }
+
+    /// Where `key` is, for messages.
+    pub fn location(&self, key: &str) -> PathBuf {
+        self.backend.location(key)
+    }
+
+    /// A short name for this store, the same from any working directory: hold tags carry
+    /// it, so a store can tell its own lost runs from another store's.
     pub fn identity(&self) -> String {
-        // The same whether the store exists yet or not (it may have been lost).
-        let path = std::fs::canonicalize(&self.root).unwrap_or_else(|_| {
-            let parent = self.root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let name = self.root.file_name().unwrap_or_default();
-            std::fs::canonicalize(parent).map(|p| p.join(name)).unwrap_or_else(|_| self.root.clone())
-        });
-        let digest = snapshot::sha256(format!("{}\0{}", journal::hostname(), path.display()).as_bytes());
-        format!("store {}", &digest[..12])
-    }
-
-    /// The directory of run `id` (checked: see [`check_id`]).
-    pub fn run_dir(&self, id: &str) -> Result<PathBuf> {
-        check_id(id)?;
-        Ok(self.runs_dir().join(id))
-    }
-
-    /// Check the store's root and `runs/` (when they exist) before reading or writing.
-    fn check(&self) -> Result<bool> {
-        if !fs::exists(&self.root) {
-            return Ok(false);
-        }
-        fs::check_root(&self.root)?;
-        let runs = self.runs_dir();
-        if !fs::exists(&runs) {
-            return Ok(false);
-        }
-        fs::check_dir(&runs)?;
-        Ok(true)
+        self.backend.identity()
     }
 
     /// A new run id: UTC time to the millisecond, then 4 random hex digits; ids sort by
@@ -157,67 +143,81 @@ impl Store {
         format!("{ts}-{:04x}", crate::target::fresh_seed() & 0xffff)
     }
 
-    /// Create run `id` (its directory must not exist yet), take its lock, and start its
-    /// journal with `first` (its `run-started`), atomically: a run directory either has a
-    /// journal that says what the run is, or nothing was ever done from it.
+    /// Create run `id` (it must not exist yet), take its lock, and start its journal with
+    /// `first` (its `run-started`), atomically: a run either has a journal that says what
+    /// the run is, or nothing was ever done from it.
     pub fn create_run(&self, id: &str, first: &Event) -> Result<RunDir> {
-        let dir = self.run_dir(id)?;
-        fs::create_private_dir(&self.root)?;
-        fs::check_root(&self.root)?;
-        fs::create_private_dir(&self.runs_dir())?;
-        fs::create_new_dir(&dir)?;
-        fs::create_private_dir(&dir.join("snapshots"))?;
-        fs::sync_dir(&self.runs_dir())?;
-        let lock = take_lock(id, &dir)?;
-        let journal = Arc::new(Journal::create(&dir.join("journal.jsonl"), first)?);
-        Ok(RunDir { id: id.to_owned(), dir, journal, _lock: lock })
+        check_id(id)?;
+        self.backend.create_dir(&format!("runs/{id}"))?;
+        let lock = self.lock_run(id)?;
+        let journal = self.create_log(&run_key(id, "journal"), first)?;
+        Ok(RunDir { id: id.to_owned(), files: self.files(id), journal: Arc::new(journal), _lock: lock })
     }
 
     /// Open an existing run for mutation, taking its lock. Refuses, writing nothing, a
     /// directory that is not a run (no journal, or one that does not start with
-    /// `run-started`).
+    /// `run-started`). A lock whose lease expired (S3) is taken over, and the journal
+    /// says so.
     pub fn open_run(&self, id: &str) -> Result<RunDir> {
-        let dir = self.existing(id)?;
-        first_event(&dir)?;
-        let lock = take_lock(id, &dir)?;
-        let journal = Arc::new(Journal::open(&dir.join("journal.jsonl"))?);
-        Ok(RunDir { id: id.to_owned(), dir, journal, _lock: lock })
+        check_id(id)?;
+        self.first_event(id)?;
+        let lock = self.lock_run(id)?;
+        let journal = self.open_log(&run_key(id, "journal"), false)?;
+        if let Some(from) = lock.took_over() {
+            journal.append(&Event::LockTakenOver { at: journal::now(), by: journal::who(), from: from.to_string() })?;
+        }
+        Ok(RunDir { id: id.to_owned(), files: self.files(id), journal: Arc::new(journal), _lock: lock })
+    }
+
+    fn lock_run(&self, id: &str) -> Result<Box<dyn Held>> {
+        match self.backend.lock(&run_key(id, "lock"))? {
+            Ok(held) => Ok(held),
+            Err(holder) => Err(Error::Locked { run: id.to_owned(), holder: format!(" ({holder})") }),
+        }
+    }
+
+    /// Run `id`'s files.
+    pub fn files(&self, id: &str) -> RunFiles {
+        RunFiles { store: self.clone(), run_id: id.to_owned() }
     }
 
     /// Who holds run `id`'s lock now, if anyone does.
     pub fn holder(&self, id: &str) -> Result<Option<Holder>> {
-        let dir = self.existing(id)?;
-        let path = dir.join("lock");
-        if !fs::exists(&path) {
-            return Ok(None);
-        }
-        let mut lock = fs::open(&path, private_file().read(true), "open lock")?;
-        match lock.try_lock_shared() {
-            Ok(()) => Ok(None),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(Some(read_holder(&mut lock))),
-            Err(std::fs::TryLockError::Error(e)) => Err(Error::store("lock", &path)(e)),
-        }
+        self.existing(id)?;
+        self.backend.holder(&run_key(id, "lock"))
     }
 
-    /// The directory of run `id`, which must exist and be a real directory.
-    fn existing(&self, id: &str) -> Result<PathBuf> {
-        let dir = self.run_dir(id)?;
-        if !self.check()? || !fs::exists(&dir) {
-            return Err(Error::Usage(format!("no run {id} in {}", self.root.display())));
+    /// Take lock `key` (a schedule's) without waiting: `None` when another holds it.
+    pub fn try_lock(&self, key: &str) -> Result<Option<Box<dyn Held>>> {
+        Ok(self.backend.lock(key)?.ok())
+    }
+
+    /// Check that run `id` exists.
+    fn existing(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        let known = self.backend.read_log(&run_key(id, "journal"))?.is_some()
+            || self.backend.list("runs")?.iter().any(|r| r == id);
+        if !known {
+            return Err(Error::Usage(format!("no run {id} in {}", self.root().display())));
         }
-        fs::check_dir(&dir)?;
-        Ok(dir)
+        Ok(())
     }
 
     /// Read a run's record (no lock: a reader may see a run mid-flight).
     pub fn read(&self, id: &str) -> Result<RunRecord> {
-        let dir = self.existing(id)?;
-        let path = dir.join("journal.jsonl");
-        if !fs::exists(&path) {
-            return Err(not_a_run(&dir, "it has no journal.jsonl"));
-        }
-        let read = Journal::read_all(&path)?;
-        let mut rec = RunRecord::fold(&path, read.events)?;
+        check_id(id)?;
+        let Some(bytes) = self.backend.read_log(&run_key(id, "journal"))? else {
+            self.existing(id)?;
+            return Err(self.not_a_run(id, "it has no journal"));
+        };
+        self.record(id, &bytes)
+    }
+
+    /// Run `id`'s record from its journal's text.
+    fn record(&self, id: &str, bytes: &[u8]) -> Result<RunRecord> {
+        let location = self.log_location(&run_key(id, "journal"));
+        let read = Journal::parse(&location, bytes);
+        let mut rec = RunRecord::fold(&location, read.events, self.files(id))?;
         rec.warnings.splice(0..0, read.warnings);
         if read.damaged {
             // A lost line may have been a target's `injecting`: treat every target that
@@ -230,29 +230,22 @@ impl Store {
         Ok(rec)
     }
 
-    /// Every run directory, newest first: a readable run, or a damaged one with the
-    /// reason. A directory with no journal yet (a crash before the run began: nothing
-    /// was done from it) is not listed.
+    /// Every run, newest first: a readable run, or a damaged one with the reason. A run
+    /// with no journal yet (a crash before the run began: nothing was done from it) is
+    /// not listed.
     pub fn entries(&self) -> Result<Vec<Entry>> {
-        if !self.check()? {
-            return Ok(Vec::new());
-        }
-        let runs = self.runs_dir();
-        let dirs = std::fs::read_dir(&runs).map_err(Error::store("read state directory", &runs))?;
-        let mut names: Vec<String> = dirs.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut names = self.backend.list("runs")?;
         names.sort_by(|a, b| b.cmp(a));
         let mut out = Vec::with_capacity(names.len());
         for id in names {
-            if id.starts_with('.') {
-                continue;
-            }
-            let dir = runs.join(&id);
-            let journal = dir.join("journal.jsonl");
-            let is_dir = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
-            if is_dir && std::fs::symlink_metadata(&journal).map_or(true, |m| m.is_file() && m.len() == 0) {
-                continue;
-            }
-            out.push(match self.read(&id) {
+            let read = check_id(&id).and_then(|()| self.backend.read_log(&run_key(&id, "journal")));
+            let entry = match read {
+                Ok(None) => continue,
+                Ok(Some(bytes)) if bytes.is_empty() => continue,
+                Ok(Some(bytes)) => self.record(&id, &bytes),
+                Err(e) => Err(e),
+            };
+            out.push(match entry {
                 Ok(rec) => Entry::Run(Box::new(rec)),
                 Err(e) => Entry::Damaged { id, reason: e.to_string() },
             });
@@ -294,95 +287,196 @@ impl Store {
         }
         Err(Error::Usage(format!(
             "no run in {} has injected faults; name one (see `firedrill runs`)",
-            self.root.display()
+            self.root().display()
         )))
     }
-}
 
-/// The first event of the run in `dir`, which must be its `run-started`.
-fn first_event(dir: &Path) -> Result<()> {
-    let path = dir.join("journal.jsonl");
-    if !fs::exists(&path) {
-        return Err(not_a_run(dir, "it has no journal.jsonl"));
+    /// Whether run `id` has a journal (it is a run, readable or not).
+    pub fn has_run(&self, id: &str) -> Result<bool> {
+        check_id(id)?;
+        Ok(self.backend.read_log(&run_key(id, "journal"))?.is_some_and(|b| !b.is_empty()))
     }
-    let bytes = fs::read(&path, "read journal")?;
-    let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-    match serde_json::from_slice::<Event>(first) {
-        Ok(Event::RunStarted { .. }) => Ok(()),
-        _ => Err(not_a_run(dir, "its journal does not start with run-started")),
+
+    /// Run `id`'s events, as its journal holds them.
+    pub fn run_events(&self, id: &str) -> Result<Vec<Event>> {
+        self.existing(id)?;
+        self.read_log(&run_key(id, "journal"))
     }
-}
 
-fn not_a_run(dir: &Path, why: &str) -> Error {
-    Error::Refused(format!("{} is not a firedrill run ({why}); nothing was written to it", dir.display()))
-}
-
-/// Take the lock of the run in `dir` and write who holds it (`pid host`).
-fn take_lock(id: &str, dir: &Path) -> Result<File> {
-    let path = dir.join("lock");
-    let mut lock = fs::open(&path, private_file().create(true).truncate(false).read(true).write(true), "open lock")?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = read_holder(&mut lock);
-            return Err(Error::Locked { run: id.to_owned(), holder: format!(" ({holder})") });
+    /// The first event of run `id`, which must be its `run-started`.
+    fn first_event(&self, id: &str) -> Result<()> {
+        let Some(bytes) = self.backend.read_log(&run_key(id, "journal"))? else {
+            self.existing(id)?;
+            return Err(self.not_a_run(id, "it has no journal"));
+        };
+        let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+        match serde_json::from_slice::<Event>(first) {
+            Ok(Event::RunStarted { .. }) => Ok(()),
+            _ => Err(self.not_a_run(id, "its journal does not start with run-started")),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(Error::store("lock", &path)(e)),
     }
-    lock.set_len(0).and_then(|_| lock.rewind()).map_err(Error::store("write lock", &path))?;
-    let _ = write!(lock, "{} {}", std::process::id(), journal::hostname());
-    Ok(lock)
+
+    fn not_a_run(&self, id: &str, why: &str) -> Error {
+        Error::Refused(format!(
+            "{} is not a firedrill run ({why}); nothing was written to it",
+            self.location(&format!("runs/{id}")).display()
+        ))
+    }
+
+    /// Where log `key` is, for messages.
+    pub fn log_location(&self, key: &str) -> PathBuf {
+        self.backend.location(&format!("{key}.jsonl"))
+    }
+
+    /// Create log `key` (a journal) holding `first`; it must not exist yet. The
+    /// failpoints `before-<event>` and `after-<event>` surround the write.
+    pub fn create_log<E: Serialize>(&self, key: &str, first: &E) -> Result<Journal> {
+        let (line, names) = Journal::first(first);
+        for name in &names {
+            crate::failpoint::hit(&format!("before-{name}"));
+        }
+        let log = self.backend.create_log(key, &line)?;
+        for name in &names {
+            crate::failpoint::hit(&format!("after-{name}"));
+        }
+        Ok(Journal::new(self.log_location(key), log))
+    }
+
+    /// Open log `key` for appending (created if new); `shared` when several processes
+    /// append to it (see [`Backend::open_log`]).
+    pub fn open_log(&self, key: &str, shared: bool) -> Result<Journal> {
+        Ok(Journal::new(self.log_location(key), self.backend.open_log(key, shared)?))
+    }
+
+    /// Every readable event of log `key` (none when there is no such log); unreadable
+    /// lines are skipped with a warning in the log.
+    pub fn read_log<E: DeserializeOwned>(&self, key: &str) -> Result<Vec<E>> {
+        let read = self.read_log_all(key)?;
+        for w in &read.warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(read.events)
+    }
+
+    /// Every event of log `key`, whether it is damaged, and what was skipped.
+    pub fn read_log_all<E: DeserializeOwned>(&self, key: &str) -> Result<journal::Read<E>> {
+        let bytes = self.backend.read_log(key)?.unwrap_or_default();
+        Ok(Journal::parse(&self.log_location(key), &bytes))
+    }
+
+    /// The file `key`, parsed as JSON; `None` when there is none. A file that does not
+    /// parse is [`Error::Corrupt`], naming it.
+    pub fn read_json<T: DeserializeOwned>(&self, key: &str, what: &str) -> Result<Option<T>> {
+        let Some(bytes) = self.backend.read(key)? else { return Ok(None) };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt { path: self.location(key), message: format!("not {what}: {e}") })
+    }
+
+    /// Replace the file `key` with `value` as JSON, durably.
+    pub fn write_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        self.backend.write(key, &serde_json::to_vec_pretty(value).expect("the store's files serialize"))
+    }
+
+    /// The ids (checked, see [`check_id`]) directly under `dir` whose log `<id>/<log>`
+    /// has something in it, newest first: ids sort by start time. A log still empty
+    /// crashed before it recorded anything, so before it changed anything.
+    pub fn ids_with_log(&self, dir: &str, log: &str) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .backend
+            .list(dir)?
+            .into_iter()
+            .filter(|id| check_id(id).is_ok())
+            .filter(|id| matches!(self.backend.read_log(&format!("{dir}/{id}/{log}")), Ok(Some(b)) if !b.is_empty()))
+            .collect();
+        ids.sort_by(|a, b| b.cmp(a));
+        Ok(ids)
+    }
 }
 
-fn read_holder(lock: &mut File) -> Holder {
-    let mut text = String::new();
-    let _ = lock.take(256).read_to_string(&mut text);
-    let mut words = text.split_whitespace();
-    let pid = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    Holder { pid, host: words.next().unwrap_or_default().to_owned() }
+/// Follows a log as it grows (a drill's journal for the board, its requests for the
+/// runner): each complete line once, in order; a line still being written waits.
+#[derive(Debug)]
+pub struct Follow {
+    key: String,
+    cursor: u64,
+    partial: Vec<u8>,
 }
 
-/// Write `snapshots/<name>.json` in a run directory for each `(name, value)`, durably
-/// (see [`write_durably`]) with one directory fsync for all of them; returns each file's
-/// path relative to the run directory and the SHA-256 of what was written, in order.
-pub fn write_json_all<T: Serialize>(run_dir: &Path, files: &[(String, T)]) -> Result<Vec<(String, String)>> {
-    let dir = run_dir.join("snapshots");
-    let mut out = Vec::with_capacity(files.len());
-    for (name, value) in files {
-        let rel = format!("snapshots/{name}.json");
-        let bytes = serde_json::to_vec_pretty(value).expect("snapshots serialize");
-        fs::write_synced(&run_dir.join(&rel), &bytes)?;
-        out.push((rel, snapshot::sha256(&bytes)));
+impl Follow {
+    /// Follow log `key` from its start.
+    pub fn new(key: &str) -> Follow {
+        Follow { key: key.to_owned(), cursor: 0, partial: Vec::new() }
     }
-    if !files.is_empty() {
-        fs::sync_dir(&dir)?;
+
+    /// The log followed.
+    pub fn key(&self) -> &str {
+        &self.key
     }
-    Ok(out)
+
+    /// The complete lines appended since the last call, each with its newline.
+    pub fn lines(&mut self, store: &Store) -> Result<Vec<Vec<u8>>> {
+        let bytes = store.backend.read_log_since(&self.key, &mut self.cursor)?;
+        self.partial.extend_from_slice(&bytes);
+        let mut lines = Vec::new();
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            if line.len() > 1 {
+                lines.push(line);
+            }
+        }
+        Ok(lines)
+    }
 }
 
-/// The names of the directories in `dir` that hold a non-empty `journal.jsonl` (drills),
-/// newest first: ids sort by start time. A journal still empty crashed before it
-/// recorded anything, so before it changed anything: nothing to show or revert.
-pub fn ids_with_journal(dir: &Path) -> Result<Vec<String>> {
-    if !fs::exists(dir) {
-        return Ok(Vec::new());
+impl RunFiles {
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
-    fs::check_dir(dir)?;
-    let entries = std::fs::read_dir(dir).map_err(Error::store("read state directory", dir))?;
-    let mut ids: Vec<String> = entries
-        .flatten()
-        .filter(|e| std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir()))
-        .filter(|e| std::fs::symlink_metadata(e.path().join("journal.jsonl")).is_ok_and(|m| m.is_file() && m.len() > 0))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|id| check_id(id).is_ok())
-        .collect();
-    ids.sort_by(|a, b| b.cmp(a));
-    Ok(ids)
+
+    /// The run's own place in the store, for messages.
+    pub fn location(&self) -> PathBuf {
+        self.store.location(&format!("runs/{}", self.run_id))
+    }
+
+    /// Where the run's file `rel` (`snapshots/0-web.json`) is, for messages.
+    pub fn location_of(&self, rel: &str) -> PathBuf {
+        self.store.location(&run_key(&self.run_id, rel))
+    }
+
+    /// The bytes of the run's file `rel`, checked to be the store's own (see
+    /// [`Backend::read`]); a missing file is an error naming it.
+    pub fn read(&self, rel: &str) -> Result<Vec<u8>> {
+        let key = run_key(&self.run_id, rel);
+        self.store.backend.read(&key)?.ok_or_else(|| Error::Corrupt {
+            path: self.store.location(&key),
+            message: "missing: the run's journal names it, but it is not in the store".into(),
+        })
+    }
+
+    /// Write `snapshots/<name>.json` for each `(name, value)`, durably (on S3, checked
+    /// against what S3 says it stored) before returning; returns each file's path
+    /// relative to the run and the SHA-256 of what was written, in order.
+    pub fn write_json_all<T: Serialize>(&self, files: &[(String, T)]) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::with_capacity(files.len());
+        let mut bytes_of = Vec::with_capacity(files.len());
+        for (name, value) in files {
+            let rel = format!("snapshots/{name}.json");
+            let bytes = serde_json::to_vec_pretty(value).expect("snapshots serialize");
+            out.push((rel.clone(), snapshot::sha256(&bytes)));
+            bytes_of.push((run_key(&self.run_id, &rel), bytes));
+        }
+        self.store.backend.write_all(&bytes_of)?;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::path::Path;
 
     use super::*;
 
@@ -414,18 +508,28 @@ mod tests {
         store.create_run(id, &started(id)).unwrap()
     }
 
+    /// Run `id`'s directory in a local store.
+    fn dir_of(store: &Store, id: &str) -> std::path::PathBuf {
+        store.root().join("runs").join(id)
+    }
+
+    fn read_journal(path: &Path) -> journal::Read<Event> {
+        Journal::parse(path, &std::fs::read(path).unwrap())
+    }
+
     #[test]
     fn the_state_directory_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let store = temp_store("perm");
         let run = create(&store, "r1");
-        write_json_all(&run.dir, &[("x".to_owned(), 1)]).unwrap();
+        run.files.write_json_all(&[("x".to_owned(), 1)]).unwrap();
+        let dir = dir_of(&store, "r1");
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&run.dir), 0o700);
-        assert_eq!(mode(&run.dir.join("snapshots")), 0o700);
-        assert_eq!(mode(&run.dir.join("snapshots/x.json")), 0o600);
-        assert_eq!(mode(&run.dir.join("journal.jsonl")), 0o600);
-        assert_eq!(mode(&run.dir.join("lock")), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("snapshots")), 0o700);
+        assert_eq!(mode(&dir.join("snapshots/x.json")), 0o600);
+        assert_eq!(mode(&dir.join("journal.jsonl")), 0o600);
+        assert_eq!(mode(&dir.join("lock")), 0o600);
     }
 
     #[test]
@@ -454,12 +558,12 @@ mod tests {
         let store = temp_store("torn");
         let run = create(&store, "r1");
         run.journal.append(&Event::Injecting { at: "t".into(), fault: 0, target: "sg-1".into() }).unwrap();
-        let path = run.dir.join("journal.jsonl");
+        let path = dir_of(&store, "r1").join("journal.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"event\":\"inj").unwrap();
-        assert_eq!(Journal::read::<Event>(&path).unwrap().len(), 2);
+        assert_eq!(read_journal(&path).events.len(), 2);
         f.write_all(b"\n{}\n").unwrap();
-        let read = Journal::read_all::<Event>(&path).unwrap();
+        let read = read_journal(&path);
         assert_eq!(read.events.len(), 2, "what is readable is kept");
         assert!(read.damaged, "and the damage is known");
         assert_eq!(read.warnings.len(), 2, "{:?}", read.warnings);
@@ -469,12 +573,12 @@ mod tests {
     fn an_append_after_a_torn_line_starts_a_new_line_and_the_torn_one_is_not_damage() {
         let store = temp_store("torn-append");
         let run = create(&store, "r1");
-        let path = run.dir.join("journal.jsonl");
+        let path = dir_of(&store, "r1").join("journal.jsonl");
         drop(run);
         OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"event\":\"inj").unwrap();
         let run = store.open_run("r1").unwrap();
         run.journal.append(&Event::Injecting { at: "t".into(), fault: 0, target: "sg-1".into() }).unwrap();
-        let read = Journal::read_all::<Event>(&path).unwrap();
+        let read = read_journal(&path);
         assert_eq!(read.events.len(), 2, "run-started and the new event, not glued to the torn line");
         assert!(!read.damaged && read.warnings.is_empty(), "{:?}", read.warnings);
     }
@@ -517,7 +621,7 @@ mod tests {
     fn a_symlinked_lock_or_journal_is_refused_and_its_target_untouched() {
         let store = temp_store("links");
         let run = create(&store, "r1");
-        let dir = run.dir.clone();
+        let dir = dir_of(&store, "r1");
         drop(run);
         let victim = store.root().join("victim");
         std::fs::write(&victim, "precious").unwrap();

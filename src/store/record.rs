@@ -4,7 +4,7 @@
 //! that needs reverting, so the next `revert` retries it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -164,8 +164,9 @@ pub struct RunRecord {
     /// What reading the run skipped or doubted (damaged lines), for the command to show.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The run's files in the store (snapshots, post-break states).
     #[serde(skip)]
-    pub dir: PathBuf,
+    pub files: super::RunFiles,
     /// The snapshot files read so far.
     #[serde(skip)]
     snapshots: snapshot::Reader,
@@ -205,9 +206,9 @@ impl RunRecord {
     /// The run as its journal tells it: the header (`run-started`), then each event in
     /// order, either about the run (snapshots, faults added, holds, what was created) or
     /// a step of one target's phase.
-    pub fn fold(path: &Path, events: Vec<Event>) -> Result<RunRecord> {
+    pub fn fold(path: &Path, events: Vec<Event>, files: super::RunFiles) -> Result<RunRecord> {
         let mut events = events.into_iter();
-        let mut run = RunRecord::started(path, events.next())?;
+        let mut run = RunRecord::started(path, events.next(), files)?;
         let mut index = TargetIndex::default();
         for event in events {
             if let Some(step) = run.apply(path, &mut index, event)? {
@@ -219,7 +220,7 @@ impl RunRecord {
 
     /// The fold's first step, the run's header: the journal's first event must be
     /// `run-started`.
-    fn started(path: &Path, first: Option<Event>) -> Result<RunRecord> {
+    fn started(path: &Path, first: Option<Event>, files: super::RunFiles) -> Result<RunRecord> {
         let Some(Event::RunStarted {
             at,
             run_id,
@@ -255,7 +256,7 @@ impl RunRecord {
             created: Vec::new(),
             held: Default::default(),
             warnings: Vec::new(),
-            dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+            files,
             snapshots: snapshot::Reader::default(),
         })
     }
@@ -287,7 +288,7 @@ impl RunRecord {
                 });
                 return Ok(None);
             }
-            Event::Command { .. } => return Ok(None),
+            Event::Command { .. } | Event::LockTakenOver { .. } => return Ok(None),
             Event::Held { fault, .. } => {
                 run.held.insert(fault);
                 return Ok(None);
@@ -386,7 +387,7 @@ impl RunRecord {
     ) -> Result<snapshot::BeforeEntry<S, C>> {
         let entry = self.checked_before(t)?;
         let corrupt =
-            |e: serde_json::Error| Error::Corrupt { path: self.dir.join(&t.snapshot), message: e.to_string() };
+            |e: serde_json::Error| Error::Corrupt { path: self.files.location_of(&t.snapshot), message: e.to_string() };
         Ok(snapshot::BeforeEntry {
             state: serde_json::from_str(entry.state.get()).map_err(corrupt)?,
             change: serde_json::from_str(entry.change.get()).map_err(corrupt)?,
@@ -397,8 +398,8 @@ impl RunRecord {
     /// without building a tree: what a revert checks of every target before it writes.
     pub fn checked_before(&self, t: &TargetRecord) -> Result<snapshot::BeforeEntry<RawJson, RawJson>> {
         let entry: snapshot::BeforeEntry<RawJson, RawJson> =
-            self.snapshots.entry(&self.dir, &t.snapshot, &t.target.id)?;
-        let path = || self.dir.join(&t.snapshot).display().to_string();
+            self.snapshots.entry(&self.files, &t.snapshot, &t.target.id)?;
+        let path = || self.files.location_of(&t.snapshot).display().to_string();
         if let Some(expected) = &t.change_sha256
             && snapshot::raw_sha256(entry.change.get()) != *expected
         {
@@ -428,7 +429,7 @@ impl RunRecord {
     /// pre-break snapshot alone.
     pub fn after<S: DeserializeOwned>(&self, t: &TargetRecord) -> Result<Option<S>, String> {
         let Some(rel) = &t.after else { return Ok(None) };
-        match self.snapshots.entry::<snapshot::AfterEntry<S>>(&self.dir, rel, &t.target.id) {
+        match self.snapshots.entry::<snapshot::AfterEntry<S>>(&self.files, rel, &t.target.id) {
             Ok(entry) => Ok(Some(entry.state)),
             Err(e) => Err(format!(
                 "{}: the state right after the fault cannot be used ({e}); treating the target as broken unless it is restored",
@@ -540,7 +541,8 @@ mod tests {
             Event::Injecting { at: at(), fault: 0, target: "i-2".into() },
             Event::Reverted { at: at(), fault: 7, target: "i-1".into() },
         ];
-        let run = RunRecord::fold(Path::new("/x/journal.jsonl"), events).unwrap();
+        let run =
+            RunRecord::fold(Path::new("/x/journal.jsonl"), events, crate::store::Store::new("/x").files("r")).unwrap();
         let phases: Vec<(usize, &str, Phase)> =
             run.targets.iter().map(|t| (t.fault, t.target.id.as_str(), t.phase)).collect();
         assert_eq!(

@@ -149,12 +149,12 @@ impl Reader {
         self.digests.contains_key(rel)
     }
 
-    /// Target `id`'s entry in the file `rel` (relative to `run_dir`). `T` is a
-    /// [`BeforeEntry`] or an [`AfterEntry`].
-    pub fn entry<T: DeserializeOwned>(&self, run_dir: &Path, rel: &str, id: &str) -> Result<T> {
-        let path = run_dir.join(rel);
+    /// Target `id`'s entry in the run's file `rel`. `T` is a [`BeforeEntry`] or an
+    /// [`AfterEntry`].
+    pub fn entry<T: DeserializeOwned>(&self, files: &super::RunFiles, rel: &str, id: &str) -> Result<T> {
+        let path = files.location_of(rel);
         let corrupt = |message: String| Error::Corrupt { path: path.clone(), message };
-        let file = self.file(&path, rel)?;
+        let file = self.file(files, &path, rel)?;
         let text = match &file.entries {
             None => &file.text[..],
             Some(entries) => &file.text[entries.get(id).ok_or_else(|| corrupt(format!("no entry for {id}")))?.clone()],
@@ -162,11 +162,11 @@ impl Reader {
         serde_json::from_str(text).map_err(|e| corrupt(format!("{id}: {e}")))
     }
 
-    fn file(&self, path: &Path, rel: &str) -> Result<Arc<File>> {
+    fn file(&self, files: &super::RunFiles, path: &Path, rel: &str) -> Result<Arc<File>> {
         if let Some(f) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(rel) {
             return Ok(f.clone());
         }
-        let bytes = super::fs::read(path, "read snapshot")?;
+        let bytes = files.read(rel)?;
         if let Some(expected) = self.digests.get(rel)
             && sha256(&bytes) != *expected
         {
@@ -225,15 +225,18 @@ mod tests {
 
     use super::*;
 
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("firedrill-snap-{name}-{}", std::process::id()));
+    /// A run's files in a fresh local store, and the run's directory.
+    fn dir(name: &str) -> (crate::store::RunFiles, PathBuf) {
+        let root = std::env::temp_dir().join(format!("firedrill-snap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let d = root.join("runs/r");
         std::fs::create_dir_all(d.join("snapshots")).unwrap();
-        d
+        (crate::store::Store::new(root).files("r"), d)
     }
 
     #[test]
     fn reads_each_target_of_a_fault_file_and_the_file_once() {
-        let d = dir("many");
+        let (files, d) = dir("many");
         let t = |id: &str| Target { id: id.into(), ..Target::default() };
         let (a, b) = (t("sg-a"), t("sg-b"));
         let (one, two, x, y) = (json!({"n": 1}), json!({"n": 2}), json!("x"), json!("y"));
@@ -248,20 +251,20 @@ mod tests {
                 TargetBefore { target: &b, state: &two, change: &y },
             ],
         };
-        let (rel, digest) = crate::store::write_json_all(&d, &[("0-web".to_owned(), before)]).unwrap().remove(0);
+        let (rel, digest) = files.write_json_all(&[("0-web".to_owned(), before)]).unwrap().remove(0);
         let mut reader = Reader::default();
         reader.expect(&rel, &digest);
-        let e: BeforeEntry<Value, String> = reader.entry(&d, &rel, "sg-b").unwrap();
+        let e: BeforeEntry<Value, String> = reader.entry(&files, &rel, "sg-b").unwrap();
         assert_eq!((e.state, e.change.as_str()), (json!({"n": 2}), "y"));
         std::fs::remove_file(d.join(&rel)).unwrap();
-        let e: BeforeEntry<Value, String> = reader.entry(&d, &rel, "sg-a").unwrap();
+        let e: BeforeEntry<Value, String> = reader.entry(&files, &rel, "sg-a").unwrap();
         assert_eq!(e.state, json!({"n": 1}), "read from what was read before");
-        assert!(matches!(reader.entry::<BeforeEntry<Value, String>>(&d, &rel, "sg-c"), Err(Error::Corrupt { .. })));
+        assert!(matches!(reader.entry::<BeforeEntry<Value, String>>(&files, &rel, "sg-c"), Err(Error::Corrupt { .. })));
     }
 
     #[test]
     fn a_file_edited_after_it_was_written_is_refused() {
-        let d = dir("edited");
+        let (files, d) = dir("edited");
         let t = Target { id: "sg-a".into(), ..Target::default() };
         let (state, change) = (json!({"rules": ["tcp 80"]}), json!("x"));
         let before = Before {
@@ -272,13 +275,13 @@ mod tests {
             taken_at: "t".into(),
             targets: vec![TargetBefore { target: &t, state: &state, change: &change }],
         };
-        let (rel, digest) = crate::store::write_json_all(&d, &[("0-web".to_owned(), before)]).unwrap().remove(0);
+        let (rel, digest) = files.write_json_all(&[("0-web".to_owned(), before)]).unwrap().remove(0);
         let path = d.join(&rel);
         let text = std::fs::read_to_string(&path).unwrap().replace("tcp 80", "tcp 0-65535 0.0.0.0/0");
         std::fs::write(&path, text).unwrap();
         let mut reader = Reader::default();
         reader.expect(&rel, &digest);
-        let read = reader.entry::<BeforeEntry<Value, Value>>(&d, &rel, "sg-a");
+        let read = reader.entry::<BeforeEntry<Value, Value>>(&files, &rel, "sg-a");
         assert!(matches!(read, Err(Error::Tampered(ref m)) if m.contains("0-web.json")), "{read:?}");
         let change = json!({"rules": [{"description": "say \\\"hi\\\" ", "from_port": 80}], "group_id": "sg-1"});
         let pretty = serde_json::to_string_pretty(&change).unwrap();
@@ -287,7 +290,7 @@ mod tests {
 
     #[test]
     fn reads_the_one_target_files_of_earlier_runs() {
-        let d = dir("one");
+        let (files, d) = dir("one");
         let old = json!({"run_id": "r", "fault": 0, "fault_name": "web", "action": "a",
             "target": {"id": "sg-a"}, "taken_at": "t", "state": {"n": 1}, "change": "x"});
         std::fs::write(d.join("snapshots/0-0-sg-a.json"), old.to_string()).unwrap();
@@ -297,9 +300,9 @@ mod tests {
         )
         .unwrap();
         let reader = Reader::default();
-        let e: BeforeEntry<Value, String> = reader.entry(&d, "snapshots/0-0-sg-a.json", "sg-a").unwrap();
+        let e: BeforeEntry<Value, String> = reader.entry(&files, "snapshots/0-0-sg-a.json", "sg-a").unwrap();
         assert_eq!((e.state, e.change.as_str()), (json!({"n": 1}), "x"));
-        let e: AfterEntry<Value> = reader.entry(&d, "snapshots/0-0-sg-a.after.json", "sg-a").unwrap();
+        let e: AfterEntry<Value> = reader.entry(&files, "snapshots/0-0-sg-a.after.json", "sg-a").unwrap();
         assert_eq!(e.state, json!({"n": 0}));
     }
 }

@@ -52,27 +52,62 @@ async fn leftovers(env: &Env) -> Vec<String> {
 
 #[tokio::test]
 async fn a_crash_at_any_step_of_inject_is_finished_by_revert() {
-    crash_inject(false).await;
+    crash_inject(false, Store::Local).await;
 }
 
 /// The same, with AWS's limits, lagging reads, deletes that must wait, propagation and `PENDING` changes (`Env::aws_like`).
 #[tokio::test]
 async fn a_crash_at_any_step_of_inject_is_finished_by_revert_through_aws_like_behaviour() {
-    crash_inject(true).await;
+    crash_inject(true, Store::Local).await;
 }
 
-async fn crash_inject(aws_like: bool) {
+/// The same with the state in S3, finished from another working directory with no
+/// local state: the bucket is all the two processes share.
+#[tokio::test]
+async fn a_crash_at_any_step_of_inject_with_state_on_s3_is_finished_by_revert_from_elsewhere() {
+    crash_inject(false, Store::S3).await;
+}
+
+/// Where a crash test keeps firedrill's state.
+#[derive(Clone, Copy, PartialEq)]
+enum Store {
+    Local,
+    S3,
+}
+
+/// A test's world with its state where `store` says.
+async fn world_with(aws_like: bool, store: Store) -> Env {
+    let mut env = Env::with(aws_like).await;
+    if store == Store::S3 {
+        env.use_s3_state().await;
+    }
+    env
+}
+
+/// Finish what the crashed process left: with the state on S3, from another directory
+/// once the dead process's lock lease (1 s in tests) has run out.
+fn finish(env: &Env, store: Store, args: &[&str]) -> crate::harness::Out {
+    match store {
+        Store::Local => env.firedrill(args),
+        Store::S3 => {
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            env.firedrill_elsewhere("other", args, &[])
+        }
+    }
+}
+
+async fn crash_inject(aws_like: bool, store: Store) {
     for point in INJECT_POINTS {
-        let env = Env::with(aws_like).await;
+        let env = world_with(aws_like, store).await;
         env.sandbox().await;
         let before = env.world().await;
         env.write("f.yaml", ISOLATE);
         let out = env.firedrill_env(&["inject", "f.yaml", "--yes"], &[("FIREDRILL_FAILPOINT", point)]);
         assert_eq!(out.code, None, "{point}: the process must have been aborted: {out:?}");
         // A run that recorded nothing has nothing to revert; any other is finished.
-        let runs = env.firedrill(&["runs", "--output", "json"]).ok().json();
+        let runs = finish(&env, store, &["runs", "--output", "json"]).ok().json();
         if let Some(run) = runs.as_array().unwrap().first() {
-            env.firedrill(&["revert", run["run_id"].as_str().unwrap()]).ok();
+            finish(&env, store, &["revert", run["run_id"].as_str().unwrap()]).ok_allowing(&["took over the lock"]);
         }
         assert_eq!(env.world().await, before, "{point}: not restored");
         assert!(leftovers(&env).await.is_empty(), "{point}: firedrill-created groups left");
@@ -81,18 +116,24 @@ async fn crash_inject(aws_like: bool) {
 
 #[tokio::test]
 async fn a_crash_at_any_step_of_revert_is_finished_by_the_next_revert() {
-    crash_revert(false).await;
+    crash_revert(false, Store::Local).await;
 }
 
 /// The same, with AWS's limits, lagging reads, deletes that must wait, propagation and `PENDING` changes (`Env::aws_like`).
 #[tokio::test]
 async fn a_crash_at_any_step_of_revert_is_finished_by_the_next_revert_through_aws_like_behaviour() {
-    crash_revert(true).await;
+    crash_revert(true, Store::Local).await;
 }
 
-async fn crash_revert(aws_like: bool) {
+/// The same with the state in S3, the next revert from another working directory.
+#[tokio::test]
+async fn a_crash_at_any_step_of_revert_with_state_on_s3_is_finished_by_the_next_revert_from_elsewhere() {
+    crash_revert(false, Store::S3).await;
+}
+
+async fn crash_revert(aws_like: bool, store: Store) {
     for point in REVERT_POINTS {
-        let env = Env::with(aws_like).await;
+        let env = world_with(aws_like, store).await;
         env.sandbox().await;
         let before = env.world().await;
         env.write("f.yaml", ISOLATE);
@@ -100,7 +141,7 @@ async fn crash_revert(aws_like: bool) {
         let run_id = run["run_id"].as_str().unwrap();
         let out = env.firedrill_env(&["revert", run_id], &[("FIREDRILL_FAILPOINT", point)]);
         assert_eq!(out.code, None, "{point}: the process must have been aborted: {out:?}");
-        env.firedrill(&["revert", run_id]).ok();
+        finish(&env, store, &["revert", run_id]).ok_allowing(&["took over the lock"]);
         assert_eq!(env.world().await, before, "{point}: not restored");
         assert!(leftovers(&env).await.is_empty(), "{point}: firedrill-created groups left");
     }

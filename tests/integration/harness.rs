@@ -93,6 +93,8 @@ pub struct Env {
     /// as AWS does ([`Env::aws_like`]).
     pub aws: String,
     pub proxy: Option<crate::proxy::Proxy>,
+    /// `s3://…` when the test keeps firedrill's state in a bucket ([`Env::use_s3_state`]).
+    pub state_url: Option<String>,
 }
 
 /// Whether `line` is a progress line (`inject: 120/1000 targets, about 30s left`): shown
@@ -114,6 +116,16 @@ pub struct Out {
 }
 
 impl Out {
+    /// Run `cmd` to its end.
+    fn of(cmd: &mut Command) -> Out {
+        let out = cmd.output().expect("run firedrill");
+        Out {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Exit 0 and nothing on stderr: a warning no test expected fails the test.
     #[track_caller]
     pub fn ok(self) -> Out {
@@ -179,6 +191,7 @@ impl Env {
             route53: aws_sdk_route53::Client::new(&config),
             aws: endpoint().to_owned(),
             proxy: None,
+            state_url: None,
         }
     }
 
@@ -254,17 +267,19 @@ impl Env {
     }
 
     pub fn firedrill_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Out {
-        let out = self.command(args, extra).output().expect("run firedrill");
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Out::of(&mut self.command(args, extra))
     }
 
     /// Start the binary and return at once (to signal it, say).
     pub fn spawn_firedrill(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Child {
         self.spawn_firedrill_to(args, extra, Stdio::piped())
+    }
+
+    /// [`Env::spawn_firedrill`] in another working directory.
+    pub fn spawn_firedrill_in(&self, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = self.command(args, extra);
+        cmd.current_dir(dir).env("HOME", dir).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().expect("start firedrill")
     }
 
     /// [`Env::spawn_firedrill`] with its stdout going to `stdout` (a pipe already closed).
@@ -312,8 +327,12 @@ impl Env {
             .env("AWS_ACCESS_KEY_ID", self.creds.access_key_id())
             .env("AWS_SECRET_ACCESS_KEY", self.creds.secret_access_key())
             .env("AWS_SESSION_TOKEN", self.creds.session_token().unwrap_or_default())
-            .env("FIREDRILL_STATE", &self.state)
+            .env("FIREDRILL_STATE", self.state_url.as_deref().map_or(self.state.as_os_str(), std::ffi::OsStr::new))
             .stdin(Stdio::null());
+        if self.state_url.is_some() {
+            // Locks left by a process a test killed run out in a second, not a minute.
+            cmd.env("FIREDRILL_STATE_LEASE", "1");
+        }
         // How long reads may lag a change here: the emulator never lags; the AWS-like
         // proxy lags 0.3 s. firedrill need not wait AWS's minutes to trust a read.
         if self.is_aws_like() {
@@ -325,6 +344,61 @@ impl Env {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Keep firedrill's state in a new versioned bucket of this test's account,
+    /// `s3://<bucket>/gamedays`, instead of the working directory.
+    pub async fn use_s3_state(&mut self) -> String {
+        let bucket = self.bucket(true).await;
+        let url = format!("s3://{bucket}/gamedays");
+        self.state_url = Some(url.clone());
+        url
+    }
+
+    /// A new bucket of this test's account (versioned or not); its name.
+    pub async fn bucket(&self, versioned: bool) -> String {
+        use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("fd-{}-{}", self.account, NEXT.fetch_add(1, Ordering::Relaxed));
+        let s3 = self.s3();
+        s3.create_bucket().bucket(&name).send().await.unwrap();
+        if versioned {
+            let on = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+            s3.put_bucket_versioning().bucket(&name).versioning_configuration(on).send().await.unwrap();
+        }
+        name
+    }
+
+    /// S3 in this test's account, straight to the emulator.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&sdk_config(self.creds.clone())).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// The text of log `key` (`schedules/web/journal`) of this test's S3 store.
+    pub async fn state_log(&self, key: &str) -> String {
+        let url = self.state_url.as_deref().expect("an S3 store");
+        let (bucket, prefix) = url.trim_start_matches("s3://").split_once('/').unwrap();
+        let mut text = String::new();
+        for k in self.objects(bucket, &format!("{prefix}/{key}/")).await {
+            let object = self.s3().get_object().bucket(bucket).key(&k).send().await.unwrap();
+            text += &String::from_utf8(object.body.collect().await.unwrap().to_vec()).unwrap();
+        }
+        text
+    }
+
+    /// Every object key under `prefix` in `bucket`.
+    pub async fn objects(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self.s3().list_objects_v2().bucket(bucket).prefix(prefix).send().await.unwrap();
+        out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
+    }
+
+    /// Run the binary as [`Env::firedrill_env`] does, in another working directory
+    /// (`name`, fresh): nothing shared with the first but AWS and, with an S3 store, the bucket.
+    pub fn firedrill_elsewhere(&self, name: &str, args: &[&str], extra: &[(&str, &str)]) -> Out {
+        let dir = self.dir.join("elsewhere").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Out::of(self.command(args, extra).current_dir(&dir).env("HOME", &dir))
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {

@@ -25,3 +25,4 @@ mod safety;
 mod sandbox;
 mod schedules;
 mod security_groups;
+mod state;

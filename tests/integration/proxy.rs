@@ -43,7 +43,47 @@ pub struct Rules {
     pub delay: Option<std::time::Duration>,
     /// Behave as AWS does where the emulator does not (see [`AwsLike`]).
     pub aws_like: Option<AwsLike>,
+    /// Hold the first call of this method whose path contains this text until a second
+    /// one has been answered, then send it: a race between two writers made
+    /// deterministic (the emulator checks a conditional write, then writes, so two at
+    /// once could both pass).
+    pub hold_first: Option<(&'static str, String)>,
+    race: Race,
     memory: Memory,
+}
+
+/// Where the race [`Rules::hold_first`] sets up has got to.
+#[derive(Default)]
+struct Race {
+    /// A first call is held (or was).
+    first: bool,
+    /// The second call was answered: the first may go.
+    answered: bool,
+    held: u64,
+}
+
+/// A call's part in the race.
+#[derive(PartialEq)]
+enum Racer {
+    First,
+    Second,
+}
+
+impl Rules {
+    /// The part the call with request line `line` plays in the race, if any.
+    fn racer(&mut self, line: &str) -> Option<Racer> {
+        let (method, needle) = self.hold_first.as_ref()?;
+        let (verb, path) = line.split_once(' ')?;
+        if verb != *method || !path.contains(needle.as_str()) || self.race.answered {
+            return None;
+        }
+        if self.race.first {
+            return Some(Racer::Second);
+        }
+        self.race.first = true;
+        self.race.held += 1;
+        Some(Racer::First)
+    }
 }
 
 /// How AWS behaves where the emulator does not (`../shared/AWS-BEHAVIOUR.md`), each for a
@@ -345,6 +385,11 @@ impl Proxy {
         f(&mut self.rules.lock().unwrap());
     }
 
+    /// How many calls the race of [`Rules::hold_first`] held.
+    pub fn held(&self) -> u64 {
+        self.rules.lock().unwrap().race.held
+    }
+
     /// Answers and throttled answers so far, per action.
     pub fn answered(&self) -> BTreeMap<String, (u64, u64)> {
         self.rules.lock().unwrap().answered.clone()
@@ -513,10 +558,20 @@ fn serve_one(
         client.flush()?;
         return Ok(open);
     }
+    let racer = rules.lock().unwrap().racer(head.lines().next().unwrap_or_default());
+    if racer == Some(Racer::First) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !rules.lock().unwrap().race.answered && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     // Forward as is, asking the emulator to close so the response ends at EOF.
     Stats::enter(counts);
     let forwarded = forward(&head, &body, upstream);
     Stats::leave(counts);
+    if racer == Some(Racer::Second) {
+        rules.lock().unwrap().race.answered = true;
+    }
     let forwarded = remember(&mut rules.lock().unwrap(), &action, &text, request, forwarded?);
     let (response, open) = keep_open(forwarded);
     client.write_all(&response)?;

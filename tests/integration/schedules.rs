@@ -84,24 +84,53 @@ fn last_line<'a>(lines: &'a [serde_json::Value], name: &str, stdout: &str) -> &'
     lines.iter().rev().find(|l| l["schedule"] == name).unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"))
 }
 
-fn decisions(env: &Env, name: &str) -> String {
-    std::fs::read_to_string(env.state.join("schedules").join(name).join("journal.jsonl")).unwrap_or_default()
+async fn decisions(env: &Env, name: &str) -> String {
+    match &env.state_url {
+        None => {
+            std::fs::read_to_string(env.state.join("schedules").join(name).join("journal.jsonl")).unwrap_or_default()
+        }
+        Some(_) => env.state_log(&format!("schedules/{name}/journal")).await,
+    }
 }
 
 #[tokio::test]
 async fn tick_fires_a_due_fault_only_on_opted_in_resources_and_a_later_tick_reverts_it() {
-    let env = Env::new().await;
+    tick_fires_and_a_later_tick_reverts(Env::new().await, |env, args| env.firedrill(args)).await;
+}
+
+/// The same as a Kubernetes CronJob runs it (examples/kubernetes/cronjob-s3.yaml): state
+/// in S3, every tick a fresh pod with an empty working directory.
+#[tokio::test]
+async fn ticks_in_fresh_pods_with_state_on_s3_fire_a_slot_once_and_revert_it() {
+    let mut env = Env::new().await;
+    env.use_s3_state().await;
+    let pods = std::sync::atomic::AtomicU32::new(0);
+    tick_fires_and_a_later_tick_reverts(env, |env, args| {
+        let pod = format!("pod-{}", pods.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| if a.ends_with(".yaml") { env.dir.join(a).display().to_string() } else { a.to_string() })
+            .collect();
+        env.firedrill_elsewhere(&pod, &args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+    })
+    .await;
+}
+
+async fn tick_fires_and_a_later_tick_reverts(env: Env, firedrill: impl Fn(&Env, &[&str]) -> crate::harness::Out) {
     let stack = env.seed_stack().await;
     opt_in(&env, &stack.web_sg).await;
     let before = env.world().await;
     env.write("web.yaml", WEB_HTTP);
     env.write("db.yaml", DB_EGRESS);
     two_schedules(&env, ("web", "fault", "web.yaml"), ("db", "fault", "db.yaml"));
-    let check = env.firedrill(&["schedule", "check", "schedules.yaml", "-n", "2"]).ok();
-    assert!(check.stdout.contains("schedule web: fault web.yaml (broken 3s)"), "{}", check.stdout);
+    let check = firedrill(&env, &["schedule", "check", "schedules.yaml", "-n", "2"]).ok();
+    assert!(
+        check.stdout.contains("schedule web: fault ") && check.stdout.contains("web.yaml (broken 3s)"),
+        "{}",
+        check.stdout
+    );
 
-    let tick = env
-        .firedrill(&["schedule", "tick", "schedules.yaml", "--catch-up", "10m", "--output", "json"])
+    let tick = firedrill(&env, &["schedule", "tick", "schedules.yaml", "--catch-up", "10m", "--output", "json"])
         .ok_allowing(&[SCHEDULER_LOG]);
     let lines = tick_lines(&tick.stdout);
     let line = |name: &str| last_line(&lines, name, &tick.stdout);
@@ -113,23 +142,23 @@ async fn tick_fires_a_due_fault_only_on_opted_in_resources_and_a_later_tick_reve
     assert!(env.rules(&stack.db_sg).await.iter().any(|r| r.starts_with("egress")), "db untouched");
     let run_id =
         line("web")["detail"].as_str().unwrap().split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
-    let show = env.firedrill(&["show", &run_id]).ok();
+    let show = firedrill(&env, &["show", &run_id]).ok();
     assert!(show.stdout.contains("schedule web slot"), "{}", show.stdout);
 
     // A second tick in the same slot fires nothing, and the fault has not expired yet.
     let again =
-        env.firedrill(&["schedule", "tick", "schedules.yaml", "--output", "json"]).ok_allowing(&[SCHEDULER_LOG]);
+        firedrill(&env, &["schedule", "tick", "schedules.yaml", "--output", "json"]).ok_allowing(&[SCHEDULER_LOG]);
     assert!(!again.stdout.contains("\"fired\""), "{}", again.stdout);
     assert!(!has_http(&env.rules(&stack.web_sg).await));
 
     // After the fault's 3 s, the next tick reverts it: the account reads back as captured.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    env.firedrill(&["schedule", "tick", "schedules.yaml"]).ok_allowing(&[SCHEDULER_LOG]);
+    firedrill(&env, &["schedule", "tick", "schedules.yaml"]).ok_allowing(&[SCHEDULER_LOG]);
     assert_eq!(env.world().await, before, "the tick must revert the expired scheduled fault exactly");
-    let journal = decisions(&env, "web");
+    let journal = decisions(&env, "web").await;
     assert!(journal.contains("\"event\":\"fired\"") && journal.contains("\"event\":\"reverted\""), "{journal}");
     assert!(journal.contains(&format!("\"run_id\":\"{run_id}\"")), "{journal}");
-    let status = env.firedrill(&["status", &run_id, "--output", "json"]).ok().json();
+    let status = firedrill(&env, &["status", &run_id, "--output", "json"]).ok().json();
     assert_eq!(status["faults"][0]["targets"][0]["status"], "reverted", "{status:#}");
 }
 
@@ -149,16 +178,16 @@ async fn run_reverts_at_the_duration_and_on_sigterm_reverts_what_it_started_and_
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut web_broken = false;
     loop {
+        let web = decisions(&env, "web").await;
         assert!(
             Instant::now() < deadline,
-            "web was not broken and then reverted in time (broken seen: {web_broken}): {}",
-            decisions(&env, "web")
+            "web was not broken and then reverted in time (broken seen: {web_broken}): {web}"
         );
         let lb_broken = !env.rules(&stack.lb_sg).await.iter().any(|r| r.starts_with("egress"));
         let http = has_http(&env.rules(&stack.web_sg).await);
         web_broken |= !http;
         // The decision is logged once the revert is done (after the rules are back).
-        if web_broken && http && lb_broken && decisions(&env, "web").contains("\"event\":\"reverted\"") {
+        if web_broken && http && lb_broken && web.contains("\"event\":\"reverted\"") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -172,7 +201,8 @@ async fn run_reverts_at_the_duration_and_on_sigterm_reverts_what_it_started_and_
     assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
     assert!(stderr.contains("stopping the scheduler"), "{stderr}");
     assert_eq!(env.world().await, before, "everything the scheduler started is reverted");
-    assert!(decisions(&env, "lb").contains("\"event\":\"reverted\""), "{}", decisions(&env, "lb"));
+    let lb = decisions(&env, "lb").await;
+    assert!(lb.contains("\"event\":\"reverted\""), "{lb}");
 }
 
 #[tokio::test]
