@@ -270,10 +270,10 @@ def tool_env(endpoint, extra=None):
     return env
 
 
-def run_firedrill(scenario, endpoint, work, concurrency, limits=None):
+def run_firedrill(scenario, endpoint, work, concurrency, limits=None, state=None):
     fault = work / "fault.yaml"
     fault.write_text(scenario.fault)
-    env = tool_env(endpoint, {"FIREDRILL_STATE": str(work / "state")})
+    env = tool_env(endpoint, state or {"FIREDRILL_STATE": str(work / "state")})
     if limits:
         # Pace to AWS's documented buckets, as against AWS, with this share of each.
         env.update(FIREDRILL_LIMITS="aws", FIREDRILL_API_SHARE=str(limits))
@@ -353,6 +353,55 @@ def one_run(args, moto, proxy, scenario, n, tool):
     if mutating < 2 or (scenario is SecurityGroups and mutating < 2 * n):
         raise SystemExit(f"bench: {tool} made {mutating} mutating calls for {n} targets: {stats['calls']}")
     return sample, stats
+
+
+def state_bench(args, moto, results):
+    """Inject + revert of N security groups with the state store local, on S3 (the
+    emulator, on loopback), and on S3 with --s3-delay-ms added to every S3 call only
+    (AWS calls go straight to the emulator); S3 calls counted at the S3 proxy."""
+    direct = start_proxy(moto, 0)
+    s3_direct = start_proxy(moto, 0)
+    s3_slow = start_proxy(moto, args.s3_delay_ms)
+    settings = {"local": None, "s3": s3_direct, f"s3 +{args.s3_delay_ms}ms": s3_slow}
+    s3 = boto3.client("s3", endpoint_url=moto, region_name=REGION, aws_access_key_id="bench", aws_secret_access_key="bench")
+    print(f"\n## State store: inject + revert of N security groups (local, S3, S3 +{args.s3_delay_ms} ms)\n", flush=True)
+    print("| N | store | wall | CPU | peak RSS | S3 calls | objects written (PUT) |")
+    print("|---|---|---|---|---|---|---|")
+    out = results.setdefault("state", {})
+    try:
+        for n in [int(x) for x in args.sizes.split(",")]:
+            for name, proxy in settings.items():
+                walls, cpus, rsss, calls, puts = [], [], [], [], []
+                for run in range(args.runs):
+                    reset(moto)
+                    client = ec2(moto)
+                    SecurityGroups.seed(client, n)
+                    before = SecurityGroups.describe(client)
+                    state = None
+                    if proxy:
+                        bucket = f"bench-state-{n}-{run}"
+                        s3.create_bucket(Bucket=bucket)
+                        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+                        state = {"FIREDRILL_STATE": f"s3://{bucket}/bench", "FIREDRILL_STATE_ENDPOINT_URL": proxy.endpoint}
+                        proxy_stats(proxy)  # zero the counters
+                    with tempfile.TemporaryDirectory(prefix="firedrill-bench-") as work:
+                        sample = run_firedrill(SecurityGroups, direct.endpoint, Path(work), args.concurrency, state=state)
+                    if SecurityGroups.describe(client) != before:
+                        raise SystemExit(f"bench: firedrill ({name}) did not restore the {n} groups")
+                    walls.append(sample.wall)
+                    cpus.append(sample.cpu)
+                    rsss.append(sample.rss)
+                    if proxy:
+                        c = proxy_stats(proxy)["calls"]
+                        calls.append(sum(c.values()))
+                        puts.append(sum(v for k, v in c.items() if k.startswith("PUT ")))
+                row = {"wall": walls, "cpu": cpus, "rss": rsss, "s3_calls": calls, "puts": puts}
+                out[f"{n} {name}"] = row
+                count = lambda xs: spread(xs, lambda v: f"{v:.0f}") if xs else "—"
+                print(f"| {n} | {name} | {spread(walls, secs)} | {spread(cpus, secs)} | {spread(rsss, mib)} | {count(calls)} | {count(puts)} |", flush=True)
+    finally:
+        for p in (s3_slow, s3_direct, direct):
+            p.stop()
 
 
 def spread(xs, fmt):
@@ -563,7 +612,8 @@ def main():
     p.add_argument("--fleet", type=int, default=10000, help="instances for target resolution (default 10000)")
     p.add_argument("--concurrency", type=int, default=0, help="firedrill --concurrency (default: its own)")
     p.add_argument("--tools", default="firedrill,chaostoolkit", help="which tools (default both)")
-    p.add_argument("--only", choices=["securitygroups", "instances", "extras", "abort"], help="one part only")
+    p.add_argument("--only", choices=["securitygroups", "instances", "extras", "abort", "state"], help="one part only")
+    p.add_argument("--s3-delay-ms", type=int, default=20, help="latency added to S3 calls in the state bench (default 20)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--aws-limits", action="store_true", help="also a setting with AWS's documented request limits per API (and --delay-ms)")
     p.add_argument("--settings", default="", help="only these settings (direct, <delay>ms, aws-limits; default all)")
@@ -592,7 +642,9 @@ def main():
             proxies["aws-limits"] = limited
         if args.settings:
             proxies = {k: v for k, v in proxies.items() if k in args.settings.split(",")}
-        if args.only not in ("extras", "abort"):
+        if args.only == "state":
+            state_bench(args, moto.endpoint, results)
+        elif args.only not in ("extras", "abort"):
             compare(args, moto.endpoint, proxies, results)
         if args.only in (None, "extras", "abort"):
             for setting, proxy in proxies.items():

@@ -244,6 +244,15 @@ mod tests {
     }
 
     #[test]
+    fn the_state_store_may_be_named_and_a_bad_one_is_pointed_at() {
+        let g = Guardrails::parse(Path::new("firedrill.yaml"), "state: s3://gameday-state/firedrill\n").unwrap();
+        assert_eq!(g.state.as_deref(), Some("s3://gameday-state/firedrill"));
+        let err = Guardrails::parse(Path::new("firedrill.yaml"), "guardrails: {}\nstate: s3://Bad_Bucket/x\n");
+        let text = err.unwrap_err().to_string();
+        assert!(text.contains("firedrill.yaml:2:8") && text.contains("not an S3 bucket name"), "{text}");
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_a_suggestion() {
         let err = Guardrails::parse(Path::new("f.yaml"), "guardrails:\n  max_target: 3\n").unwrap_err();
         assert!(err.to_string().contains("did you mean `max_targets`?"), "{err}");

@@ -169,7 +169,11 @@ impl Pacer {
             // than calls' unevenness: it needs no burst left over, and 5% of 1000 instances
             // to start would cost 25 s at 2 a second.
             let burst = if name.ends_with(RESOURCES) { 1.0 } else { BURST_MARGIN };
-            let ceiling = self.pacing.seeded.then(|| documented(name)).flatten().map(|l| Limit {
+            // S3's limits are the state store's, known wherever it is: a `SlowDown` then
+            // eases the pace a little instead of dropping it to the calls of the last
+            // second (a store makes a few calls a second; the SDK's backoff does the rest).
+            let known = self.pacing.seeded || name.starts_with("s3:");
+            let ceiling = known.then(|| documented(name)).flatten().map(|l| Limit {
                 capacity: (l.capacity * self.pacing.share * burst).max(1.0),
                 per_second: l.per_second * self.pacing.share * RATE_MARGIN,
             });
@@ -264,7 +268,7 @@ impl Pacer {
 }
 
 /// AWS's documented bucket for an API (`service:Action`), where it publishes one (EC2,
-/// Elastic Load Balancing, Route 53, STS, CloudWatch); `None` for the others (IAM, Auto
+/// Elastic Load Balancing, Route 53, STS, CloudWatch, S3 per prefix); `None` for the others (IAM, Auto
 /// Scaling publish none): those are paced only once throttled. See
 /// `../shared/AWS-BEHAVIOUR.md` for the sources.
 pub fn documented(api: &str) -> Option<Limit> {
@@ -299,6 +303,9 @@ pub fn documented(api: &str) -> Option<Limit> {
         "route53" => l(50.0, 10.0),
         "sts" => l(600.0, 600.0),
         "monitoring" if action == "DescribeAlarms" => l(9.0, 9.0),
+        // Per prefix: 3,500 writes and 5,500 reads a second, `503 SlowDown` above.
+        "s3" if action.starts_with("GET") || action.starts_with("HEAD") => l(5500.0, 5500.0),
+        "s3" => l(3500.0, 3500.0),
         _ => None,
     }
 }

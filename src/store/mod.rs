@@ -1,25 +1,31 @@
-//! The state directory (`.firedrill/` by default): one directory per run.
+//! The state store: everything firedrill must remember, in a local directory
+//! (`.firedrill/` by default, [`local`]) or under an S3 prefix ([`s3`]), behind one
+//! interface ([`backend`]): files written whole and durably, append-only logs, locks.
+//! Nothing above this module knows which store it has.
 //!
 //! ```text
-//! .firedrill/runs/<run-id>/
-//!     journal.jsonl              append-only events, fsync'd (see journal.rs)
+//! runs/<run-id>/
+//!     journal                    append-only events (journal.jsonl locally; one object
+//!                                per write on S3: journal/<seq>.jsonl)
 //!     snapshots/<n>-<fault>.json         every target's state before the fault, and the
 //!                                        change (see snapshot.rs)
 //!     snapshots/<n>-<fault>.after.json   every target's state right after it
-//!     lock                       held by the process mutating the run
-//! .firedrill/drills/<drill-id>/journal.jsonl   a drill's timeline (see drill::journal)
-//! .firedrill/schedules/<name>/                 a schedule's state (see schedule::state)
-//! .firedrill/sandbox/<account>/<region>/<name>.json   what `sandbox up` made (see sandbox)
+//!     lock                       held by the process mutating the run (flock; an S3 lease)
+//! drills/<drill-id>/journal, controls    a drill's timeline and requests (see drill::journal)
+//! schedules/<name>/                      a schedule's state (see schedule::state)
+//! sandbox/<account>/<region>/<name>.json what `sandbox up` made (see sandbox)
 //! ```
 //!
 //! [`Store`] finds, creates, locks and reads runs; [`RunRecord`] is a run folded from its
-//! journal (phases per target, what was created); [`journal`] writes events durably, in
-//! one fsync per batch of events; [`snapshot`] writes and checks the snapshot files;
-//! [`fs`] opens files without following links and writes them privately.
+//! journal (phases per target, what was created); [`journal`] writes events durably, one
+//! write per batch of events; [`snapshot`] checks snapshot files against the digests the
+//! journal recorded; [`location`] says which store the options name; [`migrate`] copies
+//! one store into another; [`fs`] opens local files without following links and writes
+//! them privately.
 //!
-//! Snapshots are written to a temporary file, fsync'd, renamed into place, and the
-//! directory fsync'd, so a snapshot either exists whole or not at all. Everything here
-//! is plain JSON for an investigator to open.
+//! A snapshot either exists whole or not at all (locally: temporary file, fsync, rename,
+//! directory fsync; on S3: one PUT, checked against its SHA-256). Everything here is plain
+//! JSON for an investigator to open.
 
 pub mod backend;
 pub mod fs;

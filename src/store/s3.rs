@@ -677,9 +677,12 @@ impl S3Log {
         let mut seq = self.next.load(Ordering::SeqCst);
         let written = block(async move {
             for _ in 0..64 {
-                match put(&i, &i.entry(&key, seq), bytes.clone(), Condition::IfAbsent).await {
+                let entry = i.entry(&key, seq);
+                match put(&i, &entry, bytes.clone(), Condition::IfAbsent).await {
                     Ok(_) => return Ok(seq),
                     Err(Put::Failed(e)) => return Err(e),
+                    // Our own write, whose answer was lost and the call retried.
+                    Err(Put::Precondition) if ours(&i, &entry, &bytes).await? => return Ok(seq),
                     Err(Put::Precondition) if creating => {
                         return Err(Error::Refused(format!(
                             "{} exists already; a journal is created once",
@@ -708,6 +711,12 @@ impl Log for S3Log {
     fn append(&self, lines: &[u8]) -> Result<()> {
         self.append_at(lines, false)
     }
+}
+
+/// Whether object `key` holds exactly `bytes`: a conditional write refused because an
+/// earlier attempt of the same call went through (its answer lost, the call retried).
+async fn ours(i: &Inner, key: &str, bytes: &[u8]) -> Result<bool> {
+    Ok(get(i, key).await?.is_some_and(|o| o.bytes == bytes))
 }
 
 /// Who holds the lock in `object`, and whether its lease has run out by S3's clock (the
@@ -744,8 +753,13 @@ async fn take(i: Arc<Inner>, key: String) -> Result<std::result::Result<Box<dyn 
             Err(Put::Failed(e)) => return Err(e),
             Err(Put::Precondition) => {}
         }
-        // Held: by whom, and is its lease still good?
+        // Held: by whom (this process, if the answer to its own write was lost), and is
+        // its lease still good?
         let Some(object) = get(&i, &key).await? else { continue };
+        if object.bytes == bytes {
+            let etag = object.etag.clone().unwrap_or_default();
+            return Ok(Ok(Box::new(Lease::start(i, key, bytes, etag, lease, None))));
+        }
         let (holder, expired) = judge(&i, &key, &object)?;
         if !expired {
             return Ok(Err(holder));
@@ -791,10 +805,16 @@ impl Lease {
                 let current = tag.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 match put(&me, &k, body.clone(), Condition::IfMatch(current)).await {
                     Ok((new, _)) => *tag.lock().unwrap_or_else(|e| e.into_inner()) = new,
-                    Err(Put::Precondition) => {
-                        tracing::warn!("lost the lock {}: another process took it over", me.url_of(&k));
-                        return;
-                    }
+                    Err(Put::Precondition) => match get(&me, &k).await {
+                        // Our own renewal went through, its answer lost: carry on with it.
+                        Ok(Some(o)) if o.bytes == body => {
+                            *tag.lock().unwrap_or_else(|e| e.into_inner()) = o.etag.unwrap_or_default();
+                        }
+                        _ => {
+                            tracing::warn!("lost the lock {}: another process took it over", me.url_of(&k));
+                            return;
+                        }
+                    },
                     Err(Put::Failed(e)) => tracing::warn!("could not renew the lock {}: {e}", me.url_of(&k)),
                 }
             }

@@ -39,6 +39,11 @@ pub struct Rules {
     pub fail: Vec<(String, String, String)>,
     /// Close the connection without answering every Nth call.
     pub drop_every: Option<u64>,
+    /// Answer every Nth S3 call `503 SlowDown`, as S3 does above a prefix's request rate,
+    /// at most this many times: `(N, times)`.
+    pub s3_slow_down: Option<(u64, u64)>,
+    /// S3 calls seen, and how many were answered `SlowDown`.
+    pub s3_calls: (u64, u64),
     /// Answer every call this much later.
     pub delay: Option<std::time::Duration>,
     /// Behave as AWS does where the emulator does not (see [`AwsLike`]).
@@ -385,6 +390,11 @@ impl Proxy {
         f(&mut self.rules.lock().unwrap());
     }
 
+    /// S3 calls seen, and how many were answered `SlowDown` ([`Rules::s3_slow_down`]).
+    pub fn s3_calls(&self) -> (u64, u64) {
+        self.rules.lock().unwrap().s3_calls
+    }
+
     /// How many calls the race of [`Rules::hold_first`] held.
     pub fn held(&self) -> u64 {
         self.rules.lock().unwrap().race.held
@@ -496,6 +506,26 @@ fn serve_one(
     if drop {
         injected.fetch_add(1, Ordering::SeqCst);
         return Ok(false); // the connection closes with no answer
+    }
+    if head.contains("/s3/aws4_request") {
+        let slow_down = {
+            let mut r = rules.lock().unwrap();
+            r.s3_calls.0 += 1;
+            let due = r.s3_slow_down.is_some_and(|(k, times)| r.s3_calls.0.is_multiple_of(k) && r.s3_calls.1 < times);
+            r.s3_calls.1 += u64::from(due);
+            due
+        };
+        if slow_down {
+            injected.fetch_add(1, Ordering::SeqCst);
+            let xml = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            write!(
+                client,
+                "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            )?;
+            client.flush()?;
+            return Ok(false);
+        }
     }
     let ec2 = text.contains("Version=2016-11-15");
     let verdict = {

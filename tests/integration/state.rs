@@ -158,6 +158,17 @@ async fn a_store_moves_to_s3_and_back_and_its_runs_still_revert() {
     let local = env.state.display().to_string();
     let bucket = env.bucket(true).await;
     let url = format!("s3://{bucket}/moved");
+    // Not while a process is changing a run: its lock is held (here, a revert paused
+    // mid-call), and the copy would miss what it writes next.
+    let pause = [("FIREDRILL_FAILPOINT", "pause-after-revert-call"), ("FIREDRILL_FAILPOINT_PAUSE", "30")];
+    let mut busy = env.spawn_firedrill(&["revert", &id], &pause);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(busy.stderr.take().unwrap()));
+    assert!(lines.any(|l| l.unwrap().contains("pausing")), "the revert never reached the pause");
+    let out = env.firedrill(&["state", "migrate", "--from", &local, "--to", &url]).code(2);
+    assert!(out.stderr.contains("locked") && out.stderr.contains(&id), "{}", out.stderr);
+    assert!(env.objects(&bucket, "moved").await.is_empty(), "nothing copied");
+    busy.kill().unwrap();
+    busy.wait().unwrap();
     let out = env.firedrill(&["state", "migrate", "--from", &local, "--to", &url]).ok();
     assert!(out.stdout.contains("1 run"), "{}", out.stdout);
     // Migrating again is refused: the destination has runs already.
@@ -201,4 +212,31 @@ async fn a_writer_whose_lease_was_taken_over_can_write_nothing_more() {
     assert_eq!(env.world().await, before, "the stale writer changed nothing");
     let journal_after = env.firedrill_elsewhere("b", &["show", &id, "--output", "json"], &[]).ok().stdout;
     assert_eq!(journal_after, journal_before, "not one event from the stale writer");
+}
+
+#[tokio::test]
+async fn s3_slowing_down_delays_the_run_and_loses_nothing() {
+    let mut env = Env::new().await;
+    env.use_s3_state().await;
+    let proxy = crate::proxy::Proxy::start(crate::harness::endpoint());
+    // Every third S3 call answered `503 SlowDown`, eight times.
+    proxy.set(|r| r.s3_slow_down = Some((3, 8)));
+    env.aws = proxy.endpoint.clone();
+    env.sandbox().await;
+    let before = env.world().await;
+    env.write("f.yaml", ISOLATE);
+    let run = env.firedrill(&["inject", "f.yaml", "--yes", "--output", "json"]).ok().json();
+    let id = run["run_id"].as_str().unwrap().to_owned();
+    env.firedrill_elsewhere("b", &["revert", &id], &[]).ok();
+    assert_eq!(env.world().await, before);
+    let (calls, slowed) = proxy.s3_calls();
+    assert_eq!(slowed, 8, "{slowed} of {calls} S3 calls answered SlowDown");
+    // Every event once, in order: the journal reads back whole.
+    let shown = env.firedrill_elsewhere("c", &["show", &id, "--output", "json"], &[]).ok().json();
+    let events: Vec<&str> = shown.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events.iter().filter(|e| **e == "run-started").count(), 1, "{events:?}");
+    let planned = events.iter().filter(|e| **e == "planned").count();
+    assert!(planned >= 1, "{events:?}");
+    assert_eq!(events.iter().filter(|e| **e == "injected").count(), planned, "{events:?}");
+    assert_eq!(events.iter().filter(|e| **e == "reverted").count(), planned, "{events:?}");
 }
