@@ -265,7 +265,21 @@ steps:
 /// after the drill replays it as it ended.
 #[tokio::test]
 async fn a_board_in_another_process_shows_the_drill_and_replays_it_after() {
-    let env = Env::new().await;
+    board_in_another_process(Env::new().await).await;
+}
+
+/// The same with the drill's state in S3, and the board on another machine as far as
+/// the store goes: another working directory, nothing shared but the bucket.
+#[tokio::test]
+async fn a_board_elsewhere_follows_a_drill_whose_state_is_in_s3() {
+    let mut env = Env::new().await;
+    env.use_s3_state().await;
+    board_in_another_process(env).await;
+}
+
+async fn board_in_another_process(env: Env) {
+    let elsewhere = env.dir.join("elsewhere").join("board");
+    std::fs::create_dir_all(&elsewhere).unwrap();
     let stack = env.seed_stack().await;
     let drill = format!("name: second\nteams:\n{}poll: 500ms\nsteps:\n{HTTP_STEP}", team("blue", &env));
     env.write("drill.yaml", &drill);
@@ -276,7 +290,7 @@ async fn a_board_in_another_process_shows_the_drill_and_replays_it_after() {
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
-    let mut board = env.spawn_firedrill(&["board", "--listen", &listen], &[]);
+    let mut board = env.spawn_firedrill_in(&elsewhere, &["board", "--listen", &listen], &[]);
     let look = |want: &'static str| board_until(port, want, move |b| b["teams"][0]["steps"][0]["state"] == want);
     let live = look("broken").await;
     assert!(live["outcome"].is_null(), "still running: {live:#}");
@@ -290,7 +304,7 @@ async fn a_board_in_another_process_shows_the_drill_and_replays_it_after() {
     let _ = board.wait();
 
     // Later, a new board replays the finished drill the same way.
-    let mut again = env.spawn_firedrill(&["board", "--listen", &listen], &[]);
+    let mut again = env.spawn_firedrill_in(&elsewhere, &["board", "--listen", &listen], &[]);
     let replayed = look("recovered").await;
     assert_eq!(replayed["teams"], after["teams"]);
     let _ = again.kill();

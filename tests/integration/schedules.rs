@@ -104,16 +104,19 @@ async fn tick_fires_a_due_fault_only_on_opted_in_resources_and_a_later_tick_reve
 async fn ticks_in_fresh_pods_with_state_on_s3_fire_a_slot_once_and_revert_it() {
     let mut env = Env::new().await;
     env.use_s3_state().await;
-    let pods = std::sync::atomic::AtomicU32::new(0);
-    tick_fires_and_a_later_tick_reverts(env, |env, args| {
-        let pod = format!("pod-{}", pods.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| if a.ends_with(".yaml") { env.dir.join(a).display().to_string() } else { a.to_string() })
-            .collect();
-        env.firedrill_elsewhere(&pod, &args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
-    })
-    .await;
+    tick_fires_and_a_later_tick_reverts(env, in_a_fresh_pod).await;
+}
+
+/// Run firedrill as a CronJob's pod would: a working directory of its own, empty but for
+/// what the test names by path (the schedule files, as a ConfigMap mounts them).
+fn in_a_fresh_pod(env: &Env, args: &[&str]) -> crate::harness::Out {
+    static PODS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let pod = format!("pod-{}", PODS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| if a.ends_with(".yaml") { env.dir.join(a).display().to_string() } else { a.to_string() })
+        .collect();
+    env.firedrill_elsewhere(&pod, &args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
 }
 
 async fn tick_fires_and_a_later_tick_reverts(env: Env, firedrill: impl Fn(&Env, &[&str]) -> crate::harness::Out) {
@@ -207,7 +210,18 @@ async fn run_reverts_at_the_duration_and_on_sigterm_reverts_what_it_started_and_
 
 #[tokio::test]
 async fn tick_runs_a_due_drill_to_its_end_and_skips_one_whose_steady_state_fails() {
-    let env = Env::new().await;
+    tick_runs_a_due_drill(Env::new().await, |env, args| env.firedrill(args)).await;
+}
+
+/// The same as the S3 CronJob example runs it: a fresh pod, the state in the bucket.
+#[tokio::test]
+async fn a_scheduled_drill_runs_in_a_fresh_pod_with_state_on_s3() {
+    let mut env = Env::new().await;
+    env.use_s3_state().await;
+    tick_runs_a_due_drill(env, in_a_fresh_pod).await;
+}
+
+async fn tick_runs_a_due_drill(env: Env, firedrill: impl Fn(&Env, &[&str]) -> crate::harness::Out) {
     let stack = env.seed_stack().await;
     opt_in(&env, &stack.web_sg).await;
     let before = env.world().await;
@@ -225,8 +239,7 @@ async fn tick_runs_a_due_drill_to_its_end_and_skips_one_whose_steady_state_fails
             .replace("STEADY", "steady_state: [closed]\n"),
     );
     two_schedules(&env, ("ok", "drill", "ok.yaml"), ("unsteady", "drill", "unsteady.yaml"));
-    let tick = env
-        .firedrill(&["schedule", "tick", "schedules.yaml", "--catch-up", "10m", "--output", "json"])
+    let tick = firedrill(&env, &["schedule", "tick", "schedules.yaml", "--catch-up", "10m", "--output", "json"])
         .ok_allowing(&[SCHEDULER_LOG]);
     let lines = tick_lines(&tick.stdout);
     let line = |name: &str| last_line(&lines, name, &tick.stdout);
@@ -235,6 +248,9 @@ async fn tick_runs_a_due_drill_to_its_end_and_skips_one_whose_steady_state_fails
     assert_eq!(line("unsteady")["decision"], "skipped", "{}", tick.stdout);
     assert!(line("unsteady")["detail"].as_str().unwrap().contains("steady state does not hold"), "{}", tick.stdout);
     // The drill broke web for its step's 2 s and reverted it; the account reads back as captured.
-    assert!(env.journals().iter().any(|j| j.contains("\"event\":\"fault-added\"")), "the drill injected its step");
+    let runs = firedrill(&env, &["runs", "--output", "json"]).ok().json();
+    let run = runs[0]["run_id"].as_str().unwrap();
+    let shown = firedrill(&env, &["show", run]).ok();
+    assert!(shown.stdout.contains("fault added"), "the drill injected its step: {}", shown.stdout);
     assert_eq!(env.world().await, before);
 }

@@ -40,6 +40,36 @@ async fn two_working_directories_share_runs_through_the_bucket_and_nothing_else(
     assert!(keys.iter().any(|k| k.contains(&format!("runs/{run_id}/snapshots/"))), "{keys:#?}");
     assert!(keys.iter().any(|k| k.contains(&format!("runs/{run_id}/journal/000000000000.jsonl"))), "{keys:#?}");
     assert!(!keys.iter().any(|k| k.ends_with("/lock")), "every lock was released: {keys:#?}");
+    for key in &keys {
+        let head = env.s3().head_object().bucket(bucket).key(key).send().await.unwrap();
+        assert_eq!(head.server_side_encryption().map(|e| e.as_str()), Some("AES256"), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn with_a_kms_key_every_object_is_encrypted_with_it() {
+    let mut env = Env::new().await;
+    let url = env.use_s3_state().await;
+    // The emulator records the key each object is encrypted with, without checking it
+    // exists: what is tested is that firedrill asks for it on every object it writes.
+    let key = format!("arn:aws:kms:us-east-1:{}:key/0b6d8f0e-4c7a-4f1e-9d0a-1a2b3c4d5e6f", env.account);
+    env.sandbox().await;
+    let before = env.world().await;
+    env.write("f.yaml", ISOLATE);
+    let with_key = [("FIREDRILL_STATE_KMS_KEY", key.as_str())];
+    let run = env.firedrill_env(&["inject", "f.yaml", "--yes", "--output", "json"], &with_key).ok().json();
+    env.firedrill_env(&["revert", run["run_id"].as_str().unwrap()], &with_key).ok();
+    assert_eq!(env.world().await, before);
+    let (bucket, prefix) = url.trim_start_matches("s3://").split_once('/').unwrap();
+    // The run's objects (the marker and the sandbox's manifest were written before, by
+    // commands given no key).
+    let keys = env.objects(bucket, &format!("{prefix}/runs/")).await;
+    assert!(keys.len() > 3, "{keys:#?}");
+    for k in &keys {
+        let head = env.s3().head_object().bucket(bucket).key(k).send().await.unwrap();
+        assert_eq!(head.server_side_encryption().map(|e| e.as_str()), Some("aws:kms"), "{k}");
+        assert!(head.ssekms_key_id().is_some_and(|id| id.contains(&key)), "{k}: {:?}", head.ssekms_key_id());
+    }
 }
 
 #[tokio::test]
