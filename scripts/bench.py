@@ -369,7 +369,7 @@ def state_bench(args, moto, results):
     print("|---|---|---|---|---|---|---|")
     out = results.setdefault("state", {})
     try:
-        for n in [int(x) for x in args.sizes.split(",")]:
+        for n in args.sizes:
             for name, proxy in settings.items():
                 walls, cpus, rsss, calls, puts = [], [], [], [], []
                 for run in range(args.runs):

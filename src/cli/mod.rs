@@ -50,6 +50,10 @@ pub struct Global {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub state: StateArgs,
+    /// The store, once opened: a command that asks twice (plan, then inject) connects
+    /// and checks an S3 store once.
+    #[arg(skip)]
+    opened: std::sync::OnceLock<Store>,
     /// Guardrails file (default: ./firedrill.yaml when it exists).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
@@ -104,11 +108,15 @@ impl Global {
     /// The state store the options name (`--state`, else `state:` in the guardrails
     /// file, else `.firedrill`).
     pub fn store(&self) -> Result<Store> {
+        if let Some(store) = self.opened.get() {
+            return Ok(store.clone());
+        }
         let configured = match &self.state.state {
             Some(_) => None,
             None => crate::guardrails::Guardrails::load(self.config.as_deref())?.state,
         };
-        self.state.open(&self.aws, configured.as_deref())
+        let store = self.state.open(&self.aws, configured.as_deref())?;
+        Ok(self.opened.get_or_init(|| store).clone())
     }
 
     /// Clients for the account and region the options name.

@@ -22,8 +22,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn location(&self, key: &str) -> PathBuf;
     /// A short name for the store, the same from any machine or working directory.
     fn identity(&self) -> String;
-    /// Whether `key` exists as a file.
-    fn exists(&self, key: &str) -> Result<bool>;
     /// The whole of file `key`, or `None` when there is none.
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Replace file `key` with `bytes`, durably: it holds the old or the new bytes, whole.

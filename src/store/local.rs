@@ -94,11 +94,6 @@ impl Backend for Local {
         format!("store {}", &digest[..12])
     }
 
-    fn exists(&self, key: &str) -> Result<bool> {
-        let path = self.path(key)?;
-        Ok(std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()))
-    }
-
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let path = self.path(key)?;
         if !fs::exists(&path) {

@@ -77,6 +77,10 @@ struct Inner {
     kms_key: Option<String>,
     /// The marker object is known to be there (or was written).
     marked: AtomicBool,
+    /// Journal entries read or written by this process, by object key. An entry is
+    /// created once and never replaced, so what was read once need not be read again: a
+    /// command reads a run's journal several times (to open it, to fold it).
+    entries: Mutex<std::collections::HashMap<String, Arc<Vec<u8>>>>,
 }
 
 /// What the store's lock objects hold.
@@ -193,6 +197,7 @@ impl S3 {
                 prefix: prefix.to_owned(),
                 kms_key: options.kms_key,
                 marked: AtomicBool::new(false),
+                entries: Mutex::default(),
             }),
         };
         store.check_marker().await?;
@@ -286,28 +291,13 @@ impl Inner {
     async fn entries(&self, log: &str, from: u64) -> Result<Vec<(u64, String)>> {
         let dir = format!("{}/", self.key(log));
         let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let mut call = self.client.list_objects_v2().bucket(&self.bucket).prefix(&dir);
-            if from > 0 {
-                call = call.start_after(self.entry(log, from - 1));
-            }
-            let page = call
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(Error::aws(format!("list {} (s3:ListBucket)", self.url(log))))?;
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
-                let seq = key.strip_prefix(&dir).and_then(|n| n.strip_suffix(".jsonl")).and_then(|n| n.parse().ok());
-                match seq {
-                    Some(seq) => out.push((seq, key.to_owned())),
-                    None => tracing::warn!("s3://{}/{key} is not a journal entry; ignored", self.bucket),
-                }
-            }
-            token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() {
-                break;
+        let after = (from > 0).then(|| self.entry(log, from - 1));
+        for key in self.list_all(&dir, false, after).await? {
+            let seq = key.strip_prefix(&dir).and_then(|n| n.strip_suffix(".jsonl")).and_then(|n| n.parse().ok());
+            match seq {
+                Some(seq) if seq >= from => out.push((seq, key)),
+                Some(_) => {}
+                None => tracing::warn!("s3://{}/{key} is not a journal entry; ignored", self.bucket),
             }
         }
         out.sort();
@@ -322,10 +312,20 @@ impl Inner {
             .iter()
             .map(|(_, key)| {
                 let (me, key) = (self.clone(), key.clone());
-                async move { get(&me, &key).await.map(|o| o.map(|o| o.bytes)) }
+                async move {
+                    if let Some(known) = me.known(&key) {
+                        return Ok(Some(known));
+                    }
+                    let body = get(&me, &key).await?.map(|o| Arc::new(o.bytes));
+                    if let Some(body) = &body {
+                        me.remember(&key, body.clone());
+                    }
+                    Ok(body)
+                }
             })
             .collect();
-        let bodies: Vec<Result<Option<Vec<u8>>>> = futures_util::stream::iter(reads).buffered(PARALLEL).collect().await;
+        let bodies: Vec<Result<Option<Arc<Vec<u8>>>>> =
+            futures_util::stream::iter(reads).buffered(PARALLEL).collect().await;
         let mut text = Vec::new();
         for ((seq, key), body) in entries.iter().zip(bodies) {
             while expect < *seq {
@@ -345,6 +345,41 @@ impl Inner {
             expect = seq + 1;
         }
         Ok(text)
+    }
+
+    /// Every object key under `under` (after `after`, when given), all pages; with
+    /// `delimited`, the "directories" directly under it instead of what is in them
+    /// (common prefixes, ending in `/`).
+    async fn list_all(&self, under: &str, delimited: bool, after: Option<String>) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let mut call =
+                self.client.list_objects_v2().bucket(&self.bucket).prefix(under).set_start_after(after.clone());
+            if delimited {
+                call = call.delimiter("/");
+            }
+            let page = call
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(Error::aws(format!("list {} (s3:ListBucket)", self.url_of(under))))?;
+            keys.extend(page.common_prefixes().iter().filter_map(|p| p.prefix()).map(str::to_owned));
+            keys.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_owned));
+            token = page.next_continuation_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// Journal entry `key`, if this process has read or written it.
+    fn known(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    fn remember(&self, key: &str, body: Arc<Vec<u8>>) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_owned(), body);
     }
 
     fn url_of(&self, full_key: &str) -> String {
@@ -478,10 +513,6 @@ impl Backend for S3 {
         format!("store {}", &digest[..12])
     }
 
-    fn exists(&self, key: &str) -> Result<bool> {
-        Ok(self.read(key)?.is_some())
-    }
-
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let i = self.inner.clone();
         let key = i.key(key);
@@ -518,34 +549,14 @@ impl Backend for S3 {
     fn list(&self, dir: &str) -> Result<Vec<String>> {
         let i = self.inner.clone();
         let under = format!("{}/", i.key(dir));
-        block(async move {
-            let mut names = Vec::new();
-            let mut token = None;
-            loop {
-                let page = i
-                    .client
-                    .list_objects_v2()
-                    .bucket(&i.bucket)
-                    .prefix(&under)
-                    .delimiter("/")
-                    .set_continuation_token(token.take())
-                    .send()
-                    .await
-                    .map_err(Error::aws(format!("list {} (s3:ListBucket)", i.url_of(&under))))?;
-                let dirs = page.common_prefixes().iter().filter_map(|p| p.prefix());
-                let files = page.contents().iter().filter_map(|o| o.key());
-                for name in dirs.chain(files) {
-                    let name = name.strip_prefix(&under).unwrap_or(name).trim_end_matches('/');
-                    if !name.is_empty() && !name.starts_with('.') {
-                        names.push(name.to_owned());
-                    }
-                }
-                token = page.next_continuation_token().map(str::to_owned);
-                if token.is_none() {
-                    return Ok(names);
-                }
-            }
-        })
+        let keys = block(async move { i.list_all(&under, true, None).await.map(|keys| (keys, under)) });
+        let (keys, under) = keys?;
+        Ok(keys
+            .iter()
+            .map(|k| k.strip_prefix(&under).unwrap_or(k).trim_end_matches('/'))
+            .filter(|name| !name.is_empty() && !name.starts_with('.'))
+            .map(str::to_owned)
+            .collect())
     }
 
     fn create_dir(&self, dir: &str) -> Result<()> {
@@ -567,26 +578,9 @@ impl Backend for S3 {
     fn keys(&self) -> Result<Vec<Stored>> {
         let i = self.inner.clone();
         let under = if i.prefix.is_empty() { String::new() } else { format!("{}/", i.prefix) };
-        let all = block(async move {
-            let mut keys = Vec::new();
-            let mut token = None;
-            loop {
-                let page = i
-                    .client
-                    .list_objects_v2()
-                    .bucket(&i.bucket)
-                    .prefix(&under)
-                    .set_continuation_token(token.take())
-                    .send()
-                    .await
-                    .map_err(Error::aws(format!("list {} (s3:ListBucket)", i.url(""))))?;
-                keys.extend(page.contents().iter().filter_map(|o| o.key()).map(|k| k[under.len()..].to_owned()));
-                token = page.next_continuation_token().map(str::to_owned);
-                if token.is_none() {
-                    return Ok::<_, Error>(keys);
-                }
-            }
-        })?;
+        let listed = block(async move { i.list_all(&under, false, None).await.map(|keys| (keys, under)) });
+        let (listed, under) = listed?;
+        let all = listed.into_iter().map(|k| k[under.len()..].to_owned());
         let mut out: Vec<Stored> = Vec::new();
         for key in all {
             if key == MARKER || key.rsplit('/').next() == Some("lock") {
@@ -679,7 +673,10 @@ impl S3Log {
             for _ in 0..64 {
                 let entry = i.entry(&key, seq);
                 match put(&i, &entry, bytes.clone(), Condition::IfAbsent).await {
-                    Ok(_) => return Ok(seq),
+                    Ok(_) => {
+                        i.remember(&entry, Arc::new(bytes));
+                        return Ok(seq);
+                    }
                     Err(Put::Failed(e)) => return Err(e),
                     // Our own write, whose answer was lost and the call retried.
                     Err(Put::Precondition) if ours(&i, &entry, &bytes).await? => return Ok(seq),
