@@ -48,6 +48,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn open_log(&self, key: &str, shared: bool) -> Result<Box<dyn Log>>;
     /// The whole text of log `key`, or `None` when there is none.
     fn read_log(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// [`Backend::read_log`] of each of `keys`, in order (a store listing its runs). A
+    /// store that waits for each answer reads them side by side.
+    fn read_logs(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.read_log(k)).collect()
+    }
     /// What log `key` gained since `cursor` (0 at first), moving `cursor` past it. A local
     /// log may end mid-line (a line being written); the caller keeps the rest.
     fn read_log_since(&self, key: &str, cursor: &mut u64) -> Result<Vec<u8>>;
