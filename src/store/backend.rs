@@ -82,6 +82,11 @@ pub trait Held: Send + Sync {
     fn took_over(&self) -> Option<&Holder> {
         None
     }
+    /// Set once this process has lost the lock (an S3 lease another process took over):
+    /// what it journals after that is refused. `None` for a lock that cannot be lost.
+    fn lost(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
 }
 
 /// Who holds a lock, as the lock says: a process on a host (and on S3, its lease).

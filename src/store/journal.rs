@@ -257,12 +257,21 @@ pub(super) const TORN: &str = r#"{"journal":"the line above was torn by a crash 
 pub struct Journal {
     location: PathBuf,
     log: Box<dyn Log>,
+    /// Set when the lock this journal is written under was lost (see
+    /// [`super::backend::Held::lost`]): nothing more is appended.
+    fence: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Journal {
     /// The journal `log` at `location` (for messages).
     pub(super) fn new(location: PathBuf, log: Box<dyn Log>) -> Journal {
-        Journal { location, log }
+        Journal { location, log, fence: None }
+    }
+
+    /// This journal, written only while `lock` is held.
+    pub(super) fn fenced_by(mut self, lock: &dyn super::backend::Held) -> Journal {
+        self.fence = lock.lost();
+        self
     }
 
     /// Where the journal is.
@@ -287,6 +296,12 @@ impl Journal {
         let (lines, names) = lines(events);
         for name in &names {
             crate::failpoint::hit(&format!("before-{name}"));
+        }
+        if self.fence.as_ref().is_some_and(|lost| lost.load(std::sync::atomic::Ordering::SeqCst)) {
+            return Err(crate::Error::Refused(format!(
+                "{}: this process no longer holds the run's lock (its lease ran out and another process took it over); nothing more is written from here: see `firedrill show`",
+                self.location.display()
+            )));
         }
         self.log.append(&lines)?;
         for name in &names {

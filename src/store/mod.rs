@@ -156,7 +156,7 @@ impl Store {
         check_id(id)?;
         self.backend.create_dir(&format!("runs/{id}"))?;
         let lock = self.lock_run(id)?;
-        let journal = self.create_log(&run_key(id, "journal"), first)?;
+        let journal = self.create_log(&run_key(id, "journal"), first)?.fenced_by(&*lock);
         Ok(RunDir { id: id.to_owned(), files: self.files(id), journal: Arc::new(journal), _lock: lock })
     }
 
@@ -168,7 +168,7 @@ impl Store {
         check_id(id)?;
         self.first_event(id)?;
         let lock = self.lock_run(id)?;
-        let journal = self.open_log(&run_key(id, "journal"), false)?;
+        let journal = self.open_log(&run_key(id, "journal"), false)?.fenced_by(&*lock);
         if let Some(from) = lock.took_over() {
             journal.append(&Event::LockTakenOver { at: journal::now(), by: journal::who(), from: from.to_string() })?;
         }

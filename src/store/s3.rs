@@ -803,6 +803,8 @@ struct Lease {
     inner: Arc<Inner>,
     key: String,
     etag: Arc<Mutex<String>>,
+    /// Set by the renewer when another process has taken the lock over.
+    lost: Arc<AtomicBool>,
     renewer: tokio::task::JoinHandle<()>,
     took_over: Option<Holder>,
 }
@@ -817,7 +819,8 @@ impl Lease {
         took_over: Option<Holder>,
     ) -> Lease {
         let etag = Arc::new(Mutex::new(etag));
-        let (me, k, tag) = (i.clone(), key.clone(), etag.clone());
+        let lost = Arc::new(AtomicBool::new(false));
+        let (me, k, tag, gone) = (i.clone(), key.clone(), etag.clone(), lost.clone());
         let renewer = runtime().spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
@@ -830,6 +833,7 @@ impl Lease {
                             *tag.lock().unwrap_or_else(|e| e.into_inner()) = o.etag.unwrap_or_default();
                         }
                         _ => {
+                            gone.store(true, Ordering::SeqCst);
                             tracing::warn!("lost the lock {}: another process took it over", me.url_of(&k));
                             return;
                         }
@@ -838,13 +842,17 @@ impl Lease {
                 }
             }
         });
-        Lease { inner: i, key, etag, renewer, took_over }
+        Lease { inner: i, key, etag, lost, renewer, took_over }
     }
 }
 
 impl Held for Lease {
     fn took_over(&self) -> Option<&Holder> {
         self.took_over.as_ref()
+    }
+
+    fn lost(&self) -> Option<Arc<AtomicBool>> {
+        Some(self.lost.clone())
     }
 }
 

@@ -238,7 +238,7 @@ async fn a_writer_whose_lease_was_taken_over_can_write_nothing_more() {
     let out = child.wait_with_output().unwrap();
     let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
     assert_ne!(out.status.code(), Some(0), "{rest:#?}");
-    assert!(rest.iter().any(|l| l.contains("was written by another process")), "{rest:#?}");
+    assert!(rest.iter().any(|l| l.contains("no longer holds the run's lock")), "{rest:#?}");
     assert_eq!(env.world().await, before, "the stale writer changed nothing");
     let journal_after = env.firedrill_elsewhere("b", &["show", &id, "--output", "json"], &[]).ok().stdout;
     assert_eq!(journal_after, journal_before, "not one event from the stale writer");
