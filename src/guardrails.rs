@@ -91,8 +91,7 @@ impl Guardrails {
             None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
             None => return Ok(Guardrails::default()),
         };
-        let source = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Input(Diagnostic::file(&path, format!("cannot read: {e}")).into()))?;
+        let source = yaml::read_input(&path).map_err(|d| Error::Input(d.into()))?;
         Self::parse(&path, &source)
     }
 

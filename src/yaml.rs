@@ -13,10 +13,40 @@ use serde::de::DeserializeOwned;
 
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 
+/// The largest input file (a fault, drill, schedule or guardrails file) firedrill reads:
+/// far above any real one (the largest shipped is a few KiB), far below what would make
+/// parsing it a problem.
+pub const MAX_INPUT: u64 = 1 << 20;
+
+/// The text of the input file `path`, refused before it is read if it is not a regular
+/// file (a FIFO would block, a device such as `/dev/zero` never ends) or is larger than
+/// [`MAX_INPUT`].
+pub fn read_input(path: &Path) -> Result<String, Diagnostic> {
+    use std::io::Read;
+    let refuse = |why: String| Diagnostic::file(path, why);
+    let meta = std::fs::metadata(path).map_err(|e| refuse(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() { "a directory" } else { "not a regular file (a FIFO, a socket or a device)" };
+        return Err(refuse(format!("cannot read: {what}; name a YAML file")));
+    }
+    let too_big = || refuse(format!("larger than {} KiB: not a firedrill file", MAX_INPUT / 1024));
+    if meta.len() > MAX_INPUT {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(path).map_err(|e| refuse(format!("cannot read: {e}")))?;
+    let mut text = String::new();
+    // It may have grown since it was looked at: read no more than the cap, and one byte.
+    file.take(MAX_INPUT + 1).read_to_string(&mut text).map_err(|e| refuse(format!("cannot read: {e}")))?;
+    if text.len() as u64 > MAX_INPUT {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 /// Whether the file at `path` has one of `keys` (written `name:`) at the top level: how
 /// `validate` tells drills, schedules and other files from fault files.
 pub fn has_top_level_key(path: &Path, keys: &[&str]) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(|l| keys.iter().any(|k| l.starts_with(k))))
+    read_input(path).is_ok_and(|text| text.lines().any(|l| keys.iter().any(|k| l.starts_with(k))))
 }
 
 /// Parse `source` (the text of `path`) into `T`, or one located diagnostic.

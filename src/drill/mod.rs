@@ -246,7 +246,7 @@ pub fn is_drill(path: &Path) -> bool {
 
 /// Load and validate a drill file: every problem, located.
 pub fn load(path: &Path) -> Result<Drill, Diagnostics> {
-    let source = std::fs::read_to_string(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    let source = crate::yaml::read_input(path)?;
     parse(path, &source)
 }
 

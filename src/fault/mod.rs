@@ -103,7 +103,7 @@ pub fn fault_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 
 /// Load and validate one fault file.
 pub fn load(path: &Path) -> Result<FaultSpec, Diagnostics> {
-    let source = std::fs::read_to_string(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    let source = crate::yaml::read_input(path)?;
     parse(path, &source)
 }
 

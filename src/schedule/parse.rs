@@ -17,7 +17,7 @@ use crate::{drill, fault};
 
 /// Load and validate a schedule file.
 pub fn load(path: &Path) -> Result<ScheduleFile, Diagnostics> {
-    let source = std::fs::read_to_string(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    let source = crate::yaml::read_input(path)?;
     parse(path, &source)
 }
 

@@ -202,3 +202,35 @@ async fn a_share_of_the_limits_or_a_deadline_out_of_range_is_refused_and_nothing
     assert_eq!(env.world().await, before);
     assert!(env.journals().is_empty(), "no run recorded");
 }
+
+/// Files that are not files firedrill could have been meant to read: a device that never
+/// ends, a FIFO that would block, something far larger than any fault. Each
+/// refused at once, naming the path, before it is read, and nothing changes.
+#[tokio::test]
+async fn devices_fifos_and_huge_files_are_refused_before_they_are_read() {
+    let env = Env::new().await;
+    env.seed_stack().await;
+    let before = env.world().await;
+    let fifo = env.dir.join("fifo.yaml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let huge = env.write("huge.yaml", &format!("name: huge\n# {}\n", "x".repeat(2 << 20)));
+    let cases = [
+        ("/dev/zero".to_owned(), "not a regular file"),
+        (fifo.display().to_string(), "not a regular file"),
+        (huge.display().to_string(), "larger than 1024 KiB"),
+    ];
+    for (path, why) in &cases {
+        for args in [&["validate", path.as_str()][..], &["inject", path.as_str(), "--yes"][..]] {
+            let started = std::time::Instant::now();
+            let out = env.firedrill(args).code(2);
+            assert!(out.stderr.contains(path.as_str()) && out.stderr.contains(why), "{args:?}: {}", out.stderr);
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "{args:?} was not refused at once");
+        }
+    }
+    // The guardrails file too.
+    env.write("f.yaml", GOOD);
+    let out = env.firedrill(&["plan", "--config", "/dev/zero", "f.yaml"]).code(2);
+    assert!(out.stderr.contains("/dev/zero") && out.stderr.contains("not a regular file"), "{}", out.stderr);
+    assert_eq!(env.world().await, before);
+    assert!(!env.has_runs());
+}
