@@ -203,8 +203,10 @@ fn init_tracing(verbose: u8, info: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // A log line that cannot be written (stderr closed) is dropped; the subscriber would
     // otherwise report it with `eprintln!`, which panics on a closed stderr.
-    // Colour only on a terminal: logs piped to a file or the journal stay plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Colour only on a terminal: logs piped to a file or the journal stay plain text;
+    // and never with NO_COLOR set (to anything but empty: no-color.org).
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

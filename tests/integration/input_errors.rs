@@ -234,3 +234,40 @@ async fn devices_fifos_and_huge_files_are_refused_before_they_are_read() {
     assert_eq!(env.world().await, before);
     assert!(!env.has_runs());
 }
+
+/// Logs are coloured on a terminal only, and never with `NO_COLOR` set: the command runs
+/// under a pseudo-terminal (`script`, from util-linux), and piped.
+#[tokio::test]
+async fn logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
+    let env = Env::new().await;
+    // A store nobody answers for: the command logs its attempts at debug level, then fails.
+    let cmd = format!(
+        "{} -vv runs --state s3://nobody-here/x --state-endpoint-url http://127.0.0.1:9 --deadline 2s",
+        env!("CARGO_BIN_EXE_firedrill")
+    );
+    let ansi = |no_color: bool, terminal: bool| {
+        let mut c = if terminal {
+            let mut c = std::process::Command::new("script");
+            c.args(["-qec", &cmd, "/dev/null"]);
+            c
+        } else {
+            let mut c = std::process::Command::new("sh");
+            c.args(["-c", &format!("{cmd} 2>&1")]);
+            c
+        };
+        c.current_dir(&env.dir).env("AWS_ACCESS_KEY_ID", "x").env("AWS_SECRET_ACCESS_KEY", "x");
+        c.env("AWS_REGION", "us-east-1").env_remove("AWS_ENDPOINT_URL").stdin(std::process::Stdio::null());
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        let out = c.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("DEBUG"), "the command logged: {text}");
+        text.matches("\x1b[").count()
+    };
+    assert!(ansi(false, true) > 0, "a terminal gets colour");
+    assert_eq!(ansi(true, true), 0, "NO_COLOR: none");
+    assert_eq!(ansi(false, false), 0, "a pipe: none");
+}
