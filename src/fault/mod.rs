@@ -69,9 +69,13 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<FaultSpec>, Diagnostics) {
     (faults, problems)
 }
 
-/// Whether `path` is a guardrails file (`firedrill.yaml`) rather than a fault file.
+/// Whether `path` is a guardrails file rather than a fault file: named `firedrill.yaml`,
+/// or, whatever its name, with the keys of one at the top level (`guardrails:`,
+/// `state:`) and no `action:`.
 pub fn is_config(path: &Path) -> bool {
+    use crate::yaml::has_top_level_key;
     path.file_name().is_some_and(|n| n == crate::guardrails::DEFAULT_CONFIG)
+        || (has_top_level_key(path, &["guardrails:", "state:"]) && !has_top_level_key(path, &["action:"]))
 }
 
 /// The YAML files `path` names: itself, or those in it (recursively, sorted).

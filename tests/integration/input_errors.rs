@@ -271,3 +271,17 @@ async fn logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
     assert_eq!(ansi(true, true), 0, "NO_COLOR: none");
     assert_eq!(ansi(false, false), 0, "a pipe: none");
 }
+
+/// A guardrails file is one by its keys, whatever its name: `validate` checks it as
+/// guardrails (and points into it), never as a fault file missing its `action`.
+#[tokio::test]
+async fn a_guardrails_file_is_recognised_by_its_keys_whatever_its_name() {
+    let env = Env::new().await;
+    env.write("prod-guardrails.yaml", "guardrails:\n  regions: [us-east-1]\nstate: s3://gameday-state/firedrill\n");
+    let out = env.firedrill(&["validate", "prod-guardrails.yaml"]).ok();
+    assert!(out.stdout.contains("ok  prod-guardrails.yaml  (guardrails, -)"), "{}", out.stdout);
+    env.write("bad-guardrails.yaml", "guardrails:\n  regoins: [us-east-1]\n");
+    let out = env.firedrill(&["validate", "bad-guardrails.yaml"]).code(2);
+    assert!(out.stderr.contains("bad-guardrails.yaml:2:3") && out.stderr.contains("regions"), "{}", out.stderr);
+    assert!(!out.stderr.contains("action"), "not read as a fault file: {}", out.stderr);
+}
