@@ -32,7 +32,7 @@ use crate::{Error, Result};
 #[derive(Debug, Parser)]
 #[command(
     name = "firedrill",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FIREDRILL_COMMIT"), ")"),
     about = "Chaos and incident drills (game days) on AWS: break, snapshot, revert exactly."
 )]
 /// The command line.

@@ -142,3 +142,17 @@ async fn an_unknown_run_is_a_clear_error() {
     env.firedrill(&["revert", "20991231T000000.000Z-dead"]).code(2).stderr_has("no run 20991231T000000.000Z-dead in");
     env.firedrill(&["status", "20991231T000000.000Z-dead", "--offline"]).code(2).stderr_has("no run");
 }
+
+/// `firedrill --version` names the commit it was built from (here, this checkout's).
+#[test]
+fn the_version_names_the_commit() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firedrill")).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(crate::harness::ROOT)
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert_eq!(version, format!("firedrill {} ({head})", env!("CARGO_PKG_VERSION")));
+}
