@@ -33,7 +33,6 @@ pub mod journal;
 pub mod local;
 pub mod location;
 pub mod migrate;
-
 pub mod record;
 pub mod s3;
 pub mod snapshot;
@@ -310,8 +309,11 @@ impl Store {
 
     /// Run `id`'s events, as its journal holds them.
     pub fn run_events(&self, id: &str) -> Result<Vec<Event>> {
-        self.existing(id)?;
-        self.read_log(&run_key(id, "journal"))
+        let events = self.read_log(&run_key(id, "journal"))?;
+        if events.is_empty() {
+            self.existing(id)?;
+        }
+        Ok(events)
     }
 
     /// The first event of run `id`, which must be its `run-started`.
@@ -393,12 +395,14 @@ impl Store {
     /// has something in it, newest first: ids sort by start time. A log still empty
     /// crashed before it recorded anything, so before it changed anything.
     pub fn ids_with_log(&self, dir: &str, log: &str) -> Result<Vec<String>> {
-        let mut ids: Vec<String> = self
-            .backend
-            .list(dir)?
+        let ids: Vec<String> = self.backend.list(dir)?.into_iter().filter(|id| check_id(id).is_ok()).collect();
+        let keys: Vec<String> = ids.iter().map(|id| format!("{dir}/{id}/{log}")).collect();
+        let reads = self.backend.read_logs(&keys);
+        let mut ids: Vec<String> = ids
             .into_iter()
-            .filter(|id| check_id(id).is_ok())
-            .filter(|id| matches!(self.backend.read_log(&format!("{dir}/{id}/{log}")), Ok(Some(b)) if !b.is_empty()))
+            .zip(reads)
+            .filter(|(_, read)| matches!(read, Ok(Some(b)) if !b.is_empty()))
+            .map(|(id, _)| id)
             .collect();
         ids.sort_by(|a, b| b.cmp(a));
         Ok(ids)

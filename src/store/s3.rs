@@ -617,14 +617,7 @@ impl Backend for S3 {
     }
 
     fn read_log(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let (i, k) = (self.inner.clone(), key.to_owned());
-        block(async move {
-            let entries = i.entries(&k, 0).await?;
-            if entries.is_empty() {
-                return Ok(None);
-            }
-            i.read_entries(entries, 0).await.map(Some)
-        })
+        self.read_logs(&[key.to_owned()]).pop().expect("one read per log")
     }
 
     fn read_logs(&self, keys: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
