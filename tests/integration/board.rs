@@ -297,7 +297,13 @@ async fn board_in_another_process(env: Env) {
     fix_exactly(&env, &stack).await;
     let (code, _, stderr) = finish(child, rx);
     assert_eq!(code, Some(0), "{stderr}");
-    let after = look("recovered").await;
+    // The drill has ended: wait for the board to have read its end too (the step's
+    // recovery and the end may reach it in two looks).
+    let after = board_until(port, "recovered and ended", |b| {
+        b["teams"][0]["steps"][0]["state"] == "recovered" && !b["outcome"].is_null()
+    })
+    .await;
+    assert_eq!(after["teams"][0]["steps"][0]["state"], "recovered");
     assert_eq!(after["outcome"], "completed");
     assert!(after["teams"][0]["points"].as_u64().unwrap() > 0, "{after:#}");
     let _ = board.kill();
