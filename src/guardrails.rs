@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::yaml::Spanned;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fault::FaultSpec;
@@ -17,27 +17,34 @@ use crate::{Error, Result, yaml};
 /// The guardrails file read when present in the working directory.
 pub const DEFAULT_CONFIG: &str = "firedrill.yaml";
 
-#[derive(Debug, Default, Deserialize)]
+/// `firedrill.yaml`, as written.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub(crate) struct RawConfig {
+    /// Where firedrill may act, and on what: checked before any change.
     #[serde(default)]
     guardrails: RawGuardrails,
-    /// The state store (`--state` overrides it).
+    /// The state store: a directory, or `s3://BUCKET/PREFIX` (`--state` overrides it).
     #[serde(default)]
     state: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawGuardrails {
+    /// The only accounts firedrill may change (12-digit ids).
     #[serde(default)]
     accounts: Vec<Spanned<AccountId>>,
+    /// The only regions firedrill may change.
     #[serde(default)]
     regions: Vec<String>,
+    /// A tag every target must carry (`key: value`).
     #[serde(default)]
     require_tag: BTreeMap<String, String>,
+    /// The most targets one fault may break.
     #[serde(default)]
     max_targets: Option<Spanned<u32>>,
+    /// The only VPCs whose resources firedrill may change.
     #[serde(default)]
     vpcs: Vec<Spanned<String>>,
 }
@@ -45,6 +52,21 @@ struct RawGuardrails {
 /// An account id written quoted or not (`123456789012` reads as a number in YAML).
 #[derive(Debug)]
 struct AccountId(String);
+
+impl schemars::JsonSchema for AccountId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AccountId".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A 12-digit AWS account id, quoted or not.",
+            "anyOf": [
+                { "type": "string", "pattern": "^[0-9]{12}$" },
+                { "type": "integer", "minimum": 0, "maximum": 999999999999u64 }
+            ]
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for AccountId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {

@@ -53,6 +53,7 @@ pub mod guardrails;
 pub mod output;
 pub mod sandbox;
 pub mod schedule;
+pub mod schema;
 pub mod store;
 pub mod sweep;
 pub mod target;

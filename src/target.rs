@@ -103,7 +103,7 @@ impl fmt::Display for TargetKind {
 }
 
 /// For role targets: select these resources, then take their roles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Via {
     Instances,

@@ -7,11 +7,49 @@
 //! strings, not booleans (the "Norway problem"). `serde_yaml` is archived and `serde_yml`
 //! unsound, so neither is an option.
 
+use std::borrow::Cow;
 use std::path::Path;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+pub use serde_saphyr::Location;
 
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
+
+/// A value with where it was written: serde-saphyr's `Spanned`, whose JSON Schema is the
+/// value's own, so `firedrill schema` describes what is written (a foreign type cannot be
+/// given a foreign trait, hence this twin with the same fields).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    /// Where the value was used (an alias's position, for an aliased value).
+    pub referenced: Location,
+    /// Where the value was written.
+    pub defined: Location,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        Ok(Spanned { value: s.value, referenced: s.referenced, defined: s.defined })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
 
 /// The largest input file (a fault, drill, schedule or guardrails file) firedrill reads:
 /// far above any real one (the largest shipped is a few KiB), far below what would make

@@ -106,7 +106,7 @@ impl Resource for Capacity {
 // autoscaling.suspend-processes
 
 /// `autoscaling.suspend-processes`: which processes to suspend.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SuspendProcesses {
     pub processes: Vec<String>,
@@ -219,7 +219,7 @@ pub const SUSPEND_PROCESSES: ActionInfo = ActionInfo {
 // autoscaling.set-capacity
 
 /// `autoscaling.set-capacity`: the capacity to set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetCapacity {
     #[serde(default)]

@@ -46,6 +46,12 @@ macro_rules! catalogue {
             }
         }
 
+        /// Every action with the JSON Schema of its params (generated from the params
+        /// type, so it cannot drift from what [`Action::parse`] accepts).
+        pub fn params_schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static ActionInfo, schemars::Schema)> {
+            vec![ $( (&$info, generator.subschema_for::<$params>()), )* ]
+        }
+
         /// Every action, in the order `firedrill actions` lists them.
         pub static CATALOGUE: &[ActionInfo] = &[ $( $info, )* ];
 

@@ -209,7 +209,7 @@ fn target_differences(before: &TargetGroupState, now: &TargetGroupState) -> Vec<
 }
 
 /// `elbv2.deregister-targets`: how many targets to take out.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeregisterTargets {
     /// Deregister this many targets (the first by id); all when absent.
@@ -305,8 +305,9 @@ pub const DEREGISTER_TARGETS: ActionInfo = ActionInfo {
 };
 
 /// `elbv2.break-health-check`: the path (and port, codes) that make it fail.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schemars(rename = "Elbv2BreakHealthCheck")]
 pub struct BreakHealthCheck {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -556,7 +557,7 @@ pub struct ListenerState {
 }
 
 /// `elbv2.listener-fixed-response`: the response every request gets.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FixedResponse {
     pub status_code: u16,
@@ -696,7 +697,7 @@ pub const LISTENER_FIXED_RESPONSE: ActionInfo = ActionInfo {
 // Load balancers
 
 /// `elbv2.swap-security-groups`: no params.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwapSecurityGroups {}
 

@@ -141,7 +141,7 @@ fn role_differences(before: &RoleState, now: &RoleState) -> Vec<String> {
 // iam.detach-policies
 
 /// `iam.detach-policies`: which managed policies to detach.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetachPolicies {
     /// Policy names or ARNs; all attached policies when empty.
@@ -243,7 +243,7 @@ pub const DETACH_POLICIES: ActionInfo = ActionInfo {
 // iam.deny-actions
 
 /// `iam.deny-actions`: the actions and resources the inline deny covers.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DenyActions {
     pub actions: Vec<String>,
@@ -368,7 +368,7 @@ pub const DENY_ACTIONS: ActionInfo = ActionInfo {
 // iam.break-trust
 
 /// `iam.break-trust`: no params.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakTrust {}
 
@@ -482,7 +482,7 @@ pub const BREAK_TRUST: ActionInfo = ActionInfo {
 // iam.disassociate-instance-profile
 
 /// `iam.disassociate-instance-profile`: no params.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisassociateProfile {}
 

@@ -102,7 +102,7 @@ const STOP_WAIT_SECS: u64 = 600;
 // ec2.stop-instances
 
 /// `ec2.stop-instances`: whether to hibernate.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopInstances {
     /// Stop-hibernate instead of stop (the instance must have hibernation enabled).
@@ -249,7 +249,7 @@ pub const STOP_INSTANCES: ActionInfo = ActionInfo {
 // ec2.reboot-instances
 
 /// `ec2.reboot-instances`: no params.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RebootInstances {}
 
@@ -296,7 +296,7 @@ pub const REBOOT_INSTANCES: ActionInfo = ActionInfo {
 // ec2.terminate-instances
 
 /// What to keep of an instance before terminating it, for the investigation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Preserve {
     /// Its full description only (always kept, in the snapshot).
@@ -309,7 +309,7 @@ pub enum Preserve {
 }
 
 /// `ec2.terminate-instances`: what to preserve, and whether revert relaunches.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TerminateInstances {
     #[serde(default)]

@@ -124,7 +124,7 @@ fn entries(acl: &NetworkAcl) -> Vec<AclEntry> {
 // network-acl.deny-all
 
 /// `network-acl.deny-all`: no params.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DenyAll {}
 
@@ -333,7 +333,7 @@ pub const DENY_ALL: ActionInfo = ActionInfo {
 // network-acl.deny-traffic
 
 /// Which side of an ACL `deny-traffic` denies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Directions {
     #[default]
@@ -353,7 +353,7 @@ impl Directions {
 }
 
 /// `network-acl.deny-traffic`: the traffic to deny.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DenyTraffic {
     pub direction: Directions,

@@ -280,7 +280,7 @@ impl Resource for Records {
 // route53.change-record
 
 /// `route53.change-record`: the wrong value (and TTL).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRecord {
     /// The wrong value: an unused IP address, a wrong host name.
@@ -376,7 +376,7 @@ pub const CHANGE_RECORD: ActionInfo = ActionInfo {
 // route53.delete-record
 
 /// `route53.delete-record`: no params.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteRecord {}
 
@@ -446,8 +446,9 @@ pub const DELETE_RECORD: ActionInfo = ActionInfo {
 // route53.break-health-check
 
 /// `route53.break-health-check`: the path (or port) that makes it fail.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schemars(rename = "Route53BreakHealthCheck")]
 pub struct BreakHealthCheck {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -88,7 +88,7 @@ macro_rules! route_call {
 }
 
 /// `route-table.blackhole`: the route to remove or redirect.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Blackhole {
     pub destination: String,

@@ -406,7 +406,7 @@ pub(super) async fn revoke(aws: &Aws, group_id: &str, direction: Direction, rule
 // Params
 
 /// A protocol as fault files name it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
@@ -451,6 +451,30 @@ impl Serialize for PortRange {
     }
 }
 
+impl schemars::JsonSchema for PortRange {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PortRange".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A port (80) or an inclusive range (\"8000-8080\").",
+            "anyOf": [
+                { "type": "integer", "minimum": 0, "maximum": 65535 },
+                { "type": "string", "pattern": "^[0-9]{1,5}(-[0-9]{1,5})?$" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "from": { "type": "integer", "minimum": 0, "maximum": 65535 },
+                        "to": { "type": "integer", "minimum": 0, "maximum": 65535 }
+                    },
+                    "required": ["from", "to"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for PortRange {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -485,7 +509,7 @@ impl fmt::Display for PortRange {
 }
 
 /// Which rules `revoke-ingress` / `revoke-egress` remove. Empty: every rule.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFilter {
     /// Rules that let this protocol through (an all-traffic rule does, for any).
@@ -682,7 +706,7 @@ const RULE_FILTER_PARAMS: &[ParamInfo] = &[
 // security-group.open-ingress
 
 /// Add a world-open inbound rule: a security-misconfiguration drill.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenIngress {
     pub protocol: Protocol,
@@ -837,7 +861,7 @@ pub const OPEN_INGRESS: ActionInfo = ActionInfo {
 // security-group.isolate-instance
 
 /// Swap each instance's security groups for one empty quarantine group per VPC.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IsolateInstance {}
 

@@ -4,8 +4,10 @@
 mod abort;
 mod actions;
 mod board;
+mod completions;
 mod diff;
 mod inject;
+mod man;
 mod plan;
 mod report;
 mod revert;
@@ -13,6 +15,7 @@ mod run;
 mod runs;
 mod sandbox;
 mod schedule;
+mod schema;
 mod show;
 mod state;
 mod status;
@@ -102,6 +105,12 @@ pub enum Command {
     Schedule(schedule::Args),
     /// The state store itself: move it between a directory and S3.
     State(state::Args),
+    /// Print the JSON Schema of fault, drill, schedule or firedrill.yaml files (for editors).
+    Schema(schema::Args),
+    /// Print a shell's completion script.
+    Completions(completions::Args),
+    /// Print the manual page, or write one per command into a directory.
+    Man(man::Args),
 }
 
 impl Global {
@@ -189,6 +198,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::exec(a, g).await,
         Command::State(a) => state::exec(a, g),
         Command::Schedule(a) => schedule::exec(a, g).await,
+        Command::Schema(a) => schema::exec(a, g),
+        Command::Completions(a) => completions::exec(a, g),
+        Command::Man(a) => man::exec(a, g),
     }
 }
 

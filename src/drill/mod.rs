@@ -13,7 +13,7 @@
 pub mod control;
 pub mod journal;
 pub mod probe;
-mod raw;
+pub(crate) mod raw;
 pub mod report;
 pub mod runner;
 pub mod score;
@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::yaml::{Location, Spanned};
 use serde::{Deserialize, Serialize};
-use serde_saphyr::{Location, Spanned};
 
 use crate::aws::AssumeRole;
 use crate::diagnostic::{Diagnostic, Diagnostics, Pos, did_you_mean};

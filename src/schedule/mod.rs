@@ -18,7 +18,7 @@ pub mod clock;
 pub mod cron;
 pub mod fire;
 pub mod parse;
-mod raw;
+pub(crate) mod raw;
 pub mod scheduler;
 pub mod state;
 pub mod window;

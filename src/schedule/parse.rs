@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::yaml::{Location, Spanned};
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Span, SpanRelativeTo};
-use serde_saphyr::{Location, Spanned};
 
 use super::raw::{RawBlackout, RawFile, RawSchedule, RawWindow};
 use super::{Blackout, Schedule, ScheduleFile, Trigger, What, cron, window};

@@ -117,7 +117,7 @@ pub struct Out {
 
 impl Out {
     /// Run `cmd` to its end.
-    fn of(cmd: &mut Command) -> Out {
+    pub fn of(cmd: &mut Command) -> Out {
         let out = cmd.output().expect("run firedrill");
         Out {
             code: out.status.code(),

@@ -26,3 +26,4 @@ mod sandbox;
 mod schedules;
 mod security_groups;
 mod state;
+mod toolbox;
