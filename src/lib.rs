@@ -51,6 +51,7 @@ pub mod failpoint;
 pub mod fault;
 pub mod guardrails;
 pub mod output;
+pub mod policy;
 pub mod sandbox;
 pub mod schedule;
 pub mod schema;

@@ -24,6 +24,19 @@ use crate::aws::{Aws, FAULT_TAG, KIND_TAG, RUN_TAG, holds, kind};
 use crate::store::Store;
 use crate::{Error, Result};
 
+/// The IAM actions a sweep calls to find leftovers, whatever the runs' faults were
+/// (deleting one needs what the action that created it needs to revert it: see each
+/// action's permissions).
+pub const PERMISSIONS: &[&str] = &[
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeTags",
+    "iam:ListRoles",
+    "iam:ListRolePolicies",
+    "iam:ListRoleTags",
+];
+
 /// Something firedrill created that no open run owns.
 #[derive(Debug, Serialize)]
 pub struct Leftover {

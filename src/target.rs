@@ -36,6 +36,59 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// The IAM actions that find, describe and hold a target of this kind, whatever the
+    /// action does to it: its listing and description, and its hold tags written and
+    /// removed (`executor::holds`). An action's own calls are its [`crate::action::ActionInfo::permissions`].
+    pub fn permissions(self) -> &'static [&'static str] {
+        const EC2_TAGS: [&str; 2] = ["ec2:CreateTags", "ec2:DeleteTags"];
+        const ELB_TAGS: [&str; 3] =
+            ["elasticloadbalancing:DescribeTags", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"];
+        match self {
+            TargetKind::SecurityGroup => &["ec2:DescribeSecurityGroups", EC2_TAGS[0], EC2_TAGS[1]],
+            TargetKind::Instance => &["ec2:DescribeInstances", EC2_TAGS[0], EC2_TAGS[1]],
+            TargetKind::Subnet => &["ec2:DescribeSubnets", "ec2:DescribeNetworkAcls", EC2_TAGS[0], EC2_TAGS[1]],
+            TargetKind::NetworkAcl => &["ec2:DescribeSubnets", "ec2:DescribeNetworkAcls", EC2_TAGS[0], EC2_TAGS[1]],
+            TargetKind::RouteTable => &["ec2:DescribeSubnets", "ec2:DescribeRouteTables", EC2_TAGS[0], EC2_TAGS[1]],
+            TargetKind::Role => &[
+                "iam:ListRoles",
+                "iam:ListRoleTags",
+                "iam:GetRole",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListRolePolicies",
+                "iam:TagRole",
+                "iam:UntagRole",
+            ],
+            TargetKind::Record => &["route53:ListHostedZones", "route53:ListResourceRecordSets"],
+            TargetKind::HealthCheck => &[
+                "route53:ListHealthChecks",
+                "route53:GetHealthCheck",
+                "route53:ListTagsForResource",
+                "route53:ListTagsForResources",
+                "route53:ChangeTagsForResource",
+            ],
+            TargetKind::TargetGroup => &[
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+                ELB_TAGS[0],
+                ELB_TAGS[1],
+                ELB_TAGS[2],
+            ],
+            TargetKind::Listener => &[
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeListeners",
+                ELB_TAGS[0],
+                ELB_TAGS[1],
+                ELB_TAGS[2],
+            ],
+            TargetKind::LoadBalancer => {
+                &["elasticloadbalancing:DescribeLoadBalancers", ELB_TAGS[0], ELB_TAGS[1], ELB_TAGS[2]]
+            }
+            TargetKind::AutoScalingGroup => {
+                &["autoscaling:DescribeAutoScalingGroups", "autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"]
+            }
+        }
+    }
+
     /// Whether the service is global (IAM, Route 53): a resource of this kind is the same
     /// in every region of its account.
     pub fn is_global(self) -> bool {
@@ -107,6 +160,15 @@ impl fmt::Display for TargetKind {
 #[serde(rename_all = "kebab-case")]
 pub enum Via {
     Instances,
+}
+
+impl Via {
+    /// The IAM actions that following `via` calls: the instances, their profiles.
+    pub fn permissions(self) -> &'static [&'static str] {
+        match self {
+            Via::Instances => &["ec2:DescribeInstances", "iam:GetInstanceProfile"],
+        }
+    }
 }
 
 /// How many of the matching resources to break.

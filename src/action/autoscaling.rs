@@ -208,11 +208,7 @@ pub const SUSPEND_PROCESSES: ActionInfo = ActionInfo {
         default: "[Launch, HealthCheck, ReplaceUnhealthy]",
         doc: "Launch, Terminate, AddToLoadBalancer, AlarmNotification, AZRebalance, HealthCheck, InstanceRefresh, ReplaceUnhealthy, ScheduledActions.",
     }],
-    permissions: &[
-        "autoscaling:DescribeAutoScalingGroups",
-        "autoscaling:SuspendProcesses",
-        "autoscaling:ResumeProcesses",
-    ],
+    permissions: &["autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -329,7 +325,7 @@ pub const SET_CAPACITY: ActionInfo = ActionInfo {
             doc: "Maximum size.",
         },
     ],
-    permissions: &["autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup"],
+    permissions: &["autoscaling:UpdateAutoScalingGroup"],
 };
 
 /// The pure parts, on hand-written states: what is planned, when a change shows, what

@@ -36,6 +36,17 @@ macro_rules! catalogue {
                 }
             }
 
+            /// Every IAM action this action, with these params, calls or needs authorized:
+            /// its target kind's and its own, less what the params never need.
+            pub fn permissions(&self) -> std::collections::BTreeSet<&'static str> {
+                use super::Params;
+                let needless: &[&str] = match self {
+                    $( Action::$variant(p) => p.needless(), )*
+                };
+                let info = self.info();
+                info.target.permissions().iter().chain(info.permissions).copied().filter(|p| !needless.contains(p)).collect()
+            }
+
             /// The action named `name` with its params from `source`; `None` for a name
             /// the catalogue does not have.
             pub fn parse(name: &str, source: &impl ParamsSource) -> Option<Result<Action, Diagnostic>> {

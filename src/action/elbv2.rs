@@ -295,13 +295,7 @@ pub const DEREGISTER_TARGETS: ActionInfo = ActionInfo {
         default: "all targets",
         doc: "How many targets to deregister (the first by id).",
     }],
-    permissions: &[
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:DescribeTags",
-        "elasticloadbalancing:DeregisterTargets",
-        "elasticloadbalancing:RegisterTargets",
-    ],
+    permissions: &["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"],
 };
 
 /// `elbv2.break-health-check`: the path (and port, codes) that make it fail.
@@ -435,12 +429,7 @@ pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
             doc: "HTTP codes that count as healthy, e.g. \"418\".",
         },
     ],
-    permissions: &[
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:DescribeTags",
-        "elasticloadbalancing:ModifyTargetGroup",
-    ],
+    permissions: &["elasticloadbalancing:ModifyTargetGroup"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -685,12 +674,7 @@ pub const LISTENER_FIXED_RESPONSE: ActionInfo = ActionInfo {
         ParamInfo { name: "status_code", ty: "integer", default: "503", doc: "Status of the fixed response." },
         ParamInfo { name: "message", ty: "string", default: "Service unavailable", doc: "Body of the fixed response." },
     ],
-    permissions: &[
-        "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeListeners",
-        "elasticloadbalancing:DescribeTags",
-        "elasticloadbalancing:ModifyListener",
-    ],
+    permissions: &["elasticloadbalancing:ModifyListener"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -812,14 +796,13 @@ pub const SWAP_SECURITY_GROUPS: ActionInfo = ActionInfo {
     one_shot: false,
     params: &[],
     permissions: &[
-        "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeTags",
         "elasticloadbalancing:SetSecurityGroups",
+        "ec2:DescribeSecurityGroups",
         "ec2:CreateSecurityGroup",
         "ec2:CreateTags",
         "ec2:RevokeSecurityGroupEgress",
-        "ec2:DescribeSecurityGroups",
         "ec2:DeleteSecurityGroup",
+        "ec2:DescribeNetworkInterfaces",
     ],
 };
 

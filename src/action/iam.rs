@@ -228,15 +228,7 @@ pub const DETACH_POLICIES: ActionInfo = ActionInfo {
         default: "every attached policy",
         doc: "Which policies to detach.",
     }],
-    permissions: &[
-        "iam:GetRole",
-        "iam:ListRoles",
-        "iam:ListRoleTags",
-        "iam:ListAttachedRolePolicies",
-        "iam:ListRolePolicies",
-        "iam:DetachRolePolicy",
-        "iam:AttachRolePolicy",
-    ],
+    permissions: &["iam:DetachRolePolicy", "iam:AttachRolePolicy"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -353,15 +345,7 @@ pub const DENY_ACTIONS: ActionInfo = ActionInfo {
             doc: "Which resources the deny covers.",
         },
     ],
-    permissions: &[
-        "iam:GetRole",
-        "iam:ListRoles",
-        "iam:ListRoleTags",
-        "iam:ListAttachedRolePolicies",
-        "iam:ListRolePolicies",
-        "iam:PutRolePolicy",
-        "iam:DeleteRolePolicy",
-    ],
+    permissions: &["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -468,14 +452,7 @@ pub const BREAK_TRUST: ActionInfo = ActionInfo {
     revert: "Restores the exact trust policy document.",
     one_shot: false,
     params: &[],
-    permissions: &[
-        "iam:GetRole",
-        "iam:ListRoles",
-        "iam:ListRoleTags",
-        "iam:ListAttachedRolePolicies",
-        "iam:ListRolePolicies",
-        "iam:UpdateAssumeRolePolicy",
-    ],
+    permissions: &["iam:UpdateAssumeRolePolicy"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -599,7 +576,6 @@ pub const DISASSOCIATE_PROFILE: ActionInfo = ActionInfo {
     one_shot: false,
     params: &[],
     permissions: &[
-        "ec2:DescribeInstances",
         "ec2:DescribeIamInstanceProfileAssociations",
         "ec2:DisassociateIamInstanceProfile",
         "ec2:AssociateIamInstanceProfile",

@@ -242,7 +242,7 @@ pub const STOP_INSTANCES: ActionInfo = ActionInfo {
         default: "false",
         doc: "Hibernate instead of stop (needs hibernation configured).",
     }],
-    permissions: &["ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances"],
+    permissions: &["ec2:StopInstances", "ec2:StartInstances"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ pub const REBOOT_INSTANCES: ActionInfo = ActionInfo {
     revert: "not revertible (one-shot)",
     one_shot: true,
     params: &[],
-    permissions: &["ec2:DescribeInstances", "ec2:RebootInstances"],
+    permissions: &["ec2:RebootInstances"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -325,6 +325,31 @@ impl Params for TerminateInstances {
             return Err("`relaunch: true` needs `preserve: image`: the replacement is launched from that image".into());
         }
         Ok(())
+    }
+
+    fn needless(&self) -> &'static [&'static str] {
+        const RELAUNCH: [&str; 4] = [
+            "ec2:RunInstances",
+            "iam:PassRole",
+            "elasticloadbalancing:RegisterTargets",
+            "elasticloadbalancing:DeregisterTargets",
+        ];
+        match (self.preserve, self.relaunch) {
+            (Preserve::Image, true) => &["ec2:CreateSnapshot"],
+            (Preserve::Image, false) => &["ec2:CreateSnapshot", RELAUNCH[0], RELAUNCH[1], RELAUNCH[2], RELAUNCH[3]],
+            (Preserve::Volumes, _) => {
+                &["ec2:CreateImage", "ec2:DescribeImages", RELAUNCH[0], RELAUNCH[1], RELAUNCH[2], RELAUNCH[3]]
+            }
+            (Preserve::None, _) => &[
+                "ec2:CreateImage",
+                "ec2:DescribeImages",
+                "ec2:CreateSnapshot",
+                RELAUNCH[0],
+                RELAUNCH[1],
+                RELAUNCH[2],
+                RELAUNCH[3],
+            ],
+        }
     }
 }
 
@@ -739,17 +764,15 @@ pub const TERMINATE_INSTANCES: ActionInfo = ActionInfo {
         },
     ],
     permissions: &[
-        "ec2:DescribeInstances",
         "ec2:DescribeInstanceAttribute",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "ec2:TerminateInstances",
         "ec2:CreateImage",
         "ec2:DescribeImages",
         "ec2:CreateSnapshot",
-        "ec2:CreateTags",
-        "ec2:TerminateInstances",
         "ec2:RunInstances",
         "iam:PassRole",
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetHealth",
         "elasticloadbalancing:RegisterTargets",
         "elasticloadbalancing:DeregisterTargets",
     ],

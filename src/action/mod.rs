@@ -135,6 +135,12 @@ pub trait Params: DeserializeOwned + Default {
     fn check(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Of the action's [`ActionInfo::permissions`], those these params never need (what
+    /// `preserve: none` never creates): left out of `firedrill policy`.
+    fn needless(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Where an action's params come from, typed by the action ([`Action::parse`]): the fault
@@ -155,8 +161,21 @@ pub struct ActionInfo {
     pub revert: &'static str,
     pub one_shot: bool,
     pub params: &'static [ParamInfo],
-    /// Minimum IAM permissions for inject and revert.
+    /// The IAM actions this action calls itself, to plan, inject, observe and revert it
+    /// (and to sweep what it creates), or that its calls need authorized (`iam:PassRole`
+    /// to launch with a profile, `ec2:CreateTags` to tag what is created). Finding,
+    /// describing and holding the target are its kind's: [`TargetKind::permissions`];
+    /// [`Action::permissions`] is the whole. Checked against the calls a catalogue round
+    /// trip makes (tests/integration/files.rs).
     pub permissions: &'static [&'static str],
+}
+
+impl ActionInfo {
+    /// Every IAM action this action can call or need authorized, with any params: its
+    /// target kind's and its own (`firedrill policy` narrows by params and target).
+    pub fn all_permissions(&self) -> std::collections::BTreeSet<&'static str> {
+        self.target.permissions().iter().chain(self.permissions).copied().collect()
+    }
 }
 
 /// One param of an action, as `firedrill actions` documents it.

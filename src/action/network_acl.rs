@@ -320,10 +320,8 @@ pub const DENY_ALL: ActionInfo = ActionInfo {
     one_shot: false,
     params: &[],
     permissions: &[
-        "ec2:DescribeNetworkAcls",
         "ec2:CreateNetworkAcl",
         "ec2:CreateNetworkAclEntry",
-        "ec2:CreateTags",
         "ec2:ReplaceNetworkAclAssociation",
         "ec2:DeleteNetworkAcl",
     ],
@@ -546,12 +544,7 @@ pub const DENY_TRAFFIC: ActionInfo = ActionInfo {
             doc: "Traffic from (ingress) or to (egress) this network.",
         },
     ],
-    permissions: &[
-        "ec2:DescribeNetworkAcls",
-        "ec2:DescribeSubnets",
-        "ec2:CreateNetworkAclEntry",
-        "ec2:DeleteNetworkAclEntry",
-    ],
+    permissions: &["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry"],
 };
 
 /// The pure parts, on hand-written states.

@@ -364,12 +364,7 @@ pub const CHANGE_RECORD: ActionInfo = ActionInfo {
             doc: "TTL of the wrong record: short keeps the drill's DNS caching short.",
         },
     ],
-    permissions: &[
-        "route53:ListHostedZones",
-        "route53:ListResourceRecordSets",
-        "route53:ChangeResourceRecordSets",
-        "route53:GetChange",
-    ],
+    permissions: &["route53:ChangeResourceRecordSets", "route53:GetChange"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -434,12 +429,7 @@ pub const DELETE_RECORD: ActionInfo = ActionInfo {
     revert: "Re-creates each record set exactly.",
     one_shot: false,
     params: &[],
-    permissions: &[
-        "route53:ListHostedZones",
-        "route53:ListResourceRecordSets",
-        "route53:ChangeResourceRecordSets",
-        "route53:GetChange",
-    ],
+    permissions: &["route53:ChangeResourceRecordSets", "route53:GetChange"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -637,12 +627,7 @@ pub const BREAK_HEALTH_CHECK: ActionInfo = ActionInfo {
         },
         ParamInfo { name: "port", ty: "integer", default: "unchanged", doc: "Port to check." },
     ],
-    permissions: &[
-        "route53:ListHealthChecks",
-        "route53:ListTagsForResource",
-        "route53:GetHealthCheck",
-        "route53:UpdateHealthCheck",
-    ],
+    permissions: &["route53:UpdateHealthCheck"],
 };
 
 /// The pure parts, on hand-written states.

@@ -289,13 +289,7 @@ pub const BLACKHOLE: ActionInfo = ActionInfo {
             doc: "Send the traffic here instead.",
         },
     ],
-    permissions: &[
-        "ec2:DescribeRouteTables",
-        "ec2:DescribeSubnets",
-        "ec2:DeleteRoute",
-        "ec2:CreateRoute",
-        "ec2:ReplaceRoute",
-    ],
+    permissions: &["ec2:DeleteRoute", "ec2:CreateRoute", "ec2:ReplaceRoute"],
 };
 
 /// The pure parts, on hand-written states.

@@ -673,7 +673,7 @@ pub const REVOKE_INGRESS: ActionInfo = ActionInfo {
     revert: "Re-creates exactly the removed rules: CIDR v4/v6, prefix lists, referenced groups, descriptions.",
     one_shot: false,
     params: RULE_FILTER_PARAMS,
-    permissions: &["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupIngress"],
+    permissions: &["ec2:RevokeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupIngress"],
 };
 
 /// The catalogue's entry for `security-group.revoke-egress`.
@@ -684,7 +684,7 @@ pub const REVOKE_EGRESS: ActionInfo = ActionInfo {
     revert: "Re-creates exactly the removed rules: CIDR v4/v6, prefix lists, referenced groups, descriptions.",
     one_shot: false,
     params: RULE_FILTER_PARAMS,
-    permissions: &["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupEgress"],
+    permissions: &["ec2:RevokeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupEgress"],
 };
 
 const RULE_FILTER_PARAMS: &[ParamInfo] = &[
@@ -849,12 +849,7 @@ pub const OPEN_INGRESS: ActionInfo = ActionInfo {
         },
         ParamInfo { name: "description", ty: "string", default: "added by firedrill", doc: "The rule's description." },
     ],
-    permissions: &[
-        "ec2:DescribeSecurityGroups",
-        "ec2:AuthorizeSecurityGroupIngress",
-        "ec2:CreateTags",
-        "ec2:RevokeSecurityGroupIngress",
-    ],
+    permissions: &["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1046,14 +1041,13 @@ pub const ISOLATE_INSTANCE: ActionInfo = ActionInfo {
     one_shot: false,
     params: &[],
     permissions: &[
-        "ec2:DescribeInstances",
         "ec2:DescribeSecurityGroups",
         "ec2:CreateSecurityGroup",
-        "ec2:CreateTags",
         "ec2:RevokeSecurityGroupEgress",
         "ec2:ModifyNetworkInterfaceAttribute",
         "ec2:ModifyInstanceAttribute",
         "ec2:DeleteSecurityGroup",
+        "ec2:DescribeNetworkInterfaces",
     ],
 };
 

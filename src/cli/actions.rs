@@ -9,9 +9,18 @@ use crate::output::emit;
 pub struct Args {}
 
 pub fn exec(_args: Args, g: &Global) -> Result<()> {
-    emit(g.output, &CATALOGUE, |cat| {
+    // Each action's whole set of permissions: its target kind's and its own.
+    let view: Vec<serde_json::Value> = CATALOGUE
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(a).expect("the catalogue serializes");
+            v["permissions"] = serde_json::json!(a.all_permissions());
+            v
+        })
+        .collect();
+    emit(g.output, &view, |_| {
         let mut s = String::new();
-        for a in cat.iter() {
+        for a in CATALOGUE {
             s += &format!("{}\n  targets: {}\n  {}\n", a.name, a.target, a.summary);
             if a.one_shot {
                 s += "  revert: not revertible (one-shot)\n";
@@ -26,7 +35,8 @@ pub fn exec(_args: Args, g: &Global) -> Result<()> {
                     s += &format!("    {:<12} {}  (default: {})\n      {}\n", p.name, p.ty, p.default, p.doc);
                 }
             }
-            s += &format!("  permissions: {}\n\n", a.permissions.join(", "));
+            let all: Vec<&str> = a.all_permissions().into_iter().collect();
+            s += &format!("  permissions: {}\n\n", all.join(", "));
         }
         s
     });

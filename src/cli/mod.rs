@@ -9,6 +9,7 @@ mod diff;
 mod inject;
 mod man;
 mod plan;
+mod policy;
 mod report;
 mod revert;
 mod run;
@@ -105,6 +106,8 @@ pub enum Command {
     Schedule(schedule::Args),
     /// The state store itself: move it between a directory and S3.
     State(state::Args),
+    /// Print the least-privilege IAM policy for these faults (or a drill), as JSON.
+    Policy(policy::Args),
     /// Print the JSON Schema of fault, drill, schedule or firedrill.yaml files (for editors).
     Schema(schema::Args),
     /// Print a shell's completion script.
@@ -198,6 +201,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::exec(a, g).await,
         Command::State(a) => state::exec(a, g),
         Command::Schedule(a) => schedule::exec(a, g).await,
+        Command::Policy(a) => policy::exec(a, g),
         Command::Schema(a) => schema::exec(a, g),
         Command::Completions(a) => completions::exec(a, g),
         Command::Man(a) => man::exec(a, g),

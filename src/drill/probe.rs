@@ -38,6 +38,20 @@ pub enum ProbeKind {
     Restored { step: String },
 }
 
+impl ProbeKind {
+    /// The IAM actions this probe calls in a team's account (HTTP and TCP probes call none).
+    pub fn permissions(&self) -> &'static [&'static str] {
+        match self {
+            ProbeKind::Http { .. } | ProbeKind::Tcp { .. } | ProbeKind::Restored { .. } => &[],
+            ProbeKind::Elbv2Healthy { .. } => {
+                &["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
+            }
+            ProbeKind::Dns { .. } => &["route53:ListHostedZones", "route53:ListResourceRecordSets"],
+            ProbeKind::Alarm { .. } => &["cloudwatch:DescribeAlarms"],
+        }
+    }
+}
+
 /// One probe result.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Outcome {

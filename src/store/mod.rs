@@ -46,7 +46,7 @@ use serde::de::DeserializeOwned;
 pub use backend::{Backend, Held, Holder};
 pub use fs::{create_private_dir, private_file, write_durably};
 pub use journal::{Event, Journal};
-pub use location::StateArgs;
+pub use location::{Location, StateArgs};
 pub use record::{Phase, RunRecord};
 
 use crate::{Error, Result};

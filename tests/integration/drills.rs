@@ -147,6 +147,7 @@ async fn two_teams(aws_like: bool) {
     let (blue_stack, _) = (blue.seed_stack().await, red.seed_stack().await);
     let (blue_before, red_before) = (blue.world().await, red.world().await);
     blue.write("drill.yaml", &three_steps(&blue, &red));
+    blue.proxy.as_ref().map(|p| p.take_iam_actions());
 
     let mut child = blue.spawn_firedrill(&["run", "drill.yaml", "--yes", "--output", "json"], &[]);
     let rx = lines(&mut child);
@@ -160,6 +161,21 @@ async fn two_teams(aws_like: bool) {
 
     assert_eq!(blue.world().await, blue_before, "blue's stack equals its capture at the end");
     assert_eq!(red.world().await, red_before, "red's stack equals its capture at the end");
+    if let Some(proxy) = &blue.proxy {
+        // Every call the drill made in blue's account is allowed by the drill's policy;
+        // assuming blue's role is the starting credentials', which `policy` names apart.
+        let policy = blue.firedrill(&["policy", "--drill", "drill.yaml"]).ok_allowing(&["sts:AssumeRole on"]);
+        assert!(policy.stderr.contains(&format!("arn:aws:iam::{}:role/firedrill", blue.account)), "{}", policy.stderr);
+        let allowed: std::collections::BTreeSet<String> = policy.json()["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()))
+            .collect();
+        let calls = proxy.take_iam_actions();
+        let missing: Vec<_> = calls.iter().filter(|c| !allowed.contains(*c) && *c != "sts:AssumeRole").collect();
+        assert!(missing.is_empty(), "the drill's policy does not allow calls it made: {missing:?} (made: {calls:?})");
+    }
 
     let report = blue.firedrill(&["report", "--format", "json"]).ok().json();
     let fixed = score(&report, "blue", "http");

@@ -44,6 +44,9 @@ pub struct Rules {
     pub s3_slow_down: Option<(u64, u64)>,
     /// S3 calls seen, and how many were answered `SlowDown`.
     pub s3_calls: (u64, u64),
+    /// Every call seen, as the IAM action that authorizes it (`ec2:DescribeInstances`,
+    /// `route53:GetChange`, `s3:PutObject`): what a least-privilege policy must allow.
+    pub iam_actions: std::collections::BTreeSet<String>,
     /// Answer every call this much later.
     pub delay: Option<std::time::Duration>,
     /// Behave as AWS does where the emulator does not (see [`AwsLike`]).
@@ -395,6 +398,11 @@ impl Proxy {
         self.rules.lock().unwrap().s3_calls
     }
 
+    /// The IAM actions of the calls seen since the last time asked ([`Rules::iam_actions`]).
+    pub fn take_iam_actions(&self) -> std::collections::BTreeSet<String> {
+        std::mem::take(&mut self.rules.lock().unwrap().iam_actions)
+    }
+
     /// How many calls the race of [`Rules::hold_first`] held.
     pub fn held(&self) -> u64 {
         self.rules.lock().unwrap().race.held
@@ -495,6 +503,9 @@ fn serve_one(
         .map(str::to_owned)
         .unwrap_or_else(|| head.lines().next().unwrap_or_default().to_owned());
     *counts.lock().unwrap().calls.entry(action.clone()).or_default() += 1;
+    let iam =
+        iam_action(&head, &text).unwrap_or_else(|| format!("unknown:{}", head.lines().next().unwrap_or_default()));
+    rules.lock().unwrap().iam_actions.insert(iam);
     let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
     let (drop, delay) = {
         let rules = rules.lock().unwrap();
@@ -789,4 +800,75 @@ fn forward(head: &str, body: &[u8], upstream: &str) -> std::io::Result<Vec<u8>> 
     let mut response = Vec::new();
     up.read_to_end(&mut response)?;
     Ok(response)
+}
+
+/// The IAM action that authorizes a call: its service from the SigV4 credential scope,
+/// its operation from `Action=` (EC2, IAM, STS, Auto Scaling, ELB: query protocols), from
+/// `/operation/X` (CloudWatch's RPC v2), or from the method and path (Route 53 and S3:
+/// REST). `None` for a call the mapping does not know: recorded as `unknown:` with its
+/// request line, which a test then names.
+pub fn iam_action(head: &str, body: &str) -> Option<String> {
+    let scope = head.lines().find_map(|l| l.split_once("Credential=")).map(|(_, c)| c)?;
+    let service = scope.split(['/', ',']).nth(3)?;
+    let (method, target) = head.lines().next()?.split_once(' ')?;
+    let target = target.rsplit_once(' ').map_or(target, |(t, _)| t);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let prefix = match service {
+        "monitoring" => "cloudwatch",
+        other => other,
+    };
+    if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        return Some(format!("{prefix}:{action}"));
+    }
+    if let Some((_, op)) = path.split_once("/operation/") {
+        return Some(format!("{prefix}:{op}"));
+    }
+    let op = match service {
+        "route53" => route53_operation(method, path)?,
+        "s3" => s3_operation(method, path, query)?,
+        _ => return None,
+    };
+    Some(format!("{prefix}:{op}"))
+}
+
+fn route53_operation(method: &str, path: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = path.trim_start_matches("/2013-04-01/").trim_end_matches('/').split('/').collect();
+    Some(match (method, parts.as_slice()) {
+        ("GET", ["hostedzone"]) => "ListHostedZones",
+        ("POST", ["hostedzone"]) => "CreateHostedZone",
+        ("GET", ["hostedzonesbyname"]) => "ListHostedZonesByName",
+        ("GET", ["hostedzone", _]) => "GetHostedZone",
+        ("DELETE", ["hostedzone", _]) => "DeleteHostedZone",
+        ("GET", ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        ("POST", ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        ("GET", ["change", _]) => "GetChange",
+        ("GET", ["healthcheck"]) => "ListHealthChecks",
+        ("POST", ["healthcheck"]) => "CreateHealthCheck",
+        ("GET", ["healthcheck", _]) => "GetHealthCheck",
+        ("POST", ["healthcheck", _]) => "UpdateHealthCheck",
+        ("DELETE", ["healthcheck", _]) => "DeleteHealthCheck",
+        ("GET", ["tags", _, _]) => "ListTagsForResource",
+        ("POST", ["tags", _, _]) => "ChangeTagsForResource",
+        ("POST", ["tags", _]) => "ListTagsForResources",
+        _ => return None,
+    })
+}
+
+fn s3_operation(method: &str, path: &str, query: &str) -> Option<&'static str> {
+    // Path-style (`/bucket/key`), as firedrill addresses a loopback endpoint.
+    let object = path.trim_start_matches('/').split_once('/').is_some_and(|(_, key)| !key.is_empty());
+    let has = |q: &str| query.split('&').any(|kv| kv == q || kv.starts_with(&format!("{q}=")));
+    Some(match (method, object) {
+        ("GET", false) if has("versioning") => "GetBucketVersioning",
+        ("GET", false) if has("versions") => "ListBucketVersions",
+        ("GET" | "HEAD", true) if has("versionId") => "GetObjectVersion",
+        ("DELETE", true) if has("versionId") => "DeleteObjectVersion",
+        ("GET", false) if has("location") => "GetBucketLocation",
+        ("GET" | "HEAD", false) => "ListBucket",
+        ("POST", false) if has("delete") => "DeleteObject",
+        ("GET" | "HEAD", true) => "GetObject",
+        ("PUT", true) => "PutObject",
+        ("DELETE", true) => "DeleteObject",
+        _ => return None,
+    })
 }

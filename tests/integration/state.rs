@@ -270,3 +270,38 @@ async fn s3_slowing_down_delays_the_run_and_loses_nothing() {
     assert_eq!(events.iter().filter(|e| **e == "injected").count(), planned, "{events:?}");
     assert_eq!(events.iter().filter(|e| **e == "reverted").count(), planned, "{events:?}");
 }
+
+/// Every call a fault's life makes with the store on S3 (plan, inject, status, show, runs,
+/// revert, sweep; the store's checks, locks, journal and snapshots) is allowed by
+/// `firedrill policy` for that store, and the store's statements stay in its prefix.
+#[tokio::test]
+async fn the_policy_allows_every_call_a_run_on_s3_makes() {
+    let mut env = Env::new().await;
+    let url = env.use_s3_state().await;
+    let proxy = crate::proxy::Proxy::start(crate::harness::endpoint());
+    env.aws = proxy.endpoint.clone();
+    env.sandbox().await;
+    env.write("f.yaml", ISOLATE);
+    proxy.take_iam_actions();
+    env.firedrill(&["plan", "f.yaml"]).ok();
+    let run = env.firedrill(&["inject", "f.yaml", "--yes", "--output", "json"]).ok().json();
+    let id = run["run_id"].as_str().unwrap();
+    for args in [&["status", id][..], &["show", id], &["runs"], &["revert", id], &["sweep"]] {
+        env.firedrill(args).ok();
+    }
+    let calls = proxy.take_iam_actions();
+    assert!(calls.iter().any(|c| c.starts_with("s3:")), "the store's calls went through the proxy: {calls:?}");
+    let policy = env.firedrill(&["policy", "f.yaml"]).ok().json();
+    let allowed: std::collections::BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()))
+        .collect();
+    let missing: Vec<_> = calls.difference(&allowed).collect();
+    assert!(missing.is_empty(), "the policy does not allow calls the run made: {missing:?}");
+    let bucket = url.trim_start_matches("s3://").split('/').next().unwrap();
+    let text = policy.to_string();
+    assert!(text.contains(&format!("arn:aws:s3:::{bucket}/gamedays/*")), "objects only under the prefix: {policy:#}");
+    assert!(!text.contains(&format!("arn:aws:s3:::{bucket}/*")), "never the whole bucket: {policy:#}");
+}
