@@ -146,19 +146,112 @@ impl<E> From<aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResp
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
+    /// One line a person can act on: the service's code and message, or for a call that
+    /// never got an answer, why (no credentials, an SSO session to renew, an endpoint
+    /// that does not answer) and what to do. The SDK's whole chain, with its `Debug`
+    /// detail, is logged at debug level: one `-v` away.
     fn from(err: aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> Self {
-        use aws_sdk_ec2::error::ProvideErrorMetadata;
+        use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+        tracing::debug!("AWS call failed: {}", aws_sdk_ec2::error::DisplayErrorContext(&err));
         let code = err.code().map(str::to_owned);
-        let message = match (err.message(), err.raw_response()) {
-            (Some(m), _) => m.to_owned(),
+        let message = match (&err, err.message(), err.raw_response()) {
+            (_, Some(m), _) => service_message(code.as_deref(), m),
             // An answer that is not an AWS error (a proxy's or an emulator's HTML page):
-            // the status says enough; the full context is one `-v` away.
-            (None, Some(raw)) => {
-                tracing::debug!("unrecognised error response: {}", aws_sdk_ec2::error::DisplayErrorContext(&err));
+            // the status says enough.
+            (_, None, Some(raw)) => {
                 format!("the endpoint answered HTTP {} with no AWS error in the body", raw.status().as_u16())
             }
-            (None, None) => aws_sdk_ec2::error::DisplayErrorContext(&err).to_string(),
+            (SdkError::DispatchFailure(d), None, None) if d.is_io() => {
+                format!(
+                    "no answer from the endpoint ({}): check --endpoint-url, the network and any proxy",
+                    root_cause(&err)
+                )
+            }
+            (SdkError::DispatchFailure(d), None, None) if d.is_timeout() => {
+                "the endpoint did not answer in time: check the network and any proxy".to_owned()
+            }
+            (SdkError::TimeoutError(_), None, None) => "the call timed out: check the network and any proxy".to_owned(),
+            (_, None, None) => unanswered(&err),
         };
         AwsError { code, message }
     }
+}
+
+/// The codes AWS answers a caller its credentials or policy do not allow.
+const DENIED: &[&str] =
+    &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "Forbidden"];
+/// The codes AWS answers credentials it does not accept (expired, unknown, mis-signed).
+const REJECTED: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+    "InvalidAccessKeyId",
+    "RequestExpired",
+];
+
+/// A service's error message on one line, with the fix for the codes that have one.
+fn service_message(code: Option<&str>, message: &str) -> String {
+    // EC2 appends an encoded explanation hundreds of characters long to a denial; it is
+    // in the debug log (`-v`) for `aws sts decode-authorization-message`.
+    let message = message.split(" Encoded authorization failure message:").next().unwrap_or(message);
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    match code {
+        Some(c) if DENIED.contains(&c) => format!(
+            "{message} — the credentials' policy does not allow it: `firedrill policy FILE...` prints the policy these faults need"
+        ),
+        Some(c) if REJECTED.contains(&c) => {
+            format!("{message} — AWS did not accept these credentials: {}", renew_credentials())
+        }
+        _ => message,
+    }
+}
+
+/// Why a call got no answer at all, when it is not the network: almost always the
+/// credentials (none found, an SSO session to start again).
+fn unanswered(err: &dyn std::error::Error) -> String {
+    let chain = chain(err);
+    let has = |needle: &str| chain.iter().any(|m| m.contains(needle));
+    if has("SSO token has expired") || has("cached SSO token") || has("SSO session") {
+        format!("the AWS SSO session has expired or was never started: run `aws sso login{}`", profile_flag())
+    } else if has("no credentials found in chain") || has("credential provider was not enabled") {
+        concat!(
+            "no AWS credentials found (looked in: environment variables, the config and credentials files, ",
+            "web identity, the ECS container and EC2 instance metadata): set AWS_PROFILE or --profile, ",
+            "or run `aws configure` or `aws sso login`"
+        )
+        .to_owned()
+    } else if has("loading credentials") || has("credential") {
+        format!("the AWS credentials could not be loaded ({}): {}", root_cause(err), renew_credentials())
+    } else {
+        root_cause(err)
+    }
+}
+
+/// What to do about credentials AWS refused or that could not be loaded.
+fn renew_credentials() -> String {
+    format!("refresh them (`aws sso login{}`, or new keys or session token) or name another profile", profile_flag())
+}
+
+/// ` --profile NAME` for the profile in use, when one is named (`--profile`, AWS_PROFILE).
+fn profile_flag() -> String {
+    crate::aws::profile_in_use().map(|p| format!(" --profile {p}")).unwrap_or_default()
+}
+
+/// The messages of `err` and its sources, outermost first, each on its first line only.
+fn chain(err: &dyn std::error::Error) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        out.push(e.to_string().lines().next().unwrap_or_default().trim().to_owned());
+        next = e.source();
+    }
+    out
+}
+
+/// The innermost message of `err`'s chain that says something.
+fn root_cause(err: &dyn std::error::Error) -> String {
+    chain(err).into_iter().rev().find(|m| !m.is_empty()).unwrap_or_else(|| "no detail".to_owned())
 }

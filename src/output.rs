@@ -7,6 +7,10 @@
 //! (`firedrill run drill.yaml | head`), a `tee` ended by the same Ctrl-C, or a terminal
 //! that went away must never stop a command, least of all a revert. Nothing is lost by
 //! it: the journal holds what the command did. `println!` would panic there instead.
+//!
+//! Both also escape control characters but newline and tab ([`printable`]): a name
+//! from a file or from AWS (a `Name` tag) holding a carriage return or an ANSI escape
+//! must not rewrite what the terminal shows — a line that reads `restored`, say.
 
 use std::io::Write;
 
@@ -22,15 +26,34 @@ pub enum Format {
     Json,
 }
 
-/// Write `text` to stdout; a failed write (a closed pipe, a dead terminal) is ignored.
+/// Write `text` to stdout, [`printable`]; a failed write (a closed pipe, a dead
+/// terminal) is ignored.
 pub fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    let _ = stdout.write_all(printable(text).as_bytes()).and_then(|()| stdout.flush());
 }
 
-/// Write `text` to stderr; a failed write is ignored.
+/// Write `text` to stderr, [`printable`]; a failed write is ignored.
 pub fn err(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    let _ = std::io::stderr().lock().write_all(printable(text).as_bytes());
+}
+
+/// `text` with every control character but newline and tab escaped as Rust writes it
+/// (`\r`, `\u{1b}`), so what reaches a terminal is only what firedrill means to show.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let control = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if control(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `println!` that never panics: see [`out`].
@@ -315,6 +338,12 @@ impl Drop for Progress {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_escaped_but_newlines_and_tabs() {
+        assert_eq!(super::printable("web\r\u{1b}[2Krestored\u{9b}\n\tok"), "web\\r\\u{1b}[2Krestored\\u{9b}\n\tok");
+        assert!(matches!(super::printable("plain\n"), std::borrow::Cow::Borrowed(_)));
+    }
+
     use super::ProgressState;
     use std::time::Duration;
 

@@ -192,6 +192,22 @@ impl Aws {
     }
 }
 
+/// The profile named on the command line, for messages (`aws sso login --profile X`).
+static PROFILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Remember `--profile` for messages; called once, by the command line.
+pub fn name_profile(profile: Option<&str>) {
+    if let Some(p) = profile {
+        let _ = PROFILE.set(p.to_owned());
+    }
+}
+
+/// The profile the command uses, as far as messages need to know: `--profile`, else
+/// AWS_PROFILE.
+pub fn profile_in_use() -> Option<String> {
+    PROFILE.get().cloned().or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+}
+
 /// The SDK's configuration for the options (`--profile`, `--region`, retries), calls
 /// sent to `endpoint` when given, every call behind the pacer for its scope: the region,
 /// the endpoint and `who` (how the credentials are obtained). Makes no network call.

@@ -159,6 +159,7 @@ pub fn load_faults(paths: &[PathBuf]) -> Result<Vec<FaultSpec>> {
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    crate::aws::name_profile(cli.global.aws.profile.as_deref());
     // The scheduler runs unattended: its decisions are logged at info by default.
     init_tracing(cli.global.verbose, matches!(cli.command, Command::Schedule(_)));
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -210,9 +211,12 @@ async fn run(cli: Cli) -> Result<()> {
 
 fn init_tracing(verbose: u8, info: bool) {
     use tracing_subscriber::EnvFilter;
+    // Without -v, only firedrill's own warnings: the SDK's (a credential provider that
+    // failed, with its error's Debug dump) are what firedrill's one-line error already
+    // says; -v shows them, -vv everything.
     let default = match verbose {
-        0 if info => "firedrill=info,warn",
-        0 => "warn",
+        0 if info => "firedrill=info,off",
+        0 => "firedrill=warn,off",
         1 => "firedrill=debug,warn",
         _ => "debug",
     };

@@ -13,6 +13,7 @@ mod crashes;
 mod dns;
 mod drift;
 mod drills;
+mod errors;
 mod files;
 mod iam;
 mod input_errors;
