@@ -266,7 +266,18 @@ impl Fault for SetCapacity {
     type Change = CapacityChange;
 
     fn plan(&self, target: &Target, state: &GroupState) -> Result<CapacityChange, String> {
-        let max = self.max.map_or(state.max_size.max(self.desired as i32), |m| m as i32);
+        // Against the group's own limits when the fault leaves them: AWS refuses a
+        // desired capacity outside min..max, and raising a limit nobody asked for
+        // would change more than the fault says.
+        if self.max.is_none() && self.desired as i32 > state.max_size {
+            return Err(format!(
+                "`desired` ({}) is above the maximum of {} ({}): set `max` too, to raise it",
+                self.desired,
+                target.label(),
+                state.max_size
+            ));
+        }
+        let max = self.max.map_or(state.max_size, |m| m as i32);
         let change = CapacityChange {
             name: state.name.clone(),
             min_size: self.min as i32,
@@ -321,7 +332,7 @@ pub const SET_CAPACITY: ActionInfo = ActionInfo {
         ParamInfo {
             name: "max",
             ty: "integer",
-            default: "unchanged (raised to desired if needed)",
+            default: "unchanged (a `desired` above it is refused at plan time)",
             doc: "Maximum size.",
         },
     ],
@@ -349,14 +360,16 @@ mod tests {
     }
 
     #[test]
-    fn set_capacity_keeps_the_maximum_unless_told_and_refuses_a_no_op() {
+    fn set_capacity_keeps_the_maximum_unless_told_and_refuses_a_no_op_or_a_desired_above_it() {
         let run = RunCtx::for_tests();
         let zero = SetCapacity::default();
         let before = group(2, 4, 2, &[]);
         let c = zero.plan(&target(), &before).unwrap();
         assert_eq!((c.min_size, c.max_size, c.desired_capacity), (0, 4, 0), "max unchanged");
-        let raised = SetCapacity { min: 1, desired: 6, max: None }.plan(&target(), &before).unwrap();
-        assert_eq!(raised.max_size, 6, "max raised to desired");
+        let above = SetCapacity { min: 1, desired: 6, max: None }.plan(&target(), &before).unwrap_err();
+        assert!(above.starts_with("`desired` (6) is above the maximum of web (4)"), "{above}");
+        let raised = SetCapacity { min: 1, desired: 6, max: Some(6) }.plan(&target(), &before).unwrap();
+        assert_eq!(raised.max_size, 6, "max raised when told");
         assert!(zero.plan(&target(), &group(0, 4, 0, &[])).unwrap_err().contains("nothing to break"));
         assert_eq!(zero.observe(&run, &c, &group(0, 4, 0, &[])), Ok(()));
         assert!(zero.observe(&run, &c, &before).unwrap_err().contains("2/4/2 after the change"));

@@ -47,6 +47,14 @@ macro_rules! catalogue {
                 info.target.permissions().iter().chain(info.permissions).copied().filter(|p| !needless.contains(p)).collect()
             }
 
+            /// Whether its params make sense for `target` ([`super::Params::check_target`]).
+            pub fn check_target(&self, target: &crate::target::TargetSpec) -> Result<(), String> {
+                use super::Params;
+                match self {
+                    $( Action::$variant(p) => p.check_target(target), )*
+                }
+            }
+
             /// The action named `name` with its params from `source`; `None` for a name
             /// the catalogue does not have.
             pub fn parse(name: &str, source: &impl ParamsSource) -> Option<Result<Action, Diagnostic>> {

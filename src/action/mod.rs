@@ -25,6 +25,7 @@
 
 pub mod autoscaling;
 pub mod catalogue;
+pub mod checks;
 pub mod context;
 pub mod elbv2;
 pub mod extras;
@@ -133,6 +134,12 @@ pub struct ToRevert<'a, F: Fault + ?Sized> {
 pub trait Params: DeserializeOwned + Default {
     /// Whether the params make sense together; the message says what to change.
     fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether the params make sense for this target selector (a record's value for its
+    /// `type`); the message starts with the param it is about, in backticks.
+    fn check_target(&self, _target: &crate::target::TargetSpec) -> Result<(), String> {
         Ok(())
     }
 

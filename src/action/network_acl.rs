@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::security_group::{PortRange, Protocol, check_cidr};
+use super::security_group::{PortRange, Protocol};
 use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, Shared, ToInject, ToRevert, run_tags};
 use crate::aws::retry::{retry, retry_fresh};
 use crate::aws::{Aws, FAULT_TAG, RUN_TAG, ec2};
@@ -377,7 +377,7 @@ impl Params for DenyTraffic {
         if !self.ports.is_empty() && !matches!(self.protocol, Protocol::Tcp | Protocol::Udp) {
             return Err("`ports` applies only to `protocol: tcp` or `udp`".into());
         }
-        check_cidr(&self.cidr)
+        super::checks::cidr("cidr", &self.cidr)
     }
 }
 

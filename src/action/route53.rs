@@ -14,7 +14,7 @@ use super::{ActionInfo, Fault, Human, ParamInfo, Params, Resource, RunCtx, ToInj
 use crate::aws::retry::{poll, retry};
 use crate::aws::route53::{find_record, parse_record_id};
 use crate::aws::{self, Aws};
-use crate::target::{Target, TargetKind};
+use crate::target::{Target, TargetKind, TargetSpec};
 use crate::{Error, Result};
 
 /// An alias record's target.
@@ -294,7 +294,14 @@ impl Params for ChangeRecord {
         if self.value.trim().is_empty() {
             return Err("`value` is required: the wrong value to point the record at".into());
         }
+        if let Some(ttl) = self.ttl {
+            super::checks::ttl("ttl", ttl)?;
+        }
         Ok(())
+    }
+
+    fn check_target(&self, target: &TargetSpec) -> Result<(), String> {
+        super::checks::record_value("value", target.record_type.as_deref(), &self.value)
     }
 }
 

@@ -106,7 +106,7 @@ impl Default for Blackhole {
 impl Params for Blackhole {
     fn check(&self) -> Result<(), String> {
         if !self.destination.starts_with("pl-") {
-            super::security_group::check_cidr(&self.destination)?;
+            super::checks::cidr("destination", &self.destination)?;
         }
         Ok(())
     }

@@ -759,20 +759,9 @@ impl Params for OpenIngress {
             }
             _ => {}
         }
-        check_cidr(&self.cidr)
+        super::checks::cidr("cidr", &self.cidr)?;
+        super::checks::rule_description("description", &self.description)
     }
-}
-
-pub(crate) fn check_cidr(cidr: &str) -> Result<(), String> {
-    let bad = || format!("invalid cidr `{cidr}`: use a network such as 0.0.0.0/0 or ::/0");
-    let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
-    let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
-    let len: u8 = len.parse().map_err(|_| bad())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    if len > max {
-        return Err(bad());
-    }
-    Ok(())
 }
 
 impl Fault for OpenIngress {

@@ -231,7 +231,7 @@ async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &Fault
                 target,
             }),
             Err(p) => {
-                problems.push(format!("{what}: {p}"));
+                problems.push(located(spec, &what, &p));
                 refused.push(target);
             }
         }
@@ -241,4 +241,17 @@ async fn plan_fault<F: Fault>(f: &F, aws: &Aws, guard: &Guardrails, spec: &Fault
     }
     refused.extend(out.into_iter().map(|t| t.target));
     Ok(Outcome::Refused { why: problems, picked: refused })
+}
+
+/// A plan refusal, at the param it names first (`` `desired` …``) in the fault's file when
+/// it is written there (`path:line:col: error: …`), else after the fault's name.
+fn located(spec: &FaultSpec, what: &str, problem: &str) -> String {
+    let at = crate::yaml::read_input(&spec.source).ok().and_then(|source| {
+        let pos = crate::fault::param_pos(&spec.source, &source, problem)?;
+        Some(crate::diagnostic::Diagnostic::at(&spec.source, &source, pos, format!("fault `{}`: {problem}", spec.name)))
+    });
+    match at {
+        Some(d) => d.to_string(),
+        None => format!("{what}: {problem}"),
+    }
 }

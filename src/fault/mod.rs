@@ -162,6 +162,12 @@ pub fn parse_as(path: &Path, source: &str, default_name: Option<&str>) -> Result
         }
     };
     let target = target_spec(&doc.target.value, Some(info.target), &at, doc.target.referenced.into(), &mut problems);
+    if let Some(t) = &target
+        && let Err(msg) = action.check_target(t)
+    {
+        let pos = param_pos(path, source, &msg).unwrap_or(doc.action.referenced.into());
+        problems.push(at(pos, msg));
+    }
     let duration_secs = doc.duration.as_ref().and_then(|d| match crate::duration::parse_duration(&d.value) {
         Ok(secs) => Some(secs),
         Err(msg) => {
@@ -328,12 +334,16 @@ impl action::ParamsSource for FileParams<'_> {
 }
 
 /// Pass two for one action: parse the file again with `P` as the params type, and run
-/// the params' own checks, located at the `params:` block.
+/// the params' own checks, located at the param a message names first (`` `cidr` …``),
+/// else at the `params:` block.
 pub fn parse_params<P: action::Params>(path: &Path, source: &str) -> Result<P, Diagnostic> {
     let doc: RawFault<P> = yaml::parse(path, source)?;
     match doc.params {
         Some(p) => {
-            p.value.check().map_err(|msg| Diagnostic::at(path, source, p.referenced.into(), msg))?;
+            let at = |msg: String| {
+                Diagnostic::at(path, source, param_pos(path, source, &msg).unwrap_or(p.referenced.into()), msg)
+            };
+            p.value.check().map_err(at)?;
             Ok(p.value)
         }
         None => {
@@ -342,6 +352,15 @@ pub fn parse_params<P: action::Params>(path: &Path, source: &str) -> Result<P, D
             Ok(p)
         }
     }
+}
+
+/// Where the param a message is about (its first word, in backticks) is written in the
+/// `params:` block of `source`, if it is.
+pub fn param_pos(path: &Path, source: &str, message: &str) -> Option<Pos> {
+    let name = message.strip_prefix('`')?.split('`').next()?;
+    type Keys = std::collections::BTreeMap<String, yaml::Spanned<serde::de::IgnoredAny>>;
+    let doc: RawFault<Keys> = yaml::parse(path, source).ok()?;
+    doc.params?.value.get(name).map(|v| v.referenced.into())
 }
 
 #[cfg(test)]

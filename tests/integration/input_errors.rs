@@ -285,3 +285,57 @@ async fn a_guardrails_file_is_recognised_by_its_keys_whatever_its_name() {
     assert!(out.stderr.contains("bad-guardrails.yaml:2:3") && out.stderr.contains("regions"), "{}", out.stderr);
     assert!(!out.stderr.contains("action"), "not read as a fault file: {}", out.stderr);
 }
+
+/// Values AWS would reject are refused before anything is sent, each at its key.
+#[tokio::test]
+async fn values_aws_would_reject_are_refused_at_their_key() {
+    let record = |value: &str, ttl: &str| {
+        format!(
+            "name: r\naction: route53.change-record\ntarget:\n  zone: firedrill.test\n  names: [api.firedrill.test]\n  type: A\nparams:\n  value: \"{value}\"\n  ttl: {ttl}\n"
+        )
+    };
+    assert_refused(
+        &record("999.1.1.1", "60"),
+        None,
+        &["f.yaml:8:10: error: `value` `999.1.1.1` is not an IPv4 address"],
+    )
+    .await;
+    assert_refused(&record("10.0.0.9", "-5"), None, &["f.yaml:9:8: error: `ttl` is -5", "0 to 2147483647"]).await;
+    let open = |cidr: &str, description: &str| {
+        format!(
+            "name: o\naction: security-group.open-ingress\ntarget:\n  tags: {{ Tier: web }}\nparams:\n  protocol: tcp\n  ports: [22]\n  cidr: \"{cidr}\"\n  description: \"{description}\"\n"
+        )
+    };
+    assert_refused(
+        &open("10.0.0.1/8", "ok"),
+        None,
+        &["f.yaml:8:9: error: `cidr` `10.0.0.1/8` has host bits set", "10.0.0.0/8"],
+    )
+    .await;
+    assert_refused(
+        &open("10.0.0.0/8", &"x".repeat(256)),
+        None,
+        &["f.yaml:9:16: error: `description` is 256 characters"],
+    )
+    .await;
+    assert_refused(&open("10.0.0.0/8", "caf\u{e9}"), None, &["f.yaml:9:16: error: `description` holds 'é'"]).await;
+}
+
+/// A capacity beyond the group's own maximum is refused at plan time, at the param in
+/// the fault file, instead of raising the maximum nobody asked to change.
+#[tokio::test]
+async fn a_capacity_above_the_groups_maximum_is_refused_at_plan_time() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    let before = env.world().await;
+    env.write(
+        "f.yaml",
+        "name: c\naction: autoscaling.set-capacity\ntarget:\n  tags: { Tier: web }\nparams:\n  min: 0\n  desired: 9\n",
+    );
+    env.firedrill(&["plan", "f.yaml"])
+        .code(2)
+        .stderr_has("f.yaml:7:12: error: fault `c`: `desired` (9) is above the maximum of");
+    env.firedrill(&["inject", "f.yaml", "--yes"]).code(2).stderr_has("set `max` too");
+    assert_eq!(env.world().await, before, "nothing changed");
+    assert!(!env.has_runs());
+}
