@@ -2,6 +2,7 @@
 (python-jsonschema, draft 2020-12), as an editor's yaml-language-server would.
 
     .venv/bin/python scripts/check_schemas.py SCHEMA_DIR FILE...
+    .venv/bin/python scripts/check_schemas.py --json SCHEMA_FILE JSON_FILE...
 
 Each file names its schema in its first line, `# yaml-language-server: $schema=PATH`
 (relative to the file); a file without one is an error. YAML is read as firedrill reads
@@ -30,7 +31,28 @@ Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|fal
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 
 
+def check_json(schema_path, files):
+    """`--json`: each file (a command's `--output json`) against one schema."""
+    with open(schema_path) as f:
+        schema = json.load(f)
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    bad = 0
+    for path in files:
+        with open(path) as f:
+            errors = list(validator.iter_errors(json.load(f)))
+        for e in errors:
+            where = "/".join(str(p) for p in e.absolute_path) or "(top)"
+            print(f"invalid {path}: {where}: {e.message}")
+        if not errors:
+            print(f"ok {path}")
+        bad += bool(errors)
+    sys.exit(1 if bad else 0)
+
+
 def main():
+    if sys.argv[1] == "--json":
+        check_json(sys.argv[2], sys.argv[3:])
     schema_dir, files = sys.argv[1], sys.argv[2:]
     validators = {}
     bad = 0

@@ -82,7 +82,7 @@ pub fn emit<T: Serialize>(format: Format, value: &T, text: impl FnOnce(&T) -> St
 }
 
 /// A run as `status`, `inject` and `revert` show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RunView {
     pub run_id: String,
     pub status: &'static str,
@@ -99,7 +99,7 @@ pub struct RunView {
 }
 
 /// One fault of a run, as commands print it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FaultView {
     pub name: String,
     pub action: String,
@@ -111,7 +111,7 @@ pub struct FaultView {
 }
 
 /// One target of a run, as commands print it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TargetView {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,7 +134,7 @@ pub struct TargetView {
 }
 
 /// A resource a run created, as commands print it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CreatedView {
     pub fault: String,
     pub kind: String,

@@ -59,6 +59,17 @@ pub fn input(kind: Kind) -> Value {
     root.to_value()
 }
 
+/// The JSON Schema (draft 2020-12) of what a command prints with `--output json`: the
+/// type `T` it serializes, named `command`.
+pub fn output<T: JsonSchema>(command: &str) -> Value {
+    // As serialized: a field left out when empty is not required.
+    let mut generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
+    let mut root = generator.root_schema_for::<T>();
+    let title = format!("What `firedrill {command} --output json` prints");
+    finish(&mut generator, &mut root, &format!("output:{command}"), &title);
+    root.to_value()
+}
+
 /// The schema of a fault written inline in a drill step (where `name` may be left out),
 /// as a reference into the drill schema's definitions.
 pub(crate) fn inline_fault(generator: &mut SchemaGenerator) -> Schema {

@@ -38,7 +38,7 @@ pub const PERMISSIONS: &[&str] = &[
 ];
 
 /// Something firedrill created that no open run owns.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Leftover {
     pub kind: &'static str,
     pub id: String,

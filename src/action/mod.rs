@@ -186,7 +186,7 @@ impl ActionInfo {
 }
 
 /// One param of an action, as `firedrill actions` documents it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ParamInfo {
     pub name: &'static str,
     #[serde(rename = "type")]

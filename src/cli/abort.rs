@@ -21,8 +21,11 @@ pub struct Args {
     pub wait: Duration,
 }
 
-#[derive(Serialize)]
-struct Report {
+/// What `--output json` prints (its schema: `firedrill schema --command abort`).
+pub(super) type Output = Report;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct Report {
     runs: Vec<RunView>,
     errors: Vec<String>,
     /// Targets still not restored, as "run: target (status)".

@@ -20,8 +20,11 @@ pub struct Args {
     pub target: Option<String>,
 }
 
-#[derive(Serialize)]
-struct TargetDiff {
+/// What `--output json` prints (its schema: `firedrill schema --command diff`).
+pub(super) type Output = Vec<TargetDiff>;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct TargetDiff {
     fault: String,
     id: String,
     live: &'static str,

@@ -3,8 +3,6 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use super::Global;
 use crate::executor;
 use crate::output::{RunView, emit};
@@ -24,12 +22,9 @@ pub struct Args {
     pub stack: bool,
 }
 
-#[derive(Serialize)]
-struct Report {
-    run_id: String,
-    #[serde(flatten)]
-    run: RunView,
-}
+/// What `--output json` prints (its schema: `firedrill schema --command inject`): the
+/// run, as `status` shows it.
+pub(super) type Output = RunView;
 
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let (aws, plan) = super::plan::make(&args.files, g, args.stack).await?;
@@ -54,8 +49,8 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
             return Err(Error::Interrupted(format!("run {run_id} interrupted by {signal}; {how}")));
         }
     };
-    let out = Report { run_id: report.run_id.clone(), run: RunView::new(&report.record) };
-    emit(g.output, &out, |r| format!("{}\ninjected. revert with: firedrill revert {}\n", r.run.text(), r.run_id));
+    let out: Output = RunView::new(&report.record);
+    emit(g.output, &out, |r| format!("{}\ninjected. revert with: firedrill revert {}\n", r.text(), r.run_id));
     Ok(())
 }
 

@@ -16,6 +16,9 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 }
 
+/// What `--output json` prints (its schema: `firedrill schema --command plan`).
+pub(super) type Output = crate::executor::Plan;
+
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let (_, plan) = make(&args.files, g, false).await?;
     emit(g.output, &plan, text);

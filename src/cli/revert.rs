@@ -27,6 +27,9 @@ pub struct Args {
     pub exact: bool,
 }
 
+/// What `--output json` prints (its schema: `firedrill schema --command revert`).
+pub(super) type Output = crate::output::RunView;
+
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store()?;
     let id = store.resolve(args.run.as_deref())?;

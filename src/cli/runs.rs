@@ -10,8 +10,11 @@ use crate::store::Entry;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-#[derive(Serialize)]
-struct Row {
+/// What `--output json` prints (its schema: `firedrill schema --command runs`).
+pub(super) type Output = Vec<Row>;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct Row {
     run_id: String,
     status: &'static str,
     needs_revert: bool,

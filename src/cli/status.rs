@@ -22,6 +22,9 @@ pub struct Args {
     pub verify: bool,
 }
 
+/// What `--output json` prints (its schema: `firedrill schema --command status`).
+pub(super) type Output = crate::output::RunView;
+
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store()?;
     let id = store.resolve_or_newest(args.run.as_deref())?;

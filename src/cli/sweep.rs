@@ -18,8 +18,11 @@ pub struct Args {
     pub delete: bool,
 }
 
-#[derive(Serialize)]
-struct Found {
+/// What `--output json` prints (its schema: `firedrill schema --command sweep`).
+pub(super) type Output = Vec<Found>;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct Found {
     account: String,
     region: String,
     #[serde(flatten)]

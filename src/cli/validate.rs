@@ -17,13 +17,16 @@ pub struct Args {
     pub paths: Vec<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct Report {
+/// What `--output json` prints (its schema: `firedrill schema --command validate`).
+pub(super) type Output = Report;
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct Report {
     valid: Vec<Valid>,
 }
 
-#[derive(Serialize)]
-struct Valid {
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct Valid {
     path: String,
     name: String,
     action: &'static str,

@@ -17,7 +17,7 @@ use crate::target::{self, Target};
 use crate::{Error, Result};
 
 /// What an inject would do: where, and each fault's targets with their changes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub account: String,
     pub region: String,
@@ -30,7 +30,7 @@ pub struct Plan {
 }
 
 /// One fault of a plan: its spec, the targets picked, and why any were refused.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PlannedFault {
     pub name: String,
     pub action: &'static str,
@@ -46,7 +46,7 @@ pub struct PlannedFault {
 }
 
 /// One target of a plan: its state now (the snapshot to be), the change, and the change in words.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PlannedTarget {
     #[serde(flatten)]
     pub target: Target,

@@ -4,7 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Out, ROOT};
+use crate::harness::{Env, Out, ROOT};
+
+/// The commands whose `--output json` has a published schema (`schemas/output/`).
+const COMMANDS: [&str; 10] =
+    ["validate", "actions", "plan", "inject", "status", "revert", "runs", "diff", "abort", "sweep"];
 
 fn firedrill(args: &[&str]) -> Out {
     Out::of(Command::new(env!("CARGO_BIN_EXE_firedrill")).args(args).current_dir(ROOT))
@@ -43,6 +47,63 @@ fn the_shipped_schemas_are_what_firedrill_prints() {
             shipped.trim_end(),
             "schemas/{kind}.schema.json is stale: regenerate it with `firedrill schema {kind} > schemas/{kind}.schema.json`"
         );
+    }
+}
+
+#[test]
+fn the_shipped_output_schemas_are_what_firedrill_prints() {
+    for command in COMMANDS {
+        let printed = firedrill(&["schema", "--command", command]).ok().stdout;
+        let path = Path::new(ROOT).join("schemas/output").join(format!("{command}.schema.json"));
+        let shipped = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            printed.trim_end(),
+            shipped.trim_end(),
+            "{} is stale: regenerate it with `firedrill schema --command {command} > {}`",
+            path.display(),
+            path.display()
+        );
+    }
+}
+
+/// What each command prints with `--output json`, on a real run against the emulator,
+/// validates against its published schema (an independent validator).
+#[tokio::test]
+async fn every_commands_json_output_validates_against_its_schema() {
+    let env = Env::new().await;
+    env.sandbox().await;
+    env.write("f.yaml", "name: http\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\n");
+    let mut outputs = Vec::new();
+    let mut run = |command: &str, args: &[&str], code: i32| {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = env.firedrill(&all).code(code);
+        let file = env.dir.join(format!("{command}.json"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        outputs.push((command.to_owned(), file));
+    };
+    run("validate", &["validate", "f.yaml"], 0);
+    run("actions", &["actions"], 0);
+    run("plan", &["plan", "f.yaml"], 0);
+    run("inject", &["inject", "f.yaml", "--yes"], 0);
+    run("status", &["status"], 0);
+    run("diff", &["diff"], 0);
+    run("runs", &["runs"], 0);
+    run("revert", &["revert"], 0);
+    run("sweep", &["sweep"], 0);
+    run("abort", &["abort"], 0);
+    let mut covered: Vec<&str> = outputs.iter().map(|(c, _)| c.as_str()).collect();
+    let mut all = COMMANDS.to_vec();
+    covered.sort();
+    all.sort();
+    assert_eq!(covered, all, "every command with a schema is checked");
+    for (command, file) in outputs {
+        let schema = Path::new(ROOT).join("schemas/output").join(format!("{command}.schema.json"));
+        let python = std::env::var("FIREDRILL_PYTHON").unwrap_or_else(|_| format!("{ROOT}/.venv/bin/python"));
+        let check = Out::of(
+            Command::new(python).arg(format!("{ROOT}/scripts/check_schemas.py")).arg("--json").arg(&schema).arg(&file),
+        );
+        assert_eq!(check.code, Some(0), "{command}: {}\n{}", check.stdout, std::fs::read_to_string(&file).unwrap());
     }
 }
 
