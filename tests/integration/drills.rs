@@ -166,12 +166,7 @@ async fn two_teams(aws_like: bool) {
         // assuming blue's role is the starting credentials', which `policy` names apart.
         let policy = blue.firedrill(&["policy", "--drill", "drill.yaml"]).ok_allowing(&["sts:AssumeRole on"]);
         assert!(policy.stderr.contains(&format!("arn:aws:iam::{}:role/firedrill", blue.account)), "{}", policy.stderr);
-        let allowed: std::collections::BTreeSet<String> = policy.json()["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()))
-            .collect();
+        let allowed = crate::harness::allowed_actions(&policy.json());
         let calls = proxy.take_iam_actions();
         let missing: Vec<_> = calls.iter().filter(|c| !allowed.contains(*c) && *c != "sts:AssumeRole").collect();
         assert!(missing.is_empty(), "the drill's policy does not allow calls it made: {missing:?} (made: {calls:?})");

@@ -142,12 +142,7 @@ async fn round_trip(env: &Env, path: &str, run: &serde_json::Value, before: &str
 fn policy_actions(env: &Env, paths: &[&str]) -> BTreeSet<String> {
     let mut args = vec!["policy"];
     args.extend(paths);
-    let doc = env.firedrill(&args).ok().json();
-    let mut out = BTreeSet::new();
-    for s in doc["Statement"].as_array().unwrap() {
-        out.extend(s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()));
-    }
-    out
+    crate::harness::allowed_actions(&env.firedrill(&args).ok().json())
 }
 
 /// Adds what an account's AWS-like proxy made up to a tally when the test is done with it.

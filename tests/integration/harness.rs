@@ -844,3 +844,12 @@ fn rule_lines(dir: &str, perms: &[IpPermission]) -> Vec<String> {
     }
     out
 }
+
+/// Every IAM action a policy document (`firedrill policy`'s output) allows.
+pub fn allowed_actions(policy: &Value) -> std::collections::BTreeSet<String> {
+    let statements = policy["Statement"].as_array().expect("a policy has statements");
+    statements
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()))
+        .collect()
+}

@@ -14,10 +14,17 @@ fn firedrill(args: &[&str]) -> Out {
     Out::of(Command::new(env!("CARGO_BIN_EXE_firedrill")).args(args).current_dir(ROOT))
 }
 
-/// `scripts/check_schemas.py` (python-jsonschema, draft 2020-12) over `files`.
-fn check_schemas(schema_dir: &Path, files: &[PathBuf]) -> Out {
+/// `scripts/check_schemas.py` (python-jsonschema, draft 2020-12) with `args`.
+fn check_schemas_with(args: &[&std::ffi::OsStr]) -> Out {
     let python = std::env::var("FIREDRILL_PYTHON").unwrap_or_else(|_| format!("{ROOT}/.venv/bin/python"));
-    Out::of(Command::new(python).arg(format!("{ROOT}/scripts/check_schemas.py")).arg(schema_dir).args(files))
+    Out::of(Command::new(python).arg(format!("{ROOT}/scripts/check_schemas.py")).args(args))
+}
+
+/// YAML `files` against the schemas in `schema_dir` each names.
+fn check_schemas(schema_dir: &Path, files: &[PathBuf]) -> Out {
+    let mut args = vec![schema_dir.as_os_str()];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    check_schemas_with(&args)
 }
 
 /// Every YAML file firedrill ships for users to read and copy: the fault catalogue and
@@ -99,10 +106,7 @@ async fn every_commands_json_output_validates_against_its_schema() {
     assert_eq!(covered, all, "every command with a schema is checked");
     for (command, file) in outputs {
         let schema = Path::new(ROOT).join("schemas/output").join(format!("{command}.schema.json"));
-        let python = std::env::var("FIREDRILL_PYTHON").unwrap_or_else(|_| format!("{ROOT}/.venv/bin/python"));
-        let check = Out::of(
-            Command::new(python).arg(format!("{ROOT}/scripts/check_schemas.py")).arg("--json").arg(&schema).arg(&file),
-        );
+        let check = check_schemas_with(&["--json".as_ref(), schema.as_os_str(), file.as_os_str()]);
         assert_eq!(check.code, Some(0), "{command}: {}\n{}", check.stdout, std::fs::read_to_string(&file).unwrap());
     }
 }
