@@ -102,7 +102,8 @@ pub fn document(actions: &BTreeSet<&'static str>, scope: &Scope) -> Value {
     let mut statements = Statements::default();
     let mut push = |sid: &str, actions, resources, condition| statements.push(sid, actions, resources, condition);
     // The state store's are its own statements, narrowed to its bucket and key.
-    let theirs = |a: &&str| !a.starts_with("s3:") && !a.starts_with("kms:");
+    let store = state_actions(scope);
+    let theirs = |a: &&str| !store.contains(a);
     let (reads, changes): (Vec<&str>, Vec<&str>) = actions.iter().copied().filter(theirs).partition(|a| is_read(a));
     let mut by_service: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for a in changes {
@@ -153,6 +154,8 @@ pub fn document(actions: &BTreeSet<&'static str>, scope: &Scope) -> Value {
                 resources.dedup();
                 push("FiredrillRoute53Changes", list, resources, None);
             }
+            // Bucket ARNs name no account or region.
+            "s3" => push("FiredrillBucketChanges", list, vec!["arn:aws:s3:::*".into()], None),
             _ => push(&format!("Firedrill{service}"), list, vec!["*".into()], None),
         }
     }

@@ -65,6 +65,12 @@ pub struct Sandbox {
     pub zone_name: Option<String>,
     pub records: Vec<String>,
     pub health_check: Option<String>,
+    /// The parts beyond the classic stack that `up --with` asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub with: Vec<Extra>,
+    /// `--with serverless`: the bucket of static content, with a bucket policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
     /// The practice site: the load balancer's URL.
     pub site: Option<String>,
     /// Whether every web target passed its health check (`/health`) before `up` ended.
@@ -73,6 +79,15 @@ pub struct Sandbox {
     /// deleted it. Never in a manifest: `down` fills it in as it removes the manifest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<evidence::Evidence>,
+}
+
+/// A part of the practice stack beyond the classic one (`sandbox up --with`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Extra {
+    /// The serverless stack's parts. So far: an S3 bucket of static content with a
+    /// bucket policy (API Gateway, Lambda and DynamoDB are to come).
+    Serverless,
 }
 
 /// The longest sandbox name: `<name>-alb` and `<name>-web` must fit the 32 characters
@@ -127,7 +142,7 @@ fn save(store: &Store, sb: &Sandbox) -> Result<()> {
 }
 
 /// Create the stack. Refuses if a sandbox of that name is recorded already.
-pub async fn up(aws: &Aws, state: &Store, name: &str, ami: Option<&str>) -> Result<Sandbox> {
+pub async fn up(aws: &Aws, state: &Store, name: &str, ami: Option<&str>, with: &[Extra]) -> Result<Sandbox> {
     let account = aws.account().await?;
     if let Some((existing, _)) = load(state, &account, &aws.region, name)? {
         return Err(Error::Refused(format!(
@@ -135,7 +150,8 @@ pub async fn up(aws: &Aws, state: &Store, name: &str, ami: Option<&str>) -> Resu
             existing.account, existing.region
         )));
     }
-    let mut sb = Sandbox { name: name.into(), account, region: aws.region.clone(), ..Default::default() };
+    let mut sb =
+        Sandbox { name: name.into(), account, region: aws.region.clone(), with: with.to_vec(), ..Default::default() };
     let ami = match ami {
         Some(a) => a.to_owned(),
         None => find_ami(aws).await?,

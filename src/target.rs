@@ -33,6 +33,8 @@ pub enum TargetKind {
     Listener,
     LoadBalancer,
     AutoScalingGroup,
+    /// S3 buckets of the command's region, by name or tag.
+    Bucket,
 }
 
 impl TargetKind {
@@ -86,6 +88,9 @@ impl TargetKind {
             TargetKind::AutoScalingGroup => {
                 &["autoscaling:DescribeAutoScalingGroups", "autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"]
             }
+            // Held in the store only: a bucket's tags are one set, replaced whole, so a
+            // hold tag could not be added without racing another writer.
+            TargetKind::Bucket => &["s3:ListAllMyBuckets", "s3:GetBucketTagging"],
         }
     }
 
@@ -151,6 +156,7 @@ impl fmt::Display for TargetKind {
             TargetKind::Listener => "listener",
             TargetKind::LoadBalancer => "load balancer",
             TargetKind::AutoScalingGroup => "auto scaling group",
+            TargetKind::Bucket => "S3 bucket",
         })
     }
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ActionInfo, ParamsSource, autoscaling, elbv2, iam, instance, network_acl, route_table, route53, security_group,
+    ActionInfo, ParamsSource, autoscaling, elbv2, iam, instance, network_acl, route_table, route53, s3, security_group,
 };
 use crate::diagnostic::Diagnostic;
 
@@ -140,6 +140,7 @@ catalogue! { $
     DnsChangeRecord(route53::ChangeRecord) = "route53.change-record", route53::CHANGE_RECORD, |p| p;
     DnsDeleteRecord(route53::DeleteRecord) = "route53.delete-record", route53::DELETE_RECORD, |p| p;
     DnsBreakHealthCheck(route53::BreakHealthCheck) = "route53.break-health-check", route53::BREAK_HEALTH_CHECK, |p| p;
+    S3DenyBucketPolicy(s3::DenyBucketPolicy) = "s3.deny-bucket-policy", s3::DENY_BUCKET_POLICY, |p| p;
 }
 
 /// The catalogue's entry for the action called `name`.

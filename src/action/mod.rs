@@ -36,6 +36,7 @@ pub mod quarantine;
 pub mod resource;
 pub mod route53;
 pub mod route_table;
+pub mod s3;
 pub mod security_group;
 
 use std::fmt::Debug;

@@ -4,7 +4,8 @@
 //! top of a break it knows nothing of. One key per run, so two runs tagging at once never
 //! overwrite each other: each sees the other's key on reading back.
 //!
-//! Route 53 record sets cannot be tagged: they are held in the local store only. The tag
+//! Route 53 record sets cannot be tagged, and an S3 bucket's tags are one set replaced whole
+//! (a hold tag would race another writer): both are held in the store only. The tag
 //! is part of no snapshot: states are described without it ([`without_holds`]).
 
 use std::collections::BTreeMap;
@@ -36,7 +37,7 @@ pub fn without_holds(mut tags: BTreeMap<String, String>) -> BTreeMap<String, Str
 
 /// Whether resources of `kind` can carry a hold tag.
 pub fn taggable(kind: TargetKind) -> bool {
-    !matches!(kind, TargetKind::Record)
+    !matches!(kind, TargetKind::Record | TargetKind::Bucket)
 }
 
 /// Tag `ids` (of `kind`) as held by `run_id`; `value` says by whom.
@@ -94,7 +95,7 @@ pub async fn add(aws: &Aws, kind: TargetKind, ids: &[&str], run_id: &str, value:
                     .map_err(Error::aws(doing("route53:ChangeTagsForResource")))?;
             }
         }
-        K::Record => {}
+        K::Record | K::Bucket => {}
     }
     Ok(())
 }
@@ -155,7 +156,7 @@ pub async fn remove(aws: &Aws, kind: TargetKind, ids: &[&str], run_id: &str) -> 
                 ignore_gone(untag.map(drop).map_err(Error::aws(doing("route53:ChangeTagsForResource"))))?;
             }
         }
-        K::Record => {}
+        K::Record | K::Bucket => {}
     }
     Ok(())
 }
@@ -242,7 +243,7 @@ pub async fn read(aws: &Aws, kind: TargetKind, ids: &[&str]) -> Result<BTreeMap<
                 }
             }
         }
-        K::Record => {}
+        K::Record | K::Bucket => {}
     }
     Ok(out)
 }
@@ -284,7 +285,7 @@ pub fn permissions(kind: TargetKind) -> &'static [&'static str] {
         }
         K::AutoScalingGroup => &["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
         K::HealthCheck => &["route53:ChangeTagsForResource", "route53:ListTagsForResources"],
-        K::Record => &[],
+        K::Record | K::Bucket => &[],
     }
 }
 

@@ -17,6 +17,7 @@ pub mod iam;
 pub mod pace;
 pub mod retry;
 pub mod route53;
+pub mod s3;
 
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
@@ -89,6 +90,8 @@ pub struct Aws {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub route53: aws_sdk_route53::Client,
+    /// S3 buckets as fault targets (the state store has its own client).
+    pub s3: aws_sdk_s3::Client,
     /// Alarm state for drill probes and stop conditions. Pinned to 1.99: later versions
     /// speak a CBOR protocol the emulator does not (see the README).
     pub cloudwatch: aws_sdk_cloudwatch::Client,
@@ -158,6 +161,7 @@ impl Aws {
             autoscaling: aws_sdk_autoscaling::Client::new(&config),
             route53: aws_sdk_route53::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            s3: s3::client(&config),
             endpoint: config.endpoint_url().map(str::to_owned),
             access: access::Access::of(args, role),
             region,
@@ -280,6 +284,7 @@ pub async fn list(
         K::Listener => elbv2::list_listeners(&aws.elbv2, spec).await,
         K::LoadBalancer => elbv2::list_load_balancers(&aws.elbv2, spec).await,
         K::AutoScalingGroup => autoscaling::list_groups(&aws.autoscaling, spec).await,
+        K::Bucket => s3::list_buckets(&aws.s3, &aws.region, spec).await,
     }
 }
 

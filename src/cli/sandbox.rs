@@ -27,6 +27,10 @@ pub enum Command {
         /// drill's profile or role for it.
         #[arg(long, value_name = "DRILL")]
         drill: Option<PathBuf>,
+        /// Parts beyond the classic stack (EC2, load balancer, auto scaling, DNS, IAM):
+        /// `serverless` adds an S3 bucket of static content with a bucket policy.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        with: Vec<sandbox::Extra>,
     },
     /// Delete exactly what `up` created, and what firedrill launched into the stack.
     Down {
@@ -66,7 +70,9 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let mut all = Vec::new();
     for (team, aws) in &places {
         let (sb, verb) = match &args.command {
-            Command::Up { name, ami, .. } => (sandbox::up(aws, &g.store()?, name, ami.as_deref()).await?, "created"),
+            Command::Up { name, ami, with, .. } => {
+                (sandbox::up(aws, &g.store()?, name, ami.as_deref(), with).await?, "created")
+            }
             Command::Down { name, evidence, .. } => {
                 (sandbox::down(aws, &g.store()?, name, *evidence == Evidence::Delete).await?, "deleted")
             }

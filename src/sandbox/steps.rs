@@ -61,11 +61,12 @@ pub(super) enum Step {
     Zone,
     HealthCheck,
     Records,
+    Bucket,
 }
 
 /// The stack, in the order `up` makes it; `down` deletes it in reverse. Every step, once
 /// (a unit test checks).
-pub(super) const STACK: [Step; 18] = [
+pub(super) const STACK: [Step; 19] = [
     Step::Vpc,
     Step::InternetGateway,
     Step::Subnets,
@@ -84,6 +85,7 @@ pub(super) const STACK: [Step; 18] = [
     Step::Zone,
     Step::HealthCheck,
     Step::Records,
+    Step::Bucket,
 ];
 
 impl Step {
@@ -108,6 +110,7 @@ impl Step {
             Step::Zone => zone::up(c, sb).await,
             Step::HealthCheck => health_check::up(c, sb).await,
             Step::Records => records::up(c, sb).await,
+            Step::Bucket => bucket::up(c, sb).await,
         }
     }
 
@@ -132,6 +135,7 @@ impl Step {
             Step::Zone => zone::down(c, sb).await,
             Step::HealthCheck => health_check::down(c, sb).await,
             Step::Records => records::down(c, sb).await,
+            Step::Bucket => bucket::down(c, sb).await,
         }
     }
 }
@@ -991,5 +995,83 @@ mod tests {
             assert_eq!(*step as usize, i, "{step:?}");
         }
         assert_eq!(super::Step::Records as usize + 1, super::STACK.len(), "the last step is the last in the list");
+    }
+}
+
+/// `--with serverless`: a bucket of static content (an `index.html`) with a bucket
+/// policy letting the account read it; tagged `Tier: static`.
+mod bucket {
+    use super::*;
+    use crate::sandbox::Extra;
+
+    /// The policy the bucket starts with: the account's own principals may read objects.
+    fn policy(account: &str, bucket: &str) -> String {
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "AccountReadsStaticContent",
+                "Effect": "Allow",
+                "Principal": { "AWS": format!("arn:aws:iam::{account}:root") },
+                "Action": "s3:GetObject",
+                "Resource": format!("arn:aws:s3:::{bucket}/*"),
+            }],
+        })
+        .to_string()
+    }
+
+    pub async fn up(c: &Ctx<'_>, sb: &mut Sandbox) -> Result<()> {
+        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag as S3Tag, Tagging};
+        if !sb.with.contains(&Extra::Serverless) {
+            return Ok(());
+        }
+        let s3 = &c.aws.s3;
+        // Bucket names are global: the account and region make it this stack's own.
+        let name = format!("{}-static-{}-{}", sb.name, sb.account, sb.region);
+        let mut create = s3.create_bucket().bucket(&name);
+        if sb.region != "us-east-1" {
+            let at = BucketLocationConstraint::from(sb.region.as_str());
+            create = create
+                .create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(at).build());
+        }
+        create.send().await.map_err(made("bucket"))?;
+        sb.bucket = Some(name.clone());
+        c.save(sb)?;
+        let tag = |k: &str, v: &str| S3Tag::builder().key(k).value(v).build().expect("key and value");
+        let tags = Tagging::builder()
+            .tag_set(tag(SANDBOX_TAG, &sb.name))
+            .tag_set(tag("Name", &format!("{}-static", sb.name)))
+            .tag_set(tag("Tier", "static"))
+            .build()
+            .expect("tags");
+        s3.put_bucket_tagging().bucket(&name).tagging(tags).send().await.map_err(made("bucket tags"))?;
+        let page = aws_sdk_s3::primitives::ByteStream::from_static(b"<h1>firedrill practice stack</h1>\n");
+        let put = s3.put_object().bucket(&name).key("index.html").content_type("text/html").body(page);
+        put.send().await.map_err(made("bucket's index.html"))?;
+        let put = s3.put_bucket_policy().bucket(&name).policy(policy(&sb.account, &name));
+        put.send().await.map_err(made("bucket policy"))?;
+        Ok(())
+    }
+
+    /// Empty the bucket (every version), then delete it.
+    pub async fn down(c: &Ctx<'_>, sb: &Sandbox) -> Result<()> {
+        let Some(bucket) = &sb.bucket else { return Ok(()) };
+        let s3 = &c.aws.s3;
+        let listed = match s3.list_object_versions().bucket(bucket).send().await.map_err(unmade("bucket's objects")) {
+            Ok(listed) => listed,
+            // Gone already: done.
+            Err(e) => return gone_is_done(Err(e)),
+        };
+        for v in listed.versions() {
+            let (Some(key), Some(version)) = (v.key(), v.version_id()) else { continue };
+            delete(s3.delete_object().bucket(bucket).key(key).version_id(version).send(), "bucket's object").await?;
+        }
+        for m in listed.delete_markers() {
+            let (Some(key), Some(version)) = (m.key(), m.version_id()) else { continue };
+            delete(s3.delete_object().bucket(bucket).key(key).version_id(version).send(), "bucket's object").await?;
+        }
+        for key in ["index.html"] {
+            delete(s3.delete_object().bucket(bucket).key(key).send(), "bucket's object").await?;
+        }
+        delete(s3.delete_bucket().bucket(bucket).send(), "bucket").await
     }
 }

@@ -133,12 +133,7 @@ fn status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpRe
     e.raw_response().map(|r| r.status().as_u16())
 }
 
-/// Whether `endpoint` must be addressed path-style (an IP address or `localhost`: a
-/// bucket name in front of it does not resolve).
-fn path_style(endpoint: &str) -> bool {
-    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).split(['/', ':']).next().unwrap_or_default();
-    host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok() || host.starts_with('[')
-}
+use crate::aws::s3::path_style;
 
 impl S3 {
     /// Connect to `s3://bucket/prefix` and check it can be a store: the bucket exists

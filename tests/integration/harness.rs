@@ -417,7 +417,7 @@ impl Env {
 
     /// The practice stack, created by firedrill itself: what `sandbox up` prints.
     pub async fn sandbox(&self) -> Value {
-        let sb = self.firedrill(&["sandbox", "up", "--output", "json"]).ok().json();
+        let sb = self.firedrill(&["sandbox", "up", "--with", "serverless", "--output", "json"]).ok().json();
         if self.is_aws_like() {
             // A stack is built a while before anyone breaks it: past the proxy's lag.
             // (Straight after, a lagging read can name an ACL association `up` replaced;
@@ -558,6 +558,29 @@ impl Env {
     /// health check. Two calls compare equal when nothing changed. Left out: ids AWS
     /// assigns on every change (rule ids, association ids) and instances an auto scaling
     /// group launched (it replaces them at will).
+    /// Every bucket of the account, with its tags and its policy (as JSON, so spacing
+    /// is not a difference).
+    async fn s3_lines(&self) -> Vec<String> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        let s3 = self.s3();
+        let mut out = Vec::new();
+        for b in s3.list_buckets().send().await.unwrap().buckets() {
+            let name = b.name().unwrap();
+            let tags: BTreeMap<String, String> = match s3.get_bucket_tagging().bucket(name).send().await {
+                Ok(t) => t.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
+                Err(e) if e.code() == Some("NoSuchTagSet") => BTreeMap::new(),
+                Err(e) => panic!("tags of {name}: {e:?}"),
+            };
+            let policy = match s3.get_bucket_policy().bucket(name).send().await {
+                Ok(p) => p.policy().map(|p| serde_json::from_str::<Value>(p).unwrap().to_string()),
+                Err(e) if e.code() == Some("NoSuchBucketPolicy") => None,
+                Err(e) => panic!("policy of {name}: {e:?}"),
+            };
+            out.push(format!("bucket {name} {tags:?} policy={policy:?}"));
+        }
+        out
+    }
+
     pub async fn world(&self) -> String {
         let mut out = Vec::new();
         let groups = self.ec2.describe_security_groups().send().await.unwrap().security_groups.unwrap_or_default();
@@ -637,6 +660,7 @@ impl Env {
             ));
         }
         out.extend(self.dns_lines().await);
+        out.extend(self.s3_lines().await);
         out.sort();
         out.join("\n")
     }

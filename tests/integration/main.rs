@@ -8,6 +8,7 @@ mod proxy;
 
 mod api_failures;
 mod board;
+mod buckets;
 mod calls;
 mod crashes;
 mod dns;

@@ -858,7 +858,13 @@ fn s3_operation(method: &str, path: &str, query: &str) -> Option<&'static str> {
     // Path-style (`/bucket/key`), as firedrill addresses a loopback endpoint.
     let object = path.trim_start_matches('/').split_once('/').is_some_and(|(_, key)| !key.is_empty());
     let has = |q: &str| query.split('&').any(|kv| kv == q || kv.starts_with(&format!("{q}=")));
+    let root = path.trim_matches('/').is_empty();
     Some(match (method, object) {
+        ("GET", false) if root => "ListAllMyBuckets",
+        ("GET", false) if has("policy") => "GetBucketPolicy",
+        ("PUT", false) if has("policy") => "PutBucketPolicy",
+        ("DELETE", false) if has("policy") => "DeleteBucketPolicy",
+        ("GET", false) if has("tagging") => "GetBucketTagging",
         ("GET", false) if has("versioning") => "GetBucketVersioning",
         ("GET", false) if has("versions") => "ListBucketVersions",
         ("GET" | "HEAD", true) if has("versionId") => "GetObjectVersion",

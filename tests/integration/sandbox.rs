@@ -111,9 +111,12 @@ async fn world_after_down(env: &Env) -> String {
 async fn sandbox_down_finishes_an_up_that_crashed_after_any_step() {
     let env = Env::new().await;
     let before = env.world().await;
-    for step in ["Vpc", "Subnets", "SecurityGroups", "Policies", "Instances", "LoadBalancer", "Zone", "HealthCheck"] {
+    let steps =
+        ["Vpc", "Subnets", "SecurityGroups", "Policies", "Instances", "LoadBalancer", "Zone", "HealthCheck", "Bucket"];
+    for step in steps {
         let point = format!("sandbox-after-{step}");
-        let out = env.firedrill_env(&["sandbox", "up"], &[("FIREDRILL_FAILPOINT", &point)]);
+        let up = ["sandbox", "up", "--with", "serverless"];
+        let out = env.firedrill_env(&up, &[("FIREDRILL_FAILPOINT", &point)]);
         assert_eq!(out.code, None, "{point}: the process must have been aborted: {out:?}");
         assert!(env.sandbox_manifest()["vpc"].is_string(), "{point}: the manifest records what up made");
         env.firedrill(&["sandbox", "down"]).ok();
