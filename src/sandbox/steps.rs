@@ -987,17 +987,6 @@ mod records {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_stack_is_every_step_once_in_order() {
-        for (i, step) in super::STACK.iter().enumerate() {
-            assert_eq!(*step as usize, i, "{step:?}");
-        }
-        assert_eq!(super::Step::Records as usize + 1, super::STACK.len(), "the last step is the last in the list");
-    }
-}
-
 /// `--with serverless`: a bucket of static content (an `index.html`) with a bucket
 /// policy letting the account read it; tagged `Tier: static`.
 mod bucket {
@@ -1073,5 +1062,16 @@ mod bucket {
             delete(s3.delete_object().bucket(bucket).key(key).send(), "bucket's object").await?;
         }
         delete(s3.delete_bucket().bucket(bucket).send(), "bucket").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_stack_is_every_step_once_in_order() {
+        for (i, step) in super::STACK.iter().enumerate() {
+            assert_eq!(*step as usize, i, "{step:?}");
+        }
+        assert_eq!(super::Step::Bucket as usize + 1, super::STACK.len(), "the last step is the last in the list");
     }
 }
