@@ -30,7 +30,7 @@ pub const SANDBOX_TAG: &str = "firedrill:sandbox";
 const CIDR: &str = "10.42.0.0/16";
 
 /// What `up` created, by step. Every field is filled as its resource is created.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Sandbox {
     pub name: String,
     pub account: String,
@@ -82,7 +82,7 @@ pub struct Sandbox {
 }
 
 /// A part of the practice stack beyond the classic one (`sandbox up --with`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Extra {
     /// The serverless stack's parts. So far: an S3 bucket of static content with a

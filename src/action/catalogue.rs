@@ -22,7 +22,7 @@ macro_rules! catalogue {
     )*) => {
         /// A fault action with its params, as written in a fault file and stored in the
         /// journal (`{"action": "<name>", "params": {..}}`).
-        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(tag = "action", content = "params")]
         pub enum Action {
             $( #[serde(rename = $name)] $variant($params), )*

@@ -17,7 +17,7 @@ use super::{AssumeRole, Aws, AwsArgs};
 use crate::{Error, Result};
 
 /// How a run's credentials were obtained: what to do to obtain them again.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Access {
     /// The named profile the base credentials came from (`--profile`, `AWS_PROFILE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

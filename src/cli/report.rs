@@ -36,6 +36,9 @@ fn write_report(path: &std::path::Path, text: &str) -> Result<()> {
     file.write_all(text.as_bytes()).map_err(crate::Error::store("write report", path))
 }
 
+/// What `--format json` prints (its schema: `firedrill schema --command report`).
+pub(super) type Output = crate::drill::report::Report;
+
 pub fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store()?;
     let id = journal::resolve(&store, args.drill.as_deref())?;

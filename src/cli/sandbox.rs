@@ -52,6 +52,10 @@ pub enum Evidence {
     Delete,
 }
 
+/// What `--output json` prints for one stack (its schema: `firedrill schema --command
+/// sandbox`); with `--drill`, an array of them, one per team.
+pub(super) type Output = crate::sandbox::Sandbox;
+
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     let drill = match &args.command {
         Command::Up { drill, .. } | Command::Down { drill, .. } => drill.clone(),

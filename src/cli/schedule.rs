@@ -57,6 +57,10 @@ fn catch_up(s: &str) -> std::result::Result<SignedDuration, String> {
     schedule::parse::interval(s)
 }
 
+/// What `schedule check --output json` prints (its schema: `firedrill schema --command
+/// schedule`).
+pub(super) type Output = Preview;
+
 pub async fn exec(args: Args, g: &Global) -> Result<()> {
     match args.command {
         Sub::Check { file, count, from } => check(&file, count, from.unwrap_or_else(Timestamp::now), g),
@@ -127,14 +131,14 @@ fn print_line(format: Format, l: &Line) {
     }
 }
 
-#[derive(Serialize)]
-struct Preview {
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct Preview {
     file: String,
     from: Timestamp,
     schedules: Vec<SchedulePreview>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct SchedulePreview {
     name: String,
     what: &'static str,
@@ -145,7 +149,7 @@ struct SchedulePreview {
     next: Vec<Slot>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Slot {
     /// `fire` (a cron slot) or `window` (a random fire time somewhere inside it).
     kind: &'static str,

@@ -49,6 +49,11 @@ commands! {
     Diff = "diff", diff;
     Abort = "abort", abort;
     Sweep = "sweep", sweep;
+    Show = "show", show;
+    Report = "report", report;
+    Sandbox = "sandbox", sandbox;
+    State = "state", state;
+    Schedule = "schedule", schedule;
 }
 
 pub fn exec(args: Args, _g: &Global) -> Result<()> {

@@ -11,10 +11,14 @@ pub struct Args {
     pub run: Option<String>,
 }
 
+/// What `--output json` prints (its schema: `firedrill schema --command show`): the
+/// run's journal, one event after another.
+pub(super) type Output = Vec<Event>;
+
 pub fn exec(args: Args, g: &Global) -> Result<()> {
     let store = g.store()?;
     let id = store.resolve_or_newest(args.run.as_deref())?;
-    let events: Vec<Event> = store.run_events(&id)?;
+    let events: Output = store.run_events(&id)?;
     let faults: Vec<String> = store.read(&id)?.faults.iter().map(|f| f.name.clone()).collect();
     emit(g.output, &events, |events| {
         let name = |i: &usize| faults.get(*i).cloned().unwrap_or_else(|| format!("#{i}"));

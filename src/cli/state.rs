@@ -25,6 +25,9 @@ enum Command {
     },
 }
 
+/// What `state migrate --output json` prints (its schema: `firedrill schema --command state`).
+pub(super) type Output = crate::store::migrate::Copied;
+
 pub fn exec(args: Args, g: &Global) -> Result<()> {
     let Command::Migrate { from, to } = args.command;
     let from = g.state.open_at(&Location::parse(&from)?, &g.aws)?;

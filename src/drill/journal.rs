@@ -14,7 +14,7 @@ use crate::{Error, Result};
 use std::collections::BTreeMap;
 
 /// One line of a drill's journal: what happened, when (`at`, and `t` seconds into the drill), to which team and step.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum DrillEvent {
     Started {
@@ -175,7 +175,7 @@ pub enum DrillEvent {
 }
 
 /// A team as the drill started it: its run, account and region.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TeamStart {
     pub name: String,
     pub run_id: String,
@@ -184,7 +184,7 @@ pub struct TeamStart {
 }
 
 /// A step as the drill started it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepInfo {
     pub name: String,
     pub action: String,
@@ -204,7 +204,7 @@ pub struct StepInfo {
 }
 
 /// A target of a step, as the drill last saw it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetOutcome {
     pub target: String,
     pub live: String,

@@ -59,7 +59,7 @@ pub struct Drill {
 }
 
 /// What a drill's end leaves of the teams' fixes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reset {
     /// Fixes stay as the teams made them (and are reported); what nobody fixed is reverted.
@@ -71,7 +71,7 @@ pub enum Reset {
 }
 
 /// How fixes score: see [`score::rule`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Scoring {
     /// The share of the points a fix that is not exact (`changed`) keeps.
     pub changed: f64,

@@ -53,7 +53,7 @@ impl ProbeKind {
 }
 
 /// One probe result.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Outcome {
     pub ok: bool,
     pub detail: String,

@@ -20,7 +20,7 @@ use super::score::{self, StepScore, TeamScore};
 use super::view::mmss;
 
 /// A drill written up: teams, steps, scores, timeline, what the teams changed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub drill_id: String,
     pub name: String,
@@ -51,7 +51,7 @@ pub struct Report {
 }
 
 /// A change a team made to a target, as the report shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TeamChange {
     pub team: String,
     pub step: String,
@@ -59,7 +59,7 @@ pub struct TeamChange {
 }
 
 /// One step across every team.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct StepSummary {
     pub step: String,
     pub teams: usize,
@@ -70,7 +70,7 @@ pub struct StepSummary {
 }
 
 /// A fix that is a security regression.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Regression {
     pub team: String,
     pub step: String,
@@ -79,7 +79,7 @@ pub struct Regression {
 }
 
 /// A break nothing noticed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DetectionGap {
     pub team: String,
     pub step: String,
@@ -88,7 +88,7 @@ pub struct DetectionGap {
 }
 
 /// A hint as a team saw it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct HintShown {
     pub team: String,
     pub step: String,

@@ -26,7 +26,7 @@ pub fn rule(s: &Scoring) -> String {
 }
 
 /// One team's score for one step.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct StepScore {
     pub team: String,
     pub step: String,
@@ -62,7 +62,7 @@ pub struct StepScore {
 }
 
 /// A team's total.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct TeamScore {
     pub team: String,
     pub points: u32,

@@ -20,7 +20,7 @@ use raw::{RawFault, RawTarget};
 
 /// A validated fault, ready to plan. Serialized into the run's journal, so `revert`
 /// never needs the YAML again.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FaultSpec {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,7 +14,7 @@ use crate::aws::{INSTANCE_TAG, KIND_TAG, RUN_TAG, kind};
 use crate::{Error, Result};
 
 /// One image or snapshot taken of one of the stack's instances.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// `image` or `snapshot`.
     pub kind: String,

@@ -15,7 +15,7 @@ use crate::fault::FaultSpec;
 use crate::target::Target;
 
 /// One line of a run's journal: what happened to the run, a fault or a target, and when.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// First event of every run: everything revert needs besides the snapshots.
@@ -201,7 +201,7 @@ pub enum Event {
 }
 
 /// Which drill and team a run belongs to.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct DrillLink {
     pub drill_id: String,
     pub team: String,
@@ -209,7 +209,7 @@ pub struct DrillLink {
 
 /// Which schedule fired a run, for which slot, and when the run's fault duration is up
 /// (`firedrill schedule tick` reverts it then, whichever process runs the tick).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ScheduleLink {
     pub name: String,
     pub slot: String,

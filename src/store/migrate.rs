@@ -15,7 +15,7 @@ use super::backend::Stored;
 use crate::{Error, Result};
 
 /// What a migration copied.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Copied {
     pub from: String,
     pub to: String,

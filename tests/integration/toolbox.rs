@@ -7,8 +7,10 @@ use std::process::Command;
 use crate::harness::{Env, Out, ROOT};
 
 /// The commands whose `--output json` has a published schema (`schemas/output/`).
-const COMMANDS: [&str; 10] =
-    ["validate", "actions", "plan", "inject", "status", "revert", "runs", "diff", "abort", "sweep"];
+const COMMANDS: [&str; 15] = [
+    "validate", "actions", "plan", "inject", "status", "revert", "runs", "diff", "abort", "sweep", "show", "report",
+    "sandbox", "state", "schedule",
+];
 
 fn firedrill(args: &[&str]) -> Out {
     Out::of(Command::new(env!("CARGO_BIN_EXE_firedrill")).args(args).current_dir(ROOT))
@@ -78,9 +80,14 @@ fn the_shipped_output_schemas_are_what_firedrill_prints() {
 #[tokio::test]
 async fn every_commands_json_output_validates_against_its_schema() {
     let env = Env::new().await;
-    env.sandbox().await;
+    let sandbox = env.sandbox().await;
     env.write("f.yaml", "name: http\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\n");
-    let mut outputs = Vec::new();
+    env.write(
+        "drill.yaml",
+        "name: d\nteams: [{ name: t }]\nsteps:\n  - at: 0s\n    fault: f.yaml\n    duration: 1s\nend: 3s\npoll: 500ms\n",
+    );
+    let mut outputs = vec![("sandbox".to_owned(), env.dir.join("sandbox.json"))];
+    std::fs::write(&outputs[0].1, sandbox.to_string()).unwrap();
     let mut run = |command: &str, args: &[&str], code: i32| {
         let mut all = args.to_vec();
         all.extend(["--output", "json"]);
@@ -99,6 +106,14 @@ async fn every_commands_json_output_validates_against_its_schema() {
     run("revert", &["revert"], 0);
     run("sweep", &["sweep"], 0);
     run("abort", &["abort"], 0);
+    run("show", &["show"], 0);
+    let elsewhere = env.dir.join("migrated");
+    run("state", &["state", "migrate", "--from", env.state.to_str().unwrap(), "--to", elsewhere.to_str().unwrap()], 0);
+    run("schedule", &["schedule", "check", &format!("{ROOT}/examples/schedules.yaml")], 0);
+    env.firedrill(&["run", "drill.yaml", "--yes"]).ok_allowing(&[""]);
+    let report = env.firedrill(&["report", "--format", "json"]).ok();
+    outputs.push(("report".to_owned(), env.dir.join("report.json")));
+    std::fs::write(&outputs.last().unwrap().1, &report.stdout).unwrap();
     let mut covered: Vec<&str> = outputs.iter().map(|(c, _)| c.as_str()).collect();
     let mut all = COMMANDS.to_vec();
     covered.sort();
