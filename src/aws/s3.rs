@@ -17,7 +17,9 @@ pub fn path_style(endpoint: &str) -> bool {
     host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok() || host.starts_with('[')
 }
 
-/// An S3 client for `config`.
+/// An S3 client for `config` (the faults' and the state store's): path-style on an
+/// address that needs it; checksums sent as headers when firedrill computes them (the
+/// store's SHA-256 of snapshots), not streamed.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
     let mut s3 = aws_sdk_s3::config::Builder::from(config)
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired);
@@ -60,5 +62,17 @@ async fn bucket_tags(s3: &Client, bucket: &str) -> Result<BTreeMap<String, Strin
         Ok(out) => Ok(out.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()),
         Err(e) if e.code() == Some("NoSuchTagSet") => Ok(BTreeMap::new()),
         Err(e) => Err(Error::aws(format!("read the tags of bucket {bucket} (s3:GetBucketTagging)"))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_style_for_addresses_that_are_not_names() {
+        assert!(path_style("http://127.0.0.1:5000"));
+        assert!(path_style("http://localhost:4566/"));
+        assert!(!path_style("https://s3.eu-west-1.amazonaws.com"));
     }
 }

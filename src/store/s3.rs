@@ -133,8 +133,6 @@ fn status<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpRe
     e.raw_response().map(|r| r.status().as_u16())
 }
 
-use crate::aws::s3::path_style;
-
 impl S3 {
     /// Connect to `s3://bucket/prefix` and check it can be a store: the bucket exists
     /// (in whichever region: its own is found and used), answers, has versioning unless
@@ -205,15 +203,7 @@ impl S3 {
             // Any region finds the bucket's own (HeadBucket answers with it).
             config = config.into_builder().region(aws_config::Region::new("us-east-1")).build();
         }
-        let mut s3 = aws_sdk_s3::config::Builder::from(&config)
-            // Checksums sent as headers we compute (SHA-256 of snapshots), not streamed.
-            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired);
-        if let Some(url) = config.endpoint_url()
-            && path_style(url)
-        {
-            s3 = s3.force_path_style(true);
-        }
-        Client::from_conf(s3.build())
+        crate::aws::s3::client(&config)
     }
 
     /// Refuse a prefix that holds objects but no marker: it is something else's.
@@ -891,13 +881,6 @@ impl Intercept for ServerDate {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn path_style_for_addresses_that_are_not_names() {
-        assert!(path_style("http://127.0.0.1:5000"));
-        assert!(path_style("http://localhost:4566/"));
-        assert!(!path_style("https://s3.eu-west-1.amazonaws.com"));
-    }
 
     #[test]
     fn the_server_date_is_read_as_s3_writes_it() {

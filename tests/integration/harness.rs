@@ -559,13 +559,17 @@ impl Env {
     /// assigns on every change (rule ids, association ids) and instances an auto scaling
     /// group launched (it replaces them at will).
     /// Every bucket of the account, with its tags and its policy (as JSON, so spacing
-    /// is not a difference).
+    /// is not a difference), but the state stores' ([`Env::bucket`]'s `fd-…`): they are
+    /// firedrill's own records, not the stack under test.
     async fn s3_lines(&self) -> Vec<String> {
         use aws_sdk_s3::error::ProvideErrorMetadata;
         let s3 = self.s3();
         let mut out = Vec::new();
         for b in s3.list_buckets().send().await.unwrap().buckets() {
             let name = b.name().unwrap();
+            if name.starts_with(&format!("fd-{}-", self.account)) {
+                continue;
+            }
             let tags: BTreeMap<String, String> = match s3.get_bucket_tagging().bucket(name).send().await {
                 Ok(t) => t.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
                 Err(e) if e.code() == Some("NoSuchTagSet") => BTreeMap::new(),
