@@ -100,7 +100,6 @@ pub fn document(actions: &BTreeSet<&'static str>, scope: &Scope) -> Value {
         out
     };
     let mut statements = Statements::default();
-    let mut push = |sid: &str, actions, resources, condition| statements.push(sid, actions, resources, condition);
     // The state store's are its own statements, narrowed to its bucket and key.
     let store = state_actions(scope);
     let theirs = |a: &&str| !store.contains(a);
@@ -109,7 +108,7 @@ pub fn document(actions: &BTreeSet<&'static str>, scope: &Scope) -> Value {
     for a in changes {
         by_service.entry(a.split_once(':').map_or(a, |(s, _)| s)).or_default().push(a);
     }
-    push("FiredrillRead", reads, vec!["*".into()], None);
+    statements.push("FiredrillRead", reads, vec!["*".into()], None);
     for (service, list) in by_service {
         match service {
             "ec2" => {
@@ -121,24 +120,24 @@ pub fn document(actions: &BTreeSet<&'static str>, scope: &Scope) -> Value {
                     resources.extend(arns(&|r, _| format!("arn:aws:ec2:{r}::snapshot/*")));
                     resources.dedup();
                 }
-                push("FiredrillEc2Changes", list, resources, None);
+                statements.push("FiredrillEc2Changes", list, resources, None);
             }
             "elasticloadbalancing" => {
                 let resources = arns(&|r, a| format!("arn:aws:elasticloadbalancing:{r}:{a}:*"));
-                push("FiredrillLoadBalancingChanges", list, resources, None);
+                statements.push("FiredrillLoadBalancingChanges", list, resources, None);
             }
             "autoscaling" => {
                 let resources =
                     arns(&|r, a| format!("arn:aws:autoscaling:{r}:{a}:autoScalingGroup:*:autoScalingGroupName/*"));
-                push("FiredrillAutoScalingChanges", list, resources, None);
+                statements.push("FiredrillAutoScalingChanges", list, resources, None);
             }
             "iam" => {
                 let roles: Vec<String> =
                     any(&scope.accounts).iter().map(|a| format!("arn:aws:iam::{a}:role/*")).collect();
                 let (pass, rest): (Vec<&str>, Vec<&str>) = list.into_iter().partition(|a| *a == "iam:PassRole");
-                push("FiredrillRoleChanges", rest, roles.clone(), None);
+                statements.push("FiredrillRoleChanges", rest, roles.clone(), None);
                 let to_ec2 = json!({ "StringEquals": { "iam:PassedToService": "ec2.amazonaws.com" } });
-                push("FiredrillPassRoleToEc2", pass, roles, Some(to_ec2));
+                statements.push("FiredrillPassRoleToEc2", pass, roles, Some(to_ec2));
             }
             "route53" => {
                 let mut resources = Vec::new();
@@ -152,11 +151,11 @@ pub fn document(actions: &BTreeSet<&'static str>, scope: &Scope) -> Value {
                     }
                 }
                 resources.dedup();
-                push("FiredrillRoute53Changes", list, resources, None);
+                statements.push("FiredrillRoute53Changes", list, resources, None);
             }
             // Bucket ARNs name no account or region.
-            "s3" => push("FiredrillBucketChanges", list, vec!["arn:aws:s3:::*".into()], None),
-            _ => push(&format!("Firedrill{service}"), list, vec!["*".into()], None),
+            "s3" => statements.push("FiredrillBucketChanges", list, vec!["arn:aws:s3:::*".into()], None),
+            _ => statements.push(&format!("Firedrill{service}"), list, vec!["*".into()], None),
         }
     }
     state_statements(scope, &mut statements);
@@ -184,25 +183,34 @@ impl Statements {
 /// The state store's statements: its bucket, only under its prefix; its KMS key.
 fn state_statements(scope: &Scope, statements: &mut Statements) {
     let Some(Location::S3 { bucket, prefix }) = &scope.state else { return };
-    let mut push = |sid: &str, actions, resources, condition| statements.push(sid, actions, resources, condition);
     let objects = if prefix.is_empty() {
         format!("arn:aws:s3:::{bucket}/*")
     } else {
         format!("arn:aws:s3:::{bucket}/{prefix}/*")
     };
     let under = if prefix.is_empty() { "*".to_owned() } else { format!("{prefix}/*") };
-    push(
+    statements.push(
         "FiredrillStateList",
         vec!["s3:ListBucket"],
         vec![format!("arn:aws:s3:::{bucket}")],
         Some(json!({ "StringLike": { "s3:prefix": [under, prefix] } })),
     );
-    push("FiredrillStateBucket", vec!["s3:GetBucketVersioning"], vec![format!("arn:aws:s3:::{bucket}")], None);
-    push("FiredrillStateObjects", vec!["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], vec![objects], None);
+    statements.push(
+        "FiredrillStateBucket",
+        vec!["s3:GetBucketVersioning"],
+        vec![format!("arn:aws:s3:::{bucket}")],
+        None,
+    );
+    statements.push(
+        "FiredrillStateObjects",
+        vec!["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        vec![objects],
+        None,
+    );
     if let Some(key) = &scope.state_kms_key {
         let key = if key.starts_with("arn:") { key.clone() } else { "*".to_owned() };
         let via_s3 = json!({ "StringLike": { "kms:ViaService": "s3.*.amazonaws.com" } });
-        push("FiredrillStateKey", vec!["kms:GenerateDataKey", "kms:Decrypt"], vec![key], Some(via_s3));
+        statements.push("FiredrillStateKey", vec!["kms:GenerateDataKey", "kms:Decrypt"], vec![key], Some(via_s3));
     }
 }
 

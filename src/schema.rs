@@ -75,8 +75,8 @@ pub fn output<T: JsonSchema>(command: &str) -> Value {
 pub(crate) fn inline_fault(generator: &mut SchemaGenerator) -> Schema {
     const NAME: &str = "InlineFault";
     if !generator.definitions().contains_key(NAME) {
-        // Insert a placeholder first: the fault's own schema does not refer back here,
-        // but the map must not be borrowed while it is built.
+        // Built before it is inserted: the map must not be borrowed while the fault's
+        // schema adds its own definitions to it.
         let schema = fault(generator, false);
         generator.definitions_mut().insert(NAME.into(), schema.to_value());
     }
@@ -127,7 +127,7 @@ fn fault(generator: &mut SchemaGenerator, name_required: bool) -> Schema {
 /// comment says nothing.
 fn with_param_docs(generator: &mut SchemaGenerator, params: Schema, info: &crate::action::ActionInfo) -> Value {
     let value = params.to_value();
-    let name = value.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")).map(str::to_owned);
+    let name = definition(&value).map(str::to_owned);
     let mut inline = value.clone();
     let target = match &name {
         Some(name) => generator.definitions_mut().get_mut(name).expect("a $ref has its definition"),
@@ -143,10 +143,14 @@ fn with_param_docs(generator: &mut SchemaGenerator, params: Schema, info: &crate
     if name.is_some() { value } else { inline }
 }
 
+/// The definition a schema refers to (`{"$ref": "#/$defs/NAME"}` → `NAME`), if it is one.
+fn definition(schema: &Value) -> Option<&str> {
+    schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/"))
+}
+
 /// Whether an object schema (or the definition it refers to) has required properties.
 fn has_required(generator: &SchemaGenerator, value: &Value) -> bool {
-    let def = value.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/"));
-    let value = def.and_then(|d| generator.definitions().get(d)).unwrap_or(value);
+    let value = definition(value).and_then(|d| generator.definitions().get(d)).unwrap_or(value);
     value.get("required").and_then(Value::as_array).is_some_and(|r| !r.is_empty())
 }
 

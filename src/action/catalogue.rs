@@ -43,8 +43,9 @@ macro_rules! catalogue {
                 let needless: &[&str] = match self {
                     $( Action::$variant(p) => p.needless(), )*
                 };
-                let info = self.info();
-                info.target.permissions().iter().chain(info.permissions).copied().filter(|p| !needless.contains(p)).collect()
+                let mut all = self.info().all_permissions();
+                all.retain(|p| !needless.contains(p));
+                all
             }
 
             /// Whether its params make sense for `target` ([`super::Params::check_target`]).

@@ -23,8 +23,8 @@ pub struct BucketPolicy {
 
 /// The policy as JSON, for comparing documents that differ only in spacing and order of
 /// keys (S3 may give back what it was sent reformatted).
-fn parsed(doc: &Option<String>) -> Option<Value> {
-    doc.as_deref().map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_owned())))
+fn parsed(doc: Option<&str>) -> Option<Value> {
+    doc.map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_owned())))
 }
 
 async fn describe_policy(aws: &Aws, bucket: &str) -> Result<BucketPolicy> {
@@ -64,7 +64,7 @@ impl Resource for Policies {
     }
 
     fn differences(before: &BucketPolicy, now: &BucketPolicy) -> Vec<String> {
-        match (parsed(&before.policy), parsed(&now.policy)) {
+        match (parsed(before.policy.as_deref()), parsed(now.policy.as_deref())) {
             (a, b) if a == b => Vec::new(),
             (None, Some(_)) => vec![format!("{}: has a bucket policy; the snapshot had none", before.bucket)],
             (Some(_), None) => vec![format!("{}: has no bucket policy; the snapshot had one", before.bucket)],
@@ -75,7 +75,7 @@ impl Resource for Policies {
     /// A statement the snapshot did not have that allows anyone (`"Principal": "*"`).
     fn regressions(before: &BucketPolicy, now: &BucketPolicy) -> Vec<String> {
         let public = |doc: &Option<String>| -> Vec<Value> {
-            statements(parsed(doc).as_ref())
+            statements(parsed(doc.as_deref()).as_ref())
                 .into_iter()
                 .filter(|s| s["Effect"] == "Allow" && (s["Principal"] == "*" || s["Principal"]["AWS"] == "*"))
                 .collect()
@@ -164,7 +164,7 @@ impl Fault for DenyBucketPolicy {
 
     /// Keep every statement and add, last, the Deny (on the bucket and its objects).
     fn plan(&self, target: &Target, state: &BucketPolicy) -> Result<PolicyChange, String> {
-        let mut doc = match parsed(&state.policy) {
+        let mut doc = match parsed(state.policy.as_deref()) {
             None => json!({ "Version": "2012-10-17", "Statement": [] }),
             Some(doc @ Value::Object(_)) => doc,
             Some(_) => return Err(format!("{}: its bucket policy is not a JSON document", target.label())),
@@ -200,7 +200,7 @@ impl Fault for DenyBucketPolicy {
     }
 
     fn observe(&self, _run: &RunCtx, change: &PolicyChange, now: &BucketPolicy) -> Result<(), String> {
-        if parsed(&now.policy) == parsed(&Some(change.document.clone())) {
+        if parsed(now.policy.as_deref()) == parsed(Some(&change.document)) {
             Ok(())
         } else {
             Err("the bucket policy does not hold the Deny after the change".into())

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::{Env, Out, ROOT, endpoint};
+use crate::harness::{Env, Out, endpoint, firedrill_at};
 use crate::proxy::Proxy;
 
 const FAULT: &str = "name: http\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\n";
@@ -135,7 +135,7 @@ fn control_characters_in_names_reach_the_terminal_escaped() {
         "name: \"web\\r\\e[2Krestored\"\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\nduration: soon\n",
     )
     .unwrap();
-    let out = Out::of(Command::new(env!("CARGO_BIN_EXE_firedrill")).args(["validate", "f.yaml"]).current_dir(&dir));
+    let out = firedrill_at(&dir, &["validate", "f.yaml"]);
     assert_ne!(out.code, Some(0));
     assert!(!out.stderr.contains('\r') && !out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
     let ok = dir.join("ok.yaml");
@@ -144,8 +144,7 @@ fn control_characters_in_names_reach_the_terminal_escaped() {
         "name: \"web\\r\\e[2Krestored\"\naction: security-group.revoke-ingress\ntarget:\n  tags: { Tier: web }\n",
     )
     .unwrap();
-    let out = Out::of(Command::new(env!("CARGO_BIN_EXE_firedrill")).args(["validate", "ok.yaml"]).current_dir(&dir));
+    let out = firedrill_at(&dir, &["validate", "ok.yaml"]);
     assert!(out.stdout.contains("web\\r\\u{1b}[2Krestored"), "{:?}", out.stdout);
     assert!(!out.stdout.contains('\r') && !out.stdout.contains('\u{1b}'), "{:?}", out.stdout);
-    let _ = ROOT;
 }

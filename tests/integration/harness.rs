@@ -881,3 +881,9 @@ pub fn allowed_actions(policy: &Value) -> std::collections::BTreeSet<String> {
         .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()))
         .collect()
 }
+
+/// The binary run in `dir` with this machine's environment, touching no account: for
+/// commands that need none (`validate`, `schema`, `completions`).
+pub fn firedrill_at(dir: &Path, args: &[&str]) -> Out {
+    Out::of(Command::new(BIN).args(args).current_dir(dir))
+}

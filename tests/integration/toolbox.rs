@@ -13,7 +13,7 @@ const COMMANDS: [&str; 15] = [
 ];
 
 fn firedrill(args: &[&str]) -> Out {
-    Out::of(Command::new(env!("CARGO_BIN_EXE_firedrill")).args(args).current_dir(ROOT))
+    crate::harness::firedrill_at(Path::new(ROOT), args)
 }
 
 /// `scripts/check_schemas.py` (python-jsonschema, draft 2020-12) with `args`.
