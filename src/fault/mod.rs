@@ -73,9 +73,12 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<FaultSpec>, Diagnostics) {
 /// or, whatever its name, with the keys of one at the top level (`guardrails:`,
 /// `state:`) and no `action:`.
 pub fn is_config(path: &Path) -> bool {
-    use crate::yaml::has_top_level_key;
-    path.file_name().is_some_and(|n| n == crate::guardrails::DEFAULT_CONFIG)
-        || (has_top_level_key(path, &["guardrails:", "state:"]) && !has_top_level_key(path, &["action:"]))
+    if path.file_name().is_some_and(|n| n == crate::guardrails::DEFAULT_CONFIG) {
+        return true;
+    }
+    let Ok(text) = crate::yaml::read_input(path) else { return false };
+    let has = |key: &str| text.lines().any(|l| l.starts_with(key));
+    (has("guardrails:") || has("state:")) && !has("action:")
 }
 
 /// The YAML files `path` names: itself, or those in it (recursively, sorted).
