@@ -81,7 +81,8 @@ pub fn state_actions(scope: &Scope) -> BTreeSet<&'static str> {
 /// Whether an IAM action only reads.
 fn is_read(action: &str) -> bool {
     let op = action.split_once(':').map_or(action, |(_, op)| op);
-    ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
+    // API Gateway's IAM actions are its HTTP methods.
+    op == "GET" || ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
 }
 
 /// The policy document: `actions` (from [`fault_actions`] or [`drill_actions`]) and the
@@ -152,6 +153,23 @@ pub fn document(actions: &BTreeSet<&'static str>, scope: &Scope) -> Value {
                 }
                 resources.dedup();
                 statements.push("FiredrillRoute53Changes", list, resources, None);
+            }
+            "lambda" => {
+                let resources = arns(&|r, a| format!("arn:aws:lambda:{r}:{a}:function:*"));
+                statements.push("FiredrillLambdaChanges", list, resources, None);
+            }
+            "dynamodb" => {
+                let resources = arns(&|r, a| format!("arn:aws:dynamodb:{r}:{a}:table/*"));
+                statements.push("FiredrillDynamoDbChanges", list, resources, None);
+            }
+            "ecs" => {
+                let resources = arns(&|r, a| format!("arn:aws:ecs:{r}:{a}:service/*"));
+                statements.push("FiredrillEcsChanges", list, resources, None);
+            }
+            // API Gateway's ARNs name no account.
+            "apigateway" => {
+                let resources = arns(&|r, _| format!("arn:aws:apigateway:{r}::/restapis/*"));
+                statements.push("FiredrillApiGatewayChanges", list, resources, None);
             }
             // Bucket ARNs name no account or region.
             "s3" => statements.push("FiredrillBucketChanges", list, vec!["arn:aws:s3:::*".into()], None),

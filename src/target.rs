@@ -35,6 +35,15 @@ pub enum TargetKind {
     AutoScalingGroup,
     /// S3 buckets of the command's region, by name or tag.
     Bucket,
+    /// Lambda functions, by name or tag.
+    Function,
+    /// DynamoDB tables, by name or tag.
+    Table,
+    /// ECS services (any cluster), by ARN, name or tag.
+    EcsService,
+    /// API Gateway REST API stages: id `API-ID/STAGE`, name `API-NAME/STAGE`, the API's
+    /// tags with the stage's over them.
+    ApiStage,
 }
 
 impl TargetKind {
@@ -91,6 +100,12 @@ impl TargetKind {
             // Held in the store only: a bucket's tags are one set, replaced whole, so a
             // hold tag could not be added without racing another writer.
             TargetKind::Bucket => &["s3:ListAllMyBuckets", "s3:GetBucketTagging"],
+            // Held in the store only, as buckets (a hold tag on these would be one more
+            // call and permission per target for nothing the store's lock lacks).
+            TargetKind::Function => &["lambda:ListFunctions", "lambda:ListTags"],
+            TargetKind::Table => &["dynamodb:ListTables", "dynamodb:DescribeTable", "dynamodb:ListTagsOfResource"],
+            TargetKind::EcsService => &["ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices"],
+            TargetKind::ApiStage => &["apigateway:GET"],
         }
     }
 
@@ -157,6 +172,10 @@ impl fmt::Display for TargetKind {
             TargetKind::LoadBalancer => "load balancer",
             TargetKind::AutoScalingGroup => "auto scaling group",
             TargetKind::Bucket => "S3 bucket",
+            TargetKind::Function => "Lambda function",
+            TargetKind::Table => "DynamoDB table",
+            TargetKind::EcsService => "ECS service",
+            TargetKind::ApiStage => "REST API stage",
         })
     }
 }

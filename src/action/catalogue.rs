@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ActionInfo, ParamsSource, autoscaling, elbv2, iam, instance, network_acl, route_table, route53, s3, security_group,
+    ActionInfo, ParamsSource, apigateway, autoscaling, dynamodb, ecs, elbv2, iam, instance, lambda, network_acl,
+    route_table, route53, s3, security_group,
 };
 use crate::diagnostic::Diagnostic;
 
@@ -142,6 +143,12 @@ catalogue! { $
     DnsDeleteRecord(route53::DeleteRecord) = "route53.delete-record", route53::DELETE_RECORD, |p| p;
     DnsBreakHealthCheck(route53::BreakHealthCheck) = "route53.break-health-check", route53::BREAK_HEALTH_CHECK, |p| p;
     S3DenyBucketPolicy(s3::DenyBucketPolicy) = "s3.deny-bucket-policy", s3::DENY_BUCKET_POLICY, |p| p;
+    LambdaThrottle(lambda::Throttle) = "lambda.throttle", lambda::THROTTLE, |p| p;
+    LambdaBreakConfig(lambda::BreakConfig) = "lambda.break-config", lambda::BREAK_CONFIG, |p| p;
+    LambdaRemovePermission(lambda::RemovePermission) = "lambda.remove-permission", lambda::REMOVE_PERMISSION, |p| p;
+    DynamoDbLowerThroughput(dynamodb::LowerThroughput) = "dynamodb.lower-throughput", dynamodb::LOWER_THROUGHPUT, |p| p;
+    EcsScaleService(ecs::ScaleService) = "ecs.scale-service", ecs::SCALE_SERVICE, |p| p;
+    ApiThrottleStage(apigateway::ThrottleStage) = "apigateway.throttle-stage", apigateway::THROTTLE_STAGE, |p| p;
 }
 
 /// The catalogue's entry for the action called `name`.

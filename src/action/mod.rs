@@ -23,14 +23,18 @@
 //! (with a `Resource` if the kind of state is new) in the service's module, and one row
 //! in the catalogue table (`catalogue.rs`).
 
+pub mod apigateway;
 pub mod autoscaling;
 pub mod catalogue;
 pub mod checks;
 pub mod context;
+pub mod dynamodb;
+pub mod ecs;
 pub mod elbv2;
 pub mod extras;
 pub mod iam;
 pub mod instance;
+pub mod lambda;
 pub mod network_acl;
 pub mod quarantine;
 pub mod resource;

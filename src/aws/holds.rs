@@ -37,7 +37,15 @@ pub fn without_holds(mut tags: BTreeMap<String, String>) -> BTreeMap<String, Str
 
 /// Whether resources of `kind` can carry a hold tag.
 pub fn taggable(kind: TargetKind) -> bool {
-    !matches!(kind, TargetKind::Record | TargetKind::Bucket)
+    !matches!(
+        kind,
+        TargetKind::Record
+            | TargetKind::Bucket
+            | TargetKind::Function
+            | TargetKind::Table
+            | TargetKind::EcsService
+            | TargetKind::ApiStage
+    )
 }
 
 /// Tag `ids` (of `kind`) as held by `run_id`; `value` says by whom.
@@ -95,7 +103,7 @@ pub async fn add(aws: &Aws, kind: TargetKind, ids: &[&str], run_id: &str, value:
                     .map_err(Error::aws(doing("route53:ChangeTagsForResource")))?;
             }
         }
-        K::Record | K::Bucket => {}
+        K::Record | K::Bucket | K::Function | K::Table | K::EcsService | K::ApiStage => {}
     }
     Ok(())
 }
@@ -156,7 +164,7 @@ pub async fn remove(aws: &Aws, kind: TargetKind, ids: &[&str], run_id: &str) -> 
                 ignore_gone(untag.map(drop).map_err(Error::aws(doing("route53:ChangeTagsForResource"))))?;
             }
         }
-        K::Record | K::Bucket => {}
+        K::Record | K::Bucket | K::Function | K::Table | K::EcsService | K::ApiStage => {}
     }
     Ok(())
 }
@@ -243,7 +251,7 @@ pub async fn read(aws: &Aws, kind: TargetKind, ids: &[&str]) -> Result<BTreeMap<
                 }
             }
         }
-        K::Record | K::Bucket => {}
+        K::Record | K::Bucket | K::Function | K::Table | K::EcsService | K::ApiStage => {}
     }
     Ok(out)
 }
@@ -285,7 +293,7 @@ pub fn permissions(kind: TargetKind) -> &'static [&'static str] {
         }
         K::AutoScalingGroup => &["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
         K::HealthCheck => &["route53:ChangeTagsForResource", "route53:ListTagsForResources"],
-        K::Record | K::Bucket => &[],
+        K::Record | K::Bucket | K::Function | K::Table | K::EcsService | K::ApiStage => &[],
     }
 }
 

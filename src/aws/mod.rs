@@ -9,11 +9,15 @@
 //! by the SDK itself; `--endpoint-url` overrides it.
 
 pub mod access;
+pub mod apigateway;
 pub mod autoscaling;
+pub mod dynamodb;
 pub mod ec2;
+pub mod ecs;
 pub mod elbv2;
 pub mod holds;
 pub mod iam;
+pub mod lambda;
 pub mod pace;
 pub mod retry;
 pub mod route53;
@@ -92,6 +96,10 @@ pub struct Aws {
     pub route53: aws_sdk_route53::Client,
     /// S3 buckets as fault targets (the state store has its own client).
     pub s3: aws_sdk_s3::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
     /// Alarm state for drill probes and stop conditions. Pinned to 1.99: later versions
     /// speak a CBOR protocol the emulator does not (see the README).
     pub cloudwatch: aws_sdk_cloudwatch::Client,
@@ -162,6 +170,10 @@ impl Aws {
             route53: aws_sdk_route53::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             s3: s3::client(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            apigateway: aws_sdk_apigateway::Client::new(&config),
             endpoint: config.endpoint_url().map(str::to_owned),
             access: access::Access::of(args, role),
             region,
@@ -285,6 +297,10 @@ pub async fn list(
         K::LoadBalancer => elbv2::list_load_balancers(&aws.elbv2, spec).await,
         K::AutoScalingGroup => autoscaling::list_groups(&aws.autoscaling, spec).await,
         K::Bucket => s3::list_buckets(&aws.s3, &aws.region, spec).await,
+        K::Function => lambda::list_functions(&aws.lambda, spec).await,
+        K::Table => dynamodb::list_tables(&aws.dynamodb, spec).await,
+        K::EcsService => ecs::list_services(&aws.ecs, spec).await,
+        K::ApiStage => apigateway::list_stages(&aws.apigateway, spec).await,
     }
 }
 

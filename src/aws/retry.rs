@@ -48,6 +48,9 @@ fn not_yet(e: &Error, fresh: bool) -> Option<Wait> {
         "DependencyViolation" => 15 * MINUTE,
         "IncorrectInstanceState" => 5 * MINUTE,
         "PriorRequestNotComplete" | "InvalidSnapshot.InUse" => 2 * MINUTE,
+        // Lambda: the function's previous update is still in progress; DynamoDB: the
+        // table (or an index) is still `UPDATING`; API Gateway: a concurrent change.
+        "ResourceConflictException" | "ResourceInUseException" | "ConflictException" => 5 * MINUTE,
         "InvalidParameterValue" if e.to_string().contains("Invalid IAM Instance Profile") => 2 * MINUTE,
         c if fresh && c.ends_with(".NotFound") => 5 * MINUTE,
         _ => return None,
