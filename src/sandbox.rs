@@ -24,6 +24,7 @@ use crate::{Error, Result};
 
 pub mod evidence;
 mod steps;
+mod zip;
 
 /// The tag every resource of the practice stack carries: its name.
 pub const SANDBOX_TAG: &str = "firedrill:sandbox";
@@ -71,6 +72,30 @@ pub struct Sandbox {
     /// `--with serverless`: the bucket of static content, with a bucket policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
+    /// `--with serverless`: the orders table, the function and its role, the REST API
+    /// (its id) and its `prod` stage's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// `--with containers`: the second target group and the listener rule to it, the
+    /// ECS cluster, task definition and service (ARNs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_target_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// The practice site: the load balancer's URL.
     pub site: Option<String>,
     /// Whether every web target passed its health check (`/health`) before `up` ended.
@@ -85,9 +110,12 @@ pub struct Sandbox {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Extra {
-    /// The serverless stack's parts. So far: an S3 bucket of static content with a
-    /// bucket policy (API Gateway, Lambda and DynamoDB are to come).
+    /// The serverless stack: an S3 bucket of static content with a bucket policy, and a
+    /// REST API (stage `prod`) → a Lambda function → a DynamoDB table.
     Serverless,
+    /// An ECS cluster with a Fargate service behind the load balancer's second target
+    /// group (`/container*`).
+    Containers,
 }
 
 /// The longest sandbox name: `<name>-alb` and `<name>-web` must fit the 32 characters

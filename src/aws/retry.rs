@@ -14,7 +14,11 @@
 //!   Profile name`), 2 minutes; a start or stop while the instance is still between
 //!   states (`IncorrectInstanceState`), 5 minutes; Route 53's `PriorRequestNotComplete`,
 //!   2 minutes; a snapshot still held by an image deregistered a moment ago
-//!   (`InvalidSnapshot.InUse`), 2 minutes. A call on an id firedrill has just created may also be told the id does
+//!   (`InvalidSnapshot.InUse`), 2 minutes; Lambda's `ResourceConflictException` (the
+//!   last update still in progress), DynamoDB's `ResourceInUseException` (the table
+//!   still `UPDATING`) and API Gateway's `ConflictException`, 5 minutes; a cluster or
+//!   target group whose tasks are still letting go, 10 minutes; `CreateFunction` with a
+//!   role Lambda cannot assume yet, 2 minutes. A call on an id firedrill has just created may also be told the id does
 //!   not exist ([`retry_fresh`]): 5 minutes, as AWS's EC2 guide advises.
 //!
 //! Every wait is bounded by the command's deadline too, and logged at debug level (`-v`).
@@ -51,6 +55,11 @@ fn not_yet(e: &Error, fresh: bool) -> Option<Wait> {
         // Lambda: the function's previous update is still in progress; DynamoDB: the
         // table (or an index) is still `UPDATING`; API Gateway: a concurrent change.
         "ResourceConflictException" | "ResourceInUseException" | "ConflictException" => 5 * MINUTE,
+        // A cluster whose tasks are still stopping; a target group a service's tasks
+        // have not let go of yet (ELB's `ResourceInUse`).
+        "ClusterContainsTasksException" | "ClusterContainsServicesException" | "ResourceInUse" => 10 * MINUTE,
+        // Lambda cannot assume a role created a moment ago (IAM propagates).
+        "InvalidParameterValueException" if e.to_string().contains("cannot be assumed by Lambda") => 2 * MINUTE,
         "InvalidParameterValue" if e.to_string().contains("Invalid IAM Instance Profile") => 2 * MINUTE,
         c if fresh && c.ends_with(".NotFound") => 5 * MINUTE,
         _ => return None,

@@ -28,7 +28,9 @@ pub enum Command {
         #[arg(long, value_name = "DRILL")]
         drill: Option<PathBuf>,
         /// Parts beyond the classic stack (EC2, load balancer, auto scaling, DNS, IAM):
-        /// `serverless` adds an S3 bucket of static content with a bucket policy.
+        /// `serverless` adds a REST API (stage prod) → a Lambda function → a DynamoDB
+        /// table, and an S3 bucket of static content with a bucket policy; `containers`
+        /// an ECS cluster with a Fargate service behind the load balancer (`/container*`).
         #[arg(long, value_enum, value_delimiter = ',')]
         with: Vec<sandbox::Extra>,
     },
@@ -124,7 +126,16 @@ fn print(sb: &sandbox::Sandbox, team: Option<&str>, verb: &str) {
                 format!("{} ({})", sb.zone_name.clone().unwrap_or_default(), sb.zone_id.clone().unwrap_or_default()),
             ),
         ];
-        for (k, v) in rows {
+        let extras: [(&str, &Option<String>); 6] = [
+            ("bucket (Tier=static)", &sb.bucket),
+            ("table (Tier=data)", &sb.table),
+            ("function (Tier=function)", &sb.function),
+            ("API prod stage (Tier=api)", &sb.api_url),
+            ("ECS cluster (Tier=containers)", &sb.cluster),
+            ("ECS service (Tier=containers)", &sb.service),
+        ];
+        let extras = extras.into_iter().filter_map(|(k, v)| Some((k, v.clone()?)));
+        for (k, v) in rows.into_iter().chain(extras) {
             s += &format!("  {k:<32} {v}\n");
         }
         for e in &sb.evidence {

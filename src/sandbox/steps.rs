@@ -23,6 +23,9 @@ use aws_sdk_route53::types::{
 };
 
 use super::{CIDR, SANDBOX_TAG, Sandbox, save};
+
+mod containers;
+mod serverless;
 use crate::aws::retry::{retry, retry_fresh};
 use crate::aws::{Aws, ec2::filter};
 use crate::{Error, Result};
@@ -62,11 +65,16 @@ pub(super) enum Step {
     HealthCheck,
     Records,
     Bucket,
+    Table,
+    Function,
+    Api,
+    ContainerTargetGroup,
+    Service,
 }
 
 /// The stack, in the order `up` makes it; `down` deletes it in reverse. Every step, once
 /// (a unit test checks).
-pub(super) const STACK: [Step; 19] = [
+pub(super) const STACK: [Step; 24] = [
     Step::Vpc,
     Step::InternetGateway,
     Step::Subnets,
@@ -86,6 +94,11 @@ pub(super) const STACK: [Step; 19] = [
     Step::HealthCheck,
     Step::Records,
     Step::Bucket,
+    Step::Table,
+    Step::Function,
+    Step::Api,
+    Step::ContainerTargetGroup,
+    Step::Service,
 ];
 
 impl Step {
@@ -111,6 +124,11 @@ impl Step {
             Step::HealthCheck => health_check::up(c, sb).await,
             Step::Records => records::up(c, sb).await,
             Step::Bucket => bucket::up(c, sb).await,
+            Step::Table => serverless::table::up(c, sb).await,
+            Step::Function => serverless::function::up(c, sb).await,
+            Step::Api => serverless::api::up(c, sb).await,
+            Step::ContainerTargetGroup => containers::target_group::up(c, sb).await,
+            Step::Service => containers::service::up(c, sb).await,
         }
     }
 
@@ -136,6 +154,11 @@ impl Step {
             Step::HealthCheck => health_check::down(c, sb).await,
             Step::Records => records::down(c, sb).await,
             Step::Bucket => bucket::down(c, sb).await,
+            Step::Table => serverless::table::down(c, sb).await,
+            Step::Function => serverless::function::down(c, sb).await,
+            Step::Api => serverless::api::down(c, sb).await,
+            Step::ContainerTargetGroup => containers::target_group::down(c, sb).await,
+            Step::Service => containers::service::down(c, sb).await,
         }
     }
 }
@@ -1071,6 +1094,6 @@ mod tests {
         for (i, step) in super::STACK.iter().enumerate() {
             assert_eq!(*step as usize, i, "{step:?}");
         }
-        assert_eq!(super::Step::Bucket as usize + 1, super::STACK.len(), "the last step is the last in the list");
+        assert_eq!(super::Step::Service as usize + 1, super::STACK.len(), "the last step is the last in the list");
     }
 }

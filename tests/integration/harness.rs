@@ -417,7 +417,7 @@ impl Env {
 
     /// The practice stack, created by firedrill itself: what `sandbox up` prints.
     pub async fn sandbox(&self) -> Value {
-        let sb = self.firedrill(&["sandbox", "up", "--with", "serverless", "--output", "json"]).ok().json();
+        let sb = self.firedrill(&["sandbox", "up", "--with", "containers,serverless", "--output", "json"]).ok().json();
         if self.is_aws_like() {
             // A stack is built a while before anyone breaks it: past the proxy's lag.
             // (Straight after, a lagging read can name an ACL association `up` replaced;
@@ -585,6 +585,105 @@ impl Env {
         out
     }
 
+    /// Each function's concurrency, timeout, memory, environment and policy; each
+    /// table's capacity (and its indexes'); each REST API stage's deployment and
+    /// method settings.
+    async fn serverless_lines(&self) -> Vec<String> {
+        let config = sdk_config(self.creds.clone());
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        let mut out = Vec::new();
+        for f in lambda.list_functions().send().await.unwrap().functions() {
+            let name = f.function_name().unwrap();
+            let reserved = lambda
+                .get_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .unwrap()
+                .reserved_concurrent_executions();
+            let env: BTreeMap<_, _> = f.environment().and_then(|e| e.variables()).into_iter().flatten().collect();
+            let policy = match lambda.get_policy().function_name(name).send().await {
+                Ok(p) => {
+                    let mut doc: Value = serde_json::from_str(p.policy().unwrap()).unwrap();
+                    let mut statements = doc["Statement"].as_array_mut().cloned().unwrap_or_default();
+                    statements.sort_by_key(|s| s["Sid"].to_string());
+                    Value::Array(statements).to_string()
+                }
+                Err(_) => "none".into(),
+            };
+            out.push(format!(
+                "function {name} reserved={reserved:?} timeout={:?} memory={:?} env={env:?} policy={policy}",
+                f.timeout(),
+                f.memory_size()
+            ));
+        }
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        for t in dynamodb.list_tables().send().await.unwrap().table_names() {
+            let d = dynamodb.describe_table().table_name(t).send().await.unwrap();
+            let d = d.table().unwrap();
+            let units = |p: Option<&aws_sdk_dynamodb::types::ProvisionedThroughputDescription>| {
+                p.map(|p| (p.read_capacity_units(), p.write_capacity_units()))
+            };
+            let indexes: Vec<_> = d
+                .global_secondary_indexes()
+                .iter()
+                .map(|i| (i.index_name().unwrap(), units(i.provisioned_throughput())))
+                .collect();
+            out.push(format!(
+                "table {t} {:?} {:?} mode={:?} indexes={indexes:?}",
+                d.table_status(),
+                units(d.provisioned_throughput()),
+                d.billing_mode_summary().and_then(|b| b.billing_mode())
+            ));
+        }
+        let gw = aws_sdk_apigateway::Client::new(&config);
+        for api in gw.get_rest_apis().send().await.unwrap().items() {
+            let id = api.id().unwrap();
+            for s in gw.get_stages().rest_api_id(id).send().await.unwrap().item() {
+                let settings: BTreeMap<_, _> = s
+                    .method_settings()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, m)| (k, (m.throttling_rate_limit(), m.throttling_burst_limit())))
+                    .collect();
+                out.push(format!(
+                    "stage {id}/{} deployment={:?} throttling={settings:?}",
+                    s.stage_name().unwrap(),
+                    s.deployment_id()
+                ));
+            }
+        }
+        out
+    }
+
+    /// Each ECS service's desired count, deployment percents and network.
+    async fn ecs_lines(&self) -> Vec<String> {
+        let ecs = aws_sdk_ecs::Client::new(&sdk_config(self.creds.clone()));
+        let mut out = Vec::new();
+        for cluster in ecs.list_clusters().send().await.unwrap().cluster_arns() {
+            let arns = ecs.list_services().cluster(cluster).send().await.unwrap().service_arns().to_vec();
+            if arns.is_empty() {
+                continue;
+            }
+            let described = ecs.describe_services().cluster(cluster).set_services(Some(arns)).send().await.unwrap();
+            for s in described.services() {
+                let d = s.deployment_configuration();
+                let net = s.network_configuration().and_then(|n| n.awsvpc_configuration());
+                out.push(format!(
+                    "service {} {:?} desired={} min={:?} max={:?} subnets={:?} groups={:?}",
+                    s.service_arn().unwrap(),
+                    s.status(),
+                    s.desired_count(),
+                    d.and_then(|d| d.minimum_healthy_percent()),
+                    d.and_then(|d| d.maximum_percent()),
+                    net.map(|n| n.subnets()),
+                    net.map(|n| n.security_groups()),
+                ));
+            }
+        }
+        out
+    }
+
     pub async fn world(&self) -> String {
         let mut out = Vec::new();
         let groups = self.ec2.describe_security_groups().send().await.unwrap().security_groups.unwrap_or_default();
@@ -665,6 +764,8 @@ impl Env {
         }
         out.extend(self.dns_lines().await);
         out.extend(self.s3_lines().await);
+        out.extend(self.serverless_lines().await);
+        out.extend(self.ecs_lines().await);
         out.sort();
         out.join("\n")
     }

@@ -823,12 +823,44 @@ pub fn iam_action(head: &str, body: &str) -> Option<String> {
     if let Some((_, op)) = path.split_once("/operation/") {
         return Some(format!("{prefix}:{op}"));
     }
+    // JSON protocols (DynamoDB, ECS): `X-Amz-Target: <service version>.<Operation>`.
+    let amz_target = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("x-amz-target").then(|| value.trim())
+    });
+    if let Some((_, op)) = amz_target.and_then(|t| t.rsplit_once('.')) {
+        return Some(format!("{prefix}:{op}"));
+    }
     let op = match service {
         "route53" => route53_operation(method, path)?,
         "s3" => s3_operation(method, path, query)?,
+        "lambda" => lambda_operation(method, path)?,
+        // API Gateway's IAM actions are the HTTP methods.
+        "apigateway" => return Some(format!("apigateway:{method}")),
         _ => return None,
     };
     Some(format!("{prefix}:{op}"))
+}
+
+fn lambda_operation(method: &str, path: &str) -> Option<&'static str> {
+    // `/<api version>/...`: the version differs by operation, the rest names it.
+    let parts: Vec<&str> = path.trim_matches('/').split('/').skip(1).collect();
+    Some(match (method, parts.as_slice()) {
+        ("GET", ["functions"]) => "ListFunctions",
+        ("POST", ["functions"]) => "CreateFunction",
+        ("DELETE", ["functions", _]) => "DeleteFunction",
+        ("GET", ["functions", _]) => "GetFunction",
+        ("GET", ["tags", ..]) => "ListTags",
+        ("GET", ["functions", _, "concurrency"]) => "GetFunctionConcurrency",
+        ("PUT", ["functions", _, "concurrency"]) => "PutFunctionConcurrency",
+        ("DELETE", ["functions", _, "concurrency"]) => "DeleteFunctionConcurrency",
+        ("GET", ["functions", _, "configuration"]) => "GetFunctionConfiguration",
+        ("PUT", ["functions", _, "configuration"]) => "UpdateFunctionConfiguration",
+        ("GET", ["functions", _, "policy"]) => "GetPolicy",
+        ("POST", ["functions", _, "policy"]) => "AddPermission",
+        ("DELETE", ["functions", _, "policy", _]) => "RemovePermission",
+        _ => return None,
+    })
 }
 
 fn route53_operation(method: &str, path: &str) -> Option<&'static str> {
