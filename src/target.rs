@@ -109,6 +109,26 @@ impl TargetKind {
         }
     }
 
+    /// The names a target's id is unique among: kinds that are views of the same
+    /// resources share one (a subnet's ACL and route table are EC2's ids), so two runs
+    /// on one resource are seen to collide; a function and a table of the same name do
+    /// not.
+    pub fn namespace(self) -> &'static str {
+        use TargetKind as K;
+        match self {
+            K::SecurityGroup | K::Instance | K::Subnet | K::NetworkAcl | K::RouteTable => "ec2",
+            K::Role => "iam",
+            K::Record | K::HealthCheck => "route53",
+            K::TargetGroup | K::Listener | K::LoadBalancer => "elasticloadbalancing",
+            K::AutoScalingGroup => "autoscaling",
+            K::Bucket => "s3",
+            K::Function => "lambda",
+            K::Table => "dynamodb",
+            K::EcsService => "ecs",
+            K::ApiStage => "apigateway",
+        }
+    }
+
     /// Whether the service is global (IAM, Route 53): a resource of this kind is the same
     /// in every region of its account.
     pub fn is_global(self) -> bool {

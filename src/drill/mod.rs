@@ -683,6 +683,8 @@ impl Validator<'_> {
             p.http.is_some(),
             p.tcp.is_some(),
             p.elbv2_healthy.is_some(),
+            p.ecs_running.is_some(),
+            p.lambda_invocable.is_some(),
             p.dns.is_some(),
             p.alarm.is_some(),
             p.restored.is_some(),
@@ -694,7 +696,7 @@ impl Validator<'_> {
             self.at(
                 at,
                 format!(
-                    "probe `{name}` needs exactly one of `http`, `tcp`, `elbv2-healthy`, `dns`, `alarm`, `restored`"
+                    "probe `{name}` needs exactly one of `http`, `tcp`, `elbv2-healthy`, `ecs-running`, `lambda-invocable`, `dns`, `alarm`, `restored`"
                 ),
             );
             return None;
@@ -734,6 +736,15 @@ impl Validator<'_> {
                 target_group: t.value.target_group.value.clone(),
                 min: t.value.min.unwrap_or(1),
             });
+        }
+        if let Some(e) = &p.ecs_running {
+            return Some(ProbeKind::EcsRunning {
+                service: e.value.service.value.clone(),
+                min: e.value.min.unwrap_or(1),
+            });
+        }
+        if let Some(l) = &p.lambda_invocable {
+            return Some(ProbeKind::LambdaInvocable { function: l.value.function.value.clone() });
         }
         if let Some(d) = &p.dns {
             let d = &d.value;

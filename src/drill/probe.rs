@@ -4,6 +4,9 @@
 //! - `http`: a GET answers with the expected status (and body, a regex) within a timeout;
 //! - `tcp`: a connection opens within a timeout;
 //! - `elbv2-healthy`: at least `min` targets of a target group are `healthy`;
+//! - `ecs-running`: an ECS service has at least `min` running tasks;
+//! - `lambda-invocable`: a Lambda function is `Active`, its last update did not fail,
+//!   and its reserved concurrency is not 0;
 //! - `dns`: a Route 53 record's value equals (or does not equal) a value;
 //! - `alarm`: a CloudWatch alarm is in a given state (default `OK`);
 //! - `restored`: a step's fault is no longer broken (the runner answers this one, from
@@ -33,6 +36,8 @@ pub enum ProbeKind {
     Http { url: String, status: u16, body: Option<String>, timeout_ms: u64 },
     Tcp { host: String, port: u16, timeout_ms: u64 },
     Elbv2Healthy { target_group: String, min: u32 },
+    EcsRunning { service: String, min: u32 },
+    LambdaInvocable { function: String },
     Dns { zone: String, name: String, record_type: String, equals: Option<String>, not_equals: Option<String> },
     Alarm { name: String, state: String },
     Restored { step: String },
@@ -46,6 +51,8 @@ impl ProbeKind {
             ProbeKind::Elbv2Healthy { .. } => {
                 &["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
             }
+            ProbeKind::EcsRunning { .. } => &["ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices"],
+            ProbeKind::LambdaInvocable { .. } => &["lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency"],
             ProbeKind::Dns { .. } => &["route53:ListHostedZones", "route53:ListResourceRecordSets"],
             ProbeKind::Alarm { .. } => &["cloudwatch:DescribeAlarms"],
         }
@@ -83,6 +90,8 @@ impl ProbeKind {
             ProbeKind::Elbv2Healthy { target_group, min } => {
                 ProbeKind::Elbv2Healthy { target_group: r(target_group)?, min: *min }
             }
+            ProbeKind::EcsRunning { service, min } => ProbeKind::EcsRunning { service: r(service)?, min: *min },
+            ProbeKind::LambdaInvocable { function } => ProbeKind::LambdaInvocable { function: r(function)? },
             ProbeKind::Dns { zone, name, record_type, equals, not_equals } => ProbeKind::Dns {
                 zone: r(zone)?,
                 name: r(name)?,
@@ -110,6 +119,8 @@ impl ProbeKind {
                 }
             }
             ProbeKind::Elbv2Healthy { target_group, min } => target_health(aws, target_group, *min).await,
+            ProbeKind::EcsRunning { service, min } => ecs_running(aws, service, *min).await,
+            ProbeKind::LambdaInvocable { function } => lambda_invocable(aws, function).await,
             ProbeKind::Dns { zone, name, record_type, equals, not_equals } => {
                 dns(aws, zone, name, record_type, equals.as_deref(), not_equals.as_deref()).await
             }
@@ -198,6 +209,62 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     s
+}
+
+/// A service's running tasks against `min`; by ARN, or by name in every cluster.
+async fn ecs_running(aws: &Aws, service: &str, min: u32) -> Outcome {
+    let arn = if service.starts_with("arn:") {
+        service.to_owned()
+    } else {
+        let mut spec = crate::target::TargetSpec::ids(Vec::new());
+        spec.names = vec![service.to_owned()];
+        match crate::aws::ecs::list_services(&aws.ecs, &spec).await {
+            Ok(found) => match found.as_slice() {
+                [one] => one.id.clone(),
+                [] => return Outcome::fail(format!("no ECS service {service}")),
+                _ => return Outcome::fail(format!("{service} names a service in several clusters: give its ARN")),
+            },
+            Err(e) => return Outcome::fail(format!("service {service}: {e}")),
+        }
+    };
+    let cluster = crate::aws::ecs::cluster_of(&arn);
+    match aws.ecs.describe_services().cluster(cluster).services(&arn).send().await {
+        Ok(out) => match out.services().first() {
+            Some(s) => {
+                let (running, desired) = (s.running_count(), s.desired_count());
+                let detail = format!("{service}: {running} task(s) running of {desired} desired, need {min}");
+                if running >= min as i32 { Outcome::pass(detail) } else { Outcome::fail(detail) }
+            }
+            None => Outcome::fail(format!("no ECS service {service}")),
+        },
+        Err(e) => Outcome::fail(format!("service {service}: {}", crate::Error::aws("describe")(e))),
+    }
+}
+
+/// Whether the function can run: `Active`, its last update not `Failed`, and a reserved
+/// concurrency, if any, above 0.
+async fn lambda_invocable(aws: &Aws, function: &str) -> Outcome {
+    let config = match aws.lambda.get_function_configuration().function_name(function).send().await {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(format!("{function}: {}", crate::Error::aws("read the configuration")(e))),
+    };
+    let state = config.state().map(|s| s.as_str().to_owned()).unwrap_or_else(|| "Active".into());
+    if state != "Active" {
+        return Outcome::fail(format!("{function}: state {state}"));
+    }
+    if config.last_update_status().is_some_and(|s| s.as_str() == "Failed") {
+        return Outcome::fail(format!("{function}: its last update failed"));
+    }
+    match aws.lambda.get_function_concurrency().function_name(function).send().await {
+        Ok(c) if c.reserved_concurrent_executions() == Some(0) => {
+            Outcome::fail(format!("{function}: reserved concurrency 0 (every invocation is throttled)"))
+        }
+        Ok(c) => Outcome::pass(match c.reserved_concurrent_executions() {
+            Some(n) => format!("{function}: active, up to {n} at once"),
+            None => format!("{function}: active"),
+        }),
+        Err(e) => Outcome::fail(format!("{function}: {}", crate::Error::aws("read the concurrency")(e))),
+    }
 }
 
 async fn target_health(aws: &Aws, group: &str, min: u32) -> Outcome {

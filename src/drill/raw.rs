@@ -163,6 +163,13 @@ pub struct RawProbe {
     /// A target group with at least `min` healthy targets.
     #[serde(default, rename = "elbv2-healthy")]
     pub elbv2_healthy: Option<Spanned<RawTargetHealth>>,
+    /// An ECS service with at least `min` running tasks.
+    #[serde(default, rename = "ecs-running")]
+    pub ecs_running: Option<Spanned<RawEcsRunning>>,
+    /// A Lambda function that can be invoked: active, its last update not failed, and
+    /// not throttled to 0 by its reserved concurrency.
+    #[serde(default, rename = "lambda-invocable")]
+    pub lambda_invocable: Option<Spanned<RawLambdaInvocable>>,
     /// A record that must (or must not) have a value.
     #[serde(default)]
     pub dns: Option<Spanned<RawDns>>,
@@ -203,6 +210,23 @@ pub struct RawTcp {
     /// How long to wait (`5s`).
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEcsRunning {
+    /// The service: name (searched in every cluster) or ARN.
+    pub service: Spanned<String>,
+    /// The fewest running tasks that pass (default 1).
+    #[serde(default)]
+    pub min: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLambdaInvocable {
+    /// The function's name or ARN.
+    pub function: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

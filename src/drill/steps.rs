@@ -306,10 +306,15 @@ async fn start(
         let plan = executor::plan(&tr.c.aws, guard, vec![tr.c.team.scoped(&step.fault)], holds).await?;
         // A target another step still has broken would be snapshotted broken.
         let open = store.read(&tr.run.id)?;
+        // The same resource: the same id among the same service's names.
+        let names = plan.faults[0].spec.action.info().target.namespace();
+        let same = |o: &crate::store::record::TargetRecord, id: &str| {
+            o.target.id == id && open.faults.get(o.fault).is_some_and(|f| f.action.info().target.namespace() == names)
+        };
         let busy: Vec<String> = plan.faults[0]
             .targets
             .iter()
-            .filter(|t| open.targets.iter().any(|o| o.target.id == t.target.id && o.phase.needs_revert()))
+            .filter(|t| open.targets.iter().any(|o| same(o, &t.target.id) && o.phase.needs_revert()))
             .map(|t| t.target.id.clone())
             .collect();
         if !busy.is_empty() {

@@ -19,13 +19,14 @@ use crate::target::{Target, TargetKind};
 use crate::{Error, Result};
 
 /// Where a target is, for telling whether two runs hold the same resource: its account,
-/// its region (empty for IAM and Route 53, which are global), its id.
+/// its region (empty for IAM and Route 53, which are global), its id within its
+/// service's names ([`TargetKind::namespace`]: a function and a table may share a name).
 pub type Key = (String, String, String);
 
-/// The key a hold is known by: account, region, kind and id.
+/// The key a hold is known by: account, region, and the kind's namespace with the id.
 pub fn key(account: &str, region: &str, kind: TargetKind, id: &str) -> Key {
     let region = if kind.is_global() { String::new() } else { region.to_owned() };
-    (account.to_owned(), region, id.to_owned())
+    (account.to_owned(), region, format!("{}:{id}", kind.namespace()))
 }
 
 /// The targets run `rec` still holds (not yet reverted, restored, gone...).
