@@ -27,5 +27,6 @@ mod safety;
 mod sandbox;
 mod schedules;
 mod security_groups;
+mod serverless;
 mod state;
 mod toolbox;

@@ -497,9 +497,12 @@ fn serve_one(
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let text = String::from_utf8_lossy(&body).into_owned();
+    // The query protocols' `Action=`, the JSON protocols' operation (DynamoDB, ECS: every
+    // call is a `POST /`, reads too), else the REST request line (`GET ...` is a read).
     let action = text
         .split('&')
         .find_map(|kv| kv.strip_prefix("Action="))
+        .or_else(|| json_operation(&head))
         .map(str::to_owned)
         .unwrap_or_else(|| head.lines().next().unwrap_or_default().to_owned());
     *counts.lock().unwrap().calls.entry(action.clone()).or_default() += 1;
@@ -823,12 +826,7 @@ pub fn iam_action(head: &str, body: &str) -> Option<String> {
     if let Some((_, op)) = path.split_once("/operation/") {
         return Some(format!("{prefix}:{op}"));
     }
-    // JSON protocols (DynamoDB, ECS): `X-Amz-Target: <service version>.<Operation>`.
-    let amz_target = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.trim().eq_ignore_ascii_case("x-amz-target").then(|| value.trim())
-    });
-    if let Some((_, op)) = amz_target.and_then(|t| t.rsplit_once('.')) {
+    if let Some(op) = json_operation(head) {
         return Some(format!("{prefix}:{op}"));
     }
     let op = match service {
@@ -840,6 +838,15 @@ pub fn iam_action(head: &str, body: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("{prefix}:{op}"))
+}
+
+/// A JSON-protocol call's operation (DynamoDB, ECS): `X-Amz-Target: <service>.<Operation>`.
+fn json_operation(head: &str) -> Option<&str> {
+    let target = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("x-amz-target").then(|| value.trim())
+    })?;
+    target.rsplit_once('.').map(|(_, op)| op)
 }
 
 fn lambda_operation(method: &str, path: &str) -> Option<&'static str> {
