@@ -592,10 +592,12 @@ fn serve_one(
         client.flush()?;
         return Ok(false);
     }
-    // A read is the same read when the same caller (access key) asks the same thing.
+    // A read is the same read when the same caller (access key) asks the same thing of
+    // the same operation: JSON-protocol bodies name no operation (ECS's `ListClusters`
+    // and DynamoDB's `ListTables` are both `{}`).
     let caller = head.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or_default();
     let asked = if text.is_empty() { head.lines().next().unwrap_or_default() } else { text.as_str() };
-    let request = format!("{caller} {asked}");
+    let request = format!("{caller} {action} {asked}");
     if let Some(stale) = stale(&mut rules.lock().unwrap(), &action, &request) {
         let (response, open) = keep_open(stale);
         client.write_all(&response)?;

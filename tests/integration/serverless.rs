@@ -95,4 +95,3 @@ async fn a_serverless_drill_for_two_teams_is_seen_by_its_probes_and_reverted_exa
         assert!(calls.iter().any(|c| c.starts_with(service)), "no {service} call recorded: {calls:?}");
     }
 }
-
