@@ -40,7 +40,8 @@ pub async fn list_services(ecs: &Client, spec: &TargetSpec) -> Result<Vec<Target
                 .send()
                 .await
                 .map_err(Error::aws(format!("describe the services of {cluster} (ecs:DescribeServices)")))?;
-            for s in described.services() {
+            // A deleted service stays visible as INACTIVE for a while: not a target.
+            for s in described.services().iter().filter(|s| s.status() != Some("INACTIVE")) {
                 let target = Target {
                     id: s.service_arn().unwrap_or_default().to_owned(),
                     name: s.service_name().map(str::to_owned),

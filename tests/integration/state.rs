@@ -119,7 +119,9 @@ async fn of_two_processes_racing_for_a_runs_lock_exactly_one_wins() {
         .map(|d| {
             let dir = env.dir.join("elsewhere").join(d);
             std::fs::create_dir_all(&dir).unwrap();
-            env.spawn_firedrill_in(&dir, &["revert", &id], &[])
+            // A lease longer than the race: S3 dates by the second, so a 1 s lease could
+            // be judged run out while its holder still renews it.
+            env.spawn_firedrill_in(&dir, &["revert", &id], &[("FIREDRILL_STATE_LEASE", "30")])
         })
         .collect();
     let outs: Vec<_> = racers.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
