@@ -36,6 +36,16 @@ def fix_moto() -> None:
 
     S3Response.get_bucket_versioning = get_bucket_versioning
 
+    # moto 5.2.5's RunTask of an awsvpc task (Fargate) reads the new interface's
+    # private_dns_name, which its NetworkInterface lacks, and answers HTTP 500. AWS names
+    # an interface's address as below (ip-10-42-0-5.<region>.compute.internal).
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    if not hasattr(NetworkInterface, "private_dns_name"):
+        NetworkInterface.private_dns_name = property(
+            lambda eni: f"ip-{eni.private_ip_address.replace('.', '-')}.{eni.ec2_backend.region_name}.compute.internal"
+        )
+
 
 def main() -> None:
     p = argparse.ArgumentParser()

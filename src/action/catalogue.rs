@@ -148,6 +148,7 @@ catalogue! { $
     LambdaRemovePermission(lambda::RemovePermission) = "lambda.remove-permission", lambda::REMOVE_PERMISSION, |p| p;
     DynamoDbLowerThroughput(dynamodb::LowerThroughput) = "dynamodb.lower-throughput", dynamodb::LOWER_THROUGHPUT, |p| p;
     EcsScaleService(ecs::ScaleService) = "ecs.scale-service", ecs::SCALE_SERVICE, |p| p;
+    EcsStopTasks(ecs::StopTasks) = "ecs.stop-tasks", ecs::STOP_TASKS, |p| p;
     ApiThrottleStage(apigateway::ThrottleStage) = "apigateway.throttle-stage", apigateway::THROTTLE_STAGE, |p| p;
 }
 

@@ -3,6 +3,10 @@
 //! service's desired count, deployment percents and network configuration; revert puts
 //! back the desired count, and the percents if the fault changed them. The running
 //! count is shown, never compared: the scheduler brings it to the desired count.
+//!
+//! `ecs.stop-tasks` — a count or percent of a service's running tasks stopped. One-shot,
+//! as a reboot: the service replaces them itself. Its state is the service's running
+//! tasks; a look is "restored" once as many run as before, which `status` says.
 
 use aws_sdk_ecs::types::DeploymentConfiguration;
 use serde::{Deserialize, Serialize};
@@ -245,6 +249,173 @@ pub const SCALE_SERVICE: ActionInfo = ActionInfo {
     permissions: &["ecs:UpdateService"],
 };
 
+// ---------------------------------------------------------------------------------------
+// ecs.stop-tasks
+
+/// A service's desired count and running tasks (their ARNs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningTasks {
+    pub service: String,
+    pub cluster: String,
+    pub desired: i32,
+    #[serde(default)]
+    pub tasks: Vec<String>,
+}
+
+/// A service's running tasks: what `ecs.stop-tasks` stops.
+pub struct Tasks;
+
+impl Resource for Tasks {
+    type State = RunningTasks;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<RunningTasks> {
+        let s = Services::describe(aws, target).await?;
+        let name = target.id.rsplit('/').next().unwrap_or(&target.id);
+        let arns: Vec<String> = aws
+            .ecs
+            .list_tasks()
+            .cluster(&s.cluster)
+            .service_name(name)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(Error::aws(format!("list the tasks of service {name} (ecs:ListTasks)")))?;
+        // Only the service's own (`group: service:NAME`), running or about to: a task
+        // listing is filtered again here rather than trusted.
+        let mut tasks = Vec::new();
+        for chunk in arns.chunks(100) {
+            let out = aws
+                .ecs
+                .describe_tasks()
+                .cluster(&s.cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(Error::aws(format!("describe the tasks of service {name} (ecs:DescribeTasks)")))?;
+            let group = format!("service:{name}");
+            tasks.extend(
+                out.tasks()
+                    .iter()
+                    .filter(|t| t.group() == Some(group.as_str()) && t.desired_status() == Some("RUNNING"))
+                    .filter_map(|t| t.task_arn().map(str::to_owned)),
+            );
+        }
+        tasks.sort();
+        Ok(RunningTasks { service: s.service, cluster: s.cluster, desired: s.desired, tasks })
+    }
+
+    /// Fewer tasks running than before: the service has not replaced them yet. Which
+    /// tasks run is not compared (replacements are new tasks).
+    fn differences(before: &RunningTasks, now: &RunningTasks) -> Vec<String> {
+        let name = now.service.rsplit('/').next().unwrap_or(&now.service);
+        let mut out = Vec::new();
+        if now.tasks.len() < before.tasks.len() {
+            out.push(format!("{name}: {} task(s) running (before: {})", now.tasks.len(), before.tasks.len()));
+        }
+        if now.desired != before.desired {
+            out.push(format!("{name}: desired count {} (before: {})", now.desired, before.desired));
+        }
+        out
+    }
+}
+
+/// `ecs.stop-tasks`: how many of the service's running tasks to stop.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StopTasks {
+    /// How many tasks to stop (default 1, when `percent` is not given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Or what share of them (1–100, rounded up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u32>,
+}
+
+impl Params for StopTasks {
+    fn check(&self) -> Result<(), String> {
+        match (self.count, self.percent) {
+            (Some(_), Some(_)) => Err("`count` and `percent` both given: give one".into()),
+            (Some(0), _) => Err("`count` is 0: stop at least one task".into()),
+            (_, Some(p)) if p == 0 || p > 100 => Err(format!("`percent` is {p}: give 1 to 100")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The tasks planned to stop.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StopChange {
+    pub cluster: String,
+    pub tasks: Vec<String>,
+    pub of: usize,
+}
+
+impl Fault for StopTasks {
+    type On = Tasks;
+    type Change = StopChange;
+
+    /// The first tasks by ARN (task ARNs are random, so this is an arbitrary pick that
+    /// the plan shows and the inject keeps).
+    fn plan(&self, target: &Target, state: &RunningTasks) -> Result<StopChange, String> {
+        let n = state.tasks.len();
+        if n == 0 {
+            return Err(format!("{}: no task is running: nothing to break", target.label()));
+        }
+        let take = match (self.count, self.percent) {
+            (_, Some(p)) => crate::target::pick_size(crate::target::Pick::Percent(p), n),
+            (count, None) => (count.unwrap_or(1) as usize).min(n),
+        };
+        Ok(StopChange { cluster: state.cluster.clone(), tasks: state.tasks[..take].to_vec(), of: n })
+    }
+
+    fn summarize(&self, change: &StopChange) -> Vec<String> {
+        vec![format!("stop {} of {} running task(s); the service starts replacements", change.tasks.len(), change.of)]
+    }
+
+    async fn inject(&self, aws: &Aws, run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RunningTasks>> {
+        for task in &item.change.tasks {
+            let call = aws
+                .ecs
+                .stop_task()
+                .cluster(&item.change.cluster)
+                .task(task)
+                .reason(format!("firedrill run {}", run.run_id));
+            aws::call(call.send(), format!("stop task {task} (ecs:StopTask)")).await?;
+        }
+        Ok(None)
+    }
+
+    /// The stopped tasks no longer run (replacements may already).
+    fn observe(&self, _run: &RunCtx, change: &StopChange, now: &RunningTasks) -> Result<(), String> {
+        match change.tasks.iter().find(|t| now.tasks.contains(t)) {
+            Some(t) => Err(format!("task {t} is still running")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The catalogue's entry for `ecs.stop-tasks`.
+pub const STOP_TASKS: ActionInfo = ActionInfo {
+    name: "ecs.stop-tasks",
+    target: TargetKind::EcsService,
+    summary: "Stop a count (default 1) or percent of the service's running tasks; the service replaces them, as after a crash.",
+    revert: "not revertible (one-shot): the service starts replacements itself; `status` says once as many run as before",
+    one_shot: true,
+    params: &[
+        ParamInfo { name: "count", ty: "integer", default: "1", doc: "How many running tasks to stop." },
+        ParamInfo {
+            name: "percent",
+            ty: "integer (percent)",
+            default: "none",
+            doc: "Or what share of them, rounded up.",
+        },
+    ],
+    permissions: &["ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +446,29 @@ mod tests {
         assert_eq!(ScaleService::default().observe(&run, &change, &now), Ok(()), "running catches up later");
         assert_eq!(Services::differences(&service(2), &now), ["web: desired count 0 (the snapshot: 2)"]);
         assert!(ScaleService { maximum_percent: Some(50), ..Default::default() }.check().is_err());
+    }
+
+    #[test]
+    fn stop_tasks_picks_by_count_or_percent_and_is_restored_when_replaced() {
+        let tasks = |ids: &[&str]| RunningTasks {
+            service: "arn:aws:ecs:eu-west-1:123456789012:service/shop/web".into(),
+            cluster: "shop".into(),
+            desired: 3,
+            tasks: ids.iter().map(|s| s.to_string()).collect(),
+        };
+        let t = Target::for_tests("web");
+        let before = tasks(&["a", "b", "c"]);
+        assert_eq!(StopTasks::default().plan(&t, &before).unwrap().tasks, ["a"]);
+        let half = StopTasks { percent: Some(50), ..Default::default() };
+        assert_eq!(half.plan(&t, &before).unwrap().tasks, ["a", "b"], "50% of 3 rounds up");
+        assert!(StopTasks::default().plan(&t, &tasks(&[])).unwrap_err().contains("nothing to break"));
+        let change = half.plan(&t, &before).unwrap();
+        let run = RunCtx::for_tests();
+        assert!(half.observe(&run, &change, &before).is_err());
+        let after = tasks(&["c"]);
+        assert_eq!(half.observe(&run, &change, &after), Ok(()));
+        assert_eq!(Tasks::differences(&before, &after), ["web: 1 task(s) running (before: 3)"]);
+        assert!(Tasks::differences(&before, &tasks(&["c", "d", "e"])).is_empty(), "replaced");
+        assert!(StopTasks { count: Some(1), percent: Some(5) }.check().is_err());
     }
 }

@@ -60,6 +60,7 @@ pub async fn exec(args: Args, g: &Global) -> Result<()> {
                         continue;
                     }
                     if !done
+                        && t.status != "done"
                         && o.live == Live::Restored
                         && let Some(run) = &run
                     {

@@ -177,6 +177,8 @@ pub async fn observe_run(
             .filter(|t| {
                 t.phase.needs_revert()
                     || (verify && matches!(t.phase, crate::store::Phase::Reverted | crate::store::Phase::Restored))
+                    // A one-shot fault's target (a reboot, stopped tasks): has it come back?
+                    || t.phase == crate::store::Phase::Done
             })
             .collect();
         for t in targets {

@@ -418,6 +418,7 @@ impl Env {
     /// The practice stack, created by firedrill itself: what `sandbox up` prints.
     pub async fn sandbox(&self) -> Value {
         let sb = self.firedrill(&["sandbox", "up", "--with", "containers,serverless", "--output", "json"]).ok().json();
+        self.start_service_tasks(&sb).await;
         if self.is_aws_like() {
             // A stack is built a while before anyone breaks it: past the proxy's lag.
             // (Straight after, a lagging read can name an ACL association `up` replaced;
@@ -425,6 +426,39 @@ impl Env {
             tokio::time::sleep(crate::proxy::AwsLike::quick().lag).await;
         }
         sb
+    }
+
+    /// The emulator starts no task for a service (README, emulator gaps): start its two
+    /// as ECS would, Fargate tasks of its task definition in the group `service:NAME`,
+    /// so `ecs.stop-tasks` has the service's tasks to stop.
+    async fn start_service_tasks(&self, sb: &Value) {
+        let (Some(cluster), Some(service), Some(td)) =
+            (sb["cluster"].as_str(), sb["service"].as_str(), sb["task_definition"].as_str())
+        else {
+            return;
+        };
+        let ecs = aws_sdk_ecs::Client::new(&sdk_config(self.creds.clone()));
+        let name = service.rsplit('/').next().unwrap();
+        let run = ecs
+            .run_task()
+            .cluster(cluster)
+            .task_definition(td)
+            .count(2)
+            .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+            .group(format!("service:{name}"))
+            .started_by("ecs-svc/harness")
+            .network_configuration(
+                aws_sdk_ecs::types::NetworkConfiguration::builder()
+                    .awsvpc_configuration(
+                        aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+                            .subnets(sb["public_subnets"][0].as_str().unwrap())
+                            .security_groups(sb["web_security_group"].as_str().unwrap())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            );
+        run.send().await.unwrap();
     }
 
     /// The manifest of the sandbox `firedrill` in this account, as `up` left it.
@@ -666,7 +700,8 @@ impl Env {
                 continue;
             }
             let described = ecs.describe_services().cluster(cluster).set_services(Some(arns)).send().await.unwrap();
-            for s in described.services() {
+            // A deleted service is INACTIVE for a while (AWS describes it for about an hour).
+            for s in described.services().iter().filter(|s| s.status() != Some("INACTIVE")) {
                 let d = s.deployment_configuration();
                 let net = s.network_configuration().and_then(|n| n.awsvpc_configuration());
                 out.push(format!(

@@ -100,6 +100,10 @@ pub mod service {
             .name("web")
             .image("public.ecr.aws/nginx/nginx:stable-alpine")
             .essential(true)
+            // The container's own share, all of the task's (Fargate needs only the
+            // task's; the emulator's RunTask needs the container's too).
+            .cpu(256)
+            .memory(512)
             .port_mappings(PortMapping::builder().container_port(80).build())
             .entry_point("sh")
             .command("-c")
