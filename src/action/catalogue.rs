@@ -149,6 +149,8 @@ catalogue! { $
     DynamoDbLowerThroughput(dynamodb::LowerThroughput) = "dynamodb.lower-throughput", dynamodb::LOWER_THROUGHPUT, |p| p;
     EcsScaleService(ecs::ScaleService) = "ecs.scale-service", ecs::SCALE_SERVICE, |p| p;
     EcsStopTasks(ecs::StopTasks) = "ecs.stop-tasks", ecs::STOP_TASKS, |p| p;
+    EcsSwapSecurityGroups(ecs::EcsSwapSecurityGroups) = "ecs.swap-security-groups", ecs::SWAP_SECURITY_GROUPS,
+        |p| p, shared &crate::action::quarantine::PerVpc;
     ApiThrottleStage(apigateway::ThrottleStage) = "apigateway.throttle-stage", apigateway::THROTTLE_STAGE, |p| p;
 }
 

@@ -4,14 +4,19 @@
 //! back the desired count, and the percents if the fault changed them. The running
 //! count is shown, never compared: the scheduler brings it to the desired count.
 //!
+//! `ecs.swap-security-groups` — the service's awsvpc groups replaced by an empty
+//! quarantine group (`quarantine`), by a new deployment, and the tasks on the old groups
+//! stopped. The snapshot is the service's network configuration; revert sets it back
+//! exactly, by another deployment, and the quarantine group goes once its interfaces do.
+//!
 //! `ecs.stop-tasks` — a count or percent of a service's running tasks stopped. One-shot,
 //! as a reboot: the service replaces them itself. Its state is the service's running
 //! tasks; a look is "restored" once as many run as before, which `status` says.
 
-use aws_sdk_ecs::types::DeploymentConfiguration;
+use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, DeploymentConfiguration, NetworkConfiguration};
 use serde::{Deserialize, Serialize};
 
-use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert};
+use super::{ActionInfo, Fault, ParamInfo, Params, Resource, RunCtx, ToInject, ToRevert, quarantine};
 use crate::aws::ecs::cluster_of;
 use crate::aws::{self, Aws};
 use crate::target::{Target, TargetKind};
@@ -102,11 +107,17 @@ impl Resource for Services {
         out
     }
 
-    /// The snapshot's desired count and percents back.
+    /// The snapshot's desired count and percents back, and its network configuration.
     async fn reset(aws: &Aws, _target: &Target, before: &ServiceState, now: &ServiceState) -> Result<()> {
         let percents = (before.min_percent != now.min_percent || before.max_percent != now.max_percent)
             .then_some((before.min_percent, before.max_percent));
-        update(aws, before, Some(before.desired), percents).await
+        update(aws, before, Some(before.desired), percents).await?;
+        match &before.network {
+            Some(network) if before.network != now.network => {
+                set_network(aws, &before.cluster, &before.service, network).await
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -128,6 +139,25 @@ async fn update(
         .set_desired_count(desired)
         .set_deployment_configuration(deployment);
     aws::call(call.send(), format!("update service {} (ecs:UpdateService)", s.service)).await
+}
+
+/// One `UpdateService` that sets the service's awsvpc configuration to `network`
+/// exactly, with a new deployment: its tasks are replaced by tasks on `network`.
+async fn set_network(aws: &Aws, cluster: &str, service: &str, network: &Network) -> Result<()> {
+    let vpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(network.subnets.clone()))
+        .set_security_groups(Some(network.security_groups.clone()))
+        .set_assign_public_ip(network.public_ip.as_deref().map(AssignPublicIp::from))
+        .build()
+        .map_err(|e| Error::Failed(format!("the network configuration of {service}: {e}")))?;
+    let call = aws
+        .ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+        .force_new_deployment(true);
+    aws::call(call.send(), format!("set the network configuration of service {service} (ecs:UpdateService)")).await
 }
 
 /// `ecs.scale-service`: the desired count, and the percents, to set.
@@ -270,40 +300,7 @@ impl Resource for Tasks {
 
     async fn describe(aws: &Aws, target: &Target) -> Result<RunningTasks> {
         let s = Services::describe(aws, target).await?;
-        let name = target.id.rsplit('/').next().unwrap_or(&target.id);
-        let arns: Vec<String> = aws
-            .ecs
-            .list_tasks()
-            .cluster(&s.cluster)
-            .service_name(name)
-            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(Error::aws(format!("list the tasks of service {name} (ecs:ListTasks)")))?;
-        // Only the service's own (`group: service:NAME`), running or about to: a task
-        // listing is filtered again here rather than trusted.
-        let mut tasks = Vec::new();
-        for chunk in arns.chunks(100) {
-            let out = aws
-                .ecs
-                .describe_tasks()
-                .cluster(&s.cluster)
-                .set_tasks(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(Error::aws(format!("describe the tasks of service {name} (ecs:DescribeTasks)")))?;
-            let group = format!("service:{name}");
-            tasks.extend(
-                out.tasks()
-                    .iter()
-                    .filter(|t| t.group() == Some(group.as_str()) && t.desired_status() == Some("RUNNING"))
-                    .filter_map(|t| t.task_arn().map(str::to_owned)),
-            );
-        }
-        tasks.sort();
+        let tasks = running_tasks(aws, &s.cluster, &s.service).await?;
         Ok(RunningTasks { service: s.service, cluster: s.cluster, desired: s.desired, tasks })
     }
 
@@ -320,6 +317,54 @@ impl Resource for Tasks {
         }
         out
     }
+}
+
+/// The ARNs of a service's running tasks (desired `RUNNING`), sorted.
+async fn running_tasks(aws: &Aws, cluster: &str, service: &str) -> Result<Vec<String>> {
+    let name = service.rsplit('/').next().unwrap_or(service);
+    let arns: Vec<String> = aws
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(name)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(Error::aws(format!("list the tasks of service {name} (ecs:ListTasks)")))?;
+    // Only the service's own (`group: service:NAME`), running or about to: a task
+    // listing is filtered again here rather than trusted.
+    let group = format!("service:{name}");
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let out = aws
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(Error::aws(format!("describe the tasks of service {name} (ecs:DescribeTasks)")))?;
+        tasks.extend(
+            out.tasks()
+                .iter()
+                .filter(|t| t.group() == Some(group.as_str()) && t.desired_status() == Some("RUNNING"))
+                .filter_map(|t| t.task_arn().map(str::to_owned)),
+        );
+    }
+    tasks.sort();
+    Ok(tasks)
+}
+
+/// Stop `tasks` of `cluster`, naming the run as the reason.
+async fn stop(aws: &Aws, run: &RunCtx, cluster: &str, tasks: &[String]) -> Result<()> {
+    for task in tasks {
+        let call = aws.ecs.stop_task().cluster(cluster).task(task).reason(format!("firedrill run {}", run.run_id));
+        aws::call(call.send(), format!("stop task {task} (ecs:StopTask)")).await?;
+    }
+    Ok(())
 }
 
 /// `ecs.stop-tasks`: how many of the service's running tasks to stop.
@@ -376,15 +421,7 @@ impl Fault for StopTasks {
     }
 
     async fn inject(&self, aws: &Aws, run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<RunningTasks>> {
-        for task in &item.change.tasks {
-            let call = aws
-                .ecs
-                .stop_task()
-                .cluster(&item.change.cluster)
-                .task(task)
-                .reason(format!("firedrill run {}", run.run_id));
-            aws::call(call.send(), format!("stop task {task} (ecs:StopTask)")).await?;
-        }
+        stop(aws, run, &item.change.cluster, &item.change.tasks).await?;
         Ok(None)
     }
 
@@ -414,6 +451,184 @@ pub const STOP_TASKS: ActionInfo = ActionInfo {
         },
     ],
     permissions: &["ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"],
+};
+
+// ---------------------------------------------------------------------------------------
+// ecs.swap-security-groups
+
+/// A service's awsvpc network configuration, and the VPC its subnets are in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceNetwork {
+    pub service: String,
+    pub cluster: String,
+    /// The VPC of its first subnet (a service's subnets are all in one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// None: not in awsvpc mode (EC2 tasks in bridge or host mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+}
+
+/// A service's network configuration: what `ecs.swap-security-groups` changes.
+pub struct ServiceNetworks;
+
+impl Resource for ServiceNetworks {
+    type State = ServiceNetwork;
+
+    async fn describe(aws: &Aws, target: &Target) -> Result<ServiceNetwork> {
+        let s = Services::describe(aws, target).await?;
+        let vpc_id = match s.network.as_ref().and_then(|n| n.subnets.first()) {
+            Some(subnet) => {
+                let out = aws.ec2.describe_subnets().subnet_ids(subnet).send().await.map_err(Error::aws(format!(
+                    "read the VPC of subnet {subnet} of service {} (ec2:DescribeSubnets)",
+                    s.service
+                )))?;
+                out.subnets().first().and_then(|s| s.vpc_id()).map(str::to_owned)
+            }
+            None => None,
+        };
+        Ok(ServiceNetwork { service: s.service, cluster: s.cluster, vpc_id, network: s.network })
+    }
+
+    fn differences(before: &ServiceNetwork, now: &ServiceNetwork) -> Vec<String> {
+        let name = now.service.rsplit('/').next().unwrap_or(&now.service);
+        let groups = |n: &ServiceNetwork| n.network.as_ref().map(|n| n.security_groups.clone()).unwrap_or_default();
+        let mut out = super::compare(name, "security groups", &groups(before), &groups(now));
+        let rest = |n: &ServiceNetwork| n.network.as_ref().map(|n| (n.subnets.clone(), n.public_ip.clone()));
+        if rest(before) != rest(now) {
+            out.push(format!("{name}: subnets or public IP assignment differ from the snapshot"));
+        }
+        out
+    }
+
+    async fn reset(aws: &Aws, _target: &Target, before: &ServiceNetwork, _now: &ServiceNetwork) -> Result<()> {
+        match &before.network {
+            Some(network) => set_network(aws, &before.cluster, &before.service, network).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// `ecs.swap-security-groups`: whether to stop the tasks that run on the old groups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EcsSwapSecurityGroups {
+    /// Stop the tasks running on the old groups once the new deployment is made (the
+    /// default). Without this, a deployment that keeps 100% healthy leaves them serving
+    /// while its new tasks fail, and the break shows only as a stuck deployment.
+    pub stop_old_tasks: bool,
+}
+
+impl Default for EcsSwapSecurityGroups {
+    fn default() -> Self {
+        EcsSwapSecurityGroups { stop_old_tasks: true }
+    }
+}
+
+impl Params for EcsSwapSecurityGroups {}
+
+/// A swap: the service, the VPC whose quarantine group it goes on, and its network.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EcsSwapChange {
+    pub service: String,
+    pub cluster: String,
+    pub vpc_id: String,
+    pub network: Network,
+}
+
+impl Fault for EcsSwapSecurityGroups {
+    type On = ServiceNetworks;
+    type Change = EcsSwapChange;
+
+    fn plan(&self, target: &Target, state: &ServiceNetwork) -> Result<EcsSwapChange, String> {
+        let (Some(network), Some(vpc_id)) = (&state.network, &state.vpc_id) else {
+            return Err(format!(
+                "{}: has no awsvpc network configuration (tasks in bridge or host mode have no groups of their own): nothing to swap",
+                target.label()
+            ));
+        };
+        Ok(EcsSwapChange {
+            service: state.service.clone(),
+            cluster: state.cluster.clone(),
+            vpc_id: vpc_id.clone(),
+            network: network.clone(),
+        })
+    }
+
+    fn summarize(&self, change: &EcsSwapChange) -> Vec<String> {
+        let mut out = vec![format!(
+            "replace its tasks' security groups [{}] with a new empty quarantine group in {}, by a new deployment",
+            change.network.security_groups.join(", "),
+            change.vpc_id
+        )];
+        if self.stop_old_tasks {
+            out.push("stop the tasks running on the old groups".into());
+        }
+        out
+    }
+
+    async fn inject(&self, aws: &Aws, run: &RunCtx, item: &ToInject<'_, Self>) -> Result<Option<ServiceNetwork>> {
+        let c = item.change;
+        let q = quarantine::ensure(aws, run, &c.vpc_id).await?;
+        // The tasks on the old groups, read before the new deployment starts others.
+        let old = if self.stop_old_tasks { running_tasks(aws, &c.cluster, &c.service).await? } else { Vec::new() };
+        let quarantined = Network { security_groups: vec![q], ..c.network.clone() };
+        set_network(aws, &c.cluster, &c.service, &quarantined).await?;
+        stop(aws, run, &c.cluster, &old).await?;
+        Ok(None)
+    }
+
+    fn observe(&self, run: &RunCtx, change: &EcsSwapChange, now: &ServiceNetwork) -> Result<(), String> {
+        let q = run.created_in(quarantine::KIND, &change.vpc_id).unwrap_or_default();
+        let groups = now.network.as_ref().map(|n| n.security_groups.clone()).unwrap_or_default();
+        if groups == [q.clone()] {
+            Ok(())
+        } else {
+            Err(format!("groups are [{}], not only the quarantine group {q}", groups.join(", ")))
+        }
+    }
+
+    /// The exact network configuration back, by a new deployment; the quarantine group
+    /// is deleted after (`quarantine::PerVpc`), once the quarantined tasks let it go.
+    async fn revert(&self, aws: &Aws, _run: &RunCtx, item: &ToRevert<'_, Self>) -> Result<Option<ServiceNetwork>> {
+        if item.now.network.as_ref() != Some(&item.change.network) {
+            set_network(aws, &item.change.cluster, &item.change.service, &item.change.network).await?;
+        }
+        Ok(None)
+    }
+}
+
+impl quarantine::InVpc for EcsSwapChange {
+    fn vpc(&self) -> &str {
+        &self.vpc_id
+    }
+}
+
+/// The catalogue's entry for `ecs.swap-security-groups`.
+pub const SWAP_SECURITY_GROUPS: ActionInfo = ActionInfo {
+    name: "ecs.swap-security-groups",
+    target: TargetKind::EcsService,
+    summary: "Put the service's tasks (awsvpc: Fargate, or EC2 in awsvpc mode) on one empty quarantine group per VPC, created and tagged by firedrill, by a new deployment; stop the tasks on the old groups. The load balancer's health checks fail and new tasks cannot pull their image. A deployment circuit breaker with rollback undoes it by itself.",
+    revert: "Restores the exact network configuration (subnets, groups, public IP) by a new deployment, then deletes the quarantine group once the quarantined tasks' interfaces let go of it.",
+    one_shot: false,
+    params: &[ParamInfo {
+        name: "stop_old_tasks",
+        ty: "boolean",
+        default: "true",
+        doc: "Stop the tasks still on the old groups (else a 100%-healthy deployment keeps them serving).",
+    }],
+    permissions: &[
+        "ecs:UpdateService",
+        "ecs:ListTasks",
+        "ecs:DescribeTasks",
+        "ecs:StopTask",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateTags",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:DeleteSecurityGroup",
+    ],
 };
 
 #[cfg(test)]
@@ -470,5 +685,32 @@ mod tests {
         assert_eq!(Tasks::differences(&before, &after), ["web: 1 task(s) running (before: 3)"]);
         assert!(Tasks::differences(&before, &tasks(&["c", "d", "e"])).is_empty(), "replaced");
         assert!(StopTasks { count: Some(1), percent: Some(5) }.check().is_err());
+    }
+    #[test]
+    fn swap_puts_the_service_on_the_quarantine_group_and_needs_awsvpc() {
+        let network =
+            Network { subnets: vec!["subnet-1".into()], security_groups: vec!["sg-web".into()], public_ip: None };
+        let before = ServiceNetwork {
+            service: "arn:aws:ecs:eu-west-1:123456789012:service/shop/web".into(),
+            cluster: "shop".into(),
+            vpc_id: Some("vpc-1".into()),
+            network: Some(network.clone()),
+        };
+        let t = Target::for_tests("web");
+        let f = EcsSwapSecurityGroups::default();
+        let c = f.plan(&t, &before).unwrap();
+        assert_eq!((c.vpc_id.as_str(), &c.network), ("vpc-1", &network));
+        let run = RunCtx::for_tests();
+        run.record_created(quarantine::KIND, "sg-q", "vpc-1").unwrap();
+        let swapped = ServiceNetwork {
+            network: Some(Network { security_groups: vec!["sg-q".into()], ..network.clone() }),
+            ..before.clone()
+        };
+        assert_eq!(f.observe(&run, &c, &swapped), Ok(()));
+        assert!(f.observe(&run, &c, &before).is_err());
+        assert_eq!(ServiceNetworks::differences(&before, &swapped).len(), 1);
+        assert!(ServiceNetworks::differences(&before, &before).is_empty());
+        let bridge = ServiceNetwork { network: None, vpc_id: None, ..before };
+        assert!(f.plan(&t, &bridge).unwrap_err().contains("no awsvpc"));
     }
 }

@@ -1,8 +1,9 @@
 //! The quarantine group: an empty security group (no rules either way) that isolating
-//! faults put an instance's or a load balancer's interfaces on. One per run, fault and
-//! VPC, created once, journaled before it is used, and deleted when the fault is
-//! reverted (`security-group.isolate-instance`, `elbv2.swap-security-groups`). Those
-//! faults share it through [`PerVpc`], named in their catalogue rows.
+//! faults put an instance's, a load balancer's or a service's tasks' interfaces on. One
+//! per run, fault and VPC, created once, journaled before it is used, and deleted when
+//! the fault is reverted (`security-group.isolate-instance`, `elbv2.swap-security-groups`,
+//! `ecs.swap-security-groups`). Those faults share it through [`PerVpc`], named in their
+//! catalogue rows.
 
 use std::collections::BTreeSet;
 

@@ -60,7 +60,7 @@ fn start_emulator() -> Emulator {
     Emulator { endpoint: format!("http://127.0.0.1:{port}"), _child: child, _stdin: stdin }
 }
 
-fn sdk_config(creds: Credentials) -> aws_config::SdkConfig {
+pub fn sdk_config(creds: Credentials) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
@@ -418,7 +418,7 @@ impl Env {
     /// The practice stack, created by firedrill itself: what `sandbox up` prints.
     pub async fn sandbox(&self) -> Value {
         let sb = self.firedrill(&["sandbox", "up", "--with", "containers,serverless", "--output", "json"]).ok().json();
-        self.start_service_tasks(&sb).await;
+        self.start_service_tasks(&sb, 2).await;
         if self.is_aws_like() {
             // A stack is built a while before anyone breaks it: past the proxy's lag.
             // (Straight after, a lagging read can name an ACL association `up` replaced;
@@ -428,10 +428,10 @@ impl Env {
         sb
     }
 
-    /// The emulator starts no task for a service (README, emulator gaps): start its two
-    /// as ECS would, Fargate tasks of its task definition in the group `service:NAME`,
-    /// so `ecs.stop-tasks` has the service's tasks to stop.
-    async fn start_service_tasks(&self, sb: &Value) {
+    /// The emulator starts no task for a service (README, emulator gaps): start `count`
+    /// as ECS would, Fargate tasks of its task definition in the group `service:NAME`, so
+    /// `ecs.stop-tasks` has the service's tasks to stop (and a test can replace them).
+    pub async fn start_service_tasks(&self, sb: &Value, count: i32) {
         let (Some(cluster), Some(service), Some(td)) =
             (sb["cluster"].as_str(), sb["service"].as_str(), sb["task_definition"].as_str())
         else {
@@ -443,7 +443,7 @@ impl Env {
             .run_task()
             .cluster(cluster)
             .task_definition(td)
-            .count(2)
+            .count(count)
             .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
             .group(format!("service:{name}"))
             .started_by("ecs-svc/harness")

@@ -10,6 +10,7 @@ mod api_failures;
 mod board;
 mod buckets;
 mod calls;
+mod containers;
 mod crashes;
 mod dns;
 mod drift;
