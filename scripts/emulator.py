@@ -46,6 +46,25 @@ def fix_moto() -> None:
             lambda eni: f"ip-{eni.private_ip_address.replace('.', '-')}.{eni.ec2_backend.region_name}.compute.internal"
         )
 
+    # moto 5.2.5 has no UpdateIntegration (PATCH .../methods/M/integration): apply its
+    # `replace` operations to the fields AWS lets it change, as AWS does.
+    import json
+
+    from moto.apigateway.responses import APIGatewayResponse
+
+    if not hasattr(APIGatewayResponse, "update_integration"):
+
+        def update_integration(self):
+            parts = self.path.split("/")
+            integration = self.backend.get_integration(parts[2], parts[4], parts[6])
+            fields = {"/uri": "uri", "/timeoutInMillis": "timeout_in_millis", "/credentials": "credentials"}
+            for op in self._get_param("patchOperations") or []:
+                if op.get("op") == "replace" and op.get("path") in fields:
+                    setattr(integration, fields[op["path"]], op.get("value"))
+            return 200, {}, json.dumps(integration.to_json())
+
+        APIGatewayResponse.update_integration = update_integration
+
 
 def main() -> None:
     p = argparse.ArgumentParser()

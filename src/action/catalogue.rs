@@ -152,6 +152,7 @@ catalogue! { $
     EcsSwapSecurityGroups(ecs::EcsSwapSecurityGroups) = "ecs.swap-security-groups", ecs::SWAP_SECURITY_GROUPS,
         |p| p, shared &crate::action::quarantine::PerVpc;
     ApiThrottleStage(apigateway::ThrottleStage) = "apigateway.throttle-stage", apigateway::THROTTLE_STAGE, |p| p;
+    ApiBreakIntegration(apigateway::BreakIntegration) = "apigateway.break-integration", apigateway::BREAK_INTEGRATION, |p| p;
 }
 
 /// The catalogue's entry for the action called `name`.

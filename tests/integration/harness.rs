@@ -686,6 +686,26 @@ impl Env {
                     s.deployment_id()
                 ));
             }
+            let mut deployments: Vec<_> = gw
+                .get_deployments()
+                .rest_api_id(id)
+                .send()
+                .await
+                .unwrap()
+                .items()
+                .iter()
+                .map(|d| format!("deployment {id}/{} {:?}", d.id().unwrap(), d.description()))
+                .collect();
+            deployments.sort();
+            out.extend(deployments);
+            for r in gw.get_resources().rest_api_id(id).send().await.unwrap().items() {
+                for method in r.resource_methods().into_iter().flat_map(|m| m.keys()) {
+                    let rid = r.id().unwrap();
+                    let i = gw.get_integration().rest_api_id(id).resource_id(rid).http_method(method).send().await;
+                    let i = i.unwrap();
+                    out.push(format!("integration {id} {method} {:?} {:?} {:?}", r.path(), i.r#type(), i.uri()));
+                }
+            }
         }
         out
     }

@@ -95,3 +95,53 @@ async fn a_serverless_drill_for_two_teams_is_seen_by_its_probes_and_reverted_exa
         assert!(calls.iter().any(|c| c.starts_with(service)), "no {service} call recorded: {calls:?}");
     }
 }
+
+/// The stage's deployment id, the API's deployments, and its integrations' URIs.
+async fn api(env: &Env, api: &str) -> (Option<String>, Vec<String>, Vec<Option<String>>) {
+    let gw = aws_sdk_apigateway::Client::new(&crate::harness::sdk_config(env.creds.clone()));
+    let stage = gw.get_stage().rest_api_id(api).stage_name("prod").send().await.unwrap();
+    let deployments = gw.get_deployments().rest_api_id(api).send().await.unwrap();
+    let mut uris = Vec::new();
+    for r in gw.get_resources().rest_api_id(api).send().await.unwrap().items() {
+        for m in r.resource_methods().into_iter().flat_map(|m| m.keys()) {
+            let i = gw.get_integration().rest_api_id(api).resource_id(r.id().unwrap()).http_method(m).send().await;
+            uris.push(i.unwrap().uri().map(str::to_owned));
+        }
+    }
+    let ids = deployments.items().iter().filter_map(|d| d.id().map(str::to_owned)).collect();
+    (stage.deployment_id().map(str::to_owned), ids, uris)
+}
+
+#[tokio::test]
+async fn break_integration_deploys_a_function_that_does_not_exist_and_revert_rolls_the_stage_back() {
+    for aws_like in [false, true] {
+        let env = Env::with(aws_like).await;
+        let sb = env.sandbox().await;
+        let id = sb["api"].as_str().unwrap();
+        let before = env.world().await;
+        let (stage, deployments, uris) = api(&env, id).await;
+        assert!(uris.iter().flatten().any(|u| u.contains(":function:")), "{uris:?}");
+        let fault = format!("{}/faults/orders-api-integration-broken.yaml", crate::harness::ROOT);
+        let run = env.firedrill(&["inject", &fault, "--yes", "--output", "json"]).ok().json();
+        let run_id = run["run_id"].as_str().unwrap();
+
+        // Every Lambda integration names a function that does not exist, and the stage is
+        // on a new deployment that carries it.
+        let (broken_stage, broken_deployments, broken_uris) = api(&env, id).await;
+        assert!(
+            broken_uris
+                .iter()
+                .flatten()
+                .filter(|u| u.contains(":function:"))
+                .all(|u| u.contains("-firedrill-missing/")),
+            "{broken_uris:?}"
+        );
+        assert_ne!(broken_stage, stage);
+        assert_eq!(broken_deployments.len(), deployments.len() + 1);
+        assert!(broken_deployments.contains(broken_stage.as_ref().unwrap()));
+
+        env.firedrill(&["revert", run_id]).ok_allowing(&["waiting for AWS"]);
+        assert_eq!(api(&env, id).await, (stage, deployments, uris), "the same deployment id, firedrill's deleted");
+        assert_eq!(env.world().await, before);
+    }
+}
