@@ -37,6 +37,21 @@ pub struct StageThrottling {
     pub settings: BTreeMap<String, Throttling>,
 }
 
+/// A stage target's API id, stage name and stage; `Gone` when the stage is.
+async fn get_stage<'t>(
+    aws: &Aws,
+    target: &'t Target,
+) -> Result<(&'t str, &'t str, aws_sdk_apigateway::operation::get_stage::GetStageOutput)> {
+    let (api, stage) = crate::aws::apigateway::split(&target.id)?;
+    match aws.apigateway.get_stage().rest_api_id(api).stage_name(stage).send().await {
+        Ok(out) => Ok((api, stage, out)),
+        Err(e) if e.code() == Some("NotFoundException") => {
+            Err(Error::Gone(format!("REST API {api} has no stage {stage} any more")))
+        }
+        Err(e) => Err(Error::aws(format!("read stage {stage} of REST API {api} (apigateway:GET)"))(e)),
+    }
+}
+
 /// A stage's method settings: what `apigateway.throttle-stage` changes. The target's id
 /// is `API-ID/STAGE` (`crate::aws::apigateway`).
 pub struct Stages;
@@ -45,14 +60,7 @@ impl Resource for Stages {
     type State = StageThrottling;
 
     async fn describe(aws: &Aws, target: &Target) -> Result<StageThrottling> {
-        let (api, stage) = crate::aws::apigateway::split(&target.id)?;
-        let out = match aws.apigateway.get_stage().rest_api_id(api).stage_name(stage).send().await {
-            Ok(out) => out,
-            Err(e) if e.code() == Some("NotFoundException") => {
-                return Err(Error::Gone(format!("REST API {api} has no stage {stage} any more")));
-            }
-            Err(e) => return Err(Error::aws(format!("read stage {stage} of REST API {api} (apigateway:GET)"))(e)),
-        };
+        let (api, stage, out) = get_stage(aws, target).await?;
         Ok(StageThrottling {
             api: api.to_owned(),
             stage: stage.to_owned(),
@@ -280,14 +288,8 @@ impl Resource for Integrations {
     type State = StageIntegrations;
 
     async fn describe(aws: &Aws, target: &Target) -> Result<StageIntegrations> {
-        let (api, stage) = crate::aws::apigateway::split(&target.id)?;
-        let deployment_id = match aws.apigateway.get_stage().rest_api_id(api).stage_name(stage).send().await {
-            Ok(out) => out.deployment_id().map(str::to_owned),
-            Err(e) if e.code() == Some("NotFoundException") => {
-                return Err(Error::Gone(format!("REST API {api} has no stage {stage} any more")));
-            }
-            Err(e) => return Err(Error::aws(format!("read stage {stage} of REST API {api} (apigateway:GET)"))(e)),
-        };
+        let (api, stage, out) = get_stage(aws, target).await?;
+        let deployment_id = out.deployment_id().map(str::to_owned);
         let resources: Vec<_> = aws
             .apigateway
             .get_resources()
